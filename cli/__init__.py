@@ -1,0 +1,1 @@
+"""The ``asyncmend`` command line (typer)."""

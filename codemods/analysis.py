@@ -1,0 +1,215 @@
+"""Small, fast facts about libcst subtrees that several rules need: dotted names, the
+module's import bindings, names read and bound by a statement, nested scopes.
+
+These replace libcst's ScopeProvider for what the rules ask (see ``base``): they look
+only at the subtree they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from asyncmend.codemods.base import FileContext
+from asyncmend.engine.walker import iter_children, iter_descendants
+
+SCOPE_NODES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+
+
+def dotted_name(node: cst.CSTNode | None) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted_name(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def import_map(context: FileContext) -> dict[str, str]:
+    """Module-level import bindings of the file: local name -> dotted target.
+
+    ``import asyncio as aio`` gives ``aio -> asyncio``; ``from asyncio import sleep``
+    gives ``sleep -> asyncio.sleep``; relative imports resolve against the module name.
+    Cached per file.
+    """
+    cached = context.cache.get("import_map")
+    if cached is not None:
+        return cached
+    result: dict[str, str] = {}
+    for stmt in _module_level_small_statements(context.module.body):
+        if isinstance(stmt, cst.Import):
+            for alias in stmt.names:
+                full = dotted_name(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    result[alias.asname.name.value] = full
+                else:
+                    head = full.split(".")[0]
+                    result[head] = head
+        elif isinstance(stmt, cst.ImportFrom) and not isinstance(stmt.names, cst.ImportStar):
+            base = _resolve_from(context, stmt)
+            for alias in stmt.names:
+                name = dotted_name(alias.name) or ""
+                local = name
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    local = alias.asname.name.value
+                result[local] = f"{base}.{name}" if base else name
+    context.cache["import_map"] = result
+    return result
+
+
+def _resolve_from(context: FileContext, stmt: cst.ImportFrom) -> str:
+    module = dotted_name(stmt.module) if stmt.module is not None else ""
+    level = len(stmt.relative)
+    if level == 0:
+        return module or ""
+    parts = (context.module_name or "").split(".")
+    if not context.path.endswith("__init__.py"):
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    return ".".join(p for p in [*parts, module or ""] if p)
+
+
+def _module_level_small_statements(body: object) -> Iterator[cst.BaseSmallStatement]:
+    for stmt in body:  # type: ignore[attr-defined]
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield from stmt.body
+        elif isinstance(stmt, cst.If):
+            yield from _module_level_small_statements(stmt.body.body)
+            if isinstance(stmt.orelse, cst.Else):
+                yield from _module_level_small_statements(stmt.orelse.body.body)
+            elif isinstance(stmt.orelse, cst.If):
+                yield from _module_level_small_statements([stmt.orelse])
+        elif isinstance(stmt, cst.Try):
+            yield from _module_level_small_statements(stmt.body.body)
+            for handler in stmt.handlers:
+                yield from _module_level_small_statements(handler.body.body)
+
+
+def qualified_name(node: cst.CSTNode | None, context: FileContext) -> str | None:
+    """The dotted name of an expression with its first part resolved through the
+    module's imports: ``aio.sleep`` -> ``asyncio.sleep`` after ``import asyncio as aio``."""
+    name = dotted_name(node)
+    if name is None:
+        return None
+    head, _, rest = name.partition(".")
+    target = import_map(context).get(head)
+    if target is None:
+        return name
+    return f"{target}.{rest}" if rest else target
+
+
+def name_nodes(node: cst.CSTNode) -> Iterator[tuple[cst.Name, list[cst.CSTNode]]]:
+    """Every variable ``Name`` in the subtree (not attribute names, keyword argument
+    names or parameter names), with its ancestors inside the subtree."""
+    stack: list[tuple[cst.CSTNode, list[cst.CSTNode]]] = [(node, [])]
+    while stack:
+        current, path = stack.pop()
+        if isinstance(current, cst.Name):
+            yield current, path
+            continue
+        children = list(iter_children(current))
+        skip: set[int] = set()
+        if isinstance(current, cst.Attribute):
+            skip.add(id(current.attr))
+        elif isinstance(current, cst.Arg) and current.keyword is not None:
+            skip.add(id(current.keyword))
+        elif isinstance(current, cst.Param):
+            skip.add(id(current.name))
+        elif isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            skip.add(id(current.name))
+        for child in reversed(children):
+            if id(child) not in skip:
+                stack.append((child, [*path, current]))
+
+
+def reads(node: cst.CSTNode, names: set[str] | frozenset[str]) -> bool:
+    """Whether a variable named in ``names`` occurs in the subtree."""
+    if not names:
+        return False
+    return any(name.value in names for name, _ in name_nodes(node))
+
+
+def assigned_names(target: cst.BaseExpression) -> set[str]:
+    """Names bound by an assignment target (tuples and starred targets unpacked)."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        found: set[str] = set()
+        for element in target.elements:
+            found |= assigned_names(element.value)
+        return found
+    if isinstance(target, cst.StarredElement):
+        return assigned_names(target.value)
+    return set()
+
+
+def bound_names(stmt: cst.CSTNode) -> set[str]:
+    """Names a statement binds in its own scope (not inside nested functions)."""
+    found: set[str] = set()
+    for item in _same_scope_descendants(stmt):
+        if isinstance(item, cst.Assign):
+            for target in item.targets:
+                found |= assigned_names(target.target)
+        elif isinstance(item, (cst.AnnAssign, cst.AugAssign)):
+            found |= assigned_names(item.target)
+        elif isinstance(item, (cst.For, cst.CompFor)):
+            if isinstance(item, cst.For):
+                found |= assigned_names(item.target)
+        elif isinstance(item, cst.WithItem) and item.asname is not None:
+            found |= assigned_names(item.asname.name)  # type: ignore[arg-type]
+        elif isinstance(item, cst.NamedExpr):
+            found |= assigned_names(item.target)
+        elif isinstance(item, (cst.FunctionDef, cst.ClassDef)):
+            found.add(item.name.value)
+        elif isinstance(item, cst.ExceptHandler) and item.name is not None:
+            found |= assigned_names(item.name.name)  # type: ignore[arg-type]
+    return found
+
+
+def _same_scope_descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if current is not node and isinstance(current, SCOPE_NODES):
+            continue
+        stack.extend(reversed(list(iter_children(current))))
+
+
+def nested_scopes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Functions, lambdas, classes and generator expressions inside ``node``."""
+    for item in iter_descendants(node):
+        if item is not node and isinstance(item, (*SCOPE_NODES, cst.GeneratorExp)):
+            yield item
+
+
+def statement_blocks(body: cst.BaseSuite) -> list[cst.BaseStatement]:
+    """The statements of a suite (an indented block, or a one-line ``if x: y``)."""
+    if isinstance(body, cst.IndentedBlock):
+        return list(body.body)
+    return []
+
+
+def child_blocks(stmt: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
+    """The indented blocks directly owned by a compound statement (if/else/elif, for,
+    while, try/except/else/finally, with, match cases), not by nested functions."""
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return
+    for child in iter_children(stmt):
+        if isinstance(child, cst.IndentedBlock):
+            yield child
+        elif isinstance(
+            child,
+            (
+                cst.If,
+                cst.Else,
+                cst.ExceptHandler,
+                cst.ExceptStarHandler,
+                cst.Finally,
+                cst.MatchCase,
+            ),
+        ):
+            yield from child_blocks(child)

@@ -1,0 +1,178 @@
+"""The rule base class: what a rule declares, how it reports, how its fix is described.
+
+A rule is a visitor. The engine walks each parsed module once and dispatches every node
+to the ``visit_<NodeType>`` / ``leave_<NodeType>`` methods of all selected rules (see
+``asyncmend.engine.walker``), so adding a rule never adds a traversal. A rule reports a
+finding with ``self.report(node, message, fix=...)``; a fix is a set of node
+replacements (by identity) plus imports to add, applied by the engine afterwards.
+
+Rules do not use libcst's ``MetadataWrapper`` by default: scope and parent metadata cost
+several times the parse itself. ``self.ancestors`` (the walker's stack) and the helpers
+in ``asyncmend.codemods.analysis`` cover what the rules need.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from asyncmend.engine.config import Config
+    from asyncmend.engine.index import RepoIndex
+
+
+class Applicability(enum.Enum):
+    """ruff's meaning: safe fixes keep behaviour, unsafe ones change it on purpose."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    NONE = "none"
+
+
+#: A node replacement: the new node, ``cst.RemovalSentinel.REMOVE``, or a
+#: ``cst.FlattenSentinel`` of several statements.
+Replacement = cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """``import module`` (obj None) or ``from module import obj [as asname]``."""
+
+    module: str
+    obj: str | None = None
+    asname: str | None = None
+
+
+@dataclass
+class Fix:
+    """What a fix changes: original node -> replacement, plus imports to add."""
+
+    message: str
+    applicability: Applicability
+    replacements: list[tuple[cst.CSTNode, Replacement]] = field(default_factory=list)
+    imports: list[ImportSpec] = field(default_factory=list)
+
+
+@dataclass
+class RawFinding:
+    """A finding as a rule reports it, still tied to the tree (positions come later)."""
+
+    rule: type[Rule]
+    node: cst.CSTNode
+    message: str
+    fix: Fix | None
+
+
+@dataclass
+class FileContext:
+    """Everything a rule may read about the file being checked."""
+
+    path: str
+    module: cst.Module
+    config: Config
+    index: RepoIndex
+    #: Module name of this file within the repo index (``app.services.users``) or None.
+    module_name: str | None = None
+    #: Scratch space shared by the rules of one file (lazily computed helpers cache here).
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Rule:
+    """Base class of every asyncmend rule.
+
+    Subclasses set the class attributes below, write their docstring as
+    *What it does / Why is this bad / Example / Use instead* (``asyncmend explain``
+    prints it), and define ``visit_<Node>`` / ``leave_<Node>`` methods.
+    """
+
+    #: Rule code, e.g. ``AM101``.
+    code: ClassVar[str]
+    #: kebab-case name, e.g. ``bare-session``.
+    name: ClassVar[str]
+    #: The best fix the rule can offer (individual findings may offer less).
+    fix_applicability: ClassVar[Applicability] = Applicability.NONE
+    #: Byte strings of which at least one must occur in a file for the rule to run on
+    #: it (the prefilter). Empty means "always run".
+    triggers: ClassVar[tuple[bytes, ...]] = ()
+    #: Whether the rule reads the repo index built in pass 1.
+    uses_index: ClassVar[bool] = False
+    #: Settings of the rule's own ``[tool.asyncmend.<CODE>]`` section, with defaults.
+    #: Unknown keys there are a config error.
+    settings_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, context: FileContext, ancestors: list[cst.CSTNode]) -> None:
+        self.context = context
+        #: The walker's stack: the ancestors of the node being visited, outermost first.
+        #: While in ``visit_X(node)``, ``ancestors[-1]`` is ``node``'s parent.
+        self.ancestors = ancestors
+        self.findings: list[RawFinding] = []
+
+    @classmethod
+    def tokens(cls, config: Config) -> tuple[bytes, ...]:
+        """The prefilter tokens under ``config`` (rules with configurable names extend
+        ``triggers`` with them)."""
+        return cls.triggers
+
+    # -- reporting -------------------------------------------------------------
+
+    def report(self, node: cst.CSTNode, message: str, *, fix: Fix | None = None) -> None:
+        """Record a finding at ``node`` (its start and end give the location)."""
+        self.findings.append(RawFinding(type(self), node, message, fix))
+
+    def finish(self) -> None:
+        """Called after the walk, for rules that collect first and decide at the end."""
+
+    # -- conveniences ------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self.context.config
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        """This rule's settings (``[tool.asyncmend]`` keys and its own section)."""
+        return self.context.config.rule_settings(self.code)
+
+    def enclosing_function(self) -> cst.FunctionDef | None:
+        """The innermost function (or lambda: returns None then) around the current node."""
+        for node in reversed(self.ancestors):
+            if isinstance(node, cst.FunctionDef):
+                return node
+            if isinstance(node, cst.Lambda):
+                return None
+        return None
+
+    def in_async_function(self) -> bool:
+        """True when the innermost enclosing function is an ``async def``."""
+        func = self.enclosing_function()
+        return func is not None and func.asynchronous is not None
+
+    # -- documentation -------------------------------------------------------------
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first sentence of *What it does*, for ``asyncmend rules``."""
+        paragraph: list[str] = []
+        for line in cls.doc().splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                if paragraph:
+                    break
+                continue
+            if not stripped and paragraph:
+                break
+            if stripped:
+                paragraph.append(stripped)
+        text = " ".join(paragraph)
+        sentence = text.split(". ")[0].rstrip(".")
+        return sentence or cls.name
+
+    @classmethod
+    def doc(cls) -> str:
+        return textwrap.dedent(inspect.getdoc(cls) or "").strip()

@@ -1,0 +1,241 @@
+"""Configuration: ``[tool.asyncmend]`` in the nearest pyproject.toml, plus CLI overrides.
+
+Unknown keys are an error that names the key, as ruff does: a typo in a setting must
+not silently turn a rule off.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A configuration problem the user must fix; the message names file and key."""
+
+
+#: Settings shared by several rules, with their defaults (DESIGN.md, rule catalogue).
+SHARED_SETTINGS: dict[str, Any] = {
+    # Callables whose result is an AsyncSession (besides async_sessionmaker instances
+    # and AsyncSession(...)), e.g. "app.db.new_session" or a bare "new_session".
+    "session-factories": [],
+    # Names that hold an AsyncSession in a module that imports sqlalchemy.
+    "session-names": ["session", "db", "db_session"],
+    # AM401: callee name patterns (fnmatch) that are side effects.
+    "side-effect-patterns": [
+        "send_*",
+        "*email*",
+        "notify*",
+        "*analytics*",
+        "track_*",
+        "log_to_*",
+        "publish*",
+        "*webhook*",
+    ],
+    # AM202: callees that are safe to run concurrently ("Class.method" by what the
+    # receiver was bound to, or a dotted function name).
+    "concurrency-safe": [
+        "httpx.AsyncClient.*",
+        "aiohttp.ClientSession.*",
+        "asyncio.sleep",
+    ],
+    # AM501/AM502: the canonical lock order (model or lock names), first taken first.
+    "lock-order": [],
+}
+
+#: Keys of ``[tool.asyncmend]`` that are not rule settings.
+RUN_KEYS = {
+    "select",
+    "ignore",
+    "extend-select",
+    "exclude",
+    "extend-exclude",
+    "per-file-ignores",
+    "unsafe-fixes",
+    "respect-gitignore",
+}
+
+
+@dataclass
+class Config:
+    """The settings of one run."""
+
+    select: list[str] = field(default_factory=lambda: ["AM"])
+    ignore: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    unsafe_fixes: bool = False
+    respect_gitignore: bool = True
+    settings: dict[str, Any] = field(default_factory=lambda: dict(SHARED_SETTINGS))
+    #: Per-rule sections: ``{"AM202": {"key": value}}``.
+    rule_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The pyproject.toml the config came from, if any; its folder is the project root.
+    source: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def rule_settings(self, code: str) -> dict[str, Any]:
+        merged = dict(self.settings)
+        merged.update(self.rule_sections.get(code, {}))
+        return merged
+
+    def ignored_for(self, relpath: str) -> list[str]:
+        """Codes ignored for a file by ``per-file-ignores`` (glob -> codes)."""
+        codes: list[str] = []
+        for pattern, ignored in self.per_file_ignores.items():
+            if fnmatch.fnmatch(relpath, pattern) or fnmatch.fnmatch(Path(relpath).name, pattern):
+                codes.extend(ignored)
+        return codes
+
+    def digest(self) -> str:
+        """A stable hash of everything that can change a rule's output (cache key)."""
+        payload = {
+            "settings": self.settings,
+            "sections": self.rule_sections,
+            "per_file_ignores": self.per_file_ignores,
+            "unsafe_fixes": self.unsafe_fixes,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` that has ``[tool.asyncmend]``,
+    else the nearest pyproject.toml at all (it marks the project root)."""
+    start = start.resolve()
+    if start.is_file():
+        start = start.parent
+    nearest: Path | None = None
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            if nearest is None:
+                nearest = candidate
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if "asyncmend" in data.get("tool", {}):
+                return candidate
+    return nearest
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    start: Path | None = None,
+    known_rule_settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Read the config from ``path`` (``--config``) or the nearest pyproject.toml.
+
+    ``known_rule_settings`` maps rule codes to their ``settings_defaults``; it is used to
+    validate ``[tool.asyncmend.<CODE>]`` sections.
+    """
+    explicit = path is not None
+    if path is None:
+        path = find_pyproject(start or Path.cwd())
+    config = Config()
+    if path is None:
+        return config
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("asyncmend") if path.name == "pyproject.toml" else data
+    if table is None and path.name == "pyproject.toml" and not explicit:
+        config.source = path
+        return config
+    if table is None:
+        table = data.get("tool", {}).get("asyncmend", {})
+    config.source = path
+    apply_table(config, table, where=str(path), known_rule_settings=known_rule_settings or {})
+    return config
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], key: str, where: str) -> Any:
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}: [tool.asyncmend] {key}: expected {names}, got {value!r}")
+    return value
+
+
+def _string_list(value: Any, key: str, where: str) -> list[str]:
+    _expect(value, list, key, where)
+    for item in value:
+        _expect(item, str, key, where)
+    return list(value)
+
+
+def apply_table(
+    config: Config,
+    table: Mapping[str, Any],
+    *,
+    where: str,
+    known_rule_settings: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Validate ``table`` (the ``[tool.asyncmend]`` mapping) and merge it into ``config``."""
+    for key, value in table.items():
+        if key in ("select", "ignore", "exclude", "extend-exclude", "extend-select"):
+            items = _string_list(value, key, where)
+            if key == "select":
+                config.select = items
+            elif key == "extend-select":
+                config.select = [*config.select, *items]
+            elif key == "ignore":
+                config.ignore = items
+            else:
+                config.exclude = [*config.exclude, *items]
+        elif key == "per-file-ignores":
+            _expect(value, dict, key, where)
+            config.per_file_ignores = {
+                str(k): _string_list(v, f"{key}.{k}", where) for k, v in value.items()
+            }
+        elif key in ("unsafe-fixes", "respect-gitignore"):
+            _expect(value, bool, key, where)
+            setattr(config, key.replace("-", "_"), value)
+        elif key in SHARED_SETTINGS:
+            default = SHARED_SETTINGS[key]
+            if isinstance(default, list):
+                config.settings[key] = _string_list(value, key, where)
+            else:
+                config.settings[key] = _expect(value, type(default), key, where)
+        elif key.upper() in known_rule_settings and isinstance(value, dict):
+            code = key.upper()
+            allowed = known_rule_settings[code]
+            for sub in value:
+                if sub not in allowed:
+                    known = ", ".join(sorted(allowed)) or "none"
+                    raise ConfigError(
+                        f"{where}: unknown key '{sub}' in [tool.asyncmend.{key}] (known: {known})"
+                    )
+            config.rule_sections[code] = dict(value)
+        else:
+            known = ", ".join(sorted(RUN_KEYS | set(SHARED_SETTINGS)))
+            raise ConfigError(f"{where}: unknown key '{key}' in [tool.asyncmend] (known: {known})")
+
+
+def selected(codes: Sequence[str], select: Sequence[str], ignore: Sequence[str]) -> list[str]:
+    """Codes chosen by ``select``/``ignore`` prefixes; the longer prefix wins, as in ruff."""
+    chosen = []
+    for code in codes:
+        best_select = max((len(p) for p in select if code.startswith(p)), default=-1)
+        best_ignore = max((len(p) for p in ignore if code.startswith(p)), default=-1)
+        if best_select > best_ignore:
+            chosen.append(code)
+    return chosen

@@ -1,0 +1,50 @@
+"""Unified diffs with ``a/`` and ``b/`` prefixes, as ``git apply`` expects them."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+NO_NEWLINE = "\\ No newline at end of file\n"
+
+
+def _lines(text: str) -> list[str]:
+    # splitlines(keepends=True) would also split on form feeds and other separators
+    # that git does not treat as line ends; split on "\n" only, keeping "\r".
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def unified_diff(path: str, before: str, after: str, context: int = 3) -> str:
+    """The diff of one file; empty when nothing changed."""
+    if before == after:
+        return ""
+    name = path.replace("\\", "/")
+    if name.startswith("./"):
+        name = name[2:]
+    out: list[str] = []
+    for line in difflib.unified_diff(
+        _lines(before), _lines(after), fromfile=f"a/{name}", tofile=f"b/{name}", n=context
+    ):
+        if line.endswith("\n"):
+            out.append(line)
+        else:  # the last line of a file without a final newline
+            out.append(line + "\n" + NO_NEWLINE)
+    return "".join(out)
+
+
+def iter_hunks(diff: str) -> Iterator[str]:
+    """The hunks of one file's diff, each starting with its ``@@`` line."""
+    current: list[str] = []
+    for line in diff.splitlines(keepends=True):
+        if line.startswith("@@"):
+            if current:
+                yield "".join(current)
+            current = [line]
+        elif current:
+            current.append(line)
+    if current:
+        yield "".join(current)

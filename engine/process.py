@@ -1,0 +1,275 @@
+"""Pass 2 for one file: prefilter, one parse, every rule in one walk, the fix loop, and
+verification of what the fixes produced."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from asyncmend.codemods.base import Applicability, FileContext, Fix, RawFinding, Rule
+from asyncmend.engine.config import Config
+from asyncmend.engine.index import RepoIndex
+from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
+from asyncmend.engine.suppression import is_suppressed
+from asyncmend.engine.walker import walk
+
+#: The fix loop stops after this many rounds even if rules still change the tree.
+MAX_FIX_ROUNDS = 8
+
+
+@dataclass
+class Job:
+    """What pass 2 does to every file of a run."""
+
+    rules: Sequence[type[Rule]]
+    config: Config
+    index: RepoIndex
+    #: Compute and apply fixes (``diff``/``fix``); otherwise only report (``check``).
+    fix: bool = False
+
+    def allows(self, applicability: Applicability) -> bool:
+        if applicability is Applicability.SAFE:
+            return True
+        return applicability is Applicability.UNSAFE and self.config.unsafe_fixes
+
+
+def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:
+    """Check (and with ``job.fix``, fix) one file's bytes. Never raises for bad input."""
+    ignored = job.config.ignored_for(relpath or path)
+    rules = [
+        rule
+        for rule in job.rules
+        if (not (tokens := rule.tokens(job.config)) or any(token in data for token in tokens))
+        and not any(rule.code.startswith(code) for code in ignored)
+    ]
+    result = FileResult(path=path)
+    if not rules:
+        return result
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        line, column = exc.raw_line, exc.raw_column + 1
+        result.findings.append(
+            Finding(
+                PARSE_ERROR_CODE,
+                PARSE_ERROR_NAME,
+                f"Cannot parse: {message}",
+                path,
+                line,
+                column,
+                line,
+                column,
+            )
+        )
+        result.remaining = list(result.findings)
+        return result
+    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+        result.findings.append(
+            Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot decode: {exc}", path, 1, 1, 1, 1)
+        )
+        result.remaining = list(result.findings)
+        return result
+    result.encoding = module.encoding
+    try:
+        _fix_loop(path, data, module, rules, job, result, relpath)
+    except Exception:
+        # A crashing rule must not stop the run or write anything: report and move on.
+        result.fixed = None
+        result.original = None
+        result.error = f"internal error while processing {path}:\n{traceback.format_exc()}"
+    return result
+
+
+def _fix_loop(
+    path: str,
+    data: bytes,
+    module: cst.Module,
+    rules: Sequence[type[Rule]],
+    job: Job,
+    result: FileResult,
+    relpath: str | None,
+) -> None:
+    current = module
+    for round_number in range(MAX_FIX_ROUNDS):
+        raw, positions = _run_rules(path, current, rules, job, relpath)
+        findings = [_to_finding(path, item, positions[id(item.node)], job) for item in raw]
+        if round_number == 0:
+            result.findings = findings
+        result.remaining = findings
+        if not job.fix:
+            return
+        chosen = _choose_fixes(raw, positions, job)
+        if not chosen:
+            break
+        current = apply_fixes(current, chosen, positions)
+        for item in chosen:
+            result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1
+    if current is module:
+        return
+    new_bytes = current.bytes
+    if new_bytes == data:
+        return
+    problem = verify_output(path, data, new_bytes)
+    if problem:
+        result.error = problem
+        result.applied = {}
+        result.remaining = result.findings
+        return
+    result.fixed = new_bytes
+    result.original = data
+
+
+def _run_rules(
+    path: str,
+    module: cst.Module,
+    rules: Sequence[type[Rule]],
+    job: Job,
+    relpath: str | None,
+) -> tuple[list[RawFinding], dict[int, CodeRange]]:
+    ancestors: list[cst.CSTNode] = []
+    context = FileContext(
+        path=path,
+        module=module,
+        config=job.config,
+        index=job.index,
+        module_name=job.index.module_name_for(relpath or path),
+    )
+    instances = [rule(context, ancestors) for rule in rules]
+    walk(module, instances, ancestors)
+    raw: list[RawFinding] = []
+    for instance in instances:
+        instance.finish()
+        raw.extend(instance.findings)
+    if not raw:
+        return [], {}
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    position_map = wrapper.resolve(PositionProvider)
+    positions = {id(node): rng for node, rng in position_map.items()}
+    lines = module.code.splitlines()
+    kept = []
+    for item in raw:
+        rng = positions[id(item.node)]
+        if not is_suppressed(item.rule.code, lines, rng.start.line, rng.end.line):
+            kept.append(item)
+    kept.sort(
+        key=lambda f: (
+            positions[id(f.node)].start.line,
+            positions[id(f.node)].start.column,
+            f.rule.code,
+        )
+    )
+    return kept, positions
+
+
+def _to_finding(path: str, item: RawFinding, rng: CodeRange, job: Job) -> Finding:
+    fix = item.fix
+    return Finding(
+        code=item.rule.code,
+        name=item.rule.name,
+        message=item.message,
+        path=path,
+        line=rng.start.line,
+        column=rng.start.column + 1,
+        end_line=rng.end.line,
+        end_column=rng.end.column + 1,
+        fix_applicability=fix.applicability.value if fix else None,
+        fix_message=fix.message if fix else None,
+    )
+
+
+def _span(
+    positions: dict[int, CodeRange], node: cst.CSTNode
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    rng = positions[id(node)]
+    return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+
+
+def _choose_fixes(
+    raw: list[RawFinding], positions: dict[int, CodeRange], job: Job
+) -> list[RawFinding]:
+    """The allowed fixes of this round that touch disjoint parts of the tree.
+
+    A fix that overlaps one already chosen waits for the next round, where it is found
+    again on the updated tree.
+    """
+    chosen: list[RawFinding] = []
+    taken: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    for item in raw:
+        fix = item.fix
+        if fix is None or not job.allows(fix.applicability):
+            continue
+        spans = [_span(positions, old) for old, _ in fix.replacements if id(old) in positions]
+        if len(spans) != len(fix.replacements):
+            continue  # a target outside the tree: the rule made a mistake, skip it
+        if any((s[0] < t[1] and t[0] < s[1]) or s == t for s in spans for t in taken):
+            continue
+        chosen.append(item)
+        taken.extend(spans)
+    return chosen
+
+
+class _ReplaceNodes(cst.CSTTransformer):
+    """Replace nodes by identity, descending only into subtrees that hold a target."""
+
+    def __init__(self, replacements: dict[int, object], spans: list[tuple]) -> None:
+        super().__init__()
+        self.replacements = replacements
+        self.spans = spans
+        self.positions: dict[int, CodeRange] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        rng = self.positions.get(id(node))
+        if rng is None:
+            return True
+        start, end = (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+        return any(start <= s and e <= end for s, e in self.spans)
+
+    def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        return self.replacements.get(id(original_node), updated_node)
+
+
+def apply_fixes(
+    module: cst.Module, chosen: Sequence[RawFinding], positions: dict[int, CodeRange]
+) -> cst.Module:
+    """Apply the chosen fixes' replacements, then add the imports they need."""
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import AddImportsVisitor
+
+    fixes: list[Fix] = [item.fix for item in chosen if item.fix is not None]
+    replacements = {id(old): new for fix in fixes for old, new in fix.replacements}
+    spans = [_span(positions, old) for fix in fixes for old, _ in fix.replacements]
+    transformer = _ReplaceNodes(replacements, spans)
+    transformer.positions = positions
+    updated = module.visit(transformer)
+    imports = [spec for fix in fixes for spec in fix.imports]
+    if imports:
+        context = CodemodContext()
+        for spec in imports:
+            AddImportsVisitor.add_needed_import(context, spec.module, spec.obj, spec.asname)
+        updated = AddImportsVisitor(context).transform_module(updated)
+    assert isinstance(updated, cst.Module)
+    return updated
+
+
+def verify_output(path: str, before: bytes, after: bytes) -> str | None:
+    """The DESIGN.md invariant: output parses, and compiles where the input compiled."""
+    try:
+        cst.parse_module(after)
+    except Exception as exc:
+        return f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
+    try:
+        compile(before, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None  # the input needs a newer Python than this one; parsing is the check
+    try:
+        compile(after, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        return (
+            f"internal error: fix output for {path} does not compile ({exc}); file left unchanged"
+        )
+    return None

@@ -1,0 +1,75 @@
+"""Plain result records: picklable, so worker processes can send them back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Code of the pseudo-rule for files that do not parse.
+PARSE_ERROR_CODE = "AM000"
+PARSE_ERROR_NAME = "syntax-error"
+
+
+@dataclass
+class Finding:
+    code: str
+    name: str
+    message: str
+    path: str
+    #: 1-based rows and columns, as ruff reports them.
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    #: "safe" / "unsafe" when the finding has a fix, else None.
+    fix_applicability: str | None = None
+    fix_message: str | None = None
+
+    @property
+    def fixable(self) -> bool:
+        return self.fix_applicability is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """ruff's JSON shape (DESIGN.md, CLI contract)."""
+        fix = None
+        if self.fix_applicability:
+            fix = {"applicability": self.fix_applicability, "message": self.fix_message}
+        return {
+            "code": self.code,
+            "name": self.name,
+            "message": self.message,
+            "filename": self.path,
+            "location": {"row": self.line, "column": self.column},
+            "end_location": {"row": self.end_line, "column": self.end_column},
+            "fix": fix,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FileResult:
+    """What the run found and changed in one file."""
+
+    path: str
+    #: Findings on the file as it was read.
+    findings: list[Finding] = field(default_factory=list)
+    #: Findings left after fixing (only in fix/diff mode).
+    remaining: list[Finding] = field(default_factory=list)
+    #: The fixed bytes, when fixing changed the file; None otherwise.
+    fixed: bytes | None = None
+    #: The bytes as read (kept only when ``fixed`` is set, for diffs and the
+    #: changed-on-disk check).
+    original: bytes | None = None
+    encoding: str = "utf-8"
+    #: Number of applied fixes per rule code.
+    applied: dict[str, int] = field(default_factory=dict)
+    #: An internal error (a rule crashed, or a fix failed verification).
+    error: str | None = None
+    #: True when the result came from the cache.
+    cached: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.fixed is not None

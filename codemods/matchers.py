@@ -142,3 +142,241 @@ def matches_any(name: str, patterns: list[str]) -> bool:
     """fnmatch against the last component of ``name`` or the whole of it."""
     leaf = name.rsplit(".", 1)[-1]
     return any(fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+# -- "is this name an AsyncSession?" -----------------------------------------------------
+
+#: Coroutine methods of AsyncSession (SQLAlchemy 2.1, by introspection; DESIGN.md).
+SESSION_COROUTINES = frozenset(
+    {"aclose", "close", "close_all", "commit", "connection", "delete", "delete_all", "execute",
+     "flush", "get", "get_one", "invalidate", "merge", "merge_all", "refresh", "reset",
+     "rollback", "run_sync", "scalar", "scalars", "stream", "stream_scalars"}
+)  # fmt: skip
+#: Calls whose result is some other kind of "session" (name is not type).
+NOT_ASYNC_SESSIONS = (
+    "aiohttp.ClientSession",
+    "requests.Session",
+    "requests.session",
+    "httpx.AsyncClient",
+    "httpx.Client",
+    "sqlalchemy.orm.Session",
+    "sqlalchemy.orm.session.Session",
+)
+
+
+def _annotation_is_session(annotation: cst.BaseExpression, context: FileContext) -> bool:
+    """``AsyncSession``, ``Annotated[AsyncSession, ...]``, ``AsyncSession | None``, or an
+    alias of those bound in this module or (repo index) in the module it came from."""
+    name = dotted_name(annotation)
+    if name is not None:
+        qualified = qualified_name(annotation, context) or name
+        if name.rsplit(".", 1)[-1] == "AsyncSession":
+            return True
+        return name in session_aliases(context) or _imported_alias(qualified, context)
+    if isinstance(annotation, cst.Subscript):
+        base = (dotted_name(annotation.value) or "").rsplit(".", 1)[-1]
+        if base in ("Annotated", "Optional") and annotation.slice:
+            first = annotation.slice[0].slice
+            return isinstance(first, cst.Index) and _annotation_is_session(first.value, context)
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        return _annotation_is_session(annotation.left, context) or _annotation_is_session(
+            annotation.right, context
+        )
+    return False
+
+
+def _imported_alias(qualified: str, context: FileContext) -> bool:
+    module, _, name = context.index.resolve(qualified).rpartition(".")
+    facts = context.index.by_module.get(module)
+    return bool(facts and name in facts.extra.get("session_aliases", ()))
+
+
+def session_aliases(context: FileContext) -> frozenset[str]:
+    """Module-level type aliases of a session: ``SessionDep = Annotated[AsyncSession, ...]``."""
+    cached = context.cache.get("session_aliases")
+    if cached is not None:
+        return cached
+    found: set[str] = set()
+    for stmt in context.module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if (
+                    isinstance(small, cst.Assign)
+                    and len(small.targets) == 1
+                    and isinstance(small.targets[0].target, cst.Name)
+                    and isinstance(small.value, cst.Subscript)
+                    and _annotation_is_session(small.value, context)
+                ):
+                    found.add(small.targets[0].target.value)
+    result = frozenset(found)
+    context.cache["session_aliases"] = result
+    return result
+
+
+def _depends_target(default: cst.BaseExpression | None) -> cst.BaseExpression | None:
+    if isinstance(default, cst.Call) and (dotted_name(default.func) or "").endswith("Depends"):
+        if default.args:
+            return default.args[0].value
+    return None
+
+
+def is_session_dependency(dep: cst.BaseExpression, context: FileContext) -> bool:
+    """``Depends(dep)`` where ``dep`` yields an AsyncSession (this module or repo index)."""
+    name = dotted_name(dep)
+    if name is None:
+        return False
+    local = context.cache.get("session_dependencies")
+    if local is None:
+        local = frozenset(
+            stmt.name.value
+            for stmt in context.module.body
+            if isinstance(stmt, cst.FunctionDef) and _yields_session(stmt, context)
+        )
+        context.cache["session_dependencies"] = local
+    if name in local:
+        return True
+    qualified = context.index.resolve(qualified_name(dep, context) or name)
+    module, _, func = qualified.rpartition(".")
+    facts = context.index.by_module.get(module)
+    return bool(facts and func in facts.extra.get("session_dependencies", ()))
+
+
+def _yields_session(func: cst.FunctionDef, context: FileContext) -> bool:
+    returns = func.returns.annotation if func.returns else None
+    if isinstance(returns, cst.Subscript) and returns.slice:
+        first = returns.slice[0].slice
+        if isinstance(first, cst.Index) and _annotation_is_session(first.value, context):
+            return True
+    for node in iter_descendants(func.body):
+        if isinstance(node, cst.With):
+            for item in node.items:
+                if item.asname is not None and is_session_factory_call(item.item, context):
+                    return any(isinstance(n, cst.Yield) for n in iter_descendants(func.body))
+    return False
+
+
+def session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]:
+    """Names that hold an ``AsyncSession`` inside ``func`` (not its nested functions):
+    annotated parameters, ``Depends(dep)`` parameters whose dep yields a session,
+    ``async with factory() as s``, ``s = factory()``, ``s: AsyncSession = ...``, and the
+    configured ``session-names`` in a module that imports sqlalchemy, unless the name is
+    bound to something else (``aiohttp.ClientSession()``, ``httpx.AsyncClient()``...)."""
+    key = ("session_names", id(func))
+    cached = context.cache.get(key)
+    if cached is not None:
+        return cached
+    found: set[str] = set()
+    other: set[str] = set()
+    params = func.params
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        annotation = param.annotation.annotation if param.annotation else None
+        if annotation is not None and _annotation_is_session(annotation, context):
+            found.add(param.name.value)
+        elif (dep := _depends_target(param.default)) is not None and is_session_dependency(
+            dep, context
+        ):
+            found.add(param.name.value)
+        elif annotation is not None:
+            other.add(param.name.value)
+    for node in iter_descendants(func.body):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        value, targets = _assignment(node)
+        if value is None:
+            continue
+        names = {n for t in targets if isinstance(t, cst.Name) for n in [t.value]}
+        if isinstance(node, cst.AnnAssign) and _annotation_is_session(
+            node.annotation.annotation, context
+        ):
+            found |= names
+        elif is_session_factory_call(value, context):
+            found |= names
+        elif (
+            isinstance(value, cst.Call)
+            and (qualified_name(value.func, context) or "") in NOT_ASYNC_SESSIONS
+        ):
+            other |= names
+        elif isinstance(node, cst.WithItem) and isinstance(value, cst.Call):
+            # `async with httpx.AsyncClient() as session` / `aiohttp.ClientSession()`...
+            if (qualified_name(value.func, context) or "") in NOT_ASYNC_SESSIONS:
+                other |= names
+    if imports_sqlalchemy(context):
+        configured = set(context.config.settings.get("session-names", []))
+        found |= configured - other - _bound_elsewhere(func, configured, context)
+    result = frozenset(found - other)
+    context.cache[key] = result
+    return result
+
+
+def _bound_elsewhere(func: cst.FunctionDef, names: set[str], context: FileContext) -> set[str]:
+    """Configured names that ``func`` binds to anything other than a session factory."""
+    bound: set[str] = set()
+    for node in iter_descendants(func.body):
+        value, targets = _assignment(node)
+        if value is None or is_session_factory_call(value, context):
+            continue
+        bound |= {t.value for t in targets if isinstance(t, cst.Name) and t.value in names}
+    params = func.params
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        if param.name.value in names and param.annotation is not None:
+            bound.add(param.name.value)  # annotated, and not as a session (checked above)
+    return bound
+
+
+def _assignment(node: cst.CSTNode) -> tuple[cst.BaseExpression | None, list[cst.BaseExpression]]:
+    if isinstance(node, cst.Assign):
+        return node.value, [t.target for t in node.targets]
+    if isinstance(node, cst.AnnAssign) and node.value is not None:
+        return node.value, [node.target]
+    if isinstance(node, cst.WithItem) and node.asname is not None:
+        return node.item, [node.asname.name]  # type: ignore[list-item]
+    return None, []
+
+
+def imports_sqlalchemy(context: FileContext) -> bool:
+    return any(t.split(".")[0] in ("sqlalchemy", "sqlmodel") for t in import_map(context).values())
+
+
+# -- "is this call a coroutine call?" ----------------------------------------------------
+
+
+def coroutine_callee(call: cst.Call, context: FileContext, sessions: frozenset[str]) -> str | None:
+    """A readable name of what ``call`` calls when it returns a coroutine, else None:
+    an AsyncSession coroutine method on a name in ``sessions``, an ``async def`` of this
+    module or of the repo (through imports and the repo index), or ``asyncio.sleep``."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        receiver = dotted_name(func.value)
+        if receiver in sessions and func.attr.value in SESSION_COROUTINES:
+            return f"{receiver}.{func.attr.value}"
+    name = dotted_name(func)
+    if name is None:
+        return None
+    qualified = qualified_name(func, context) or name
+    if qualified == "asyncio.sleep":
+        return name
+    if "." not in name and name in local_async_defs(context):
+        return name
+    head = name.split(".")[0]
+    if head in import_map(context) and context.index.is_coroutine_function(qualified):
+        return name
+    return None
+
+
+def local_async_defs(context: FileContext) -> frozenset[str]:
+    """Module-level ``async def`` names of this file (not rebound by a plain def)."""
+    cached = context.cache.get("local_async_defs")
+    if cached is None:
+        async_names = {
+            s.name.value
+            for s in context.module.body
+            if isinstance(s, cst.FunctionDef) and s.asynchronous
+        }
+        sync_names = {
+            s.name.value
+            for s in context.module.body
+            if isinstance(s, cst.FunctionDef) and s.asynchronous is None
+        }
+        cached = frozenset(async_names - sync_names)
+        context.cache["local_async_defs"] = cached
+    return cached

@@ -203,3 +203,54 @@ class RepoIndex:
         if not seen:
             return True
         return any(value is not False for value in seen)
+
+
+def _mentions_session(node: ast.AST | None) -> bool:
+    return node is not None and any(
+        (isinstance(n, ast.Name) and n.id == "AsyncSession")
+        or (isinstance(n, ast.Attribute) and n.attr == "AsyncSession")
+        for n in ast.walk(node)
+    )
+
+
+def _session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """``SessionDep = Annotated[AsyncSession, Depends(get_session)]`` and the like."""
+    return [
+        target.id
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)
+        and _mentions_session(stmt.value)
+        for target in stmt.targets
+        if isinstance(target, ast.Name)
+    ]  # fmt: skip
+
+
+def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """Module-level generator functions that yield an AsyncSession (FastAPI dependencies):
+    annotated ``-> AsyncIterator[AsyncSession]``, or yielding from ``async with
+    <sessionmaker>() as s``."""
+    found = []
+    for stmt in tree.body:
+        if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
+            continue
+        has_yield = any(isinstance(n, ast.Yield) for n in ast.walk(stmt))
+        if not has_yield:
+            continue
+        makers = set(facts.sessionmakers)
+        opens_session = any(
+            isinstance(n, ast.AsyncWith)
+            and any(
+                isinstance(item.context_expr, ast.Call)
+                and (_dotted(item.context_expr.func) or "").rsplit(".", 1)[-1]
+                in (makers | {"AsyncSession"})
+                for item in n.items
+            )
+            for n in ast.walk(stmt)
+        )
+        if _mentions_session(stmt.returns) or opens_session:
+            found.append(stmt.name)
+    return found
+
+
+COLLECTORS["session_aliases"] = _session_aliases
+COLLECTORS["session_dependencies"] = _session_dependencies

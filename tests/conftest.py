@@ -1,0 +1,49 @@
+"""Shared test helpers: the installed entry point, temp copies of fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+DEMO = FIXTURES / "demo"
+
+
+def entry_point() -> str:
+    """The installed ``asyncmend`` script (the one a user runs)."""
+    candidate = Path(sys.executable).parent / "asyncmend"
+    found = str(candidate) if candidate.exists() else shutil.which("asyncmend")
+    assert found, "the asyncmend entry point is not installed (pip install -e '.[test]')"
+    return found
+
+
+def asyncmend(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed CLI as a user would, in ``cwd``."""
+    env = {**os.environ, "NO_COLOR": "1", "ASYNCMEND_CACHE_DIR": str(cwd / ".asyncmend_cache")}
+    return subprocess.run(
+        [entry_point(), *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def demo_copy(tmp_path: Path) -> Path:
+    """A fresh copy of fixtures/demo, inside its own folder under tmp_path."""
+    target = tmp_path / "demo"
+    shutil.copytree(DEMO, target, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
+    return target
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.py"))}

@@ -39,7 +39,7 @@ def fail(message: str) -> NoReturn:
 # -- the common options (one definition, used by check / diff / fix) ---------------------
 
 Paths = Annotated[
-    list[Path] | None, typer.Argument(help="Files or folders (default: .).", show_default=False)
+    list[str] | None, typer.Argument(help="Files or folders (default: .).", show_default=False)
 ]
 Select = Annotated[
     list[str] | None,
@@ -90,7 +90,7 @@ def _options(
     paths, select, ignore, unsafe_fixes, exclude, jobs, no_cache, config, output_format
 ) -> Options:  # type: ignore[no-untyped-def]
     return Options(
-        paths=list(paths or [Path(".")]),
+        paths=[Path(p) for p in paths or ["."]],
         select=_split(select),
         ignore=_split(ignore),
         unsafe_fixes=unsafe_fixes,
@@ -310,7 +310,18 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code, e.g. AM101.")
 
 
 def main() -> None:
-    app()
+    """Entry point. Click's own usage errors (unknown option, bad value) get the same
+    one-line ``asyncmend: error: ...`` form and exit 2 as ours."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            message = exc.format_message()
+            if message:  # empty when the help was shown for a bare `asyncmend`
+                typer.echo(f"asyncmend: error: {message}", err=True)
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

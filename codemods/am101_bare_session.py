@@ -326,6 +326,11 @@ def _wrap_in_async_with(binding: _Binding) -> Fix | None:
         stmt = block[index]
         if name in bound_names(stmt) and not reads(stmt, {name}):
             break  # rebound: later statements use another session
+        if _is_plain_close(stmt, name) and not any(reads(s, {name}) for s in block[index + 1 :]):
+            # An explicit close ends the session's life where the author wanted; what
+            # follows sees derived values after the close already, as before the fix.
+            last = index
+            break
         if reads(stmt, watched):
             watched |= bound_names(stmt) - {name}
             last = index

@@ -52,8 +52,7 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        line, column = exc.raw_line, exc.raw_column + 1
+        line, column, message = _syntax_error(data, exc)
         result.findings.append(
             Finding(
                 PARSE_ERROR_CODE,
@@ -83,6 +82,19 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         result.original = None
         result.error = f"internal error while processing {path}:\n{traceback.format_exc()}"
     return result
+
+
+def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
+    """Line, column and message of a syntax error: CPython's own when it rejects the
+    file too (its messages are the ones people know), else libcst's."""
+    try:
+        compile(data, "<file>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        if error.lineno:
+            return error.lineno, error.offset or 1, error.msg
+    except ValueError:
+        pass
+    return exc.raw_line, exc.raw_column + 1, exc.message.removeprefix("parser error: ")
 
 
 def _fix_loop(

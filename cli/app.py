@@ -121,6 +121,7 @@ def _run(options: Options, *, fix: bool):  # type: ignore[no-untyped-def]
             exclude=options.exclude,
             config_path=options.config,
             jobs=options.jobs,
+            use_cache=not options.no_cache,
         )
     except (ConfigError, DiscoveryError, UnknownRuleError) as exc:
         fail(str(exc))

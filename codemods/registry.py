@@ -3,6 +3,9 @@
 Rule modules are named ``am<code>_<name>.py`` and define one ``Rule`` subclass each, so
 adding a rule is adding a file. Third-party packs register classes through the
 ``asyncmend.codemods`` entry-point group.
+
+Selecting codes reads module names only: a warm run answered from the cache never
+imports the rules (nor libcst, which costs about 100 ms to import).
 """
 
 from __future__ import annotations
@@ -12,17 +15,34 @@ import pkgutil
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
-from asyncmend.codemods.base import Rule
+if TYPE_CHECKING:
+    from asyncmend.codemods.base import Rule
 
-_CODE = re.compile(r"^[A-Z]+[0-9]+$")
+_MODULE = re.compile(r"^am(\d+)_\w+$")
 
 
 class UnknownRuleError(ValueError):
     """A code or prefix that matches no rule."""
 
 
+@cache
+def _builtin_modules() -> dict[str, str]:
+    """Rule code -> module name, from the file names of this package."""
+    import asyncmend.codemods as package
+
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        match = _MODULE.match(info.name)
+        if match:
+            found[f"AM{match.group(1)}"] = f"{package.__name__}.{info.name}"
+    return found
+
+
 def _rule_classes(module: object) -> Iterable[type[Rule]]:
+    from asyncmend.codemods.base import Rule
+
     for value in vars(module).values():
         if (
             isinstance(value, type)
@@ -35,23 +55,10 @@ def _rule_classes(module: object) -> Iterable[type[Rule]]:
 
 
 @cache
-def all_rules() -> tuple[type[Rule], ...]:
-    """Every known rule, sorted by code."""
-    import asyncmend.codemods as package
-
-    found: dict[str, type[Rule]] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if re.match(r"am\d+_", info.name):
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
-            for rule in _rule_classes(module):
-                found[rule.code] = rule
-    for rule in _entry_point_rules():
-        found.setdefault(rule.code, rule)
-    return tuple(found[code] for code in sorted(found))
-
-
-def _entry_point_rules() -> list[type[Rule]]:
+def _entry_point_rules() -> tuple[type[Rule], ...]:
     from importlib.metadata import entry_points
+
+    from asyncmend.codemods.base import Rule
 
     rules: list[type[Rule]] = []
     for entry in entry_points(group="asyncmend.codemods"):
@@ -61,19 +68,46 @@ def _entry_point_rules() -> list[type[Rule]]:
             continue
         candidates = [loaded] if isinstance(loaded, type) else list(_rule_classes(loaded))
         rules.extend(c for c in candidates if isinstance(c, type) and issubclass(c, Rule))
-    return rules
+    return tuple(rules)
+
+
+def _has_entry_points() -> bool:
+    from importlib.metadata import entry_points
+
+    return bool(entry_points(group="asyncmend.codemods"))
+
+
+@cache
+def all_codes() -> tuple[str, ...]:
+    """Every known rule code, sorted, importing third-party packs only if installed."""
+    codes = set(_builtin_modules())
+    if _has_entry_points():
+        codes |= {rule.code for rule in _entry_point_rules()}
+    return tuple(sorted(codes))
+
+
+@cache
+def all_rules() -> tuple[type[Rule], ...]:
+    """Every known rule class, sorted by code."""
+    return tuple(rule_by_code(code) for code in all_codes())
 
 
 def rule_by_code(code: str) -> type[Rule]:
-    for rule in all_rules():
-        if rule.code == code.upper():
+    code = code.upper()
+    module_name = _builtin_modules().get(code)
+    if module_name is not None:
+        for rule in _rule_classes(importlib.import_module(module_name)):
+            if rule.code == code:
+                return rule
+    for rule in _entry_point_rules() if _has_entry_points() else ():
+        if rule.code == code:
             return rule
     raise UnknownRuleError(f"unknown rule code '{code}' (see `asyncmend rules`)")
 
 
 def check_selectors(selectors: Sequence[str]) -> None:
     """Raise ``UnknownRuleError`` for a code or prefix that matches no rule."""
-    codes = [rule.code for rule in all_rules()]
+    codes = all_codes()
     for selector in selectors:
         if selector.upper() == "ALL":
             continue
@@ -83,11 +117,17 @@ def check_selectors(selectors: Sequence[str]) -> None:
             )
 
 
-def select_rules(select: Sequence[str], ignore: Sequence[str] = ()) -> list[type[Rule]]:
-    """Rules chosen by ``select``/``ignore`` codes or prefixes (the longer prefix wins)."""
+def select_codes(select: Sequence[str], ignore: Sequence[str] = ()) -> list[str]:
+    """Codes chosen by ``select``/``ignore`` codes or prefixes (the longer prefix wins)."""
     from asyncmend.engine.config import selected
 
     check_selectors([*select, *ignore])
-    norm = lambda items: ["" if s.upper() == "ALL" else s.upper() for s in items]  # noqa: E731
-    by_code = {rule.code: rule for rule in all_rules()}
-    return [by_code[c] for c in selected(list(by_code), norm(select), norm(ignore))]
+
+    def norm(items: Sequence[str]) -> list[str]:
+        return ["" if s.upper() == "ALL" else s.upper() for s in items]
+
+    return selected(list(all_codes()), norm(select), norm(ignore))
+
+
+def select_rules(select: Sequence[str], ignore: Sequence[str] = ()) -> list[type[Rule]]:
+    return [rule_by_code(code) for code in select_codes(select, ignore)]

@@ -13,16 +13,28 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from asyncmend.codemods.base import Rule
+from asyncmend.engine.cache import ResultCache
 from asyncmend.engine.config import Config, load_config
 from asyncmend.engine.diff import unified_diff
 from asyncmend.engine.discovery import discover
 from asyncmend.engine.index import RepoIndex
-from asyncmend.engine.process import Job
+from asyncmend.engine.job import Job
 from asyncmend.engine.results import FileResult, Finding
-from asyncmend.engine.runner import Pool, build_index, check_files, default_jobs, index_scope
+from asyncmend.engine.runner import (
+    Pool,
+    build_index,
+    check_files,
+    default_jobs,
+    hash_files,
+    index_digest,
+    index_scope,
+)
 from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
+
+if TYPE_CHECKING:
+    from asyncmend.codemods.base import Rule
 
 
 @dataclass
@@ -109,29 +121,29 @@ def run(
     config_path: str | os.PathLike[str] | None = None,
     rules: Sequence[type[Rule]] | None = None,
     jobs: int | None = None,
+    use_cache: bool = False,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Report:
     """Check (``fix=False``) or compute fixes for (``fix=True``) the files under ``paths``.
 
     Nothing is written until ``Report.apply()``. ``rules`` runs the given rule classes
-    instead of the registry's selection (for user codemods).
+    instead of the registry's selection (for user codemods). ``use_cache`` reads and
+    writes the content-hash cache (the CLI's default).
     Raises ``ConfigError``, ``DiscoveryError`` or ``UnknownRuleError`` for bad input.
     """
-    from asyncmend.codemods.registry import all_rules, select_rules
+    from asyncmend.codemods.registry import select_codes
 
     if config is None:
         start = Path(paths[0]) if paths else Path.cwd()
-        known = {rule.code: rule.settings_defaults for rule in all_rules()}
-        config = load_config(
-            Path(config_path) if config_path else None, start=start, known_rule_settings=known
-        )
+        config = load_config(Path(config_path) if config_path else None, start=start)
     if select is not None:
         config.select = list(select)
     if ignore is not None:
         config.ignore = [*config.ignore, *ignore]
     if unsafe_fixes is not None:
         config.unsafe_fixes = unsafe_fixes
-    chosen = list(rules) if rules is not None else select_rules(config.select, config.ignore)
+    codes = tuple(select_codes(config.select, config.ignore)) if rules is None else ()
+    extra = tuple(rules or ())
     files = discover(
         paths,
         root=config.root,
@@ -141,24 +153,62 @@ def run(
     report = Report(files_checked=len(files))
     file_names = [str(p) for p in files]
     relpaths = [_relative_to(p, config.root) for p in files]
+
+    cache = None
+    if use_cache and not extra:
+        cache = ResultCache.open(config.root, config.digest(), codes, fix, config.unsafe_fixes)
+    uses_index = _uses_index(codes, extra, cache)
+    digests, errors = hash_files(file_names)
+    report.input_errors.extend(errors)
+    index_files: list[str] = []
+    if uses_index and files:
+        scope = [str(p) for p in discover(index_scope(files), root=config.root)]
+        extra_files = [p for p in scope if p not in digests]
+        scope_digests, _ = hash_files(extra_files)
+        digests.update(scope_digests)
+        index_files = list(dict.fromkeys([*file_names, *scope]))
+    index_key = index_digest(digests, index_files) if uses_index else ""
+
     with Pool(jobs or default_jobs()) as pool:
-        index = RepoIndex()
-        if any(rule.uses_index for rule in chosen):
-            scope = discover(index_scope(files), root=config.root) if files else []
-            index_files = list(dict.fromkeys([*file_names, *(str(p) for p in scope)]))
-            index, _ = build_index(pool, index_files)
-        job = Job(rules=chosen, config=config, index=index, fix=fix)
-        for result in check_files(pool, file_names, relpaths, job):
+        index = build_index(pool, index_files, digests, cache) if uses_index else RepoIndex()
+
+        def job() -> Job:
+            return Job(rule_codes=codes, config=config, index=index, fix=fix, extra_rules=extra)
+
+        results = check_files(
+            pool, file_names, relpaths, job, cache=cache, digests=digests, index_key=index_key
+        )
+        for result in results:
             if on_result is not None:
                 on_result(result)
             if result.error and result.error.startswith("input: "):
-                report.input_errors.append(result.error.removeprefix("input: "))
+                if result.path in digests:  # not already reported by hashing
+                    report.input_errors.append(result.error.removeprefix("input: "))
                 continue
             if result.error:
                 report.internal_errors.append(result.error)
             if result.findings or result.remaining or result.changed or result.error:
                 report.results.append(result)
+    if cache is not None:
+        cache.save()
+    report.results.sort(key=lambda r: r.path)
     return report
+
+
+def _uses_index(
+    codes: tuple[str, ...], extra: tuple[type[Rule], ...], cache: ResultCache | None
+) -> bool:
+    """Whether a selected rule reads the repo index (remembered by the cache, so a warm
+    run need not import the rules to know)."""
+    if cache is not None and "uses_index" in cache.meta:
+        return bool(cache.meta["uses_index"])
+    from asyncmend.codemods.registry import rule_by_code
+
+    value = any(rule.uses_index for rule in [*(rule_by_code(c) for c in codes), *extra])
+    if cache is not None:
+        cache.meta["uses_index"] = value
+        cache.dirty = True
+    return value
 
 
 def _relative_to(path: Path, root: Path) -> str:

@@ -10,7 +10,7 @@ import fnmatch
 import hashlib
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,12 +136,13 @@ def load_config(
     path: Path | None = None,
     *,
     start: Path | None = None,
-    known_rule_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    known_rule_settings: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> Config:
     """Read the config from ``path`` (``--config``) or the nearest pyproject.toml.
 
-    ``known_rule_settings`` maps rule codes to their ``settings_defaults``; it is used to
-    validate ``[tool.asyncmend.<CODE>]`` sections.
+    ``known_rule_settings`` returns rule codes -> their ``settings_defaults``, to
+    validate ``[tool.asyncmend.<CODE>]`` sections (default: the registry's rules; it is
+    only called when such a section exists, since it imports the rules).
     """
     explicit = path is not None
     if path is None:
@@ -164,8 +165,19 @@ def load_config(
     if table is None:
         table = data.get("tool", {}).get("asyncmend", {})
     config.source = path
-    apply_table(config, table, where=str(path), known_rule_settings=known_rule_settings or {})
+    apply_table(
+        config,
+        table,
+        where=str(path),
+        known_rule_settings=known_rule_settings or _registry_settings,
+    )
     return config
+
+
+def _registry_settings() -> dict[str, Mapping[str, Any]]:
+    from asyncmend.codemods.registry import all_rules
+
+    return {rule.code: rule.settings_defaults for rule in all_rules()}
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], key: str, where: str) -> Any:
@@ -187,7 +199,7 @@ def apply_table(
     table: Mapping[str, Any],
     *,
     where: str,
-    known_rule_settings: Mapping[str, Mapping[str, Any]],
+    known_rule_settings: Callable[[], Mapping[str, Mapping[str, Any]]],
 ) -> None:
     """Validate ``table`` (the ``[tool.asyncmend]`` mapping) and merge it into ``config``."""
     for key, value in table.items():
@@ -215,9 +227,9 @@ def apply_table(
                 config.settings[key] = _string_list(value, key, where)
             else:
                 config.settings[key] = _expect(value, type(default), key, where)
-        elif key.upper() in known_rule_settings and isinstance(value, dict):
+        elif isinstance(value, dict) and key.upper() in (known := known_rule_settings()):
             code = key.upper()
-            allowed = known_rule_settings[code]
+            allowed = known[code]
             for sub in value:
                 if sub not in allowed:
                     known = ", ".join(sorted(allowed)) or "none"

@@ -3,6 +3,7 @@ and configured excludes apply, and a file named on the command line is always ta
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,11 +32,11 @@ def _gitignore_spec(folder: Path) -> pathspec.PathSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
+@functools.lru_cache(maxsize=4096)
 def _git_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
+    if (start / ".git").exists():
+        return start
+    return None if start.parent == start else _git_root(start.parent)
 
 
 class _Ignorer:
@@ -52,6 +53,23 @@ class _Ignorer:
             self._specs[folder] = _gitignore_spec(folder)
         return self._specs[folder]
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one ignorer per run
+    def _chain(self, folder: Path) -> list[tuple[Path, pathspec.PathSpec]]:
+        """The .gitignore specs that apply in ``folder``: its own and its parents' up to
+        the git root (none outside a git repository)."""
+        git_root = _git_root(folder)
+        if git_root is None:
+            return []
+        chain = []
+        current = folder
+        while True:
+            spec = self._spec(current)
+            if spec is not None:
+                chain.append((current, spec))
+            if current == git_root or current.parent == current:
+                return chain
+            current = current.parent
+
     def ignored(self, path: Path, is_dir: bool) -> bool:
         if path.name in DEFAULT_EXCLUDES:
             return True
@@ -64,18 +82,10 @@ class _Ignorer:
             if self.exclude.match_file(rel + suffix) or self.exclude.match_file(path.name + suffix):
                 return True
         if self.respect_gitignore:
-            git_root = _git_root(path.parent)
-            if git_root is not None:
-                folder = path.parent
-                while True:
-                    spec = self._spec(folder)
-                    if spec is not None:
-                        rel = path.relative_to(folder).as_posix() + suffix
-                        if spec.match_file(rel):
-                            return True
-                    if folder == git_root or folder.parent == folder:
-                        break
-                    folder = folder.parent
+            for folder, spec in self._chain(path.parent):
+                rel = path.relative_to(folder).as_posix() + suffix
+                if spec.match_file(rel):
+                    return True
         return False
 
 

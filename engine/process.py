@@ -5,36 +5,18 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from asyncmend.codemods.base import Applicability, FileContext, Fix, RawFinding, Rule
-from asyncmend.engine.config import Config
-from asyncmend.engine.index import RepoIndex
+from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
+from asyncmend.engine.job import Job
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import is_suppressed
 from asyncmend.engine.walker import walk
 
 #: The fix loop stops after this many rounds even if rules still change the tree.
 MAX_FIX_ROUNDS = 8
-
-
-@dataclass
-class Job:
-    """What pass 2 does to every file of a run."""
-
-    rules: Sequence[type[Rule]]
-    config: Config
-    index: RepoIndex
-    #: Compute and apply fixes (``diff``/``fix``); otherwise only report (``check``).
-    fix: bool = False
-
-    def allows(self, applicability: Applicability) -> bool:
-        if applicability is Applicability.SAFE:
-            return True
-        return applicability is Applicability.UNSAFE and self.config.unsafe_fixes
 
 
 def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:

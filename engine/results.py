@@ -69,6 +69,8 @@ class FileResult:
     error: str | None = None
     #: True when the result came from the cache.
     cached: bool = False
+    #: Content hash of the bytes the result was computed from (cache key).
+    digest: str = ""
 
     @property
     def changed(self) -> bool:

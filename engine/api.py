@@ -152,7 +152,8 @@ def run(
     )
     report = Report(files_checked=len(files))
     file_names = [str(p) for p in files]
-    relpaths = [_relative_to(p, config.root) for p in files]
+    root = os.path.abspath(config.root)
+    relpaths = [_relative_to(p, Path(root)) for p in files]
 
     cache = None
     if use_cache and not extra:
@@ -212,7 +213,7 @@ def _uses_index(
 
 
 def _relative_to(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """``path`` relative to the project root, for per-file-ignores (string operations
+    only: resolving every path costs a stat per component)."""
+    rel = os.path.relpath(os.path.abspath(path), root)
+    return Path(path).as_posix() if rel.startswith("..") else Path(rel).as_posix()

@@ -239,5 +239,14 @@ def index_scope(files: Iterable[Path]) -> list[Path]:
             top = folder
             folder = folder.parent
         if top is not None:
-            roots[top] = None
+            roots[_as_given(top)] = None
     return list(roots)
+
+
+def _as_given(folder: Path) -> Path:
+    """``folder`` relative to the working directory when it lies inside it, so that
+    paths found from it compare equal to the paths the user named."""
+    try:
+        return folder.relative_to(Path.cwd())
+    except ValueError:
+        return folder

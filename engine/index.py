@@ -228,26 +228,23 @@ def _session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
 def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Module-level generator functions that yield an AsyncSession (FastAPI dependencies):
     annotated ``-> AsyncIterator[AsyncSession]``, or yielding from ``async with
-    <sessionmaker>() as s``."""
+    <sessionmaker>() as s``. One walk per function."""
+    makers = set(facts.sessionmakers) | {"AsyncSession"}
     found = []
     for stmt in tree.body:
         if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
             continue
-        has_yield = any(isinstance(n, ast.Yield) for n in ast.walk(stmt))
-        if not has_yield:
-            continue
-        makers = set(facts.sessionmakers)
-        opens_session = any(
-            isinstance(n, ast.AsyncWith)
-            and any(
-                isinstance(item.context_expr, ast.Call)
-                and (_dotted(item.context_expr.func) or "").rsplit(".", 1)[-1]
-                in (makers | {"AsyncSession"})
-                for item in n.items
-            )
-            for n in ast.walk(stmt)
-        )
-        if _mentions_session(stmt.returns) or opens_session:
+        has_yield = opens_session = False
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Yield):
+                has_yield = True
+            elif isinstance(node, ast.AsyncWith):
+                opens_session = opens_session or any(
+                    isinstance(item.context_expr, ast.Call)
+                    and (_dotted(item.context_expr.func) or "").rsplit(".", 1)[-1] in makers
+                    for item in node.items
+                )
+        if has_yield and (opens_session or _mentions_session(stmt.returns)):
             found.append(stmt.name)
     return found
 

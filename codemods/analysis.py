@@ -213,3 +213,44 @@ def child_blocks(stmt: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
             ),
         ):
             yield from child_blocks(child)
+
+
+def module_bound_names(context: FileContext) -> frozenset[str]:
+    """Names the module binds at top level other than by imports (defs, classes,
+    assignments, loop and with targets). Cached per file."""
+    cached = context.cache.get("module_bound_names")
+    if cached is None:
+        found: set[str] = set()
+        for stmt in context.module.body:
+            found |= bound_names(stmt)
+        cached = frozenset(found)
+        context.cache["module_bound_names"] = cached
+    return cached
+
+
+def function_bound_names(func: cst.FunctionDef | cst.Lambda) -> frozenset[str]:
+    """Parameters of ``func`` and the names its body binds in its own scope."""
+    params = func.params
+    found = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            found.add(star.name.value)
+    if isinstance(func, cst.FunctionDef):
+        for stmt in iter_children(func.body):
+            found |= bound_names(stmt)
+    return frozenset(found)
+
+
+def shadowed(name: str, ancestors: list[cst.CSTNode], context: FileContext) -> bool:
+    """Whether ``name`` at the current node (``ancestors``: the walker's stack) may mean
+    something other than its module-level import or builtin: a parameter or local of an
+    enclosing function, or a top-level binding besides imports."""
+    for node in ancestors:
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            key = ("function_bound_names", id(node))
+            bound = context.cache.get(key)
+            if bound is None:
+                bound = context.cache[key] = function_bound_names(node)
+            if name in bound:
+                return True
+    return name in module_bound_names(context)

@@ -1,0 +1,44 @@
+"""Pass-1 facts for route handlers: which module-level names are ``FastAPI(...)`` or
+``APIRouter(...)`` objects, so a handler decorated by a router imported from another
+module of the repo is recognised (``matchers.app_objects``)."""
+
+from __future__ import annotations
+
+import ast
+
+from asyncmend.codemods.matchers import APP_CLASSES
+from asyncmend.engine import index
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _app_objects(tree: ast.Module, facts: index.FileFacts) -> list[str]:
+    """Module-level names bound to ``FastAPI(...)`` / ``APIRouter(...)``, the class
+    resolved through the module's imports (``from fastapi import APIRouter as R``)."""
+    found = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        if not isinstance(value, ast.Call):
+            continue
+        callee = _dotted(value.func) or ""
+        head, _, rest = callee.partition(".")
+        target = facts.imports.get(head)
+        qualified = (f"{target}.{rest}" if rest else target) if target else callee
+        if qualified in APP_CLASSES:
+            found.extend(t.id for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+index.COLLECTORS["app_objects"] = _app_objects

@@ -1,6 +1,7 @@
 """Pass-1 facts for route handlers: which module-level names are ``FastAPI(...)`` or
 ``APIRouter(...)`` objects, so a handler decorated by a router imported from another
-module of the repo is recognised (``matchers.app_objects``)."""
+module of the repo is recognised (``matchers.app_objects``), and which attributes of
+the repo's ORM models are relationships (reading one gives more session-bound objects)."""
 
 from __future__ import annotations
 
@@ -41,4 +42,30 @@ def _app_objects(tree: ast.Module, facts: index.FileFacts) -> list[str]:
     return found
 
 
+#: Callables that declare a relationship attribute (SQLAlchemy, SQLModel).
+RELATIONSHIP_CALLS = ("relationship", "relation", "Relationship")
+
+
+def _orm_relationships(tree: ast.Module, facts: index.FileFacts) -> list[str]:
+    """Attribute names of module-level classes bound to ``relationship(...)``."""
+    found = []
+    for cls in tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for stmt in cls.body:
+            if isinstance(stmt, ast.Assign):
+                targets, value = stmt.targets, stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, value = [stmt.target], stmt.value
+            else:
+                continue
+            if (
+                isinstance(value, ast.Call)
+                and (_dotted(value.func) or "").rsplit(".", 1)[-1] in RELATIONSHIP_CALLS
+            ):
+                found.extend(t.id for t in targets if isinstance(t, ast.Name))
+    return found
+
+
 index.COLLECTORS["app_objects"] = _app_objects
+index.COLLECTORS["orm_relationships"] = _orm_relationships

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import libcst as cst
 
@@ -176,7 +176,14 @@ class AwaitedSideEffect(Rule):
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value in ADD_TASK_OWN_PARAMS:
                 return f"the keyword `{arg.keyword.value}` collides with `add_task`'s own parameter"
-            culprit = _request_scoped_use(arg.value, scoped)
+            culprit = _request_scoped_use(
+                arg.value,
+                scoped.reasons,
+                uploads=scoped.uploads,
+                relationships=relationship_names(self.context),
+            )
+            if culprit is not None and "." in culprit:
+                return f"`{culprit}` is a relationship: its objects belong to the session"
             if culprit is not None:
                 return f"the argument `{culprit}` {scoped.reasons[culprit]}"
         if "." not in callee and self._known_sync(callee, handler):
@@ -330,12 +337,13 @@ def _request_scoped(handler: cst.FunctionDef, context) -> _Scoped:  # type: igno
     for node, _ in _walk(handler.body):
         derived |= _attached_names(node, sessions)
     bindings = list(_bindings(handler))
+    relationships = relationship_names(context)
     changed = True
     while changed:
         changed = False
         for targets, value in bindings:
             new = targets - derived
-            if new and _carries(value, derived):
+            if new and _carries(value, derived, relationships):
                 derived |= new
                 changed = True
     scoped.add(derived - set(sessions), _ORM)
@@ -377,18 +385,25 @@ def _attached_names(node: cst.CSTNode, sessions: frozenset[str]) -> set[str]:
     return found
 
 
-def _carries(expr: cst.CSTNode, names: set[str] | frozenset[str]) -> bool:
+def _carries(
+    expr: cst.CSTNode, names: set[str] | frozenset[str], relationships: frozenset[str]
+) -> bool:
     """Whether ``expr``'s value may hold one of ``names``'s objects: the name itself, in
-    a container, passed to a call, or the receiver of a method call. A plain attribute
-    read (``user.email``, ``user.name.upper()``) is a value computed now."""
-    return _request_scoped_use(expr, names) is not None
+    a container, passed to a call, the receiver of a method call, or a relationship
+    attribute of it. A plain attribute read (``user.email``, ``user.name.upper()``) is a
+    value computed now."""
+    return _request_scoped_use(expr, names, relationships=relationships) is not None
 
 
 def _request_scoped_use(
-    expr: cst.CSTNode, scoped: _Scoped | set[str] | frozenset[str]
+    expr: cst.CSTNode,
+    names: Collection[str],
+    *,
+    uploads: Collection[str] = (),
+    relationships: frozenset[str] = frozenset(),
 ) -> str | None:
-    names = scoped.reasons if isinstance(scoped, _Scoped) else scoped
-    uploads = scoped.uploads if isinstance(scoped, _Scoped) else set()
+    """The first of ``names`` whose object (not just a value read from it) ``expr``
+    would hand on, or ``name.attr`` for a relationship read from it."""
     if not reads(expr, set(names)):
         return None
     for name, path in name_nodes(expr):
@@ -402,9 +417,24 @@ def _request_scoped_use(
                 if parent.attr.value in UPLOAD_VALUES:
                     continue
             elif not is_method_call:
-                continue
+                if parent.attr.value not in relationships:
+                    continue
+                return f"{name.value}.{parent.attr.value}"
         return name.value
     return None
+
+
+def relationship_names(context) -> frozenset[str]:  # type: ignore[no-untyped-def]
+    """Relationship attributes of the repo's ORM models (pass-1 fact)."""
+    cached = context.cache.get("orm_relationships")
+    if cached is None:
+        cached = frozenset(
+            name
+            for facts in context.index.by_path.values()
+            for name in facts.extra.get("orm_relationships", ())
+        )
+        context.cache["orm_relationships"] = cached
+    return cached
 
 
 # -- building the fix ----------------------------------------------------------------------

@@ -25,6 +25,8 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
     b"Lock(",
     b"FastAPI(",
     b"APIRouter(",
+    b"relationship(",
+    b"Relationship(",
 )
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name, shadowed
+from asyncmend.codemods.analysis import (
+    dotted_name,
+    function_bound_names,
+    function_imports,
+    import_map,
+    qualified_name,
+    shadowed,
+)
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.engine.walker import iter_descendants
 
@@ -96,16 +103,16 @@ class BlockingCall(Rule):
         if self._is_requests_session_call(node):
             self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
             return
-        if shadowed(name.split(".")[0], self.ancestors, self.context):
+        qualified = self._resolve(name)
+        if qualified is None:
             return  # a parameter or local, not the import or builtin it resembles
-        qualified = qualified_name(node.func, self.context) or name
         if qualified == "time.sleep":
             self.report(
                 node,
                 f"`{name}()` blocks the event loop inside `async def`; use `await asyncio.sleep()`",
                 fix=self._sleep_fix(node),
             )
-        elif qualified == "open" and "open" not in import_map(self.context):
+        elif qualified == "open":
             self.report(node, f"`open()` does blocking file I/O on the event loop; {OPEN_ADVICE}")
         elif qualified in ("io.open", "builtins.open"):
             self.report(node, f"`{name}()` does blocking file I/O on the event loop; {OPEN_ADVICE}")
@@ -113,6 +120,31 @@ class BlockingCall(Rule):
             self.report(node, f"`{name}()` blocks the event loop; {BLOCKING_CALLS[qualified]}")
         elif qualified.rpartition(".")[::2] in _REQUESTS_FUNCTIONS:
             self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
+
+    def _resolve(self, name: str) -> str | None:
+        """``name`` with its head resolved through the imports of the enclosing
+        functions (innermost first), then the module's; None when a parameter or
+        local variable of an enclosing function holds the head instead."""
+        head, _, rest = name.partition(".")
+        for ancestor in reversed(self.ancestors):
+            if not isinstance(ancestor, cst.FunctionDef):
+                continue
+            key = ("AM205.scope", id(ancestor))
+            scope = self.context.cache.get(key)
+            if scope is None:
+                scope = (function_imports(ancestor), function_bound_names(ancestor))
+                self.context.cache[key] = scope
+            local = scope[0].get(head)
+            if local is not None:
+                return f"{local}.{rest}" if rest else local
+            if head in scope[1]:
+                return None
+        if shadowed(head, self.ancestors, self.context):
+            return None
+        target = import_map(self.context).get(head)
+        if target is None:
+            return name
+        return f"{target}.{rest}" if rest else target
 
     def _is_requests_session_call(self, node: cst.Call) -> bool:
         """``s.get(...)`` where ``s`` was bound to ``requests.Session()`` in this function."""

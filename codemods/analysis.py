@@ -238,7 +238,32 @@ def function_bound_names(func: cst.FunctionDef | cst.Lambda) -> frozenset[str]:
     if isinstance(func, cst.FunctionDef):
         for stmt in iter_children(func.body):
             found |= bound_names(stmt)
+        found |= set(function_imports(func))
     return frozenset(found)
+
+
+def function_imports(func: cst.FunctionDef) -> dict[str, str]:
+    """Imports inside ``func``'s own scope: local name -> dotted target (absolute
+    imports only; ``import a.b`` binds ``a``)."""
+    found: dict[str, str] = {}
+    for node in _same_scope_descendants(func.body):
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted_name(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    found[alias.asname.name.value] = full
+                else:
+                    found[full.split(".")[0]] = full.split(".")[0]
+        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            base = dotted_name(node.module) if node.module is not None else None
+            for alias in node.names:
+                name = dotted_name(alias.name) or ""
+                local = name
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    local = alias.asname.name.value
+                # A relative import's target is unknown here: record it as itself.
+                found[local] = f"{base}.{name}" if base and not node.relative else local
+    return found
 
 
 def shadowed(name: str, ancestors: list[cst.CSTNode], context: FileContext) -> bool:

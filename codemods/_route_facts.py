@@ -67,5 +67,30 @@ def _orm_relationships(tree: ast.Module, facts: index.FileFacts) -> list[str]:
     return found
 
 
+def _orm_models(tree: ast.Module, facts: index.FileFacts) -> list[str]:
+    """Module-level classes mapped to a table: ``__tablename__`` / ``__table__`` in the
+    body, or SQLModel's ``table=True``."""
+    found = []
+    for cls in tree.body:
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        table_keyword = any(
+            k.arg == "table" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in cls.keywords
+        )
+        declares_table = any(
+            isinstance(target, ast.Name) and target.id in ("__tablename__", "__table__")
+            for stmt in cls.body
+            for target in (
+                stmt.targets if isinstance(stmt, ast.Assign)
+                else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+            )
+        )  # fmt: skip
+        if table_keyword or declares_table:
+            found.append(cls.name)
+    return found
+
+
 index.COLLECTORS["app_objects"] = _app_objects
+index.COLLECTORS["orm_models"] = _orm_models
 index.COLLECTORS["orm_relationships"] = _orm_relationships

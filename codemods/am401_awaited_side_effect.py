@@ -306,6 +306,10 @@ _SESSION = "is the request's session, closed (or its transaction gone) when the 
 _REQUEST = "is the request, whose body and connection are gone after the response"
 _UPLOAD = "is an upload, closed after the response (pass what you read from it)"
 _RESOURCE = "is closed when its `async with` block ends"
+_DEPENDENCY_ORM = (
+    "is an ORM object a dependency loaded through its session; its lazy attributes "
+    "die with that session (pass the attributes the task needs, such as its id)"
+)
 _ORM = (
     "was loaded through the session; its lazy attributes die with the session "
     "(pass the attributes the task needs, such as its id)"
@@ -327,6 +331,8 @@ def _request_scoped(handler: cst.FunctionDef, context) -> _Scoped:  # type: igno
         elif types & UPLOAD_CLASSES:
             scoped.add({param.name.value}, _UPLOAD)
             scoped.uploads.add(param.name.value)
+        elif any(_is_orm_model(t, context) for t in types):
+            scoped.add({param.name.value}, _DEPENDENCY_ORM)
     resources: set[str] = set()
     for node, _ in _walk(handler.body):
         if isinstance(node, cst.WithItem) and node.asname is not None:
@@ -348,6 +354,18 @@ def _request_scoped(handler: cst.FunctionDef, context) -> _Scoped:  # type: igno
                 changed = True
     scoped.add(derived - set(sessions), _ORM)
     return scoped
+
+
+def _is_orm_model(qualified: str, context) -> bool:  # type: ignore[no-untyped-def]
+    """A class of the repo mapped to a table (pass-1 fact ``orm_models``)."""
+    if "." not in qualified:
+        module, name = context.module_name, qualified
+    else:
+        module, _, name = context.index.resolve(qualified).rpartition(".")
+    facts = context.index.by_module.get(module) if module else None
+    if facts is None and "." not in qualified:
+        facts = context.index.by_path.get(context.path)
+    return bool(facts and name in facts.extra.get("orm_models", ()))
 
 
 def _bindings(handler: cst.FunctionDef) -> Iterator[tuple[set[str], cst.BaseExpression]]:
@@ -498,7 +516,9 @@ def _append(
         if isinstance(separator, cst.Comma):
             params[-1] = last.with_changes(comma=separator)
             return [*params, new.with_changes(comma=last.comma)]
-    return [*params, new]
+    # The line break before the closing parenthesis moves after the new parameter.
+    params[-1] = last.with_changes(whitespace_after_param=cst.SimpleWhitespace(""))
+    return [*params, new.with_changes(whitespace_after_param=last.whitespace_after_param)]
 
 
 def _add_task_call(tasks: str, call: cst.Call) -> cst.Call:

@@ -27,6 +27,8 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
     b"APIRouter(",
     b"relationship(",
     b"Relationship(",
+    b"__tablename__",
+    b"table=True",
 )
 
 

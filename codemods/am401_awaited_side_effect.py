@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterator
 
 import libcst as cst
@@ -26,6 +27,7 @@ from asyncmend.codemods.matchers import (
     matches_any,
     session_names,
 )
+from asyncmend.engine.config import Config
 from asyncmend.engine.walker import iter_children
 
 REQUEST_CLASSES = frozenset(
@@ -107,6 +109,19 @@ class AwaitedSideEffect(Rule):
     fix_applicability = Applicability.UNSAFE
     triggers = (b"await",)
     uses_index = True
+
+    @classmethod
+    def tokens(cls, config: Config) -> tuple[bytes, ...]:
+        """A finding needs a callee matching a side-effect pattern, so the file holds the
+        literal part of one (``send_`` for ``send_*``); a pattern without one
+        (``*``) matches anything and the file must be read."""
+        fragments = []
+        for pattern in config.settings.get("side-effect-patterns", []):
+            literal = max(re.split(r"[*?\[\]]", pattern), key=len)
+            if not literal:
+                return cls.triggers
+            fragments.append(literal.encode())
+        return tuple(fragments)
 
     def visit_Expr(self, node: cst.Expr) -> None:
         awaited = node.value

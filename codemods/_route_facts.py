@@ -91,6 +91,33 @@ def _orm_models(tree: ast.Module, facts: index.FileFacts) -> list[str]:
     return found
 
 
+def _type_aliases(tree: ast.Module, facts: index.FileFacts) -> dict[str, str]:
+    """``CurrentUser = Annotated[User, Depends(...)]``: alias -> qualified name of the
+    annotated type, resolved through the module's imports."""
+    found = {}
+    for stmt in tree.body:
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Subscript)
+            and (_dotted(stmt.value.value) or "").rsplit(".", 1)[-1] == "Annotated"
+        ):
+            continue
+        inner = stmt.value.slice
+        first = inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner
+        name = _dotted(first)
+        if name is None:
+            continue
+        head, _, rest = name.partition(".")
+        target = facts.imports.get(head)
+        if target is None:
+            target = f"{facts.module}.{head}" if facts.module else head
+        found[stmt.targets[0].id] = f"{target}.{rest}" if rest else target
+    return found
+
+
 index.COLLECTORS["app_objects"] = _app_objects
+index.COLLECTORS["type_aliases"] = _type_aliases
 index.COLLECTORS["orm_models"] = _orm_models
 index.COLLECTORS["orm_relationships"] = _orm_relationships

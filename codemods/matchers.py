@@ -202,6 +202,9 @@ def session_aliases(context: FileContext) -> frozenset[str]:
     cached = context.cache.get("session_aliases")
     if cached is not None:
         return cached
+    # Checking an alias's value asks for the aliases again (`User` in
+    # `CurrentUser = Annotated[User, ...]`): answer "none yet" while computing.
+    context.cache["session_aliases"] = frozenset()
     found: set[str] = set()
     for stmt in context.module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
@@ -398,9 +401,10 @@ BACKGROUND_TASKS_CLASSES = frozenset(
 
 def annotation_types(annotation: cst.BaseExpression, context: FileContext) -> frozenset[str]:
     """Qualified names of the classes an annotation names, looking through
-    ``Annotated[X, ...]``, ``Optional[X]``, ``X | None``, ``Union[...]`` and the element
-    of ``list[X]`` / ``Sequence[X]``: ``Annotated[UploadFile, File()]`` ->
-    ``{"fastapi.UploadFile"}``."""
+    ``Annotated[X, ...]``, ``Optional[X]``, ``X | None``, ``Union[...]``, the element
+    of ``list[X]`` / ``Sequence[X]`` and ``Annotated`` aliases of this module or (repo
+    index) of the module they come from: ``Annotated[UploadFile, File()]`` ->
+    ``{"fastapi.UploadFile"}``, ``CurrentUser`` -> ``{"app.models.User"}``."""
     if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
         return annotation_types(annotation.left, context) | annotation_types(
             annotation.right, context
@@ -417,7 +421,36 @@ def annotation_types(annotation: cst.BaseExpression, context: FileContext) -> fr
             found |= annotation_types(element, context)
         return found
     name = qualified_name(annotation, context)
-    return frozenset({name}) if name else frozenset()
+    if name is None:
+        return frozenset()
+    if isinstance(annotation, cst.Name):
+        alias = _local_type_aliases(context).get(annotation.value)
+        if alias is not None:  # `CurrentUser = Annotated[User, ...]` in this module
+            return annotation_types(alias, context)
+    module, _, leaf = context.index.resolve(name).rpartition(".")
+    facts = context.index.by_module.get(module)
+    aliased = facts.extra.get("type_aliases", {}).get(leaf) if facts else None
+    return frozenset({aliased or name})
+
+
+def _local_type_aliases(context: FileContext) -> dict[str, cst.BaseExpression]:
+    """Module-level ``Alias = Annotated[...]`` assignments of this file."""
+    cached = context.cache.get("type_aliases")
+    if cached is None:
+        cached = {}
+        for stmt in context.module.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if (
+                        isinstance(small, cst.Assign)
+                        and len(small.targets) == 1
+                        and isinstance(small.targets[0].target, cst.Name)
+                        and isinstance(small.value, cst.Subscript)
+                        and (dotted_name(small.value.value) or "").endswith("Annotated")
+                    ):
+                        cached[small.targets[0].target.value] = small.value
+        context.cache["type_aliases"] = cached
+    return cached
 
 
 def background_tasks_param(func: cst.FunctionDef, context: FileContext) -> str | None:

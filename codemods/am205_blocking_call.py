@@ -33,8 +33,9 @@ BLOCKING_CALLS: dict[str, str] = {
 }
 #: Functions of ``requests`` (and methods of a ``requests.Session``) that do I/O.
 REQUESTS_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request"})
+#: Module-level HTTP functions that block: requests', and httpx's synchronous ones.
 _REQUESTS_FUNCTIONS = frozenset(
-    (module, verb) for module in ("requests", "requests.api") for verb in REQUESTS_VERBS
+    (module, verb) for module in ("requests", "requests.api", "httpx") for verb in REQUESTS_VERBS
 )
 REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session"})
 OPEN_ADVICE = "use `aiofiles.open` / `anyio.open_file`, or `asyncio.to_thread`"
@@ -44,7 +45,8 @@ class BlockingCall(Rule):
     """
     ## What it does
     Finds synchronous, blocking calls inside an `async def`: `time.sleep`, the `requests`
-    HTTP functions (and methods of a `requests.Session`), `urllib.request.urlopen`,
+    HTTP functions (and methods of a `requests.Session`), the synchronous `httpx.get`
+    / `httpx.post` / ... functions, `urllib.request.urlopen`,
     `subprocess.run` / `call` / `check_call` / `check_output`, the builtin `open`, and a
     synchronous SQLAlchemy `Session` or `create_engine`.
 
@@ -89,6 +91,7 @@ class BlockingCall(Rule):
     triggers = (
         b"sleep",
         b"requests",
+        b"httpx",
         b"urlopen",
         b"subprocess",
         b"open(",

@@ -213,3 +213,69 @@ def child_blocks(stmt: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
             ),
         ):
             yield from child_blocks(child)
+
+
+def module_bound_names(context: FileContext) -> frozenset[str]:
+    """Names the module binds at top level other than by imports (defs, classes,
+    assignments, loop and with targets). Cached per file."""
+    cached = context.cache.get("module_bound_names")
+    if cached is None:
+        found: set[str] = set()
+        for stmt in context.module.body:
+            found |= bound_names(stmt)
+        cached = frozenset(found)
+        context.cache["module_bound_names"] = cached
+    return cached
+
+
+def function_bound_names(func: cst.FunctionDef | cst.Lambda) -> frozenset[str]:
+    """Parameters of ``func`` and the names its body binds in its own scope."""
+    params = func.params
+    found = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            found.add(star.name.value)
+    if isinstance(func, cst.FunctionDef):
+        for stmt in iter_children(func.body):
+            found |= bound_names(stmt)
+        found |= set(function_imports(func))
+    return frozenset(found)
+
+
+def function_imports(func: cst.FunctionDef) -> dict[str, str]:
+    """Imports inside ``func``'s own scope: local name -> dotted target (absolute
+    imports only; ``import a.b`` binds ``a``)."""
+    found: dict[str, str] = {}
+    for node in _same_scope_descendants(func.body):
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = dotted_name(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    found[alias.asname.name.value] = full
+                else:
+                    found[full.split(".")[0]] = full.split(".")[0]
+        elif isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            base = dotted_name(node.module) if node.module is not None else None
+            for alias in node.names:
+                name = dotted_name(alias.name) or ""
+                local = name
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    local = alias.asname.name.value
+                # A relative import's target is unknown here: record it as itself.
+                found[local] = f"{base}.{name}" if base and not node.relative else local
+    return found
+
+
+def shadowed(name: str, ancestors: list[cst.CSTNode], context: FileContext) -> bool:
+    """Whether ``name`` at the current node (``ancestors``: the walker's stack) may mean
+    something other than its module-level import or builtin: a parameter or local of an
+    enclosing function, or a top-level binding besides imports."""
+    for node in ancestors:
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            key = ("function_bound_names", id(node))
+            bound = context.cache.get(key)
+            if bound is None:
+                bound = context.cache[key] = function_bound_names(node)
+            if name in bound:
+                return True
+    return name in module_bound_names(context)

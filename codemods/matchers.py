@@ -98,7 +98,7 @@ def is_session_factory_call(node: cst.CSTNode, context: FileContext) -> bool:
 
 def app_objects(context: FileContext) -> frozenset[str]:
     """Names bound to ``FastAPI(...)`` / ``APIRouter(...)`` in the module, or imported
-    from a module of the repo where they are (or named ``app``/``router`` there)."""
+    from a module of the repo where they are (pass-1 fact ``app_objects``)."""
     cached = context.cache.get("app_objects")
     if cached is not None:
         return cached
@@ -118,6 +118,12 @@ def app_objects(context: FileContext) -> frozenset[str]:
                 and (qualified_name(value.func, context) or "") in APP_CLASSES
             ):
                 found.update(n for t in targets if (n := dotted_name(t)))
+    for local, target in import_map(context).items():
+        # `from app.api import router`: an app object of another module (repo index).
+        module, _, name = context.index.resolve(target).rpartition(".")
+        facts = context.index.by_module.get(module)
+        if facts is not None and name in facts.extra.get("app_objects", ()):
+            found.add(local)
     result = frozenset(found)
     context.cache["app_objects"] = result
     return result
@@ -196,6 +202,9 @@ def session_aliases(context: FileContext) -> frozenset[str]:
     cached = context.cache.get("session_aliases")
     if cached is not None:
         return cached
+    # Checking an alias's value asks for the aliases again (`User` in
+    # `CurrentUser = Annotated[User, ...]`): answer "none yet" while computing.
+    context.cache["session_aliases"] = frozenset()
     found: set[str] = set()
     for stmt in context.module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
@@ -380,3 +389,77 @@ def local_async_defs(context: FileContext) -> frozenset[str]:
         cached = frozenset(async_names - sync_names)
         context.cache["local_async_defs"] = cached
     return cached
+
+
+# -- "what type does this annotation name?" ----------------------------------------------
+
+BACKGROUND_TASKS_CLASSES = frozenset(
+    {"fastapi.BackgroundTasks", "fastapi.background.BackgroundTasks",
+     "starlette.background.BackgroundTasks"}
+)  # fmt: skip
+
+
+def annotation_types(annotation: cst.BaseExpression, context: FileContext) -> frozenset[str]:
+    """Qualified names of the classes an annotation names, looking through
+    ``Annotated[X, ...]``, ``Optional[X]``, ``X | None``, ``Union[...]``, the element
+    of ``list[X]`` / ``Sequence[X]`` and ``Annotated`` aliases of this module or (repo
+    index) of the module they come from: ``Annotated[UploadFile, File()]`` ->
+    ``{"fastapi.UploadFile"}``, ``CurrentUser`` -> ``{"app.models.User"}``."""
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        return annotation_types(annotation.left, context) | annotation_types(
+            annotation.right, context
+        )
+    if isinstance(annotation, cst.Subscript):
+        base = (qualified_name(annotation.value, context) or "").rsplit(".", 1)[-1]
+        elements = [e.slice.value for e in annotation.slice if isinstance(e.slice, cst.Index)]
+        if base == "Annotated" and elements:
+            elements = elements[:1]
+        elif base not in ("Optional", "Union", "list", "List", "Sequence", "tuple", "Tuple"):
+            elements = []
+        found: frozenset[str] = frozenset()
+        for element in elements:
+            found |= annotation_types(element, context)
+        return found
+    name = qualified_name(annotation, context)
+    if name is None:
+        return frozenset()
+    if isinstance(annotation, cst.Name):
+        alias = _local_type_aliases(context).get(annotation.value)
+        if alias is not None:  # `CurrentUser = Annotated[User, ...]` in this module
+            return annotation_types(alias, context)
+    module, _, leaf = context.index.resolve(name).rpartition(".")
+    facts = context.index.by_module.get(module)
+    aliased = facts.extra.get("type_aliases", {}).get(leaf) if facts else None
+    return frozenset({aliased or name})
+
+
+def _local_type_aliases(context: FileContext) -> dict[str, cst.BaseExpression]:
+    """Module-level ``Alias = Annotated[...]`` assignments of this file."""
+    cached = context.cache.get("type_aliases")
+    if cached is None:
+        cached = {}
+        for stmt in context.module.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if (
+                        isinstance(small, cst.Assign)
+                        and len(small.targets) == 1
+                        and isinstance(small.targets[0].target, cst.Name)
+                        and isinstance(small.value, cst.Subscript)
+                        and (dotted_name(small.value.value) or "").endswith("Annotated")
+                    ):
+                        cached[small.targets[0].target.value] = small.value
+        context.cache["type_aliases"] = cached
+    return cached
+
+
+def background_tasks_param(func: cst.FunctionDef, context: FileContext) -> str | None:
+    """The name of ``func``'s ``BackgroundTasks`` parameter (whatever it is called,
+    found by its annotation, also ``Annotated[BackgroundTasks, ...]``), else None."""
+    params = func.params
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        if param.annotation is not None and (
+            annotation_types(param.annotation.annotation, context) & BACKGROUND_TASKS_CLASSES
+        ):
+            return param.name.value
+    return None

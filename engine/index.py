@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 #: Bytes that must occur in a file for pass 1 to parse it at all.
-FACT_TRIGGERS: tuple[bytes, ...] = (b"async ", b"sessionmaker", b"AsyncSession", b"Lock(")
+FACT_TRIGGERS: tuple[bytes, ...] = (
+    b"async ",
+    b"sessionmaker",
+    b"AsyncSession",
+    b"Lock(",
+    b"FastAPI(",
+    b"APIRouter(",
+    b"relationship(",
+    b"Relationship(",
+    b"__tablename__",
+    b"table=True",
+)
 
 
 @dataclass
@@ -251,3 +262,6 @@ def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
 
 COLLECTORS["session_aliases"] = _session_aliases
 COLLECTORS["session_dependencies"] = _session_dependencies
+
+# Route facts (app and router objects) live with the rules that use them.
+from asyncmend.codemods import _route_facts  # noqa: E402, F401

@@ -76,6 +76,7 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
     except (SyntaxError, ValueError):
         return facts
     _collect_module_level(tree, facts)
+    _load_collectors()
     for name, collector in COLLECTORS.items():
         facts.extra[name] = collector(tree, facts)
     return facts
@@ -263,5 +264,16 @@ def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
 COLLECTORS["session_aliases"] = _session_aliases
 COLLECTORS["session_dependencies"] = _session_dependencies
 
-# Route facts (app and router objects) live with the rules that use them.
-from asyncmend.codemods import _route_facts  # noqa: E402, F401
+#: Modules that register more collectors when imported; loaded on the first pass-1
+#: parse (not at import: a warm run answered from the cache never needs them).
+COLLECTOR_MODULES: list[str] = [
+    # Route facts (app and router objects, ORM models) live with the rules that use them.
+    "asyncmend.codemods._route_facts",
+]
+
+
+def _load_collectors() -> None:
+    import importlib
+
+    for name in COLLECTOR_MODULES:
+        importlib.import_module(name)

@@ -156,7 +156,8 @@ class _FlowBuilder:
     def _block(self, block: cst.BaseSuite, path: tuple[tuple[int, int], ...]) -> None:
         for index, stmt in enumerate(block.body):
             self.flow.positions[id(stmt)] = (block, index)
-            self._statement(stmt, (*path, (id(block), index)), block)
+            if not isinstance(stmt, SCOPE_NODES):  # nested defs run at another time
+                self._statement(stmt, (*path, (id(block), index)), block)
 
     def _statement(
         self, stmt: cst.CSTNode, path: tuple[tuple[int, int], ...], block: cst.CSTNode

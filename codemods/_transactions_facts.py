@@ -47,7 +47,17 @@ def _makes_async_sessions(call: ast.Call) -> bool:
     )
 
 
+#: Import targets without which a module cannot call a session factory by name.
+_FACTORY_IMPORTS = ("sessionmaker", "AsyncSession", "sqlalchemy.ext.asyncio", "sqlmodel")
+
+
 def _sessionmaker_calls(tree: ast.Module, facts: FileFacts) -> list[ExpireValue]:
+    # Walking every tree would double pass 1; a module that makes sessions imports the
+    # factory (or its module) at module level.
+    if not any(
+        marker in target for target in facts.imports.values() for marker in _FACTORY_IMPORTS
+    ):
+        return []
     return [
         expire_on_commit_of(node)
         for node in ast.walk(tree)

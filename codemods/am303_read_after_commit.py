@@ -204,8 +204,9 @@ def _fixable(flow: Flow, sources: list[Loaded], commit: SessionCall) -> bool:
 
 
 def _none_checked(flow: Flow, source: Loaded, commit: SessionCall) -> bool:
-    """An ``if x is None: raise/return`` (or ``if not x:``) between the binding and the
-    commit, in the block of the binding."""
+    """An ``if x is None: raise/return`` (or ``if not x:``), or an ``assert x`` /
+    ``assert x is not None``, between the binding and the commit, in the block of the
+    binding."""
     position = flow.positions.get(id(source.site.statement))
     if position is None:
         return False
@@ -213,6 +214,11 @@ def _none_checked(flow: Flow, source: Loaded, commit: SessionCall) -> bool:
     depth = len(source.site.path) - 1
     end = commit.site.path[depth][1]
     for stmt in block.body[index + 1 : end]:  # type: ignore[attr-defined]
+        if isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(small, cst.Assert) and _asserts_not_none(small.test, source.name)
+            for small in stmt.body
+        ):
+            return True
         if (
             isinstance(stmt, cst.If)
             and stmt.orelse is None
@@ -241,6 +247,23 @@ def _is_none_test(test: cst.BaseExpression, name: str) -> bool:
         return isinstance(test.expression, cst.Name) and test.expression.value == name
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
         return _is_none_test(test.left, name) or _is_none_test(test.right, name)
+    return False
+
+
+def _asserts_not_none(test: cst.BaseExpression, name: str) -> bool:
+    if isinstance(test, cst.Name):
+        return test.value == name
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        target = test.comparisons[0]
+        return (
+            isinstance(test.left, cst.Name)
+            and test.left.value == name
+            and isinstance(target.operator, cst.IsNot)
+            and isinstance(target.comparator, cst.Name)
+            and target.comparator.value == "None"
+        )
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _asserts_not_none(test.left, name) or _asserts_not_none(test.right, name)
     return False
 
 

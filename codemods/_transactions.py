@@ -24,7 +24,8 @@ from asyncmend.codemods.analysis import (
 )
 from asyncmend.codemods.base import FileContext
 from asyncmend.codemods.matchers import ASYNC_SESSION_CLASSES, session_names
-from asyncmend.engine.walker import iter_children
+from asyncmend.engine.index import FileFacts
+from asyncmend.engine.walker import iter_children, iter_descendants
 
 #: Session methods that stage writes for the next flush.
 WRITE_METHODS = frozenset({"add", "add_all", "delete", "merge", "merge_all", "delete_all"})
@@ -487,13 +488,16 @@ def session_expires_on_commit(flow: Flow, session: str, context: FileContext) ->
     """Whether ``session`` expires its objects on commit. A session bound once in the
     function to a factory call we can read (``AsyncSession(..., expire_on_commit=...)``,
     or a sessionmaker of this module or imported from the repo) answers for itself;
-    any other session (a parameter, a dependency) takes the repo's answer."""
+    a parameter ``Depends(dep)`` (directly, in ``Annotated``, or through an alias such as
+    ``SessionDep``) whose dependency yields a session of a known sessionmaker answers
+    with that sessionmaker; any other session takes the repo's answer."""
     bindings = flow.bindings_of(session)
+    known: bool | None = None
     if len(bindings) == 1 and isinstance(bindings[0].value, cst.Call):
         known = _factory_expires(bindings[0].value, context)
-        if known is not None:
-            return known
-    return repo_expires_on_commit(context)
+    elif not bindings:
+        known = _dependency_expires(flow.func, session, context)
+    return repo_expires_on_commit(context) if known is None else known
 
 
 def _factory_expires(call: cst.Call, context: FileContext) -> bool | None:
@@ -530,3 +534,78 @@ def _literal_bool(expr: cst.BaseExpression) -> bool | None:
     if isinstance(expr, cst.Name) and expr.value in ("True", "False"):
         return expr.value == "True"
     return None
+
+
+def _resolve_written(
+    facts: FileFacts, written: str, context: FileContext
+) -> tuple[FileFacts, str] | None:
+    """The module facts and name that ``written`` (a dotted name as written in the
+    module of ``facts``) refers to: a name of that module, or one it imports."""
+    head, _, rest = written.partition(".")
+    target = facts.imports.get(head)
+    if target is None:
+        return (facts, written) if not rest else None
+    qualified = f"{target}.{rest}" if rest else target
+    module, _, name = context.index.resolve(qualified).rpartition(".")
+    other = context.index.by_module.get(module)
+    return (other, name) if other is not None else None
+
+
+def _depends_argument(expr: cst.BaseExpression | None) -> str | None:
+    """``x`` of a ``Depends(x)`` call found in ``expr`` (a default or an annotation)."""
+    if expr is None:
+        return None
+    for node in iter_descendants(expr):
+        if (
+            isinstance(node, cst.Call)
+            and (dotted_name(node.func) or "").rsplit(".", 1)[-1] == "Depends"
+            and node.args
+        ):
+            return dotted_name(node.args[0].value)
+    return None
+
+
+def _dependency_expires(func: cst.FunctionDef, session: str, context: FileContext) -> bool | None:
+    """``expire_on_commit`` of the sessionmaker behind a session parameter's dependency
+    (pass-1 facts ``alias_dependencies`` and ``dependency_factories``), None if unknown."""
+    here = context.index.by_path.get(context.path) or context.index.by_module.get(
+        context.module_name or ""
+    )
+    if here is None:
+        return None
+    params = func.params
+    param = next(
+        (
+            p
+            for p in [*params.posonly_params, *params.params, *params.kwonly_params]
+            if p.name.value == session
+        ),
+        None,
+    )
+    if param is None:
+        return None
+    annotation = param.annotation.annotation if param.annotation else None
+    written = _depends_argument(param.default) or _depends_argument(annotation)
+    dependency: tuple[FileFacts, str] | None = None
+    if written is not None:
+        dependency = _resolve_written(here, written, context)
+    elif (alias := dotted_name(annotation)) is not None:
+        located = _resolve_written(here, alias, context)
+        if located is not None:
+            alias_facts, alias_name = located
+            target = alias_facts.extra.get("alias_dependencies", {}).get(alias_name)
+            if target is not None:
+                dependency = _resolve_written(alias_facts, target, context)
+    if dependency is None:
+        return None
+    dep_facts, dep_name = dependency
+    factory = dep_facts.extra.get("dependency_factories", {}).get(dep_name)
+    located = _resolve_written(dep_facts, factory, context) if factory else None
+    if located is None:
+        return None
+    maker_facts, maker_name = located
+    info = maker_facts.sessionmakers.get(maker_name)
+    if not info or not info.get("async"):
+        return None
+    value = info.get("expire_on_commit")
+    return value if isinstance(value, bool) else None

@@ -66,3 +66,72 @@ def _sessionmaker_calls(tree: ast.Module, facts: FileFacts) -> list[ExpireValue]
 
 
 COLLECTORS["sessionmaker_calls"] = _sessionmaker_calls
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+    """Generator dependencies and the factory of the session they yield, as written in
+    this module: ``get_session -> async_session`` for ``async with async_session() as s:
+    yield s`` (or ``s = async_session()`` ... ``yield s``)."""
+    if not any(
+        marker in target for target in facts.imports.values() for marker in _FACTORY_IMPORTS
+    ):
+        return {}
+    found: dict[str, str] = {}
+    for stmt in tree.body:
+        if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
+            continue
+        made: dict[str, str] = {}
+        yielded: list[str] = []
+        for node in ast.walk(stmt):
+            if isinstance(node, (ast.AsyncWith, ast.With)):
+                for item in node.items:
+                    if isinstance(item.context_expr, ast.Call) and isinstance(
+                        item.optional_vars, ast.Name
+                    ):
+                        callee = _dotted(item.context_expr.func)
+                        if callee:
+                            made[item.optional_vars.id] = callee
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                callee = _dotted(node.value.func)
+                for target in node.targets:
+                    if callee and isinstance(target, ast.Name):
+                        made[target.id] = callee
+            elif isinstance(node, ast.Yield) and isinstance(node.value, ast.Name):
+                yielded.append(node.value.id)
+        factories = {made[name] for name in yielded if name in made}
+        if len(factories) == 1:
+            found[stmt.name] = factories.pop()
+    return found
+
+
+def _alias_dependencies(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+    """``SessionDep = Annotated[AsyncSession, Depends(get_session)]`` -> ``get_session``."""
+    found: dict[str, str] = {}
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
+            continue
+        for node in ast.walk(stmt.value):
+            if (
+                isinstance(node, ast.Call)
+                and (_dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"
+                and node.args
+            ):
+                dependency = _dotted(node.args[0])
+                if dependency:
+                    for target in stmt.targets:
+                        if isinstance(target, ast.Name):
+                            found[target.id] = dependency
+    return found
+
+
+COLLECTORS["dependency_factories"] = _dependency_factories
+COLLECTORS["alias_dependencies"] = _alias_dependencies

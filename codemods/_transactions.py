@@ -23,7 +23,7 @@ from asyncmend.codemods.analysis import (
     qualified_name,
 )
 from asyncmend.codemods.base import FileContext
-from asyncmend.codemods.matchers import ASYNC_SESSION_CLASSES, session_names
+from asyncmend.codemods.matchers import ASYNC_SESSION_CLASSES, method_session_names
 from asyncmend.engine.index import FileFacts
 from asyncmend.engine.walker import iter_children, iter_descendants
 
@@ -134,13 +134,29 @@ class Flow:
         return None
 
 
-def flow_of(func: cst.FunctionDef, context: FileContext) -> Flow:
+def flow_of(func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CSTNode]) -> Flow:
+    """The flow of ``func`` (built once per file); ``ancestors`` are ``func``'s, to find
+    the class it is a method of (its ``self.<attr>`` sessions count)."""
     key = ("transactions_flow", id(func))
     cached = context.cache.get(key)
     if cached is None:
-        cached = _FlowBuilder(func, session_names(func, context)).build()
+        sessions = method_session_names(func, owner_class(func, ancestors), context)
+        cached = _FlowBuilder(func, sessions).build()
         context.cache[key] = cached
     return cached
+
+
+def owner_class(func: cst.FunctionDef, ancestors: list[cst.CSTNode]) -> cst.ClassDef | None:
+    """The class whose body holds ``func`` directly, given ``func``'s ancestors (or a
+    longer stack that contains ``func``)."""
+    stack = ancestors
+    for index, node in enumerate(ancestors):
+        if node is func:
+            stack = ancestors[:index]
+            break
+    if len(stack) >= 2 and isinstance(stack[-2], cst.ClassDef):
+        return stack[-2]
+    return None
 
 
 class _FlowBuilder:
@@ -182,12 +198,10 @@ class _FlowBuilder:
         if isinstance(node, cst.Await) and isinstance(node.expression, cst.Call):
             self.awaits[id(node.expression)] = node
         elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            receiver = node.func.value
-            if isinstance(receiver, cst.Name) and receiver.value in flow.sessions:
+            receiver = dotted_name(node.func.value)
+            if receiver is not None and receiver in flow.sessions:
                 awaited = self.awaits.get(id(node))
-                flow.calls.append(
-                    SessionCall(site, receiver.value, node.func.attr.value, node, awaited)
-                )
+                flow.calls.append(SessionCall(site, receiver, node.func.attr.value, node, awaited))
         elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Del)):
             targets: list[cst.BaseExpression] = (
                 [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]

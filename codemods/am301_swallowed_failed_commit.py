@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import libcst as cst
 
+from asyncmend.codemods._transactions import owner_class
 from asyncmend.codemods.analysis import SCOPE_NODES, bound_names, dotted_name, qualified_name
 from asyncmend.codemods.base import Applicability, Fix, Rule
-from asyncmend.codemods.matchers import session_names
+from asyncmend.codemods.matchers import method_session_names
 from asyncmend.engine.walker import iter_children
 
 #: Session methods whose failure leaves the session needing a rollback.
@@ -79,7 +80,7 @@ class SwallowedFailedCommit(Rule):
         func = self.enclosing_function()
         if func is None or func.asynchronous is None:
             return
-        sessions = session_names(func, self.context)
+        sessions = method_session_names(func, owner_class(func, self.ancestors), self.context)
         if not sessions:
             return
         failing = _failing_calls(node.body, sessions)
@@ -155,10 +156,10 @@ def _session_method(node: cst.CSTNode, sessions: frozenset[str] | set[str]) -> t
     if (
         isinstance(node, cst.Call)
         and isinstance(node.func, cst.Attribute)
-        and isinstance(node.func.value, cst.Name)
-        and node.func.value.value in sessions
+        and (receiver := dotted_name(node.func.value)) is not None
+        and receiver in sessions
     ):
-        return node.func.value.value, node.func.attr.value
+        return receiver, node.func.attr.value
     return "", ""
 
 
@@ -197,7 +198,7 @@ def _recovers(body: cst.CSTNode, sessions: set[str]) -> bool:
         if _session_method(node, sessions)[1] in RECOVERING_METHODS:
             return True
         if isinstance(node, cst.Call) and any(
-            isinstance(arg.value, cst.Name) and arg.value.value in sessions for arg in node.args
+            dotted_name(arg.value) in sessions for arg in node.args
         ):
             return True
     return False

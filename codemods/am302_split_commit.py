@@ -73,7 +73,7 @@ class SplitCommit(Rule):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None or not isinstance(node.body, cst.IndentedBlock):
             return
-        flow = flow_of(node, self.context)
+        flow = flow_of(node, self.context, self.ancestors)
         commits = awaited_method(flow, "commit")
         if len(commits) < 2:
             return

@@ -94,7 +94,7 @@ class ReadAfterCommit(Rule):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None or not isinstance(node.body, cst.IndentedBlock):
             return
-        flow = flow_of(node, self.context)
+        flow = flow_of(node, self.context, self.ancestors)
         commits = awaited_method(flow, "commit")
         if not commits:
             return

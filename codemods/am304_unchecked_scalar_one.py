@@ -85,7 +85,7 @@ class UncheckedScalarOne(Rule):
         handler = self.enclosing_function()
         if handler is None or not is_route_handler(handler, self.context):
             return
-        flow = flow_of(handler, self.context)
+        flow = flow_of(handler, self.context, self.ancestors)
         site = self._site_of(flow, node)
         if site is None:
             return

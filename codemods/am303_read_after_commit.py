@@ -125,7 +125,7 @@ class ReadAfterCommit(Rule):
                 and item.session == commit.session
                 and precedes(item.site, commit.site)
             ]
-            if not sources:
+            if not sources or _detached(flow, name, sources[-1], commit):
                 continue
             read = _first_read(flow, name, commit, commits)
             if read is None:
@@ -190,6 +190,22 @@ def _first_read(
             continue
         return use
     return None
+
+
+def _detached(flow: Flow, name: str, source: Loaded, commit: SessionCall) -> bool:
+    """``s.expunge(name)`` / ``s.expunge_all()`` between the load and the commit: a
+    detached object is not expired by the commit."""
+    for call in flow.calls:
+        if call.session != commit.session or call.method not in ("expunge", "expunge_all"):
+            continue
+        args = call.call.args
+        if call.method == "expunge" and not (
+            args and isinstance(args[0].value, cst.Name) and args[0].value.value == name
+        ):
+            continue
+        if precedes(source.site, call.site) and precedes(call.site, commit.site):
+            return True
+    return False
 
 
 def _fixable(flow: Flow, sources: list[Loaded], commit: SessionCall) -> bool:

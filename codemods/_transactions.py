@@ -623,3 +623,14 @@ def _dependency_expires(func: cst.FunctionDef, session: str, context: FileContex
         return None
     value = info.get("expire_on_commit")
     return value if isinstance(value, bool) else None
+
+
+def mentions_attribute(func: cst.FunctionDef, attribute: str, context: FileContext) -> bool:
+    """Whether ``func`` contains ``<something>.<attribute>`` at all: a cheap test before
+    the flow (whose session matching is the costly part) is built."""
+    key = ("transactions_attributes", id(func))
+    names = context.cache.get(key)
+    if names is None:
+        names = {n.attr.value for n in iter_descendants(func.body) if isinstance(n, cst.Attribute)}
+        context.cache[key] = names
+    return attribute in names

@@ -12,6 +12,7 @@ from asyncmend.codemods._transactions import (
     flow_of,
     is_write,
     loaded_objects,
+    mentions_attribute,
     precedes,
     statement_line,
 )
@@ -72,6 +73,8 @@ class SplitCommit(Rule):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None or not isinstance(node.body, cst.IndentedBlock):
+            return
+        if not mentions_attribute(node, "commit", self.context):
             return
         flow = flow_of(node, self.context, self.ancestors)
         commits = awaited_method(flow, "commit")

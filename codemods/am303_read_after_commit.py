@@ -15,6 +15,7 @@ from asyncmend.codemods._transactions import (
     dominates,
     flow_of,
     loaded_objects,
+    mentions_attribute,
     precedes,
     session_expires_on_commit,
     statement_line,
@@ -93,6 +94,8 @@ class ReadAfterCommit(Rule):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None or not isinstance(node.body, cst.IndentedBlock):
+            return
+        if not mentions_attribute(node, "commit", self.context):
             return
         flow = flow_of(node, self.context, self.ancestors)
         commits = awaited_method(flow, "commit")

@@ -105,7 +105,7 @@ class UncheckedScalarOne(Rule):
         reason = self._no_fix_reason(model)
         line = self._assignment_line(node)
         if reason is None and line is None:
-            reason = "the value is not assigned to a name"
+            reason = "the value is not assigned to a plain name on a line of its own"
         if reason is not None:
             self.report(node, f"{message} (no automatic fix: {reason})")
             return

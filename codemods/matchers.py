@@ -405,7 +405,6 @@ def session_attributes(cls: cst.ClassDef, context: FileContext) -> frozenset[str
                         else:
                             other.add(small.target.value)
             elif isinstance(stmt, cst.FunctionDef) and (receiver := _self_name(stmt)):
-                sessions = session_names(stmt, context)
                 for node in iter_descendants(stmt.body):
                     value, targets = _assignment(node)
                     for target in targets:
@@ -413,15 +412,34 @@ def session_attributes(cls: cst.ClassDef, context: FileContext) -> frozenset[str
                             isinstance(target, cst.Attribute)
                             and dotted_name(target.value) == receiver
                         ):
-                            if isinstance(value, cst.Name) and value.value in sessions:
-                                found.add(target.attr.value)
-                            elif value is not None and is_session_factory_call(value, context):
+                            if _holds_session(value, stmt, context):
                                 found.add(target.attr.value)
                             else:
                                 other.add(target.attr.value)
     result = frozenset(found - other)
     context.cache[key] = result
     return result
+
+
+def _holds_session(
+    value: cst.BaseExpression | None, method: cst.FunctionDef, context: FileContext
+) -> bool:
+    """``value`` (assigned to ``self.x`` in ``method``) is a session: a factory call, or a
+    name that is a session in ``method``. A parameter is judged by its own annotation
+    (cheap: classes assign many parameters to ``self``); other names by
+    ``session_names``."""
+    if value is None:
+        return False
+    if not isinstance(value, cst.Name):
+        return is_session_factory_call(value, context)
+    params = method.params
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        if param.name.value != value.value:
+            continue
+        if param.annotation is not None:
+            return _annotation_is_session(param.annotation.annotation, context)
+        return value.value in session_names(method, context)
+    return value.value in session_names(method, context)
 
 
 def _self_name(func: cst.FunctionDef) -> str | None:

@@ -135,3 +135,31 @@ def _alias_dependencies(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
 
 COLLECTORS["dependency_factories"] = _dependency_factories
 COLLECTORS["alias_dependencies"] = _alias_dependencies
+
+
+#: App-wide handlers of these answer a missing row on purpose (handlers of broad bases
+#: such as ``Exception`` usually answer 500, so they do not count).
+NO_RESULT_CLASSES = frozenset({"NoResultFound"})
+
+
+def _no_result_handlers(tree: ast.Module, facts: FileFacts) -> bool:
+    """Whether the module registers an app-wide handler that answers ``NoResultFound``
+    (``@app.exception_handler(NoResultFound)`` or ``app.add_exception_handler(...)``):
+    then a missing row already becomes whatever that handler says."""
+    if not any(
+        target.rsplit(".", 1)[-1] in NO_RESULT_CLASSES or target == "sqlalchemy.exc"
+        for target in facts.imports.values()
+    ):
+        return False
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and _leaf(node.func) in ("exception_handler", "add_exception_handler")
+            and node.args
+            and _leaf(node.args[0]) in NO_RESULT_CLASSES
+        ):
+            return True
+    return False
+
+
+COLLECTORS["no_result_handlers"] = _no_result_handlers

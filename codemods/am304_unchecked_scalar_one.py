@@ -49,7 +49,8 @@ class UncheckedScalarOne(Rule):
     unsafe because it changes the response. There is no fix when the value is not
     assigned to a name, when the query selects a column (a `None` could then be a NULL
     value of an existing row), or when `HTTPException` names something else in the
-    module. Lookups inside a `try` that handles `NoResultFound` are not reported.
+    module. Lookups inside a `try` that handles `NoResultFound` are not reported, nor
+    any when the app registers an exception handler for `NoResultFound` (repo index).
 
     ## Example
     ```python
@@ -84,6 +85,8 @@ class UncheckedScalarOne(Rule):
             return
         handler = self.enclosing_function()
         if handler is None or not is_route_handler(handler, self.context):
+            return
+        if self._app_handles_no_result():
             return
         flow = flow_of(handler, self.context, self.ancestors)
         site = self._site_of(flow, node)
@@ -123,6 +126,18 @@ class UncheckedScalarOne(Rule):
             if id(call.call) in inner:
                 return call.site
         return None
+
+    def _app_handles_no_result(self) -> bool:
+        """Some module of the repo registers an exception handler for ``NoResultFound``
+        (pass-1 fact ``no_result_handlers``): a miss is then answered as the app says."""
+        cached = self.context.cache.get("app_handles_no_result")
+        if cached is None:
+            cached = any(
+                facts.extra.get("no_result_handlers")
+                for facts in self.context.index.by_path.values()
+            )
+            self.context.cache["app_handles_no_result"] = cached
+        return cached
 
     def _handles_no_result(self) -> bool:
         """Inside the body of a ``try`` whose handler catches ``NoResultFound`` (or a

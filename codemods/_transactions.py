@@ -462,19 +462,6 @@ def statement_line(flow: Flow, call: SessionCall) -> cst.SimpleStatementLine | N
     return line
 
 
-def contains(node: cst.CSTNode, types: tuple[type, ...]) -> bool:
-    """Whether ``node`` holds a node of ``types`` in its own scope."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, types):
-            return True
-        if current is not node and isinstance(current, SCOPE_NODES):
-            continue
-        stack.extend(iter_children(current))
-    return False
-
-
 # -- expire_on_commit ----------------------------------------------------------------------
 
 

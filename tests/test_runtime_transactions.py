@@ -1,5 +1,5 @@
-"""Runtime proofs for AM301 and AM303 against SQLite (aiosqlite): the input fails the way
-the rule says, and the output of asyncmend's own fix works.
+"""Runtime proofs for AM301, AM303 and AM304 against SQLite (aiosqlite): the input fails
+the way the rule says, and the output of asyncmend's own fix works.
 
 Each module is written to a temp file, fixed by ``asyncmend.engine.run(..., fix=True)``
 and ``report.apply()`` (never by hand), loaded with importlib and run with asyncio.
@@ -115,16 +115,18 @@ def _write(folder: Path, source: str) -> Path:
     return path
 
 
-def _fixed_by_asyncmend(tmp_path: Path, source: str, code: str) -> tuple[Path, Path]:
+def _fixed_by_asyncmend(
+    tmp_path: Path, source: str, code: str, *, unsafe: bool = False
+) -> tuple[Path, Path]:
     """The original file and a copy fixed by asyncmend's Python API (``code`` only)."""
     original = _write(tmp_path / "original", source)
     fixed = _write(tmp_path / "fixed", source)
-    report = run([str(fixed.parent)], select=[code], fix=True, jobs=1)
+    report = run([str(fixed.parent)], select=[code], fix=True, unsafe_fixes=unsafe, jobs=1)
     assert not report.internal_errors, report.internal_errors
     assert [f.code for f in report.findings] == [code]
     report.apply()
     assert fixed.read_text() != source, "asyncmend did not change the file"
-    again = run([str(fixed.parent)], select=[code], fix=True, jobs=1)
+    again = run([str(fixed.parent)], select=[code], fix=True, unsafe_fixes=unsafe, jobs=1)
     assert not again.findings, "the fixed file still has findings"
     return original, fixed
 
@@ -180,3 +182,54 @@ def test_am301_input_raises_pending_rollback_and_fix_imports_the_rest(tmp_path: 
         "grace@example.com",
         "edsger@example.com",
     ]
+
+
+UNCHECKED_SCALAR_ONE = (
+    MODELS
+    + """
+
+from fastapi import APIRouter, Depends, FastAPI
+
+router = APIRouter()
+app = FastAPI()
+FACTORY: list[async_sessionmaker[AsyncSession]] = []
+
+
+async def get_session():
+    async with FACTORY[0]() as session:
+        yield session
+
+
+@router.get("/users/{user_id}")
+async def read_user(user_id: int, session: AsyncSession = Depends(get_session)) -> dict:
+    result = await session.execute(select(User).where(User.id == user_id))
+    user = result.scalar_one()
+    return {"id": user.id, "email": user.email}
+
+
+app.include_router(router)
+"""
+)
+
+
+async def _get_statuses(module: ModuleType, url: str) -> list[int]:
+    import httpx
+
+    module.FACTORY.append(await module.setup(url))
+    async with module.FACTORY[0]() as seeding:
+        seeding.add(module.User(email="ada@example.com", name="Ada"))
+        await seeding.commit()
+    transport = httpx.ASGITransport(app=module.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return [(await client.get(f"/users/{uid}")).status_code for uid in (1, 2)]
+
+
+def test_am304_missing_row_is_a_500_before_and_a_404_after(tmp_path: Path) -> None:
+    original, fixed = _fixed_by_asyncmend(tmp_path, UNCHECKED_SCALAR_ONE, "AM304", unsafe=True)
+    assert "user = result.scalar_one_or_none()" in fixed.read_text()
+
+    before = _load(original, "am304_before")
+    assert asyncio.run(_get_statuses(before, _url(tmp_path, "before"))) == [200, 500]
+
+    after = _load(fixed, "am304_after")
+    assert asyncio.run(_get_statuses(after, _url(tmp_path, "after"))) == [200, 404]

@@ -1,4 +1,4 @@
-"""Runtime proofs for AM301, AM303 and AM304 against SQLite (aiosqlite): the input fails
+"""Runtime proofs for AM301-AM304 against SQLite (aiosqlite): the input fails
 the way the rule says, and the output of asyncmend's own fix works.
 
 Each module is written to a temp file, fixed by ``asyncmend.engine.run(..., fix=True)``
@@ -233,3 +233,45 @@ def test_am304_missing_row_is_a_500_before_and_a_404_after(tmp_path: Path) -> No
 
     after = _load(fixed, "am304_after")
     assert asyncio.run(_get_statuses(after, _url(tmp_path, "after"))) == [200, 404]
+
+
+SPLIT_COMMIT = (
+    MODELS
+    + """
+
+async def register(session: AsyncSession, email: str, name: str, alias_email: str) -> None:
+    session.add(User(email=email, name=name))
+    await session.commit()
+    session.add(User(email=alias_email, name=f"{name} (alias)"))
+    await session.commit()
+
+
+async def main(url: str) -> list[str]:
+    factory = await setup(url)
+    async with factory() as seeding:
+        seeding.add(User(email="taken@example.com", name="Someone"))
+        await seeding.commit()
+    async with factory() as session:
+        try:
+            await register(session, "ada@example.com", "Ada", "taken@example.com")
+        except IntegrityError:
+            pass
+    return await emails(factory)
+"""
+)
+
+
+def test_am302_failure_after_the_first_commit_keeps_half_before_and_nothing_after(
+    tmp_path: Path,
+) -> None:
+    original, fixed = _fixed_by_asyncmend(tmp_path, SPLIT_COMMIT, "AM302", unsafe=True)
+    assert "await session.flush()" in fixed.read_text()
+
+    before = _load(original, "am302_before")
+    assert asyncio.run(before.main(_url(tmp_path, "before"))) == [
+        "taken@example.com",
+        "ada@example.com",
+    ]
+
+    after = _load(fixed, "am302_after")
+    assert asyncio.run(after.main(_url(tmp_path, "after"))) == ["taken@example.com"]

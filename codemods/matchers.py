@@ -463,3 +463,84 @@ def background_tasks_param(func: cst.FunctionDef, context: FileContext) -> str |
         ):
             return param.name.value
     return None
+
+
+# -- sessions held on ``self`` (repository and service classes) ------------------------------
+
+
+def session_attributes(cls: cst.ClassDef, context: FileContext) -> frozenset[str]:
+    """Instance attributes of ``cls`` that hold an AsyncSession: class-level annotations
+    (``session: AsyncSession``, dataclass style) and ``self.x = s`` in a method where
+    ``s`` is a session there (``def __init__(self, session: AsyncSession)``)."""
+    key = ("session_attributes", id(cls))
+    cached = context.cache.get(key)
+    if cached is not None:
+        return cached
+    found: set[str] = set()
+    other: set[str] = set()
+    if isinstance(cls.body, cst.IndentedBlock):
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                        if _annotation_is_session(small.annotation.annotation, context):
+                            found.add(small.target.value)
+                        else:
+                            other.add(small.target.value)
+            elif isinstance(stmt, cst.FunctionDef) and (receiver := _self_name(stmt)):
+                for node in iter_descendants(stmt.body):
+                    value, targets = _assignment(node)
+                    for target in targets:
+                        if (
+                            isinstance(target, cst.Attribute)
+                            and dotted_name(target.value) == receiver
+                        ):
+                            if _holds_session(value, stmt, context):
+                                found.add(target.attr.value)
+                            else:
+                                other.add(target.attr.value)
+    result = frozenset(found - other)
+    context.cache[key] = result
+    return result
+
+
+def _holds_session(
+    value: cst.BaseExpression | None, method: cst.FunctionDef, context: FileContext
+) -> bool:
+    """``value`` (assigned to ``self.x`` in ``method``) is a session: a factory call, or a
+    name that is a session in ``method``. A parameter is judged by its own annotation
+    (cheap: classes assign many parameters to ``self``); other names by
+    ``session_names``."""
+    if value is None:
+        return False
+    if not isinstance(value, cst.Name):
+        return is_session_factory_call(value, context)
+    params = method.params
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        if param.name.value != value.value:
+            continue
+        if param.annotation is not None:
+            return _annotation_is_session(param.annotation.annotation, context)
+        return value.value in session_names(method, context)
+    return value.value in session_names(method, context)
+
+
+def _self_name(func: cst.FunctionDef) -> str | None:
+    """The instance parameter of a method (None for static and class methods)."""
+    for decorator in func.decorators:
+        if (dotted_name(decorator.decorator) or "") in ("staticmethod", "classmethod"):
+            return None
+    params = [*func.params.posonly_params, *func.params.params]
+    return params[0].name.value if params else None
+
+
+def method_session_names(
+    func: cst.FunctionDef, owner: cst.ClassDef | None, context: FileContext
+) -> frozenset[str]:
+    """``session_names(func)`` plus ``self.<attr>`` for the session attributes of the
+    class ``func`` is a method of (``owner``; None for a plain function)."""
+    names = session_names(func, context)
+    receiver = _self_name(func) if owner is not None else None
+    if owner is None or receiver is None:
+        return names
+    return names | {f"{receiver}.{attr}" for attr in session_attributes(owner, context)}

@@ -269,6 +269,7 @@ COLLECTORS["session_dependencies"] = _session_dependencies
 COLLECTOR_MODULES: list[str] = [
     # Route facts (app and router objects, ORM models) live with the rules that use them.
     "asyncmend.codemods._route_facts",
+    "asyncmend.codemods._transactions_facts",
 ]
 
 

@@ -254,3 +254,4 @@ def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
 
 COLLECTORS["session_aliases"] = _session_aliases
 COLLECTORS["session_dependencies"] = _session_dependencies
+from asyncmend.engine import lock_facts  # noqa: E402,F401  (registers COLLECTORS["locks"])

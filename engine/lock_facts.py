@@ -13,7 +13,9 @@ Two kinds of lock take part:
   named by its model's dotted name. A row lock is held until the transaction ends, so it
   stays held for the rest of the block it was taken in.
 
-Each site records the function, the line, and a *slot* (``["with", n]``: the n-th
+A lock is written ``[kind, name, expression]`` (the expression as the code spells it,
+so pass 2 can tell that a node still takes that lock after a fix). Each site records
+the function, the line, and a *slot* (``["with", n]``: the n-th
 ``async with`` item of the function, ``["row", n]``: its n-th row-lock await, in source
 order) so that pass 2 finds the same node in its libcst tree without positions.
 Candidate lock names are checked against every module's bindings when the graph is
@@ -228,7 +230,7 @@ class _FunctionWalk:
                 slot = ["with", self.with_slots]
                 self.with_slots += 1
                 name = self.lock_name(item.context_expr)
-                lock = ["lock", name] if name else None
+                lock = ["lock", name, _dotted(item.context_expr) or ""] if name else None
                 if lock is not None:
                     top = self.held_locks[-1] if self.held_locks else None
                     enclosing = top[1] if top is not None and top[0] == slot[1] - 1 else None
@@ -243,7 +245,7 @@ class _FunctionWalk:
         if isinstance(node, ast.Await) and (model := row_lock_model(node)) is not None:
             slot = ["row", self.row_slots]
             self.row_slots += 1
-            row = ["row", _qualify(model, self.facts)]
+            row = ["row", _qualify(model, self.facts), model]
             self.acquire(row, node.lineno, slot, path)
             self.held_rows.append((row, path))
         for _, value in ast.iter_fields(node):

@@ -34,6 +34,11 @@ class Site:
     line: int
     func: str
     slot: tuple[str, int]
+    #: How the code spells the held lock and the acquired one.
+    from_expr: str = ""
+    to_expr: str = ""
+    #: The held lock is the ``async with`` item right before this one.
+    direct: bool = False
 
 
 @dataclass
@@ -83,6 +88,17 @@ class LockGraph:
                 found.append(cycle)
         return found
 
+    def breaking_sites(self, path: str) -> list[tuple[Site, Edge]]:
+        """The sites in file ``path`` of edges that break the canonical order."""
+        by_path = self.__dict__.get("_by_path")
+        if by_path is None:
+            by_path = {}
+            for edge in self.breaking:
+                for site in self.edges[edge]:
+                    by_path.setdefault(site.path, []).append((site, edge))
+            self.__dict__["_by_path"] = by_path
+        return by_path.get(path, [])
+
     def breaks_order(self, first: Node, second: Node) -> bool:
         """Whether taking ``second`` while holding ``first`` goes against the canonical
         order (only where the order is decided: a cycle or the configured order)."""
@@ -117,7 +133,17 @@ def build_graph(index: RepoIndex, lock_order: Sequence[str] = ()) -> LockGraph:
                 continue
             edge = (ends[0], ends[1])
             slot = (site["slot"][0], int(site["slot"][1]))
-            graph.edges.setdefault(edge, []).append(Site(path, site["line"], site["func"], slot))
+            graph.edges.setdefault(edge, []).append(
+                Site(
+                    path,
+                    site["line"],
+                    site["func"],
+                    slot,
+                    site["from"][2],
+                    site["to"][2],
+                    bool(site.get("direct")),
+                )
+            )
     for sites in graph.edges.values():
         sites.sort()
     _settle_order(graph, list(lock_order))

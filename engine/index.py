@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 #: Bytes that must occur in a file for pass 1 to parse it at all.
-FACT_TRIGGERS: tuple[bytes, ...] = (b"async ", b"sessionmaker", b"AsyncSession", b"Lock(")
+FACT_TRIGGERS: tuple[bytes, ...] = (
+    b"async ", b"sessionmaker", b"AsyncSession", b"Lock(", b"Semaphore(", b"Condition("
+)  # fmt: skip
 
 
 @dataclass
@@ -38,6 +40,8 @@ class FileFacts:
 #: Extra fact collectors: name -> function(tree, facts) returning JSON-able data.
 #: Rule families register theirs here so the index stays one pass.
 COLLECTORS: dict[str, Callable[[ast.Module, FileFacts], Any]] = {}
+#: Optional prefilter of a collector: it runs only on files holding one of these bytes.
+COLLECTOR_TRIGGERS: dict[str, tuple[bytes, ...]] = {}
 
 
 def module_name_for(path: str | Path) -> str | None:
@@ -66,7 +70,9 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
         return facts
     _collect_module_level(tree, facts)
     for name, collector in COLLECTORS.items():
-        facts.extra[name] = collector(tree, facts)
+        tokens = COLLECTOR_TRIGGERS.get(name)
+        if tokens is None or any(token in data for token in tokens):
+            facts.extra[name] = collector(tree, facts)
     return facts
 
 

@@ -25,9 +25,10 @@ built (``asyncmend.engine.lock_graph``), since an imported lock is defined elsew
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from typing import Any
 
-from asyncmend.engine.index import COLLECTORS, FileFacts
+from asyncmend.engine.index import COLLECTOR_TRIGGERS, COLLECTORS, FileFacts
 
 #: What a lock is bound to (after import resolution).
 LOCK_FACTORIES = frozenset(
@@ -147,9 +148,7 @@ def _bindings(tree: ast.Module, facts: FileFacts) -> list[str]:
                         found.append(f"{prefix}.{target.id}")
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.args.args:
                     me = item.args.args[0].arg
-                    for node in ast.walk(item):
-                        if not isinstance(node, (ast.Assign, ast.AnnAssign)):
-                            continue
+                    for node in _statements(item.body):
                         for target in assigned(node):
                             if (
                                 isinstance(target, ast.Attribute)
@@ -158,6 +157,24 @@ def _bindings(tree: ast.Module, facts: FileFacts) -> list[str]:
                             ):
                                 found.append(f"{prefix}.{target.attr}")
     return sorted(set(found))
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements of a body and of the blocks nested in it, not entering functions
+    or classes (statements only: much cheaper than ``ast.walk``)."""
+    stack = list(reversed(body))
+    while stack:
+        stmt = stack.pop()
+        yield stmt
+        if isinstance(stmt, _SCOPES):
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(stmt, name, None)
+            if block:
+                for inner in reversed(block):
+                    stack.extend(
+                        reversed(inner.body) if not isinstance(inner, ast.stmt) else [inner]
+                    )
 
 
 def _lock_field(value: ast.AST | None, facts: FileFacts) -> bool:
@@ -182,6 +199,7 @@ class _FunctionWalk:
     def __init__(self, func: ast.AsyncFunctionDef, qualname: str, owner: str | None,
                  facts: FileFacts) -> None:  # fmt: skip
         self.qualname = qualname
+        self.rows = bool(facts.extra.get(ROW_LOCK_FILE))
         self.facts = facts
         self.owner = owner  # ``module.Class`` for a method
         self.me = func.args.args[0].arg if owner and func.args.args else None
@@ -221,8 +239,8 @@ class _FunctionWalk:
                 )  # fmt: skip
 
     def visit(self, node: ast.AST, path: tuple[int, ...]) -> None:
-        if isinstance(node, _SCOPES):
-            return
+        if isinstance(node, _SCOPES) or (not self.rows and isinstance(node, ast.expr)):
+            return  # without row locks in the file, expressions hold nothing to see
         if isinstance(node, ast.AsyncWith):
             pushed = 0
             for item in node.items:
@@ -285,7 +303,11 @@ def _functions(tree: ast.Module, facts: FileFacts):  # type: ignore[no-untyped-d
     stack: list[tuple[ast.AST, str, str | None]] = [(tree, "", None)]
     while stack:
         node, prefix, owner = stack.pop()
-        for child in ast.iter_child_nodes(node):
+        body = [*getattr(node, "body", ()), *getattr(node, "orelse", ()),
+                *getattr(node, "finalbody", ())]  # fmt: skip
+        for handler in [*getattr(node, "handlers", ()), *getattr(node, "cases", ())]:
+            body += handler.body
+        for child in body:
             if isinstance(child, ast.ClassDef):
                 stack.append(
                     (child, f"{prefix}{child.name}.", f"{module}.{child.name}".lstrip("."))
@@ -294,7 +316,7 @@ def _functions(tree: ast.Module, facts: FileFacts):  # type: ignore[no-untyped-d
                 if isinstance(child, ast.AsyncFunctionDef):
                     yield child, prefix + child.name, owner
                 stack.append((child, f"{prefix}{child.name}.", None))
-            elif not isinstance(child, (ast.expr, ast.Lambda)):
+            else:
                 stack.append((child, prefix, owner))
 
 
@@ -305,4 +327,17 @@ def collect_lock_facts(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     return {"bindings": _bindings(tree, facts), "sites": sites}
 
 
+#: Whether the file mentions ``with_for_update`` at all (pass 1 then reads expressions
+#: too); registered before ``locks``, which reads it.
+ROW_LOCK_FILE = "row_lock_file"
+COLLECTORS[ROW_LOCK_FILE] = lambda tree, facts: True
+COLLECTOR_TRIGGERS[ROW_LOCK_FILE] = (b"with_for_update",)
 COLLECTORS["locks"] = collect_lock_facts
+#: A file without these holds neither a lock binding nor an acquisition.
+COLLECTOR_TRIGGERS["locks"] = (
+    b"async with",
+    b"with_for_update",
+    b"Lock",
+    b"Semaphore",
+    b"Condition",
+)

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from asyncmend.engine import lock_facts  # noqa: F401  (registers the collector)
-from asyncmend.engine.index import RepoIndex
+from asyncmend.engine.index import FileFacts, RepoIndex
 
 Node = tuple[str, str]
 Edge = tuple[Node, Node]
@@ -95,9 +96,11 @@ class LockGraph:
             by_path = {}
             for edge in self.breaking:
                 for site in self.edges[edge]:
-                    by_path.setdefault(site.path, []).append((site, edge))
+                    by_path.setdefault(os.path.realpath(site.path), []).append((site, edge))
             self.__dict__["_by_path"] = by_path
-        return by_path.get(path, [])
+        if path not in by_path:  # remember the spelling too: one realpath per file
+            by_path[path] = by_path.get(os.path.realpath(path), [])
+        return by_path[path]
 
     def breaks_order(self, first: Node, second: Node) -> bool:
         """Whether taking ``second`` while holding ``first`` goes against the canonical
@@ -126,7 +129,12 @@ def build_graph(index: RepoIndex, lock_order: Sequence[str] = ()) -> LockGraph:
         for name in facts.extra.get("locks", {}).get("bindings", []):
             known.add(name)
     graph = LockGraph()
-    for path, facts in sorted(index.by_path.items()):
+    # The index may hold one file under two spellings (relative and absolute); count its
+    # sites once, or one file would weigh double in the canonical order.
+    files: dict[str, tuple[str, FileFacts]] = {}
+    for path, facts in index.by_path.items():
+        files.setdefault(os.path.realpath(path), (path, facts))
+    for path, facts in sorted(files.values(), key=lambda item: item[0]):
         for site in facts.extra.get("locks", {}).get("sites", []):
             ends = [_node(site["from"], index, known), _node(site["to"], index, known)]
             if ends[0] is None or ends[1] is None or ends[0] == ends[1]:

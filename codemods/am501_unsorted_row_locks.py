@@ -30,6 +30,17 @@ class _Acquisition:
     block: cst.IndentedBlock | None
     #: The absolute indentation of ``block``'s statements.
     indent: str = ""
+    #: Position among the function's lock and release events.
+    order: int = 0
+
+
+@dataclass
+class _Release:
+    """``await <session>.commit()`` / ``rollback()``: the row locks end with it."""
+
+    session: str | None
+    path: tuple[int, ...]
+    order: int
 
 
 class UnsortedRowLocks(Rule):
@@ -88,8 +99,8 @@ class UnsortedRowLocks(Rule):
         for item in acquisitions:
             groups.setdefault((item.lock.session, item.model), []).append(item)
         for group in groups.values():
-            held = [group[0], *(a for a in group[1:] if _held_together(group[0], a))]
-            if len(held) >= 2 and not _sorted_keys(held, node):
+            held = [group[0], *(a for a in group[1:] if self._held_together(group[0], a))]
+            if len(held) >= 2 and not _sorted_keys(held, node) and not _same_key(held):
                 self._report_same_model(node, held)
                 reported.add(id(held[1]))
         graph = repo_lock_graph(self.context)
@@ -100,7 +111,7 @@ class UnsortedRowLocks(Rule):
                 if (
                     first.lock.session == second.lock.session
                     and first.model != second.model
-                    and _held_together(first, second)
+                    and self._held_together(first, second)
                     and graph.breaks_order(first.model, second.model)
                 ):
                     self._report_model_order(first, second)
@@ -111,7 +122,9 @@ class UnsortedRowLocks(Rule):
 
     def _acquisitions(self, func: cst.FunctionDef) -> list[_Acquisition]:
         found: list[_Acquisition] = []
+        self._releases: list[_Release] = []
         default = self.context.module.default_indent
+        events = [0]
 
         def visit(
             node: cst.CSTNode,
@@ -125,7 +138,11 @@ class UnsortedRowLocks(Rule):
             if isinstance(node, cst.Await) and (lock := row_lock(node)) is not None:
                 model = model_node(lock.model, self.context)
                 if model is not None:
-                    found.append(_Acquisition(lock, model, path, line, block, indent))
+                    events[0] += 1
+                    found.append(_Acquisition(lock, model, path, line, block, indent, events[0]))
+            elif isinstance(node, cst.Await) and (session := _released_session(node)):
+                events[0] += 1
+                self._releases.append(_Release(session, path, events[0]))
             if isinstance(node, cst.IndentedBlock):
                 inner_indent = indent + (node.indent if node.indent is not None else default)
                 for stmt in node.body:
@@ -144,6 +161,19 @@ class UnsortedRowLocks(Rule):
         )
         visit(func, (), None, None, outer)
         return found
+
+    def _held_together(self, first: _Acquisition, second: _Acquisition) -> bool:
+        """Whether ``first`` is surely still held when ``second`` is taken: it was taken
+        in a block that contains ``second`` (not in another branch), and no commit or
+        rollback of its session on the way between them ended the transaction."""
+        if first is second or second.path[: len(first.path)] != first.path:
+            return False
+        return not any(
+            first.order < release.order < second.order
+            and release.session == first.lock.session
+            and second.path[: len(release.path)] == release.path
+            for release in self._releases
+        )
 
     # -- same model ------------------------------------------------------------------------
 
@@ -272,10 +302,23 @@ class UnsortedRowLocks(Rule):
         )
 
 
-def _held_together(first: _Acquisition, second: _Acquisition) -> bool:
-    """Whether ``first`` is surely still held when ``second`` is taken: it was taken in
-    a block that contains ``second`` (not in another branch)."""
-    return first is not second and second.path[: len(first.path)] == first.path
+def _released_session(node: cst.Await) -> str | None:
+    call = node.expression
+    if (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value in ("commit", "rollback")
+    ):
+        return dotted_name(call.func.value)
+    return None
+
+
+def _same_key(group: list[_Acquisition]) -> bool:
+    """The same row every time (``get(M, pk)`` twice): one lock, no order to get wrong."""
+    keys = [a.lock.key for a in group]
+    if any(k is None for k in keys):
+        return False
+    return len({_shape(cst.Module([]).code_for_node(k)) for k in keys}) == 1  # type: ignore[arg-type]
 
 
 def _simple_key(key: cst.BaseExpression) -> bool:

@@ -99,6 +99,15 @@ def row_lock_model(node: ast.Await) -> str | None:
     return None
 
 
+def _ends_transaction(node: ast.Await) -> bool:
+    call = node.value
+    return (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr in ("commit", "rollback")
+    )
+
+
 def _locked_select_model(stmt: ast.AST) -> str | None:
     """``select(M)....with_for_update(...)....`` -> ``M`` (blocking locks only)."""
     locked = False
@@ -260,7 +269,9 @@ class _FunctionWalk:
                 self.visit(stmt, inner)
             del self.held_locks[len(self.held_locks) - pushed :]
             return
-        if isinstance(node, ast.Await) and (model := row_lock_model(node)) is not None:
+        if isinstance(node, ast.Await) and _ends_transaction(node):
+            self.held_rows.clear()  # commit / rollback: the row locks end here
+        elif isinstance(node, ast.Await) and (model := row_lock_model(node)) is not None:
             slot = ["row", self.row_slots]
             self.row_slots += 1
             row = ["row", _qualify(model, self.facts), model]

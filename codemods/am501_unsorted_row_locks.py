@@ -45,10 +45,11 @@ class _Release:
 
 class UnsortedRowLocks(Rule):
     """## What it does
-    Finds functions that take two or more row locks (`await s.get(M, key,
-    with_for_update=True)`, or `select(M).where(M.id == key).with_for_update()` executed
-    through the session) in an order that depends on the arguments, or against the
-    repo's lock order between models.
+    Finds row locks taken in an order that depends on the arguments, or against the
+    repo's lock order. Row locks are `await s.get(M, key, with_for_update=True)` (or
+    `with_for_update={...}`) and `select(M).where(M.id == key).with_for_update()`
+    executed through the session; two or more held at once in one function must come
+    in one global order.
 
     ## Why is this bad?
     A row lock is held until the transaction ends. When one request locks account 1 and
@@ -70,7 +71,10 @@ class UnsortedRowLocks(Rule):
     ## Use instead
     ```python
     async def transfer(session: AsyncSession, from_id: int, to_id: int, amount: int) -> None:
-        locked = {pk: await session.get(Account, pk, with_for_update=True) for pk in sorted({from_id, to_id})}
+        locked = {
+            pk: await session.get(Account, pk, with_for_update=True)
+            for pk in sorted({from_id, to_id})
+        }
         source, target = locked[from_id], locked[to_id]
         source.balance -= amount
         target.balance += amount

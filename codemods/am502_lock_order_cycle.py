@@ -21,11 +21,11 @@ from asyncmend.engine.lock_graph import Edge, LockGraph, Site, node_label
 
 class LockOrderCycle(Rule):
     """## What it does
-    Builds the graph of lock acquisitions across the whole repo (`async with b:` inside
-    `async with a:` or `async with a, b:` gives the edge a -> b, for `asyncio.Lock`,
-    `Semaphore` and `Condition` objects named by what they are bound to; row locks by
-    model, as AM501 finds them) and reports every cycle once, with a site for every
-    edge, as the Linux kernel's lockdep does.
+    Finds cycles in the repo's lock graph, reporting each once with a site for every
+    edge, as the Linux kernel's lockdep does. An edge a -> b is `async with b:` inside
+    `async with a:`, or `async with a, b:`, for `asyncio.Lock`, `Semaphore` and
+    `Condition` objects named by what they are bound to (`module.name`,
+    `module.Class.attr`), and row locks by model as AM501 finds them, across all files.
 
     ## Why is this bad?
     When one task holds `a` and waits for `b` while another holds `b` and waits for

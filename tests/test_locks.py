@@ -204,3 +204,16 @@ def test_multi_item_with_gives_one_slot_per_item() -> None:
     module = cst.parse_module("async def f():\n    async with a, b:\n        pass\n")
     func = next(n for n in iter_descendants(module) if isinstance(n, cst.FunctionDef))
     assert [k for k in acquisition_slots(func)] == [("with", 0), ("with", 1)]
+
+
+def test_demo_reports_exactly_the_seeded_lock_findings() -> None:
+    import re
+
+    seeded = set()
+    for path in (FIXTURES / "demo").rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            match = re.search(r"# seeded: (AM50\d)", line)
+            if match:
+                seeded.add((path.name, number, match.group(1)))
+    report = run([str(FIXTURES / "demo")], select=["AM501", "AM502"], jobs=1)
+    assert {(Path(f.path).name, f.line, f.code) for f in report.findings} == seeded

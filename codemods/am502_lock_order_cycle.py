@@ -95,8 +95,14 @@ class LockOrderCycle(Rule):
                 self.report(target, self._message(graph, edge, site))
 
     def _message(self, graph: LockGraph, edge: Edge, site: Site) -> str:
+        cycle = graph.cycle_of(edge)
+        if len(cycle) == 1:  # no cycle (yet): only the configured order says otherwise
+            return (
+                f"Takes `{node_label(edge[1])}` while holding `{node_label(edge[0])}`, "
+                "against the configured lock-order"
+            )
         chain = [f"`{node_label(edge[0])}` -> `{node_label(edge[1])}` (here)"]
-        for other in graph.cycle_of(edge)[1:]:
+        for other in cycle[1:]:
             sites = graph.edges[other]
             where = self._where(sites[0])
             more = f" and {len(sites) - 1} more" if len(sites) > 1 else ""

@@ -33,8 +33,7 @@ def locks_command(
         int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPUs).")
     ] = None,
 ) -> None:
-    """Print the lock graph: asyncio locks and row locks, each edge with its sites, cycles
-    first. Exit 1 when there is a cycle."""
+    """Print the lock graph, cycles first (asyncio and row locks). Exit 1 on a cycle."""
     from asyncmend.cli.app import fail
     from asyncmend.codemods.registry import all_rules
     from asyncmend.engine.config import ConfigError, load_config

@@ -94,8 +94,11 @@ class UnsortedRowLocks(Rule):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None:
             return
+        acquisitions = self._acquisitions(node)
+        if len(acquisitions) < 2:
+            return
         sessions = session_names(node, self.context)
-        acquisitions = [a for a in self._acquisitions(node) if a.lock.session in sessions]
+        acquisitions = [a for a in acquisitions if a.lock.session in sessions]
         if len(acquisitions) < 2:
             return
         reported: set[int] = set()

@@ -310,6 +310,11 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code, e.g. AM101.")
     typer.echo(rule.doc())
 
 
+from asyncmend.cli.locks import locks_command  # noqa: E402
+
+app.command("locks")(locks_command)
+
+
 def main() -> None:
     """Entry point. Click's own usage errors (unknown option, bad value) get the same
     one-line ``asyncmend: error: ...`` form and exit 2 as ours."""

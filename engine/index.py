@@ -29,6 +29,8 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
     b"Relationship(",
     b"__tablename__",
     b"table=True",
+    b"Semaphore(",
+    b"Condition(",
 )
 
 
@@ -49,6 +51,8 @@ class FileFacts:
 #: Extra fact collectors: name -> function(tree, facts) returning JSON-able data.
 #: Rule families register theirs here so the index stays one pass.
 COLLECTORS: dict[str, Callable[[ast.Module, FileFacts], Any]] = {}
+#: Optional prefilter of a collector: it runs only on files holding one of these bytes.
+COLLECTOR_TRIGGERS: dict[str, tuple[bytes, ...]] = {}
 
 
 def module_name_for(path: str | Path) -> str | None:
@@ -78,7 +82,9 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
     _collect_module_level(tree, facts)
     _load_collectors()
     for name, collector in COLLECTORS.items():
-        facts.extra[name] = collector(tree, facts)
+        tokens = COLLECTOR_TRIGGERS.get(name)
+        if tokens is None or any(token in data for token in tokens):
+            facts.extra[name] = collector(tree, facts)
     return facts
 
 
@@ -270,6 +276,7 @@ COLLECTOR_MODULES: list[str] = [
     # Route facts (app and router objects, ORM models) live with the rules that use them.
     "asyncmend.codemods._route_facts",
     "asyncmend.codemods._transactions_facts",
+    "asyncmend.engine.lock_facts",
 ]
 
 

@@ -178,11 +178,11 @@ def asyncio_reference(context: FileContext) -> tuple[str | None, bool]:
     bound_module = [local for local, target in imports.items() if target == "asyncio"]
     if "asyncio" in bound_module and _only_imported(context, "asyncio"):
         return "asyncio", False
-    if count_bindings(context, "asyncio") == 0:
-        return "asyncio", True
     for local in bound_module:
         if _only_imported(context, local):
             return local, False
+    if count_bindings(context, "asyncio") == 0:
+        return "asyncio", True
     return None, False
 
 

@@ -110,7 +110,10 @@ class DanglingTask(Rule):
         """The callee as written when ``call`` creates a task, else None."""
         func = call.func
         if resolves_to(func, SPAWN_FUNCTIONS, self.context):
-            return dotted_name(func)
+            name = dotted_name(func)
+            if (name or "").endswith("ensure_future") and not _makes_new_task(call):
+                return None
+            return name
         if not isinstance(func, cst.Attribute) or func.attr.value != "create_task":
             return None
         receiver = func.value
@@ -193,6 +196,22 @@ class DanglingTask(Rule):
                 break
         self.context.cache[cache_key] = found
         return found
+
+
+def _makes_new_task(call: cst.Call) -> bool:
+    """``ensure_future(x)`` returns ``x`` itself when it is already a future: only a call
+    that makes a coroutine (not a future-returning loop method) gives a new task."""
+    if not call.args or not isinstance(call.args[0].value, cst.Call):
+        return False
+    inner = call.args[0].value.func
+    return not (isinstance(inner, cst.Attribute) and inner.attr.value in _FUTURE_METHODS)
+
+
+#: Loop and asyncio functions that return futures, not coroutines.
+_FUTURE_METHODS = frozenset(
+    {"run_in_executor", "create_future", "wrap_future", "create_task", "ensure_future", "gather",
+     "shield"}
+)  # fmt: skip
 
 
 def _message(spawner: str) -> str:

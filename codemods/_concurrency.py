@@ -7,7 +7,7 @@ All of them read the tree by hand (no ScopeProvider) and cache per file in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
@@ -45,87 +45,134 @@ def fresh_name(base: str, taken: frozenset[str] | set[str]) -> str:
     return f"{base}_{number}"
 
 
-def _binding_value(
-    node: cst.CSTNode, name: str
-) -> tuple[bool, cst.BaseExpression | None, cst.BaseExpression | None]:
-    """Whether ``node`` binds the dotted ``name``; if so its value and annotation."""
+#: A binding as written: (value assigned or None, annotation or None, is an import).
+_Raw = tuple[cst.BaseExpression | None, cst.BaseExpression | None, bool]
+
+
+def _target_names(target: cst.BaseExpression) -> Iterator[str]:
+    """Dotted names bound by an assignment target (``a``, ``self.x``, tuple elements)."""
+    name = dotted_name(target)
+    if name is not None:
+        yield name
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _target_names(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from _target_names(target.value)
+
+
+#: Node types that bind names (checked first: most nodes bind nothing).
+_BINDING_TYPES = frozenset(
+    {cst.Assign, cst.AnnAssign, cst.AugAssign, cst.WithItem, cst.For, cst.CompFor,
+     cst.NamedExpr, cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal, cst.FunctionDef,
+     cst.ClassDef, cst.ExceptHandler, cst.Param}
+)  # fmt: skip
+
+
+def _bindings_of(node: cst.CSTNode) -> Iterator[tuple[str, _Raw]]:
+    """The names ``node`` binds in the scope it belongs to, with what it binds them to
+    (a value only when the name is the whole target)."""
+    if type(node) not in _BINDING_TYPES:
+        return
     if isinstance(node, cst.Assign):
         for target in node.targets:
-            if dotted_name(target.target) == name:
-                return True, node.value, None
-            if isinstance(target.target, (cst.Tuple, cst.List)) and any(
-                dotted_name(getattr(e, "value", None)) == name for e in target.target.elements
-            ):
-                return True, None, None
-    elif isinstance(node, cst.AnnAssign) and dotted_name(node.target) == name:
-        return True, node.value, node.annotation.annotation
-    elif isinstance(node, cst.AugAssign) and dotted_name(node.target) == name:
-        return True, None, None
+            whole = dotted_name(target.target) is not None
+            for name in _target_names(target.target):
+                yield name, (node.value if whole else None, None, False)
+    elif isinstance(node, cst.AnnAssign):
+        for name in _target_names(node.target):
+            yield name, (node.value, node.annotation.annotation, False)
+    elif isinstance(node, cst.AugAssign):
+        for name in _target_names(node.target):
+            yield name, (None, None, False)
     elif isinstance(node, cst.WithItem) and node.asname is not None:
-        if dotted_name(node.asname.name) == name:  # type: ignore[arg-type]
-            return True, node.item, None
-    elif isinstance(node, (cst.For, cst.CompFor)) and dotted_name(node.target) == name:
-        return True, None, None
-    elif isinstance(node, cst.NamedExpr) and dotted_name(node.target) == name:
-        return True, node.value, None
-    elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(
-        node.names, cst.ImportStar
-    ):
-        for alias in node.names:
-            local = alias.asname.name if alias.asname is not None else alias.name
-            if dotted_name(local) == name:
-                return True, None, None
+        whole = dotted_name(node.asname.name) is not None
+        for name in _target_names(node.asname.name):  # type: ignore[arg-type]
+            yield name, (node.item if whole else None, None, False)
+    elif isinstance(node, (cst.For, cst.CompFor)):
+        for name in _target_names(node.target):
+            yield name, (None, None, False)
+    elif isinstance(node, cst.NamedExpr):
+        for name in _target_names(node.target):
+            yield name, (node.value, None, False)
+    elif isinstance(node, (cst.Import, cst.ImportFrom)):
+        if not isinstance(node.names, cst.ImportStar):
+            for alias in node.names:
+                local = alias.asname.name if alias.asname is not None else alias.name
+                name = dotted_name(local)  # type: ignore[arg-type]
+                if name is not None:
+                    yield name.split(".")[0], (None, None, True)
     elif isinstance(node, (cst.Global, cst.Nonlocal)):
-        if any(item.name.value == name for item in node.names):
-            return True, None, None
-    return False, None, None
+        for item in node.names:
+            yield item.name.value, (None, None, False)
+    elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        yield node.name.value, (None, None, False)
+    elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+        for name in _target_names(node.name.name):  # type: ignore[arg-type]
+            yield name, (None, None, False)
+    elif isinstance(node, cst.Param):
+        annotation = node.annotation.annotation if node.annotation else None
+        yield node.name.value, (None, annotation, False)
 
 
-def _kind_of(
-    value: cst.BaseExpression | None,
-    annotation: cst.BaseExpression | None,
-    context: FileContext,
-) -> str | None:
+def _kind_of(raw: _Raw, context: FileContext) -> str | None:
     """What a binding holds, as a qualified class or function name: the annotation, or
     the callee of the call it was assigned (``httpx.AsyncClient``); None if unknown."""
+    value, annotation, _ = raw
     if annotation is not None:
         return qualified_name(annotation, context)
-    if isinstance(value, cst.Await):
-        return None  # the result of awaiting something: not the callee's type
     if isinstance(value, cst.Call):
         return qualified_name(value.func, context)
-    return None
+    return None  # awaited results, literals, parameters without annotation...
 
 
-def _kinds_in(scope: cst.CSTNode, name: str, context: FileContext) -> list[str | None]:
-    """Kinds of every binding of ``name`` in ``scope`` (not in its nested scopes)."""
-    kinds: list[str | None] = []
+def _scope_table(scope: cst.CSTNode, context: FileContext) -> dict[str, list[_Raw]]:
+    """Every binding made directly in ``scope`` (a function or the module; nested scopes
+    contribute only their own name), by name. One walk per scope, cached."""
+    key = ("concurrency:scope", id(scope))
+    table = context.cache.get(key)
+    if table is not None:
+        return table
+    table = {}
     stack: list[cst.CSTNode] = [scope]
+    if isinstance(scope, cst.FunctionDef):
+        stack = [scope.body, scope.params]
     while stack:
         node = stack.pop()
-        binds, value, annotation = _binding_value(node, name)
-        if binds:
-            kinds.append(_kind_of(value, annotation, context))
+        for name, raw in _bindings_of(node):
+            table.setdefault(name, []).append(raw)
         if node is not scope and isinstance(node, _SCOPES):
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.name.value == name:
-                kinds.append(None)
-            continue
-        if isinstance(node, cst.FunctionDef):
-            params = node.params
-            for param in [
-                *params.posonly_params,
-                *params.params,
-                *params.kwonly_params,
-                *([params.star_arg] if isinstance(params.star_arg, cst.Param) else []),
-                *([params.star_kwarg] if params.star_kwarg is not None else []),
-            ]:
-                if param.name.value == name:
-                    annotation = param.annotation.annotation if param.annotation else None
-                    kinds.append(_kind_of(None, annotation, context))
-            stack.append(node.body)
-            continue
+            continue  # its name is bound here; its body is another scope
         stack.extend(iter_children(node))
-    return kinds
+    context.cache[key] = table
+    return table
+
+
+def _class_table(cls: cst.ClassDef, context: FileContext) -> dict[str, list[_Raw]]:
+    """``self.x`` bindings anywhere in the methods of ``cls``, by dotted name."""
+    key = ("concurrency:class", id(cls))
+    table = context.cache.get(key)
+    if table is None:
+        table = {}
+        for node in iter_descendants(cls.body):
+            for name, raw in _bindings_of(node):
+                if name.startswith("self."):
+                    table.setdefault(name, []).append(raw)
+        context.cache[key] = table
+    return table
+
+
+def _module_counts(context: FileContext) -> dict[str, tuple[int, int]]:
+    """Name -> (bindings anywhere in the module, bindings other than imports)."""
+    counts = context.cache.get("concurrency:counts")
+    if counts is None:
+        counts = {}
+        for node in iter_descendants(context.module):
+            for name, (_, _, is_import) in _bindings_of(node):
+                total, other = counts.get(name, (0, 0))
+                counts[name] = (total + 1, other + (0 if is_import else 1))
+        context.cache["concurrency:counts"] = counts
+    return counts
 
 
 def receiver_kind(
@@ -139,7 +186,7 @@ def receiver_kind(
         cls = next((n for n in reversed(ancestors) if isinstance(n, cst.ClassDef)), None)
         if cls is None:
             return None
-        return _single(_kinds_in_class(cls, receiver, context))
+        return _single(_class_table(cls, context).get(receiver, []), context)
     if "." in receiver:
         return None
     for node in reversed(ancestors):
@@ -147,27 +194,33 @@ def receiver_kind(
             if any(p.name.value == receiver for p in node.params.params):
                 return None
         elif isinstance(node, cst.FunctionDef):
-            kinds = _kinds_in(node, receiver, context)
-            if kinds:
-                return _single(kinds)
-        elif isinstance(node, cst.ClassDef):
-            continue  # class bodies are not enclosing scopes of their methods
-    return _single(_kinds_in(context.module, receiver, context))
+            raws = _scope_table(node, context).get(receiver)
+            if raws:
+                return _single(raws, context)
+    return _single(_scope_table(context.module, context).get(receiver, []), context)
 
 
-def _kinds_in_class(cls: cst.ClassDef, receiver: str, context: FileContext) -> list[str | None]:
-    kinds: list[str | None] = []
-    for node in iter_descendants(cls.body):
-        binds, value, annotation = _binding_value(node, receiver)
-        if binds:
-            kinds.append(_kind_of(value, annotation, context))
-    return kinds
-
-
-def _single(kinds: list[str | None]) -> str | None:
+def _single(raws: list[_Raw], context: FileContext) -> str | None:
+    kinds = [_kind_of(raw, context) for raw in raws]
     if kinds and all(k is not None and k == kinds[0] for k in kinds):
         return kinds[0]
     return None
+
+
+def binds_locally(func: cst.FunctionDef, name: str, context: FileContext) -> bool:
+    """Whether ``func`` itself (not a nested scope) binds ``name``."""
+    return name in _scope_table(func, context)
+
+
+def count_bindings(context: FileContext, name: str) -> int:
+    """How many statements, parameters, defs and imports bind ``name`` in the module."""
+    return _module_counts(context).get(name, (0, 0))[0]
+
+
+def _only_imported(context: FileContext, name: str) -> bool:
+    """Whether nothing but import statements binds ``name`` anywhere in the module (no
+    assignment, parameter, loop target, def, ``global``...)."""
+    return _module_counts(context).get(name, (0, 0))[1] == 0
 
 
 def asyncio_reference(context: FileContext) -> tuple[str | None, bool]:
@@ -186,27 +239,6 @@ def asyncio_reference(context: FileContext) -> tuple[str | None, bool]:
     return None, False
 
 
-def _only_imported(context: FileContext, name: str) -> bool:
-    """Whether nothing but import statements binds ``name`` anywhere in the module (no
-    assignment, parameter, loop target, def, ``global``...)."""
-    key = ("concurrency:only_imported", name)
-    cached = context.cache.get(key)
-    if cached is None:
-        cached = True
-        for node in iter_descendants(context.module):
-            if isinstance(node, (cst.Import, cst.ImportFrom)):
-                continue
-            if (
-                _binding_value(node, name)[0]
-                or (isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.name.value == name)
-                or (isinstance(node, cst.Param) and node.name.value == name)
-            ):
-                cached = False
-                break
-        context.cache[key] = cached
-    return cached
-
-
 def resolves_to(func: cst.BaseExpression, targets: frozenset[str], context: FileContext) -> bool:
     """Whether the callee ``func`` is one of the qualified ``targets`` through the module's
     imports (``gather`` after ``from asyncio import gather``, ``aio.gather``), and the
@@ -216,24 +248,6 @@ def resolves_to(func: cst.BaseExpression, targets: frozenset[str], context: File
         return False
     head = (dotted_name(func) or "").split(".")[0]
     return head in import_map(context) and _only_imported(context, head)
-
-
-def count_bindings(context: FileContext, name: str) -> int:
-    """How many statements, parameters, defs and imports bind ``name`` in the module."""
-    count = 0
-    for node in iter_descendants(context.module):
-        if (
-            _binding_value(node, name)[0]
-            or (isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.name.value == name)
-            or (isinstance(node, cst.Param) and node.name.value == name)
-        ):
-            count += 1
-    return count
-
-
-def binds_locally(func: cst.FunctionDef, name: str, context: FileContext) -> bool:
-    """Whether ``func`` itself (not a nested scope) binds ``name``."""
-    return bool(_kinds_in(func, name, context))
 
 
 def after_imports_anchor(module: cst.Module) -> tuple[cst.BaseStatement | None, bool]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 
 import libcst as cst
@@ -11,6 +12,7 @@ from asyncmend.codemods._concurrency import asyncio_reference, receiver_kind, re
 from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name, reads
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.matchers import session_names
+from asyncmend.engine.config import Config
 
 #: Kinds of receiver that are never concurrency-safe, whatever the settings say.
 _NEVER_SAFE = ("AsyncSession", "AsyncConnection", "Connection", "Session", "AsyncEngine")
@@ -71,6 +73,19 @@ class SequentialIndependentAwaits(Rule):
     fix_applicability = Applicability.UNSAFE
     triggers = (b"await",)
 
+    @classmethod
+    def tokens(cls, config: Config) -> tuple[bytes, ...]:
+        """A file can only match a ``concurrency-safe`` pattern if it spells the class or
+        function the pattern names: ``AsyncClient`` for ``httpx.AsyncClient.*``, ``sleep``
+        for ``asyncio.sleep`` (a pattern with no literal part means every file)."""
+        found: list[bytes] = []
+        for pattern in config.settings.get("concurrency-safe", []):
+            literal = _literal_part(pattern)
+            if not literal:
+                return cls.triggers
+            found.append(literal.encode())
+        return tuple(found)
+
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         func = self.enclosing_function()
         if func is None or func.asynchronous is None:
@@ -109,9 +124,10 @@ class SequentialIndependentAwaits(Rule):
         concurrency-safe, else None."""
         patterns = list(self.settings.get("concurrency-safe", []))
         qualified: str | None = None
+        receiver: str | None = None
         if isinstance(call.func, cst.Attribute):
             receiver = dotted_name(call.func.value)
-            if receiver is not None and receiver not in session_names(func, self.context):
+            if receiver is not None:
                 kind = receiver_kind(receiver, self.ancestors, self.context)
                 if kind is not None and kind.rsplit(".", 1)[-1] not in _NEVER_SAFE:
                     qualified = f"{kind}.{call.func.attr.value}"
@@ -122,9 +138,11 @@ class SequentialIndependentAwaits(Rule):
                 call.func, frozenset({qualified}), self.context
             ):
                 return None
-        if qualified and any(fnmatch.fnmatchcase(qualified, p) for p in patterns):
-            return qualified
-        return None
+        if not qualified or not any(fnmatch.fnmatchcase(qualified, p) for p in patterns):
+            return None
+        if receiver is not None and receiver in session_names(func, self.context):
+            return None  # a session is never concurrency-safe, whatever it was bound to
+        return qualified
 
     # -- reporting and fixing ----------------------------------------------------------
 
@@ -241,6 +259,15 @@ class SequentialIndependentAwaits(Rule):
             if isinstance(node, cst.IndentedBlock):
                 width += len((node.indent if node.indent is not None else default).expandtabs(8))
         return width
+
+
+def _literal_part(pattern: str) -> str:
+    """The longest run of plain characters in the last meaningful component of an
+    fnmatch pattern (``httpx.AsyncClient.*`` -> ``AsyncClient``)."""
+    parts = [p for p in pattern.split(".") if re.sub(r"[*?\[\]!]", "", p)]
+    if not parts:
+        return ""
+    return max(re.split(r"[*?\[\]!]+", parts[-1]), key=len)
 
 
 def _independent(candidate: _Await, run: list[_Await]) -> bool:

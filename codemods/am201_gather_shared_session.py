@@ -17,9 +17,10 @@ _ATOMS = (cst.Call, cst.Name, cst.Attribute, cst.Subscript)
 class GatherSharedSession(Rule):
     """
     ## What it does
-    Finds `asyncio.gather(...)` whose arguments use the same `AsyncSession`: two or more
-    of them call its methods (`session.execute(...)`) or receive it as an argument
-    (`count_rows(session=session)`).
+    Finds `asyncio.gather(...)` over coroutines that share one `AsyncSession`.
+
+    Two or more of the gathered arguments call the session's methods
+    (`session.execute(...)`) or receive it as an argument (`count_rows(session=session)`).
 
     ## Why is this bad?
     An `AsyncSession` is not safe for concurrent use: SQLAlchemy's documentation asks

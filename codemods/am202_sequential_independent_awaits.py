@@ -32,12 +32,14 @@ class _Await:
 class SequentialIndependentAwaits(Rule):
     """
     ## What it does
-    Finds consecutive statements `a = await f(...)` and `b = await g(...)` where the
-    second does not read what the first bound, and both callees are safe to run
-    concurrently: by default methods of `httpx.AsyncClient` and `aiohttp.ClientSession`
-    objects (known by what the receiver was bound to) and `asyncio.sleep`; the shared
-    `concurrency-safe` setting lists them (`"Class.method"` patterns or dotted function
-    names).
+    Finds consecutive awaits that do not depend on each other, of callees that are safe
+    to run concurrently.
+
+    That is: statements `a = await f(...)` then `b = await g(...)` where the second does
+    not read what the first bound. The callees must be listed in the shared
+    `concurrency-safe` setting (`"Class.method"` patterns, the class known by what the
+    receiver was bound to, or dotted function names); by default methods of
+    `httpx.AsyncClient` and `aiohttp.ClientSession` objects, and `asyncio.sleep`.
 
     ## Why is this bad?
     Each await waits for the previous one to finish, so independent network calls add

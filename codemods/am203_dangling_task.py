@@ -46,9 +46,8 @@ _SET_BASES = frozenset({"set", "Set", "typing.Set", "MutableSet", "typing.Mutabl
 class DanglingTask(Rule):
     """
     ## What it does
-    Finds `asyncio.create_task(...)`, `loop.create_task(...)` and
-    `asyncio.ensure_future(...)` calls whose result is dropped (the call is a statement
-    of its own).
+    Finds tasks created and dropped: `asyncio.create_task(...)`, `loop.create_task(...)`
+    or `asyncio.ensure_future(...)` as a statement of its own.
 
     ## Why is this bad?
     The event loop keeps only a weak reference to a task. Once the task waits on

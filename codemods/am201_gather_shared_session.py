@@ -108,14 +108,17 @@ class GatherSharedSession(Rule):
                 return self._separate_fix(line, targets, args, call)  # type: ignore[arg-type]
         if line is not None and _is_expression_statement(line, parent):
             return self._separate_fix(line, None, args, call)
+        # Keep each argument's comma, whitespace and comments; the last element takes the
+        # call's closing layout (a dropped `return_exceptions=False` leaves none behind).
+        closing = call.args[-1]
         elements = [
-            cst.Element(_awaited(arg.value), comma=arg.comma)
-            for arg in args  # keep each argument's comma, whitespace and comments
+            cst.Element(_awaited(arg.value), comma=closing.comma if arg is args[-1] else arg.comma)
+            for arg in args
         ]
         new = cst.List(
             elements,
             lbracket=cst.LeftSquareBracket(whitespace_after=call.whitespace_before_args),
-            rbracket=cst.RightSquareBracket(whitespace_before=args[-1].whitespace_after_arg),
+            rbracket=cst.RightSquareBracket(whitespace_before=closing.whitespace_after_arg),
             lpar=parent.lpar,
             rpar=parent.rpar,
         )
@@ -129,7 +132,7 @@ class GatherSharedSession(Rule):
         if not isinstance(value, (cst.GeneratorExp, cst.ListComp)):
             return None
         comp = value.for_in
-        if comp.asynchronous is not None or _has_inner_for(comp):
+        if comp.asynchronous is not None:
             return None
         new = cst.ListComp(_awaited(value.elt), comp, lpar=awaited.lpar, rpar=awaited.rpar)
         return Fix("Await the coroutines one after the other", Applicability.SAFE, [(awaited, new)])
@@ -240,10 +243,6 @@ def _awaited(value: cst.BaseExpression) -> cst.Await:
     if isinstance(value, _ATOMS) or value.lpar:
         return cst.Await(value)
     return cst.Await(value, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-
-
-def _has_inner_for(comp: cst.CompFor) -> bool:
-    return comp.inner_for_in is not None
 
 
 def _separable(target: cst.BaseExpression, args: list[cst.Arg]) -> bool:

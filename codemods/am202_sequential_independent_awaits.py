@@ -86,7 +86,7 @@ class SequentialIndependentAwaits(Rule):
             if not literal:
                 return cls.triggers
             found.append(literal.encode())
-        return tuple(found)
+        return tuple(found) or cls.triggers  # () would mean "every file"
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         func = self.enclosing_function()

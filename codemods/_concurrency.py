@@ -163,14 +163,26 @@ def _class_table(cls: cst.ClassDef, context: FileContext) -> dict[str, list[_Raw
 
 
 def _module_counts(context: FileContext) -> dict[str, tuple[int, int]]:
-    """Name -> (bindings anywhere in the module, bindings other than imports)."""
+    """Name -> (bindings anywhere in the module, bindings other than imports).
+
+    Bindings made directly in a class body (methods, class attributes) are left out:
+    they never shadow a module-level name in the functions of the module."""
     counts = context.cache.get("concurrency:counts")
     if counts is None:
         counts = {}
-        for node in iter_descendants(context.module):
-            for name, (_, _, is_import) in _bindings_of(node):
-                total, other = counts.get(name, (0, 0))
-                counts[name] = (total + 1, other + (0 if is_import else 1))
+        stack: list[tuple[cst.CSTNode, bool]] = [(context.module, False)]
+        while stack:
+            node, in_class_body = stack.pop()
+            if not in_class_body:
+                for name, (_, _, is_import) in _bindings_of(node):
+                    total, other = counts.get(name, (0, 0))
+                    counts[name] = (total + 1, other + (0 if is_import else 1))
+            if isinstance(node, cst.ClassDef):
+                stack.append((node.body, True))
+            elif isinstance(node, (cst.FunctionDef, cst.Lambda)):
+                stack.extend((child, False) for child in iter_children(node))
+            else:
+                stack.extend((child, in_class_body) for child in iter_children(node))
         context.cache["concurrency:counts"] = counts
     return counts
 

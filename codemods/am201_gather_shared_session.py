@@ -140,7 +140,7 @@ class GatherSharedSession(Rule):
     def _assignment_line(
         self, awaited: cst.Await
     ) -> tuple[cst.SimpleStatementLine | None, cst.Assign | None]:
-        if len(self.ancestors) < 3:
+        if len(self.ancestors) < 4:
             return None, None
         statement, small = self.ancestors[-3], self.ancestors[-2]
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:

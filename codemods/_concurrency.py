@@ -229,37 +229,62 @@ def count_bindings(context: FileContext, name: str) -> int:
     return _module_counts(context).get(name, (0, 0))[0]
 
 
-def _only_imported(context: FileContext, name: str) -> bool:
-    """Whether nothing but import statements binds ``name`` anywhere in the module (no
-    assignment, parameter, loop target, def, ``global``...)."""
-    return _module_counts(context).get(name, (0, 0))[1] == 0
+def _means_import(name: str, context: FileContext, ancestors: Sequence[cst.CSTNode]) -> bool:
+    """Whether ``name``, read where ``ancestors`` lead, is only ever bound by imports:
+    the module scope binds it by imports alone and no enclosing function or lambda
+    binds it. (Bindings in unrelated functions do not matter; one walk per scope.)"""
+    raws = _scope_table(context.module, context).get(name, [])
+    if any(not is_import for _, _, is_import in raws):
+        return False
+    return not _bound_in_enclosing_functions(name, context, ancestors)
 
 
-def asyncio_reference(context: FileContext) -> tuple[str | None, bool]:
-    """How to write ``asyncio.<x>`` at module level of this file: (the name to use, whether
-    ``import asyncio`` must be added). ``(None, False)`` when ``asyncio`` means something
-    else here and no alias of the module is available."""
+def _bound_in_enclosing_functions(
+    name: str, context: FileContext, ancestors: Sequence[cst.CSTNode]
+) -> bool:
+    for node in ancestors:
+        if isinstance(node, cst.FunctionDef) and name in _scope_table(node, context):
+            return True
+        if isinstance(node, cst.Lambda) and any(p.name.value == name for p in node.params.params):
+            return True
+    return False
+
+
+def asyncio_reference(
+    context: FileContext, ancestors: Sequence[cst.CSTNode] = ()
+) -> tuple[str | None, bool]:
+    """How to write ``asyncio.<x>`` where ``ancestors`` lead (the module level when
+    empty): (the name to use, whether ``import asyncio`` must be added). ``(None, False)``
+    when ``asyncio`` means something else there and no alias of the module is bound."""
     imports = import_map(context)
-    bound_module = [local for local, target in imports.items() if target == "asyncio"]
-    if "asyncio" in bound_module and _only_imported(context, "asyncio"):
+    bound_module = sorted(local for local, target in imports.items() if target == "asyncio")
+    if "asyncio" in bound_module and _means_import("asyncio", context, ancestors):
         return "asyncio", False
     for local in bound_module:
-        if _only_imported(context, local):
+        if _means_import(local, context, ancestors):
             return local, False
-    if count_bindings(context, "asyncio") == 0:
+    module_level = _scope_table(context.module, context)
+    if "asyncio" not in module_level and not _bound_in_enclosing_functions(
+        "asyncio", context, ancestors
+    ):
         return "asyncio", True
     return None, False
 
 
-def resolves_to(func: cst.BaseExpression, targets: frozenset[str], context: FileContext) -> bool:
+def resolves_to(
+    func: cst.BaseExpression,
+    targets: frozenset[str],
+    context: FileContext,
+    ancestors: Sequence[cst.CSTNode],
+) -> bool:
     """Whether the callee ``func`` is one of the qualified ``targets`` through the module's
-    imports (``gather`` after ``from asyncio import gather``, ``aio.gather``), and the
-    local name it starts with is not rebound anywhere else in the module."""
+    imports (``gather`` after ``from asyncio import gather``, ``aio.gather``), its first
+    name not rebound where it is read."""
     qualified = qualified_name(func, context)
     if qualified not in targets:
         return False
     head = (dotted_name(func) or "").split(".")[0]
-    return head in import_map(context) and _only_imported(context, head)
+    return head in import_map(context) and _means_import(head, context, ancestors)
 
 
 def after_imports_anchor(module: cst.Module) -> tuple[cst.BaseStatement | None, bool]:

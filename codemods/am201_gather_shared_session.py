@@ -5,7 +5,13 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods._concurrency import resolves_to
-from asyncmend.codemods.analysis import assigned_names, bound_names, dotted_name, reads
+from asyncmend.codemods.analysis import (
+    assigned_names,
+    bound_names,
+    dotted_name,
+    import_map,
+    reads,
+)
 from asyncmend.codemods.base import Applicability, Fix, Rule
 from asyncmend.codemods.matchers import session_names
 from asyncmend.engine.walker import iter_descendants
@@ -60,7 +66,16 @@ class GatherSharedSession(Rule):
     uses_index = True
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not resolves_to(node.func, GATHER, self.context):
+        func_expr = node.func
+        if isinstance(func_expr, cst.Attribute):
+            if func_expr.attr.value != "gather":
+                return
+        elif (
+            not isinstance(func_expr, cst.Name)
+            or import_map(self.context).get(func_expr.value) not in GATHER
+        ):
+            return  # cheap checks first: this runs for every call of the file
+        if not resolves_to(func_expr, GATHER, self.context, self.ancestors):
             return
         func = self.enclosing_function()
         if func is None:

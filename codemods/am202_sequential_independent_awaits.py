@@ -137,7 +137,7 @@ class SequentialIndependentAwaits(Rule):
             # A function reached through the module's imports: `asyncio.sleep`.
             qualified = qualified_name(call.func, self.context)
             if qualified is None or not resolves_to(
-                call.func, frozenset({qualified}), self.context
+                call.func, frozenset({qualified}), self.context, self.ancestors
             ):
                 return None
         if not qualified or not any(fnmatch.fnmatchcase(qualified, p) for p in patterns):
@@ -244,12 +244,12 @@ class SequentialIndependentAwaits(Rule):
 
     def _gather_callee(self) -> tuple[str | None, list[ImportSpec]]:
         """How to spell ``asyncio.gather`` here, and the import that needs."""
-        prefix, needs_import = asyncio_reference(self.context)
+        prefix, needs_import = asyncio_reference(self.context, self.ancestors)
         if prefix is not None:
             return f"{prefix}.gather", [ImportSpec("asyncio")] if needs_import else []
         for local, target in import_map(self.context).items():
             if target == "asyncio.gather" and resolves_to(
-                cst.Name(local), frozenset({"asyncio.gather"}), self.context
+                cst.Name(local), frozenset({"asyncio.gather"}), self.context, self.ancestors
             ):
                 return local, []
         return None, []

@@ -108,7 +108,7 @@ class DanglingTask(Rule):
     def _spawner(self, call: cst.Call) -> str | None:
         """The callee as written when ``call`` creates a task, else None."""
         func = call.func
-        if resolves_to(func, SPAWN_FUNCTIONS, self.context):
+        if resolves_to(func, SPAWN_FUNCTIONS, self.context, self.ancestors):
             name = dotted_name(func)
             if (name or "").endswith("ensure_future") and not _makes_new_task(call):
                 return None
@@ -117,7 +117,7 @@ class DanglingTask(Rule):
             return None
         receiver = func.value
         if isinstance(receiver, cst.Call):
-            if resolves_to(receiver.func, LOOP_GETTERS, self.context):
+            if resolves_to(receiver.func, LOOP_GETTERS, self.context, self.ancestors):
                 return f"{dotted_name(receiver.func)}().create_task"
             return None
         name = dotted_name(receiver)

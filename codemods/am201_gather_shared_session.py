@@ -13,7 +13,7 @@ from asyncmend.codemods.analysis import (
     reads,
 )
 from asyncmend.codemods.base import Applicability, Fix, Rule
-from asyncmend.codemods.matchers import session_names
+from asyncmend.codemods.matchers import local_sessionmakers, session_names
 from asyncmend.engine.walker import iter_descendants
 
 GATHER = frozenset({"asyncio.gather", "asyncio.tasks.gather"})
@@ -100,6 +100,9 @@ class GatherSharedSession(Rule):
         for outer in self.ancestors:
             if isinstance(outer, cst.FunctionDef) and outer is not func:
                 found |= session_names(outer, self.context) - local
+        # A configured name such as `session` that is a module's sessionmaker here: each
+        # task opening its own session from it is the right pattern.
+        found -= local_sessionmakers(self.context) - local
         return frozenset(found)
 
     # -- fixing ------------------------------------------------------------------------

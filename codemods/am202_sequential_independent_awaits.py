@@ -26,7 +26,6 @@ class _Await:
     line: cst.SimpleStatementLine
     target: str
     call: cst.Call
-    callee: str
 
 
 class SequentialIndependentAwaits(Rule):
@@ -116,10 +115,9 @@ class SequentialIndependentAwaits(Rule):
         call = small.value.expression
         if not isinstance(call, cst.Call) or small.value.lpar:
             return None
-        callee = self._safe_callee(call, func)
-        if callee is None:
+        if self._safe_callee(call, func) is None:
             return None
-        return _Await(statement, target.value, call, callee)
+        return _Await(statement, target.value, call)
 
     def _safe_callee(self, call: cst.Call, func: cst.FunctionDef) -> str | None:
         """The qualified callee (``httpx.AsyncClient.get``) when the settings list it as

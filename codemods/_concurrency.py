@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
-from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name
+from asyncmend.codemods.analysis import child_blocks, dotted_name, import_map, qualified_name
 from asyncmend.codemods.base import FileContext
 from asyncmend.engine.walker import iter_children, iter_descendants
 
@@ -287,10 +287,13 @@ def resolves_to(
     return head in import_map(context) and _means_import(head, context, ancestors)
 
 
-def after_imports_anchor(module: cst.Module) -> tuple[cst.BaseStatement | None, bool]:
+def after_imports_anchor(
+    module: cst.Module, needs: str | None = None
+) -> tuple[cst.BaseStatement | None, bool]:
     """Where a module-level definition goes: (statement, True) to insert after it (the
     last import of the leading import block, or the docstring), (first statement, False)
-    to insert before it; (None, True) for an empty module."""
+    to insert before it; (None, True) for an empty module. With ``needs``, never before
+    the last top-level statement that imports that name (``if ...: import asyncio``)."""
     body = list(module.body)
     if not body:
         return None, True
@@ -299,9 +302,26 @@ def after_imports_anchor(module: cst.Module) -> tuple[cst.BaseStatement | None, 
         index = 1
     while index < len(body) and _is_import_block(body[index]):
         index += 1
+    if needs is not None:
+        for position, stmt in enumerate(body):
+            if position >= index and _imports_name(stmt, needs):
+                index = position + 1
     if index > 0:
         return body[index - 1], True
     return body[0], False
+
+
+def _imports_name(stmt: cst.BaseStatement, name: str) -> bool:
+    """Whether a top-level statement imports ``name`` (directly or in its blocks)."""
+    stack: list[cst.CSTNode] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            if any(bound == name for bound, _ in _bindings_of(node)):
+                return True
+        elif not isinstance(node, _SCOPES):
+            stack.extend(iter_children(node))
+    return False
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -318,8 +338,6 @@ def _is_import_block(stmt: cst.BaseStatement) -> bool:
     if isinstance(stmt, cst.SimpleStatementLine):
         return all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
     if isinstance(stmt, (cst.If, cst.Try)):
-        from asyncmend.codemods.analysis import child_blocks
-
         for block in child_blocks(stmt):
             for inner in block.body:
                 if not (

@@ -142,7 +142,9 @@ class DanglingTask(Rule):
                 return None  # a local of the same name hides the module's set
         else:
             prefix, needs_import = asyncio_reference(self.context)
-            anchor, after = after_imports_anchor(self.context.module)
+            anchor, after = after_imports_anchor(
+                self.context.module, None if needs_import else prefix
+            )
             if prefix is None or anchor is None or anchor is line:
                 return None
             set_name = fresh_name("_background_tasks", module_name_values(self.context))

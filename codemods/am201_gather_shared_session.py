@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from asyncmend.codemods._concurrency import resolves_to
+from asyncmend.codemods._concurrency import resolves_to, shift_continuations
 from asyncmend.codemods.analysis import (
     assigned_names,
     bound_names,
@@ -176,10 +176,27 @@ class GatherSharedSession(Rule):
         args: list[cst.Arg],
         call: cst.Call,
     ) -> Fix:
-        comments = _argument_comments(call, args, line.trailing_whitespace.comment)
+        # A comment after `gather(` stays on that first line when the first call also
+        # opens a parenthesis there: `a = await f(  # comment`.
+        head_value = shift_continuations(args[0].value, remove=_offset(call.whitespace_before_args))
+        head_comment = _comments_of(call.whitespace_before_args)[1]
+        inline_head = bool(head_comment) and _opens_line(head_value)
+        if inline_head:
+            head_value = _with_comment_after_paren(head_value, head_comment)  # type: ignore[arg-type]
+        comments = _argument_comments(
+            call, args, line.trailing_whitespace.comment, skip_head=inline_head
+        )
         statements: list[cst.SimpleStatementLine] = []
         for position, arg in enumerate(args):
-            value: cst.BaseExpression = _awaited(arg.value)
+            # The argument moves from its line inside `gather(...)` to the statement's
+            # indentation: its own continuation lines move left as much.
+            if position == 0:
+                moved = head_value
+            else:
+                comma = args[position - 1].comma
+                before = comma.whitespace_after if isinstance(comma, cst.Comma) else None
+                moved = shift_continuations(arg.value, remove=_offset(before))
+            value: cst.BaseExpression = _awaited(moved)
             if targets is not None:
                 target = targets.elements[position].value
                 small: cst.BaseSmallStatement = cst.Assign(
@@ -287,8 +304,33 @@ def _is_expression_statement(line: cst.SimpleStatementLine, awaited: cst.Await) 
     return isinstance(small, cst.Expr) and small.value is awaited and not awaited.lpar
 
 
+def _offset(whitespace: object) -> str:
+    """How far right of the statement an argument starting after ``whitespace`` sits."""
+    if isinstance(whitespace, cst.ParenthesizedWhitespace) and whitespace.indent:
+        return whitespace.last_line.value
+    return ""
+
+
+def _opens_line(value: cst.BaseExpression) -> bool:
+    """A call whose arguments start on the next line: ``f(`` ends its first line."""
+    return (
+        isinstance(value, cst.Call)
+        and isinstance(value.whitespace_before_args, cst.ParenthesizedWhitespace)
+        and value.whitespace_before_args.first_line.comment is None
+    )
+
+
+def _with_comment_after_paren(call: cst.Call, comment: str) -> cst.Call:
+    space = call.whitespace_before_args
+    assert isinstance(space, cst.ParenthesizedWhitespace)
+    first = space.first_line.with_changes(
+        whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(comment)
+    )
+    return call.with_changes(whitespace_before_args=space.with_changes(first_line=first))
+
+
 def _argument_comments(
-    call: cst.Call, args: list[cst.Arg], own: cst.Comment | None
+    call: cst.Call, args: list[cst.Arg], own: cst.Comment | None, *, skip_head: bool = False
 ) -> list[tuple[list[cst.EmptyLine], str]]:
     """For each argument, the comment lines written above it and the comment at the end
     of its line. A comment after ``gather(`` goes with the first argument; comments
@@ -306,7 +348,7 @@ def _argument_comments(
     own_at = 0 if one_line else len(args) - 1
     result: list[tuple[list[cst.EmptyLine], str]] = []
     for position in range(len(args)):
-        parts = [found[0][1]] if position == 0 else []
+        parts = [found[0][1]] if position == 0 and not skip_head else []
         parts.append(found[position + 1][1])
         if position == len(args) - 1:
             parts.extend(line.comment.value for line in found[-1][0] if line.comment)

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from asyncmend.codemods._concurrency import asyncio_reference, receiver_kind, resolves_to
+from asyncmend.codemods._concurrency import (
+    asyncio_reference,
+    receiver_kind,
+    resolves_to,
+    shift_continuations,
+)
 from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name, reads
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.matchers import session_names
@@ -223,7 +228,7 @@ class SequentialIndependentAwaits(Rule):
             )
             args.append(
                 cst.Arg(
-                    item.call,
+                    shift_continuations(item.call, add=indent),
                     comma=cst.Comma(
                         whitespace_after=newline_then(comments[position], following, last)
                     ),

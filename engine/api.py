@@ -163,7 +163,12 @@ def run(
     report.input_errors.extend(errors)
     index_files: list[str] = []
     if uses_index and files:
-        scope = [str(p) for p in discover(index_scope(files), root=config.root)]
+        # The same file may be named differently by the user and by the scope search.
+        given = {os.path.abspath(name): name for name in file_names}
+        scope = [
+            given.get(os.path.abspath(p), str(p))
+            for p in discover(index_scope(files), root=config.root)
+        ]
         extra_files = [p for p in scope if p not in digests]
         scope_digests, _ = hash_files(extra_files)
         digests.update(scope_digests)

@@ -285,3 +285,19 @@ def _load_collectors() -> None:
 
     for name in COLLECTOR_MODULES:
         importlib.import_module(name)
+
+
+# A collector runs only on files that hold one of its tokens (it would find nothing else).
+COLLECTOR_TRIGGERS.update(
+    {
+        "session_aliases": (b"AsyncSession",),
+        "session_dependencies": (b"yield",),
+        "dependency_factories": (b"yield",),
+        "alias_dependencies": (b"Depends",),
+        "no_result_handlers": (b"exception_handler",),
+        "sessionmaker_calls": (b"sessionmaker", b"AsyncSession("),
+        "app_objects": (b"FastAPI", b"APIRouter"),
+        "orm_relationships": (b"elationship",),
+        "type_aliases": (b"Annotated",),
+    }
+)

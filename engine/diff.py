@@ -8,7 +8,7 @@ from collections.abc import Iterator
 NO_NEWLINE = "\\ No newline at end of file\n"
 
 
-def _lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     # splitlines(keepends=True) would also split on form feeds and other separators
     # that git does not treat as line ends; split on "\n" only, keeping "\r".
     parts = text.split("\n")
@@ -27,7 +27,7 @@ def unified_diff(path: str, before: str, after: str, context: int = 3) -> str:
         name = name[2:]
     out: list[str] = []
     for line in difflib.unified_diff(
-        _lines(before), _lines(after), fromfile=f"a/{name}", tofile=f"b/{name}", n=context
+        split_lines(before), split_lines(after), fromfile=f"a/{name}", tofile=f"b/{name}", n=context
     ):
         if line.endswith("\n"):
             out.append(line)

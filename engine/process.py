@@ -15,6 +15,7 @@ from asyncmend.engine.config import Config
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import is_suppressed
+from asyncmend.engine.user_codemods import UserCodemod, process_with_codemod
 from asyncmend.engine.walker import walk
 
 #: The fix loop stops after this many rounds even if rules still change the tree.
@@ -30,6 +31,8 @@ class Job:
     index: RepoIndex
     #: Compute and apply fixes (``diff``/``fix``); otherwise only report (``check``).
     fix: bool = False
+    #: A user's libcst codemod (``asyncmend run``), run instead of the rules.
+    codemod: UserCodemod | None = None
 
     def allows(self, applicability: Applicability) -> bool:
         if applicability is Applicability.SAFE:
@@ -39,6 +42,8 @@ class Job:
 
 def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:
     """Check (and with ``job.fix``, fix) one file's bytes. Never raises for bad input."""
+    if job.codemod is not None:
+        return process_with_codemod(path, data, job, relpath=relpath)
     ignored = job.config.ignored_for(relpath or path)
     rules = [
         rule

@@ -322,14 +322,24 @@ def _diff(options: Options, output: Path | None) -> None:
         counts = report.applied_counts()
         summary = ", ".join(f"{code} x{n}" for code, n in sorted(counts.items()))
         where = f"; patch written to {output}" if output is not None else ""
-        typer.echo(
-            f"Would fix {sum(counts.values())} finding(s) in {len(report.changed)} file(s): "
-            f"{summary}{where}",
-            err=True,
-        )
+        if _is_codemod_run(report):
+            names = ", ".join(sorted(counts))
+            message = f"Would change {len(report.changed)} file(s) with {names}{where}"
+        else:
+            message = (
+                f"Would fix {sum(counts.values())} finding(s) in {len(report.changed)} file(s): "
+                f"{summary}{where}"
+            )
+        typer.echo(message, err=True)
     _error_exit(report)
     if patch:
         raise typer.Exit(1)
+
+
+def _is_codemod_run(report) -> bool:  # type: ignore[no-untyped-def]
+    """A libcst codemod's run: changes counted per file under the codemod's name, no
+    findings."""
+    return bool(report.changed) and not any(r.findings for r in report.changed)
 
 
 def _colour_diff_line(line: str) -> str:
@@ -349,6 +359,12 @@ ExitNonZeroOnFix = Annotated[
 ]
 
 
+Interactive = Annotated[
+    bool,
+    typer.Option("--interactive", "-i", help="Ask hunk by hunk (y/n/a/d/q), as `git add -p` does."),
+]
+
+
 @app.command()
 def fix(
     paths: Paths = None,
@@ -363,12 +379,7 @@ def fix(
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
-    interactive: Annotated[
-        bool,
-        typer.Option(
-            "--interactive", "-i", help="Ask hunk by hunk (y/n/a/d/q), as `git add -p` does."
-        ),
-    ] = False,
+    interactive: Interactive = False,
 ) -> None:
     """Apply fixes in place (atomically), then list what remains."""
     options = _options(
@@ -418,8 +429,12 @@ def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> 
             for code, n in result.applied.items():
                 counts[code] = counts.get(code, 0) + n
     remaining = report.remaining
-    _print_findings(remaining, options)
-    if counts and options.output_format is OutputFormat.text:
+    if not (options.codemod and not report.findings):  # a libcst codemod reports no findings
+        _print_findings(remaining, options)
+    if counts and options.output_format is OutputFormat.text and _is_codemod_run(report):
+        names = ", ".join(sorted(counts))
+        typer.echo(f"Changed {len(written)} file(s) with {names}.", err=True)
+    elif counts and options.output_format is OutputFormat.text:
         total = sum(counts.values())
         typer.echo(f"Fixed {total} finding(s) in {len(written)} file(s):", err=True)
         for code, n in sorted(counts.items()):
@@ -499,6 +514,7 @@ def run_codemod(
     changed_since: ChangedSince = None,
     output: Output = None,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
+    interactive: Interactive = False,
 ) -> None:
     """Run a user codemod through the same pipeline (discovery, verification, atomic writes)."""
     if show_diff and apply:
@@ -525,8 +541,10 @@ def run_codemod(
     if apply:
         if output is not None:
             fail("--output goes with --diff")
-        _fix(options, exit_non_zero_on_fix=exit_non_zero_on_fix, interactive=False)
+        _fix(options, exit_non_zero_on_fix=exit_non_zero_on_fix, interactive=interactive)
     else:
+        if interactive:
+            fail("--interactive goes with --fix")
         _diff(options, output)
 
 

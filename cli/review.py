@@ -17,7 +17,7 @@ from typing import TextIO
 import typer
 
 from asyncmend.cli.output import display_path
-from asyncmend.engine.diff import split_lines
+from asyncmend.engine.diff import split_lines, text_codec
 from asyncmend.engine.hunks import Hunk, apply_hunks, compute_hunks, hunk_findings, render_hunk
 from asyncmend.engine.process import verify_output
 from asyncmend.engine.results import FileResult, Finding
@@ -92,8 +92,8 @@ class _FileReview:
 
 def _prepare(result: FileResult) -> _FileReview:
     assert result.original is not None and result.fixed is not None
-    before = split_lines(result.original.decode(result.encoding))
-    after = split_lines(result.fixed.decode(result.encoding))
+    before = split_lines(result.original.decode(text_codec(result.encoding)))
+    after = split_lines(result.fixed.decode(text_codec(result.encoding)))
     hunks = compute_hunks(before, after)
     fixed = [f for f in result.findings if f.code in result.applied]
     return _FileReview(result, before, after, hunks, [hunk_findings(h, fixed) for h in hunks])
@@ -173,7 +173,7 @@ def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: Review
         new = result.fixed  # verified by the engine already
     else:
         text = "".join(apply_hunks(review.before, review.after, accepted))
-        new = text.encode(result.encoding)
+        new = text.encode(text_codec(result.encoding))
         if verify_output(result.path, result.original, new):
             typer.echo(
                 f"asyncmend: {path}: the chosen hunks do not parse (or compile) without the "

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from asyncmend.cli.output import display_path
-from asyncmend.engine.diff import split_lines
+from asyncmend.engine.diff import split_lines, text_codec
 from asyncmend.engine.hunks import Hunk, compute_hunks
 from asyncmend.engine.results import PARSE_ERROR_CODE, FileResult, Finding
 
@@ -72,8 +72,8 @@ class _FileFixes:
     def __init__(self, result: FileResult) -> None:
         assert result.original is not None and result.fixed is not None
         self.result = result
-        self.before = split_lines(result.original.decode(result.encoding))
-        self.after = split_lines(result.fixed.decode(result.encoding))
+        self.before = split_lines(result.original.decode(text_codec(result.encoding)))
+        self.after = split_lines(result.fixed.decode(text_codec(result.encoding)))
         self.hunks = compute_hunks(self.before, self.after, context=0)
         self.offsets = [0]
         for line in self.before:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from asyncmend.codemods.base import Rule
 from asyncmend.engine.config import Config, load_config
-from asyncmend.engine.diff import unified_diff
+from asyncmend.engine.diff import text_codec, unified_diff
 from asyncmend.engine.discovery import discover
 from asyncmend.engine.index import RepoIndex, collect_facts
 from asyncmend.engine.process import Job, process_source
@@ -68,8 +68,9 @@ class Report:
         """``(path, unified diff)`` for every file fixing would change."""
         for result in self.changed:
             assert result.original is not None and result.fixed is not None
-            before = result.original.decode(result.encoding)
-            after = result.fixed.decode(result.encoding)
+            codec = text_codec(result.encoding)
+            before = result.original.decode(codec)
+            after = result.fixed.decode(codec)
             yield result.path, unified_diff(_display_path(result.path), before, after)
 
     def diff(self) -> str:
@@ -80,7 +81,8 @@ class Report:
         ``git apply`` matches the bytes on disk (latin-1 files, BOMs)."""
         by_path = {result.path: result for result in self.changed}
         return b"".join(
-            text.encode(by_path[path].encoding, "surrogateescape") for path, text in self.diffs()
+            text.encode(text_codec(by_path[path].encoding), "surrogateescape")
+            for path, text in self.diffs()
         )
 
     def apply(self) -> ApplyResult:

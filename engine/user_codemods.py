@@ -131,6 +131,7 @@ def _codemod_kwargs(cls: type, args: dict[str, str], spec: str) -> dict[str, Any
                 raise CodemodError(f"codemod '{spec}': --arg {key}: {exc}") from exc
         else:
             kwargs[dest] = value
+    _check_signature(cls, kwargs, spec)
     for dest, action in actions.items():
         if dest in kwargs:
             continue
@@ -139,6 +140,22 @@ def _codemod_kwargs(cls: type, args: dict[str, str], spec: str) -> dict[str, Any
         if action.default is not None and action.default is not argparse.SUPPRESS:
             kwargs[dest] = action.default
     return kwargs
+
+
+def _check_signature(cls: type, kwargs: Mapping[str, Any], spec: str) -> None:
+    """Arguments the codemod's ``__init__`` does not take: an error now, not per file."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    for key in kwargs:
+        if key not in params or key in ("self", "context"):
+            known = ", ".join(n for n in params if n not in ("self", "context")) or "none"
+            raise CodemodError(f"codemod '{spec}': unknown --arg {key} (takes: {known})")
 
 
 def process_with_codemod(

@@ -49,9 +49,7 @@ def test_sarif_on_the_demo_validates_and_matches_json(demo_copy: Path) -> None:
             finding["message"],
         )
         assert (region["startLine"], region["startColumn"]) == tuple(finding["location"].values())
-        assert (region["endLine"], region["endColumn"]) == tuple(
-            finding["end_location"].values()
-        )
+        assert (region["endLine"], region["endColumn"]) == tuple(finding["end_location"].values())
     rule = run["tool"]["driver"]["rules"][0]
     explain = asyncmend("explain", "AM101", cwd=demo_copy).stdout
     assert rule["id"] == "AM101" and rule["help"]["text"] in explain
@@ -67,7 +65,9 @@ def test_sarif_fixes_rebuild_the_fixed_file(tmp_path: Path) -> None:
     validate(log)
     by_uri = {}
     for result in log["runs"][0]["results"]:
-        by_uri.setdefault(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], []).append(result)
+        by_uri.setdefault(
+            result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], []
+        ).append(result)
     assert set(by_uri) == {"one.py", "crlf.py", "escapes.py"}
     assert "fixes" not in by_uri["escapes.py"][0]  # a finding without a fix has none
     fixed_copy = tmp_path.parent / "fixed"

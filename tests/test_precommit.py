@@ -73,12 +73,6 @@ def test_check_hook_fails_on_findings(tmp_path: Path, pre_commit_home: Path) -> 
     assert "asyncmend check" in done.stdout and "Failed" in done.stdout
     assert "app/queries.py:11:5: AM101" in done.stdout
     assert (repo / "app" / "queries.py").read_text() == BASIC
-    # fixed files pass
-    (repo / "app" / "queries.py").write_text(FIXED)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    done = _try_repo(repo, "asyncmend-check", pre_commit_home)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Passed" in done.stdout
 
 
 def test_fix_hook_rewrites_and_fails_the_commit(tmp_path: Path, pre_commit_home: Path) -> None:

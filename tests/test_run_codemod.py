@@ -235,3 +235,45 @@ def test_third_party_rule_pack_through_entry_points(tmp_path: Path) -> None:
     # without the pack on the path it is unknown
     plain = asyncmend("check", ".", "--select", "XLP", cwd=project)
     assert plain.returncode == 2 and "unknown rule code or prefix 'XLP'" in plain.stderr
+
+
+def test_codemods_run_in_the_process_pool(tmp_path: Path) -> None:
+    """Enough files for worker processes: the codemod class (loaded from a file) reaches
+    them, and every file is changed."""
+    for i in range(40):
+        (tmp_path / f"m{i:02}.py").write_text("from app.db import get_db\n\nx = get_db\n")
+    done = asyncmend("run", RENAME, ".", "--fix", "-j", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Changed 40 file(s) with RenameDependency." in done.stderr
+    assert all("get_session" in p.read_text() for p in tmp_path.glob("m*.py"))
+
+
+def test_arguments_are_typed_by_add_args(tmp_path: Path) -> None:
+    from asyncmend.engine.user_codemods import CodemodError, resolve_codemod
+
+    (tmp_path / "typed.py").write_text(
+        textwrap.dedent(
+            """
+            from libcst.codemod import VisitorBasedCodemodCommand
+
+
+            class Typed(VisitorBasedCodemodCommand):
+                @staticmethod
+                def add_args(arg_parser):
+                    arg_parser.add_argument("--depth", type=int, default=3)
+                    arg_parser.add_argument("--label", required=True)
+
+                def __init__(self, context, depth=3, label=""):
+                    super().__init__(context)
+            """
+        )
+    )
+    spec = f"{tmp_path / 'typed.py'}:Typed"
+    _, codemod = resolve_codemod(spec, {"label": "x"})
+    assert codemod is not None and dict(codemod.kwargs) == {"label": "x", "depth": 3}
+    _, codemod = resolve_codemod(spec, {"label": "x", "depth": "7"})
+    assert codemod is not None and codemod.kwargs["depth"] == 7
+    with pytest.raises(CodemodError, match="missing --arg label"):
+        resolve_codemod(spec, {})
+    with pytest.raises(CodemodError, match="--arg depth"):
+        resolve_codemod(spec, {"label": "x", "depth": "deep"})

@@ -9,6 +9,7 @@ their lines as they were. Answers come from the terminal, or one per line from a
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from asyncmend.engine.hunks import Hunk, apply_hunks, compute_hunks, hunk_findin
 from asyncmend.engine.process import verify_output
 from asyncmend.engine.results import FileResult, Finding
 from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
+
+#: Styles on a terminal unless NO_COLOR is set (https://no-color.org); never in pipes.
+COLOR: bool | None = False if os.environ.get("NO_COLOR") else None
 
 HELP = """y - apply this hunk
 n - do not apply this hunk
@@ -63,22 +67,22 @@ class Answers:
     def ask(self, prompt: str) -> str | None:
         """The next answer's first letter, lowercased; None when answers ran out."""
         while True:
-            typer.echo(prompt, nl=False)
+            _echo(prompt, nl=False)
             if self.interactive:
                 line = self.stream.readline()
                 if not line:
-                    typer.echo()
+                    _echo()
                     return None
                 answer = line.strip().lower()
             else:
                 if not self.piped:
-                    typer.echo()
+                    _echo()
                     return None
                 answer = self.piped.pop(0).lower()
-                typer.echo(answer)
+                _echo(answer)
             if answer[:1] in ("y", "n", "a", "d", "q"):
                 return answer[:1]
-            typer.echo(typer.style(HELP, fg="red", bold=True) if answer != "?" else HELP)
+            _echo(typer.style(HELP, fg="red", bold=True) if answer != "?" else HELP)
 
 
 @dataclass
@@ -99,6 +103,10 @@ def _prepare(result: FileResult) -> _FileReview:
     return _FileReview(result, before, after, hunks, [hunk_findings(h, fixed) for h in hunks])
 
 
+def _echo(text: str = "", *, nl: bool = True, err: bool = False) -> None:
+    typer.echo(text, nl=nl, err=err, color=COLOR)
+
+
 def _colour(line: str) -> str:
     if line.startswith("@@"):
         return typer.style(line, fg="cyan")
@@ -115,14 +123,14 @@ def _show(review: _FileReview, number: int, name_of: Callable[[str], str]) -> No
     if findings:
         for f in findings:
             code = typer.style(f.code, fg="red", bold=True)
-            typer.echo(f"{code} {f.name}: {f.message}")
+            _echo(f"{code} {f.name}: {f.message}")
     else:
         # A hunk no finding points at: a change the fixes need elsewhere (an import).
         codes = ", ".join(f"{code} {name_of(code)}" for code in sorted(result.applied))
-        typer.echo(typer.style(f"(needed by the fixes in this file: {codes})", dim=True))
+        _echo(typer.style(f"(needed by the fixes in this file: {codes})", dim=True))
     text = render_hunk(review.hunks[number], review.before, review.after)
     for line in text.splitlines(keepends=True):
-        typer.echo(_colour(line.rstrip("\n").rstrip("\r")))
+        _echo(_colour(line.rstrip("\n").rstrip("\r")))
 
 
 def review_changes(
@@ -133,7 +141,7 @@ def review_changes(
     for result in changed:
         review = _prepare(result)
         path = display_path(result.path)
-        typer.echo(typer.style(f"--- {path}", bold=True))
+        _echo(typer.style(f"--- {path}", bold=True))
         accepted: list[Hunk] = []
         mode: str | None = None  # "a" or "d" once chosen for the rest of the file
         for number, hunk in enumerate(review.hunks):
@@ -148,7 +156,7 @@ def review_changes(
                 )
                 answer = answers.ask(typer.style(prompt, fg="blue", bold=True))
                 if answer is None:
-                    typer.echo("No more answers: the remaining hunks are left as they were.")
+                    _echo("No more answers: the remaining hunks are left as they were.")
                     answer = "q"
                 if answer in ("a", "d"):
                     mode = answer
@@ -175,7 +183,7 @@ def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: Review
         text = "".join(apply_hunks(review.before, review.after, accepted))
         new = text.encode(text_codec(result.encoding))
         if verify_output(result.path, result.original, new):
-            typer.echo(
+            _echo(
                 f"asyncmend: {path}: the chosen hunks do not parse (or compile) without the "
                 "others; file not written",
                 err=True,
@@ -186,7 +194,7 @@ def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: Review
     try:
         write_atomic(result.path, new, expected=result.original)
     except (ChangedOnDiskError, FileNotFoundError):
-        typer.echo(
+        _echo(
             f"asyncmend: warning: {path}: changed on disk since it was read; not written", err=True
         )
         outcome.skipped.append(result.path)

@@ -182,18 +182,16 @@ def test_a_partial_selection_that_does_not_compile_is_not_written(tmp_path: Path
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_in_a_real_terminal_with_tmux(project: Path) -> None:
     session = f"asyncmend-{uuid.uuid4().hex[:8]}"
-    command = (
-        f"cd {project} && NO_COLOR=1 {entry_point()} fix -i a_queries.py; echo EXIT=$?; sleep 120"
-    )
+    command = f"cd {project} && {entry_point()} fix -i a_queries.py; echo EXIT=$?; sleep 120"
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", command],
         check=True,
     )
     try:
 
-        def screen() -> str:
+        def screen(*flags: str) -> str:
             return subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", session, "-S", "-200"],
+                ["tmux", "capture-pane", "-p", *flags, "-t", session, "-S", "-200"],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -210,6 +208,10 @@ def test_in_a_real_terminal_with_tmux(project: Path) -> None:
 
         shown = wait_for("(1/2) Apply this hunk")
         assert "-    session = async_session()" in shown
+        # coloured on a terminal: removed lines red (31), added lines green (32)
+        styled = screen("-e")
+        assert "\x1b[31m-    session = async_session()" in styled
+        assert "\x1b[32m+    async with async_session() as session:" in styled
         subprocess.run(["tmux", "send-keys", "-t", session, "y", "Enter"], check=True)
         wait_for("(2/2) Apply this hunk")
         subprocess.run(["tmux", "send-keys", "-t", session, "n", "Enter"], check=True)

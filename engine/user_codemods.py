@@ -189,7 +189,11 @@ def process_with_codemod(
         result.remaining = [finding]
         return result
     result.encoding = module.encoding
-    context = CodemodContext(filename=path, full_module_name=module_name_for(path))
+    module_name = module_name_for(path)
+    package = module_name if path.endswith("__init__.py") else None
+    if module_name and package is None:
+        package = module_name.rpartition(".")[0] or None
+    context = CodemodContext(filename=path, full_module_name=module_name, full_package_name=package)
     try:
         transformer = codemod.cls(context, **codemod.kwargs)
         updated = transformer.transform_module(module)

@@ -277,3 +277,30 @@ def test_arguments_are_typed_by_add_args(tmp_path: Path) -> None:
         resolve_codemod(spec, {})
     with pytest.raises(CodemodError, match="--arg depth"):
         resolve_codemod(spec, {"label": "x", "depth": "deep"})
+
+
+def test_codemods_get_the_file_name_and_module_name(tmp_path: Path) -> None:
+    (tmp_path / "stamp.py").write_text(
+        textwrap.dedent(
+            """
+            import libcst as cst
+            from libcst.codemod import VisitorBasedCodemodCommand
+
+
+            class Stamp(VisitorBasedCodemodCommand):
+                def leave_Module(self, original_node, updated_node):
+                    context = self.context
+                    line = f"# {context.full_module_name} {context.full_package_name}\\n"
+                    return updated_node.with_changes(header=[cst.EmptyLine(comment=cst.Comment(line.strip()))])
+            """
+        )
+    )
+    package = tmp_path / "shop" / "routers"
+    package.mkdir(parents=True)
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "users.py").write_text("x = 1\n")
+    done = asyncmend("run", "stamp.py:Stamp", "shop", "--fix", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (package / "users.py").read_text() == "# shop.routers.users shop.routers\nx = 1\n"
+    assert (package / "__init__.py").read_text().startswith("# shop.routers shop.routers")

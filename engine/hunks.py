@@ -7,7 +7,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from asyncmend.engine.diff import NO_NEWLINE, split_lines
+from asyncmend.engine.diff import NO_NEWLINE
 from asyncmend.engine.results import Finding
 
 
@@ -91,6 +91,3 @@ def _prefixed(mark: str, lines: Sequence[str]) -> list[str]:
     return [
         mark + line if line.endswith("\n") else mark + line + "\n" + NO_NEWLINE for line in lines
     ]
-
-
-__all__ = ["Hunk", "apply_hunks", "compute_hunks", "hunk_findings", "render_hunk", "split_lines"]

@@ -141,7 +141,8 @@ def review_changes(
     for result in changed:
         review = _prepare(result)
         path = display_path(result.path)
-        _echo(typer.style(f"--- {path}", bold=True))
+        if not outcome.quit:
+            _echo(typer.style(f"--- {path}", bold=True))
         accepted: list[Hunk] = []
         mode: str | None = None  # "a" or "d" once chosen for the rest of the file
         for number, hunk in enumerate(review.hunks):

@@ -103,6 +103,7 @@ def test_done_with_file_moves_on_and_quit_stops(project: Path) -> None:
     assert done.returncode == 1
     assert _read(project) == (SOURCE, SOURCE)
     assert done.stdout.count("Apply this hunk") == 2
+    assert done.stdout.count("--- ") == 2  # b_queries.py shown, then nothing after `q`
     assert "Accepted 0 hunk(s), rejected 4; wrote 0 file(s)." in done.stdout
 
 
@@ -232,3 +233,10 @@ def test_hunk_display_is_coloured_on_a_terminal_only(project: Path) -> None:
         -    result = await session.execute(select(User).where(User.id == user_id))""")
         in done.stdout
     )
+
+
+def test_quit_at_once_asks_nothing_more(project: Path) -> None:
+    done = asyncmend("fix", "-i", ".", cwd=project, stdin="q\ny\ny\ny\n")
+    assert done.stdout.count("--- ") == 1 and done.stdout.count("Apply this hunk") == 1
+    assert "Accepted 0 hunk(s), rejected 4; wrote 0 file(s)." in done.stdout
+    assert _read(project) == (SOURCE, SOURCE)

@@ -32,6 +32,10 @@ class OutputFormat(str, Enum):
     github = "github"
 
 
+#: How ``engine.process.verify_output`` starts the error of a fix it refuses.
+FIX_VERIFICATION_ERROR = "internal error: fix output for "
+
+
 def fail(message: str) -> NoReturn:
     """One line on stderr, exit 2: the contract for every usage error."""
     typer.echo(f"asyncmend: error: {message}", err=True)
@@ -142,8 +146,14 @@ def _options(
     )
 
 
-def _run(options: Options, *, fix: bool, verb: str = "Checking"):  # type: ignore[no-untyped-def]
-    """Run the engine, turning bad input into the one-line exit-2 contract."""
+def _run(  # type: ignore[no-untyped-def]
+    options: Options, *, fix: bool, verb: str = "Checking", fixes_optional: bool = False
+):
+    """Run the engine, turning bad input into the one-line exit-2 contract.
+
+    ``fixes_optional``: fixes are computed only to describe them (``check --format
+    sarif``), so a fix that fails verification drops that fix, not the run.
+    """
     from asyncmend.cli.progress import progress_callbacks
     from asyncmend.codemods.registry import UnknownRuleError
     from asyncmend.engine.api import run, run_source
@@ -183,6 +193,10 @@ def _run(options: Options, *, fix: bool, verb: str = "Checking"):  # type: ignor
                 )
     except (ConfigError, DiscoveryError, UnknownRuleError, CodemodError) as exc:
         fail(str(exc))
+    if fixes_optional:
+        report.internal_errors = [
+            m for m in report.internal_errors if not m.startswith(FIX_VERIFICATION_ERROR)
+        ]
     for message in report.input_errors:
         typer.echo(f"asyncmend: error: {message}", err=True)
     for message in report.internal_errors:
@@ -255,7 +269,7 @@ def check(
     )
     # SARIF carries the fixes, so compute them (nothing is written).
     with_fixes = options.output_format is OutputFormat.sarif
-    report = _run(options, fix=with_fixes)
+    report = _run(options, fix=with_fixes, fixes_optional=True)
     _print_findings(report.findings, options, changed=report.changed)
     _error_exit(report)
     if report.findings and not exit_zero:

@@ -129,3 +129,62 @@ def test_github_escapes_properties_and_data() -> None:
         "::error file=a%2Cb%3Ac.py,line=1,col=2,endLine=3,endColumn=4,"
         "title=AM101 bare-session::100%25 bad%0Areally"
     )
+
+
+BROKEN_FIX_RULE = '''
+import libcst as cst
+
+from asyncmend.codemods.base import Applicability, Fix, Rule
+
+
+class AwaitInSyncDef(Rule):
+    """
+    ## What it does
+    Test rule whose fix puts `await` in a plain `def` (it never compiles).
+
+    ## Why is this bad?
+    It is not.
+
+    ## Example
+    ```python
+    def f():
+        return g()
+    ```
+
+    ## Use instead
+    ```python
+    def f():
+        return g()
+    ```
+    """
+
+    code = "XBR100"
+    name = "broken-fix"
+    fix_applicability = Applicability.SAFE
+    triggers = (b"return",)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            new = node.with_changes(value=cst.Await(node.value))
+            self.report(node, "broken", fix=Fix("await it", Applicability.SAFE, [(node, new)]))
+'''
+
+
+def test_sarif_keeps_findings_whose_fix_fails_verification(tmp_path: Path) -> None:
+    from rule_packs import cli_with, make_rule_pack
+
+    env = make_rule_pack(tmp_path / "site", "broken_rules", {"await_in_sync": BROKEN_FIX_RULE})
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "m.py").write_text("def f():\n    return g()\n")
+    done = cli_with(env, "check", ".", "--select", "XBR", "--format", "sarif", cwd=project)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == ""
+    log = json.loads(done.stdout)
+    validate(log)
+    (result,) = log["runs"][0]["results"]
+    assert result["ruleId"] == "XBR100" and "fixes" not in result
+    # fixing it is refused, loudly
+    fixing = cli_with(env, "fix", ".", "--select", "XBR", cwd=project)
+    assert fixing.returncode == 2 and "file left unchanged" in fixing.stderr
+    assert (project / "m.py").read_text() == "def f():\n    return g()\n"

@@ -3,14 +3,14 @@ pipeline, the Python API, and third-party rule packs through entry points."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, asyncmend, entry_point, snapshot
+from conftest import FIXTURES, asyncmend, snapshot
+from rule_packs import cli_with, make_rule_pack
 
 MIGRATIONS = FIXTURES / "migrations"
 RENAME = f"{MIGRATIONS / 'rename_dependency.py'}:RenameDependency"
@@ -193,31 +193,13 @@ def test_python_api_runs_codemods(shop: Path) -> None:
 
 
 def test_third_party_rule_pack_through_entry_points(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    package = site / "loop_rules"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "get_event_loop.py").write_text(RULE_PACK)
-    dist = site / "loop_rules-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: loop-rules\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[asyncmend.codemods]\nloop = loop_rules.get_event_loop\n"
-    )
+    env = make_rule_pack(tmp_path / "site", "loop_rules", {"get_event_loop": RULE_PACK})
     project = tmp_path / "project"
     project.mkdir()
     (project / "jobs.py").write_text(LOOP_SOURCE)
-    env = {**os.environ, "PYTHONPATH": str(site), "NO_COLOR": "1"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [entry_point(), *args],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return cli_with(env, *args, cwd=project)
 
     listed = cli("rules")
     assert "XLP100  [*] get-event-loop-in-coroutine" in listed.stdout

@@ -167,3 +167,24 @@ def test_stdin_uses_the_config_and_per_file_ignores_of_the_filename(tmp_path: Pa
 def test_stdin_with_paths_is_a_usage_error(tmp_path: Path) -> None:
     done = asyncmend("check", ".", "--stdin-filename", "x.py", cwd=tmp_path, stdin=BASIC)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_stdin_source_sees_the_rest_of_its_package(tmp_path: Path) -> None:
+    """The repo index covers the package the named file lies in, so a factory defined in
+    another module of it is known (outside the package it is not)."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "db.py").write_text(
+        "from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine\n\n"
+        'engine = create_async_engine("sqlite+aiosqlite://")\n'
+        "make_session = async_sessionmaker(engine)\n"
+    )
+    source = (
+        "from app.db import make_session\n\n\n"
+        "async def count(q):\n    s = make_session()\n    return await s.scalar(q)\n"
+    )
+    inside = asyncmend("check", "--stdin-filename", "app/users.py", cwd=tmp_path, stdin=source)
+    assert inside.returncode == 1 and "app/users.py:5:5: AM101" in inside.stdout
+    (tmp_path / "other").mkdir()
+    outside = asyncmend("check", "--stdin-filename", "other/users.py", cwd=tmp_path, stdin=source)
+    assert outside.returncode == 0, outside.stdout

@@ -197,6 +197,9 @@ def _run(  # type: ignore[no-untyped-def]
         report.internal_errors = [
             m for m in report.internal_errors if not m.startswith(FIX_VERIFICATION_ERROR)
         ]
+    for result in report.results:
+        for warning in result.warnings:
+            typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
     for message in report.input_errors:
         typer.echo(f"asyncmend: error: {message}", err=True)
     for message in report.internal_errors:

@@ -257,7 +257,7 @@ def _collect(report: Report, result: FileResult) -> None:
         return
     if result.error:
         report.internal_errors.append(result.error)
-    if result.findings or result.remaining or result.changed or result.error:
+    if result.findings or result.remaining or result.changed or result.error or result.warnings:
         report.results.append(result)
 
 

@@ -69,6 +69,8 @@ class FileResult:
     error: str | None = None
     #: True when the result came from the cache.
     cached: bool = False
+    #: Warnings a user's libcst codemod raised with ``self.warn(...)``.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

@@ -198,6 +198,7 @@ def process_with_codemod(
         transformer = codemod.cls(context, **codemod.kwargs)
         updated = transformer.transform_module(module)
     except SkipFile:
+        result.warnings = list(context.warnings)
         return result
     except Exception:
         import traceback
@@ -206,6 +207,7 @@ def process_with_codemod(
             f"internal error: codemod {codemod.name} failed on {path}:\n{traceback.format_exc()}"
         )
         return result
+    result.warnings = list(context.warnings)
     new_bytes = updated.bytes
     if new_bytes == data:
         return result

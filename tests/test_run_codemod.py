@@ -286,3 +286,26 @@ def test_codemods_get_the_file_name_and_module_name(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (package / "users.py").read_text() == "# shop.routers.users shop.routers\nx = 1\n"
     assert (package / "__init__.py").read_text().startswith("# shop.routers shop.routers")
+
+
+def test_codemod_warnings_and_skipped_files_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "careful.py").write_text(
+        textwrap.dedent(
+            """
+            from libcst.codemod import SkipFile, VisitorBasedCodemodCommand
+
+
+            class Careful(VisitorBasedCodemodCommand):
+                def visit_Module(self, node):
+                    if "generated" in node.code:
+                        self.warn("generated file, skipped")
+                        raise SkipFile("generated")
+                    return True
+            """
+        )
+    )
+    (tmp_path / "gen.py").write_text("# generated\nx = 1\n")
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    done = asyncmend("run", "careful.py:Careful", "gen.py", "plain.py", "--fix", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["asyncmend: warning: gen.py: generated file, skipped"]

@@ -1,4 +1,4 @@
-"""``asyncmend``: check / diff / fix / rules / explain.
+"""``asyncmend``: check / diff / fix / run / rules / explain.
 
 Exit codes follow ruff: ``check`` 1 when there are findings, ``diff`` 1 when there is a
 diff, ``fix`` 1 when findings remain (``--exit-non-zero-on-fix``: also when it changed
@@ -28,6 +28,12 @@ app = typer.Typer(
 class OutputFormat(str, Enum):
     text = "text"
     json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+#: How ``engine.process.verify_output`` starts the error of a fix it refuses.
+FIX_VERIFICATION_ERROR = "internal error: fix output for "
 
 
 def fail(message: str) -> NoReturn:
@@ -65,6 +71,22 @@ ConfigPath = Annotated[
     typer.Option("--config", help="A pyproject.toml (or TOML file) to read settings from."),
 ]
 Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+StdinFilename = Annotated[
+    Path | None,
+    typer.Option(
+        "--stdin-filename",
+        help="Read the source from stdin, as if it were this file (for config and messages); "
+        "write the result to stdout.",
+    ),
+]
+ChangedSince = Annotated[
+    str | None,
+    typer.Option(
+        "--changed-since",
+        metavar="REF",
+        help="Only files changed since this git ref (committed, staged, unstaged, untracked).",
+    ),
+]
 
 
 @dataclass
@@ -78,6 +100,15 @@ class Options:
     no_cache: bool = False
     config: Path | None = None
     output_format: OutputFormat = OutputFormat.text
+    stdin_filename: Path | None = None
+    changed_since: str | None = None
+    #: ``asyncmend run``: the user codemod and its ``--arg key=value`` pairs.
+    codemod: str | None = None
+    codemod_args: dict[str, str] = field(default_factory=dict)
+    #: Whether paths were given on the command line (``--stdin-filename`` takes none).
+    explicit_paths: bool = False
+    #: The source read from stdin (``--stdin-filename``).
+    stdin_data: bytes = b""
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -87,10 +118,23 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def _options(
-    paths, select, ignore, unsafe_fixes, exclude, jobs, no_cache, config, output_format
+    paths,
+    select,
+    ignore,
+    unsafe_fixes,
+    exclude,
+    jobs,
+    no_cache,
+    config,
+    output_format,
+    stdin_filename=None,
+    changed_since=None,
 ) -> Options:  # type: ignore[no-untyped-def]
     return Options(
         paths=[Path(p) for p in paths or ["."]],
+        explicit_paths=bool(paths),
+        stdin_filename=stdin_filename,
+        changed_since=changed_since,
         select=_split(select),
         ignore=_split(ignore),
         unsafe_fixes=unsafe_fixes,
@@ -102,29 +146,61 @@ def _options(
     )
 
 
-def _run(options: Options, *, fix: bool):  # type: ignore[no-untyped-def]
-    """Run the engine, turning bad input into the one-line exit-2 contract."""
+def _run(  # type: ignore[no-untyped-def]
+    options: Options, *, fix: bool, verb: str = "Checking", fixes_optional: bool = False
+):
+    """Run the engine, turning bad input into the one-line exit-2 contract.
+
+    ``fixes_optional``: fixes are computed only to describe them (``check --format
+    sarif``), so a fix that fails verification drops that fix, not the run.
+    """
+    from asyncmend.cli.progress import progress_callbacks
     from asyncmend.codemods.registry import UnknownRuleError
-    from asyncmend.engine.api import run
+    from asyncmend.engine.api import run, run_source
     from asyncmend.engine.config import ConfigError
     from asyncmend.engine.discovery import DiscoveryError
+    from asyncmend.engine.errors import CodemodError
 
     if options.config is not None and not options.config.is_file():
         fail(f"{options.config}: config file not found")
+    common = dict(
+        select=options.select,
+        ignore=options.ignore,
+        fix=fix,
+        unsafe_fixes=True if options.unsafe_fixes else None,
+        config_path=options.config,
+        codemod=options.codemod,
+        codemod_args=options.codemod_args,
+    )
     try:
-        report = run(
-            [str(p) for p in options.paths],
-            select=options.select,
-            ignore=options.ignore,
-            fix=fix,
-            unsafe_fixes=True if options.unsafe_fixes else None,
-            exclude=options.exclude,
-            config_path=options.config,
-            jobs=options.jobs,
-            use_cache=not options.no_cache,
-        )
-    except (ConfigError, DiscoveryError, UnknownRuleError) as exc:
+        if options.stdin_filename is not None:
+            if options.explicit_paths:
+                fail("--stdin-filename reads stdin: give no paths")
+            if options.changed_since is not None:
+                fail("--stdin-filename and --changed-since cannot be combined")
+            options.stdin_data = sys.stdin.buffer.read()
+            report = run_source(options.stdin_data, options.stdin_filename, **common)
+        else:
+            with progress_callbacks(verb) as (on_start, on_result):
+                report = run(
+                    [str(p) for p in options.paths],
+                    exclude=options.exclude,
+                    jobs=options.jobs,
+                    changed_since=options.changed_since,
+                    use_cache=not options.no_cache,
+                    on_start=on_start,
+                    on_result=on_result,
+                    **common,
+                )
+    except (ConfigError, DiscoveryError, UnknownRuleError, CodemodError) as exc:
         fail(str(exc))
+    if fixes_optional:
+        report.internal_errors = [
+            m for m in report.internal_errors if not m.startswith(FIX_VERIFICATION_ERROR)
+        ]
+    for result in report.results:
+        for warning in result.warnings:
+            typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
     for message in report.input_errors:
         typer.echo(f"asyncmend: error: {message}", err=True)
     for message in report.internal_errors:
@@ -132,17 +208,31 @@ def _run(options: Options, *, fix: bool):  # type: ignore[no-untyped-def]
     return report
 
 
-def _print_findings(findings, options: Options, *, verb: str = "fix") -> None:  # type: ignore[no-untyped-def]
+def _print_findings(  # type: ignore[no-untyped-def]
+    findings, options: Options, *, verb: str = "fix", changed=(), err: bool = False
+) -> None:
     from asyncmend.cli.output import FORMATTERS, format_text_lines, summary_lines
 
     if options.output_format is OutputFormat.text:
         unsafe = bool(options.unsafe_fixes)
         for line in format_text_lines(findings, unsafe_fixes=unsafe):
-            typer.echo(line)
+            typer.echo(line, err=err)
         for line in summary_lines(findings, unsafe_fixes=unsafe, verb=verb):
-            typer.echo(line)
+            typer.echo(line, err=err)
     else:
-        typer.echo(FORMATTERS[options.output_format.value](findings))
+        text = FORMATTERS[options.output_format.value](findings, changed)
+        if text:
+            typer.echo(text, err=err)
+
+
+def rule_name(code: str) -> str:
+    """A rule's name, or the code itself for a user codemod (no registered rule)."""
+    from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
+
+    try:
+        return rule_by_code(code).name
+    except UnknownRuleError:
+        return code
 
 
 def _error_exit(report) -> None:  # type: ignore[no-untyped-def]
@@ -161,19 +251,41 @@ def check(
     no_cache: NoCache = False,
     config: ConfigPath = None,
     output_format: Format = OutputFormat.text,
+    stdin_filename: StdinFilename = None,
+    changed_since: ChangedSince = None,
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")
     ] = False,
 ) -> None:
     """List findings. Exit 1 when there are any."""
     options = _options(
-        paths, select, ignore, unsafe_fixes, exclude, jobs, no_cache, config, output_format
+        paths,
+        select,
+        ignore,
+        unsafe_fixes,
+        exclude,
+        jobs,
+        no_cache,
+        config,
+        output_format,
+        stdin_filename,
+        changed_since,
     )
-    report = _run(options, fix=False)
-    _print_findings(report.findings, options)
+    # SARIF carries the fixes, so compute them (nothing is written).
+    with_fixes = options.output_format is OutputFormat.sarif
+    report = _run(options, fix=with_fixes, fixes_optional=True)
+    _print_findings(report.findings, options, changed=report.changed)
     _error_exit(report)
     if report.findings and not exit_zero:
         raise typer.Exit(1)
+
+
+Output = Annotated[
+    Path | None,
+    typer.Option(
+        "--output", "-o", help="Write the patch to this file (for `git apply`) instead of stdout."
+    ),
+]
 
 
 @app.command()
@@ -186,26 +298,66 @@ def diff(
     jobs: Jobs = None,
     no_cache: NoCache = False,
     config: ConfigPath = None,
+    stdin_filename: StdinFilename = None,
+    changed_since: ChangedSince = None,
+    output: Output = None,
 ) -> None:
     """Print the unified diff `fix` would apply (nothing is written). Exit 1 when there is one."""
     options = _options(
-        paths, select, ignore, unsafe_fixes, exclude, jobs, no_cache, config, OutputFormat.text
+        paths,
+        select,
+        ignore,
+        unsafe_fixes,
+        exclude,
+        jobs,
+        no_cache,
+        config,
+        OutputFormat.text,
+        stdin_filename,
+        changed_since,
     )
+    _diff(options, output)
+
+
+def _diff(options: Options, output: Path | None) -> None:
     report = _run(options, fix=True)
-    color = sys.stdout.isatty()
-    text = report.diff()
-    for line in text.splitlines(keepends=True):
-        typer.echo(_colour_diff_line(line) if color else line, nl=False, color=color)
-    if text:
+    patch = report.patch()
+    if output is not None:
+        try:
+            output.write_bytes(patch)
+        except OSError as exc:
+            fail(f"{output}: cannot write: {exc.strerror or exc}")
+    elif sys.stdout.isatty():
+        text = report.diff()
+        for line in text.splitlines(keepends=True):
+            typer.echo(_colour_diff_line(line), nl=False, color=True)
+    else:
+        # The bytes of each file's own encoding, so that `git apply` matches them.
+        sys.stdout.flush()
+        sys.stdout.buffer.write(patch)
+        sys.stdout.buffer.flush()
+    if patch:
         counts = report.applied_counts()
         summary = ", ".join(f"{code} x{n}" for code, n in sorted(counts.items()))
-        typer.echo(
-            f"Would fix {sum(counts.values())} finding(s) in {len(report.changed)} file(s): {summary}",
-            err=True,
-        )
+        where = f"; patch written to {output}" if output is not None else ""
+        if _is_codemod_run(report):
+            names = ", ".join(sorted(counts))
+            message = f"Would change {len(report.changed)} file(s) with {names}{where}"
+        else:
+            message = (
+                f"Would fix {sum(counts.values())} finding(s) in {len(report.changed)} file(s): "
+                f"{summary}{where}"
+            )
+        typer.echo(message, err=True)
     _error_exit(report)
-    if text:
+    if patch:
         raise typer.Exit(1)
+
+
+def _is_codemod_run(report) -> bool:  # type: ignore[no-untyped-def]
+    """A libcst codemod's run: changes counted per file under the codemod's name, no
+    findings."""
+    return bool(report.changed) and not any(r.findings for r in report.changed)
 
 
 def _colour_diff_line(line: str) -> str:
@@ -220,6 +372,17 @@ def _colour_diff_line(line: str) -> str:
     return line
 
 
+ExitNonZeroOnFix = Annotated[
+    bool, typer.Option("--exit-non-zero-on-fix", help="Exit 1 when something was fixed, too.")
+]
+
+
+Interactive = Annotated[
+    bool,
+    typer.Option("--interactive", "-i", help="Ask hunk by hunk (y/n/a/d/q), as `git add -p` does."),
+]
+
+
 @app.command()
 def fix(
     paths: Paths = None,
@@ -231,40 +394,176 @@ def fix(
     no_cache: NoCache = False,
     config: ConfigPath = None,
     output_format: Format = OutputFormat.text,
-    exit_non_zero_on_fix: Annotated[
-        bool, typer.Option("--exit-non-zero-on-fix", help="Exit 1 when something was fixed, too.")
-    ] = False,
+    stdin_filename: StdinFilename = None,
+    changed_since: ChangedSince = None,
+    exit_non_zero_on_fix: ExitNonZeroOnFix = False,
+    interactive: Interactive = False,
 ) -> None:
     """Apply fixes in place (atomically), then list what remains."""
     options = _options(
-        paths, select, ignore, unsafe_fixes, exclude, jobs, no_cache, config, output_format
+        paths,
+        select,
+        ignore,
+        unsafe_fixes,
+        exclude,
+        jobs,
+        no_cache,
+        config,
+        output_format,
+        stdin_filename,
+        changed_since,
     )
-    report = _run(options, fix=True)
+    _fix(options, exit_non_zero_on_fix=exit_non_zero_on_fix, interactive=interactive)
+
+
+def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> None:
+    answers = None
+    if interactive:
+        if options.stdin_filename is not None:
+            fail("--interactive and --stdin-filename cannot be combined")
+        from asyncmend.cli.review import answers_from_stdin
+
+        answers = answers_from_stdin()
+        if answers is None:
+            fail("fix -i needs a terminal, or answers (y/n/a/d/q, one per line) piped to stdin")
+    report = _run(options, fix=True, verb="Fixing")
     if report.input_errors:
         raise typer.Exit(2)  # bad input: write nothing
+    if options.stdin_filename is not None:
+        _fix_stdin(report, options, exit_non_zero_on_fix)
+        return
+    if answers is not None:
+        _fix_interactive(report, options, answers)
+        return
     outcome = report.apply()
     for path in outcome.skipped:
         typer.echo(
             f"asyncmend: warning: {path}: changed on disk since it was read; not written", err=True
         )
-    counts = {}
+    counts: dict[str, int] = {}
     written = set(outcome.written)
     for result in report.changed:
         if result.path in written:
             for code, n in result.applied.items():
                 counts[code] = counts.get(code, 0) + n
     remaining = report.remaining
-    _print_findings(remaining, options)
-    if counts and options.output_format is OutputFormat.text:
-        from asyncmend.codemods.registry import rule_by_code
-
+    if not (options.codemod and not report.findings):  # a libcst codemod reports no findings
+        _print_findings(remaining, options)
+    if counts and options.output_format is OutputFormat.text and _is_codemod_run(report):
+        names = ", ".join(sorted(counts))
+        typer.echo(f"Changed {len(written)} file(s) with {names}.", err=True)
+    elif counts and options.output_format is OutputFormat.text:
         total = sum(counts.values())
         typer.echo(f"Fixed {total} finding(s) in {len(written)} file(s):", err=True)
         for code, n in sorted(counts.items()):
-            typer.echo(f"  {code} {rule_by_code(code).name}: {n}", err=True)
+            label = f"{code} {rule_name(code)}" if rule_name(code) != code else code
+            typer.echo(f"  {label}: {n}", err=True)
     _error_exit(report)
     if remaining or (exit_non_zero_on_fix and counts):
         raise typer.Exit(1)
+
+
+def _fix_stdin(report, options: Options, exit_non_zero_on_fix: bool) -> None:  # type: ignore[no-untyped-def]
+    """Fixed source on stdout (the input unchanged when there is nothing to fix or the
+    run failed), remaining findings on stderr."""
+    result = report.results[0] if report.results else None
+    if result is not None and result.fixed is not None:
+        out = result.fixed
+    else:
+        out = options.stdin_data
+    sys.stdout.flush()
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
+    _print_findings(report.remaining, options, err=True)
+    _error_exit(report)
+    if report.remaining or (exit_non_zero_on_fix and report.changed):
+        raise typer.Exit(1)
+
+
+def _fix_interactive(report, options: Options, answers) -> None:  # type: ignore[no-untyped-def]
+    from asyncmend.cli.review import review_changes
+
+    outcome = review_changes(report.changed, answers, rule_name)
+    typer.echo(
+        f"Accepted {outcome.accepted} hunk(s), rejected {outcome.rejected}; "
+        f"wrote {len(outcome.written)} file(s)."
+    )
+    left = [*outcome.unfixed, *report.remaining]
+    if left:
+        _print_findings(sorted(left, key=lambda f: (f.path, f.line, f.column)), options)
+    _error_exit(report)
+    if left or outcome.rejected or outcome.broken or outcome.skipped:
+        raise typer.Exit(1)
+
+
+CodemodArgs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arg",
+        metavar="KEY=VALUE",
+        help="A keyword argument for the codemod's __init__ (repeatable).",
+    ),
+]
+
+
+@app.command("run")
+def run_codemod(
+    codemod: Annotated[
+        str,
+        typer.Argument(
+            help="package.module:Class or path/to/file.py:Class: an asyncmend rule or a libcst "
+            "codemod (CodemodCommand, ContextAwareTransformer).",
+            show_default=False,
+        ),
+    ],
+    paths: Paths = None,
+    show_diff: Annotated[
+        bool, typer.Option("--diff", help="Print the diff; write nothing (the default).")
+    ] = False,
+    apply: Annotated[bool, typer.Option("--fix", help="Apply the changes in place.")] = False,
+    args: CodemodArgs = None,
+    unsafe_fixes: UnsafeFixes = False,
+    exclude: Exclude = None,
+    jobs: Jobs = None,
+    no_cache: NoCache = False,
+    config: ConfigPath = None,
+    output_format: Format = OutputFormat.text,
+    stdin_filename: StdinFilename = None,
+    changed_since: ChangedSince = None,
+    output: Output = None,
+    exit_non_zero_on_fix: ExitNonZeroOnFix = False,
+    interactive: Interactive = False,
+) -> None:
+    """Run a user codemod through the same pipeline (discovery, verification, atomic writes)."""
+    if show_diff and apply:
+        fail("--diff and --fix cannot be combined")
+    options = _options(
+        paths,
+        None,
+        None,
+        unsafe_fixes,
+        exclude,
+        jobs,
+        no_cache,
+        config,
+        output_format,
+        stdin_filename,
+        changed_since,
+    )
+    options.codemod = codemod
+    for item in args or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--arg {item!r}: expected KEY=VALUE")
+        options.codemod_args[key.strip()] = value
+    if apply:
+        if output is not None:
+            fail("--output goes with --diff")
+        _fix(options, exit_non_zero_on_fix=exit_non_zero_on_fix, interactive=interactive)
+    else:
+        if interactive:
+            fail("--interactive goes with --fix")
+        _diff(options, output)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""Rendering findings: ruff-like text, and JSON in ruff's shape. Other formats register
-in ``FORMATTERS``."""
+"""Rendering findings: ruff-like text, JSON in ruff's shape, SARIF 2.1.0 and GitHub
+workflow annotations. Machine formats register in ``FORMATTERS``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 
 import typer
 
-from asyncmend.engine.results import Finding
+from asyncmend.engine.results import FileResult, Finding
 
-Formatter = Callable[[Sequence[Finding]], str]
+#: ``formatter(findings, changed)``: ``changed`` holds the results whose fixes are known
+#: (a fix-mode run), for formats that carry fixes (SARIF); others ignore it.
+Formatter = Callable[[Sequence[Finding], Sequence[FileResult]], str]
 
 
 def display_path(path: str) -> str:
@@ -61,7 +63,7 @@ def summary_lines(
     return lines
 
 
-def format_json(findings: Sequence[Finding]) -> str:
+def format_json(findings: Sequence[Finding], changed: Sequence[FileResult] = ()) -> str:
     items = []
     for f in findings:
         item = f.to_json()
@@ -70,4 +72,39 @@ def format_json(findings: Sequence[Finding]) -> str:
     return json.dumps(items, indent=2)
 
 
-FORMATTERS: dict[str, Formatter] = {"json": format_json}
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(findings: Sequence[Finding], changed: Sequence[FileResult] = ()) -> str:
+    """GitHub Actions workflow commands: one ``::error`` annotation per finding."""
+    lines = []
+    for f in findings:
+        props = {
+            "file": display_path(f.path),
+            "line": f.line,
+            "col": f.column,
+            "endLine": f.end_line,
+            "endColumn": f.end_column,
+            "title": f"{f.code} {f.name}",
+        }
+        rendered = ",".join(f"{key}={_escape_property(str(value))}" for key, value in props.items())
+        lines.append(f"::error {rendered}::{_escape_data(f.message)}")
+    return "\n".join(lines)
+
+
+def format_sarif(findings: Sequence[Finding], changed: Sequence[FileResult] = ()) -> str:
+    from asyncmend.cli.sarif import sarif_log
+
+    return json.dumps(sarif_log(findings, changed), indent=2)
+
+
+FORMATTERS: dict[str, Formatter] = {
+    "json": format_json,
+    "sarif": format_sarif,
+    "github": format_github,
+}

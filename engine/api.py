@@ -10,14 +10,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache
 from asyncmend.engine.config import Config, load_config
-from asyncmend.engine.diff import unified_diff
+from asyncmend.engine.diff import text_codec, unified_diff
 from asyncmend.engine.discovery import discover
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.job import Job
@@ -80,12 +80,22 @@ class Report:
         """``(path, unified diff)`` for every file fixing would change."""
         for result in self.changed:
             assert result.original is not None and result.fixed is not None
-            before = result.original.decode(result.encoding)
-            after = result.fixed.decode(result.encoding)
+            codec = text_codec(result.encoding)
+            before = result.original.decode(codec)
+            after = result.fixed.decode(codec)
             yield result.path, unified_diff(_display_path(result.path), before, after)
 
     def diff(self) -> str:
         return "".join(text for _, text in self.diffs())
+
+    def patch(self) -> bytes:
+        """The diff as bytes, each file's part in that file's own encoding, so that
+        ``git apply`` matches the bytes on disk (latin-1 files, BOMs)."""
+        by_path = {result.path: result for result in self.changed}
+        return b"".join(
+            text.encode(text_codec(by_path[path].encoding), "surrogateescape")
+            for path, text in self.diffs()
+        )
 
     def apply(self) -> ApplyResult:
         """Write every changed file atomically; skip those changed on disk meanwhile."""
@@ -122,43 +132,52 @@ def run(
     rules: Sequence[type[Rule]] | None = None,
     jobs: int | None = None,
     use_cache: bool = False,
+    codemod: str | None = None,
+    codemod_args: Mapping[str, str] | None = None,
+    changed_since: str | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Report:
     """Check (``fix=False``) or compute fixes for (``fix=True``) the files under ``paths``.
 
     Nothing is written until ``Report.apply()``. ``rules`` runs the given rule classes
-    instead of the registry's selection (for user codemods). ``use_cache`` reads and
-    writes the content-hash cache (the CLI's default).
-    Raises ``ConfigError``, ``DiscoveryError`` or ``UnknownRuleError`` for bad input.
+    instead of the registry's selection; ``codemod`` (``"pkg.mod:Class"`` or
+    ``"path/file.py:Class"``) runs a user's asyncmend rule or libcst codemod instead,
+    with ``codemod_args`` as keyword arguments of a libcst codemod. ``changed_since``
+    keeps only the files git reports changed since that ref (plus untracked ones).
+    ``use_cache`` reads and writes the content-hash cache (the CLI's default).
+    ``on_start(total)`` is called once the files are known, ``on_result`` per file.
+    Raises ``ConfigError``, ``DiscoveryError`` (``GitError``), ``UnknownRuleError`` or
+    ``CodemodError`` for bad input.
     """
-    from asyncmend.codemods.registry import select_codes
-
-    if config is None:
-        start = Path(paths[0]) if paths else Path.cwd()
-        config = load_config(Path(config_path) if config_path else None, start=start)
-    if select is not None:
-        config.select = list(select)
-    if ignore is not None:
-        config.ignore = [*config.ignore, *ignore]
-    if unsafe_fixes is not None:
-        config.unsafe_fixes = unsafe_fixes
-    codes = tuple(select_codes(config.select, config.ignore)) if rules is None else ()
-    extra = tuple(rules or ())
+    start = Path(paths[0]) if paths else Path.cwd()
+    config, job = _prepare(
+        start, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args
+    )
     files = discover(
         paths,
         root=config.root,
         exclude=[*config.exclude, *exclude],
         respect_gitignore=config.respect_gitignore,
     )
+    if changed_since is not None:
+        from asyncmend.engine.git import changed_files
+
+        changed = changed_files(changed_since, start)
+        files = [f for f in files if f.resolve() in changed]
+    if on_start is not None:
+        on_start(len(files))
     report = Report(files_checked=len(files))
     file_names = [str(p) for p in files]
-    root = os.path.abspath(config.root)
-    relpaths = [_relative_to(p, Path(root)) for p in files]
+    root = Path(os.path.abspath(config.root))
+    relpaths = [_relative_to(p, root) for p in files]
 
     cache = None
-    if use_cache and not extra:
-        cache = ResultCache.open(config.root, config.digest(), codes, fix, config.unsafe_fixes)
-    uses_index = _uses_index(codes, extra, cache)
+    if use_cache and not job.extra_rules and job.codemod is None:
+        cache = ResultCache.open(
+            config.root, config.digest(), job.rule_codes, fix, config.unsafe_fixes
+        )
+    uses_index = _uses_index(job, cache)
     digests, errors = hash_files(file_names)
     report.input_errors.extend(errors)
     index_files: list[str] = []
@@ -169,52 +188,151 @@ def run(
             given.get(os.path.abspath(p), str(p))
             for p in discover(index_scope(files), root=config.root)
         ]
-        extra_files = [p for p in scope if p not in digests]
-        scope_digests, _ = hash_files(extra_files)
+        scope_digests, _ = hash_files([p for p in scope if p not in digests])
         digests.update(scope_digests)
         index_files = list(dict.fromkeys([*file_names, *scope]))
     index_key = index_digest(digests, index_files) if uses_index else ""
 
     with Pool(jobs or default_jobs()) as pool:
-        index = build_index(pool, index_files, digests, cache) if uses_index else RepoIndex()
-
-        def job() -> Job:
-            return Job(rule_codes=codes, config=config, index=index, fix=fix, extra_rules=extra)
-
+        if uses_index:
+            job.index = build_index(pool, index_files, digests, cache)
         results = check_files(
-            pool, file_names, relpaths, job, cache=cache, digests=digests, index_key=index_key
+            pool,
+            file_names,
+            relpaths,
+            lambda: job,
+            cache=cache,
+            digests=digests,
+            index_key=index_key,
         )
         for result in results:
             if on_result is not None:
                 on_result(result)
-            if result.error and result.error.startswith("input: "):
-                if result.path in digests:  # not already reported by hashing
-                    report.input_errors.append(result.error.removeprefix("input: "))
-                continue
-            if result.error:
-                report.internal_errors.append(result.error)
-            if result.findings or result.remaining or result.changed or result.error:
-                report.results.append(result)
+            if result.error and result.error.startswith("input: ") and result.path not in digests:
+                continue  # already reported when hashing
+            _collect(report, result)
     if cache is not None:
         cache.save()
     report.results.sort(key=lambda r: r.path)
     return report
 
 
-def _uses_index(
-    codes: tuple[str, ...], extra: tuple[type[Rule], ...], cache: ResultCache | None
-) -> bool:
+def run_source(
+    source: bytes,
+    filename: str | os.PathLike[str],
+    *,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
+    fix: bool = False,
+    unsafe_fixes: bool | None = None,
+    config: Config | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+    rules: Sequence[type[Rule]] | None = None,
+    codemod: str | None = None,
+    codemod_args: Mapping[str, str] | None = None,
+) -> Report:
+    """Like ``run`` for one file's source held in memory (``--stdin-filename``).
+
+    ``filename`` (which need not exist) chooses the config, ``per-file-ignores`` and the
+    module name, and is the path in findings and diffs. ``Report.apply()`` writes nothing
+    useful here: take ``report.results[0].fixed``.
+    """
+    from asyncmend.engine.index import collect_facts
+    from asyncmend.engine.process import process_source
+
+    path = Path(filename)
+    config, job = _prepare(
+        path, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args
+    )
+    if _uses_index(job, None):
+        scope = [str(p) for p in discover(index_scope([path]), root=config.root)]
+        scope = [p for p in scope if os.path.abspath(p) != os.path.abspath(path)]
+        digests, _ = hash_files(scope)
+        with Pool(1) as pool:
+            job.index = build_index(pool, scope, digests, None)
+        job.index.add(collect_facts(str(path), source))
+    report = Report(files_checked=1)
+    relpath = _relative_to(path, Path(os.path.abspath(config.root)))
+    _collect(report, process_source(str(path), source, job, relpath=relpath))
+    return report
+
+
+def _prepare(
+    start: Path,
+    select: Sequence[str] | None,
+    ignore: Sequence[str] | None,
+    fix: bool,
+    unsafe_fixes: bool | None,
+    config: Config | None,
+    config_path: str | os.PathLike[str] | None,
+    rules: Sequence[type[Rule]] | None,
+    codemod: str | None,
+    codemod_args: Mapping[str, str] | None,
+) -> tuple[Config, Job]:
+    """The run's config (file, then overrides) and the job pass 2 runs on every file.
+    Selecting rules by code imports none of them (see the registry)."""
+    from asyncmend.codemods.registry import select_codes
+
+    user_rule, user_codemod = None, None
+    if codemod is not None:
+        from asyncmend.engine.user_codemods import resolve_codemod
+
+        user_rule, user_codemod = resolve_codemod(codemod, codemod_args)
+    if config is None:
+        known = None
+        if user_rule is not None:
+
+            def known() -> dict[str, Mapping[str, object]]:
+                from asyncmend.engine.config import _registry_settings
+
+                return {**_registry_settings(), user_rule.code: user_rule.settings_defaults}
+
+        config = load_config(
+            Path(config_path) if config_path else None, start=start, known_rule_settings=known
+        )
+    if select is not None:
+        config.select = list(select)
+    if ignore is not None:
+        config.ignore = [*config.ignore, *ignore]
+    if unsafe_fixes is not None:
+        config.unsafe_fixes = unsafe_fixes
+    codes: tuple[str, ...] = ()
+    extra: tuple[type[Rule], ...] = ()
+    if user_rule is not None:
+        extra = (user_rule,)
+    elif rules is not None:
+        extra = tuple(rules)
+    elif user_codemod is None:
+        codes = tuple(select_codes(config.select, config.ignore))
+    job = Job(
+        rule_codes=codes, config=config, index=RepoIndex(), fix=fix, extra_rules=extra,
+        codemod=user_codemod,
+    )  # fmt: skip
+    return config, job
+
+
+def _uses_index(job: Job, cache: ResultCache | None) -> bool:
     """Whether a selected rule reads the repo index (remembered by the cache, so a warm
     run need not import the rules to know)."""
+    if job.codemod is not None:
+        return False
     if cache is not None and "uses_index" in cache.meta:
         return bool(cache.meta["uses_index"])
-    from asyncmend.codemods.registry import rule_by_code
-
-    value = any(rule.uses_index for rule in [*(rule_by_code(c) for c in codes), *extra])
+    value = any(rule.uses_index for rule in job.rules)
     if cache is not None:
         cache.meta["uses_index"] = value
         cache.dirty = True
     return value
+
+
+def _collect(report: Report, result: FileResult) -> None:
+    if result.error and result.error.startswith("input: "):
+        report.input_errors.append(result.error.removeprefix("input: "))
+        return
+    if result.error:
+        report.internal_errors.append(result.error)
+    if result.findings or result.remaining or result.changed or result.error or result.warnings:
+        report.results.append(result)
 
 
 def _relative_to(path: Path, root: Path) -> str:

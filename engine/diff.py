@@ -8,7 +8,14 @@ from collections.abc import Iterator
 NO_NEWLINE = "\\ No newline at end of file\n"
 
 
-def _lines(text: str) -> list[str]:
+def text_codec(encoding: str) -> str:
+    """The codec that turns a file's bytes into diff text and back byte for byte: a BOM
+    stays a character of line 1 (``utf-8-sig`` would drop it on decoding and put it in
+    front of the patch on encoding)."""
+    return "utf-8" if encoding.lower().replace("_", "-") == "utf-8-sig" else encoding
+
+
+def split_lines(text: str) -> list[str]:
     # splitlines(keepends=True) would also split on form feeds and other separators
     # that git does not treat as line ends; split on "\n" only, keeping "\r".
     parts = text.split("\n")
@@ -27,7 +34,7 @@ def unified_diff(path: str, before: str, after: str, context: int = 3) -> str:
         name = name[2:]
     out: list[str] = []
     for line in difflib.unified_diff(
-        _lines(before), _lines(after), fromfile=f"a/{name}", tofile=f"b/{name}", n=context
+        split_lines(before), split_lines(after), fromfile=f"a/{name}", tofile=f"b/{name}", n=context
     ):
         if line.endswith("\n"):
             out.append(line)

@@ -11,6 +11,7 @@ from asyncmend.engine.index import RepoIndex
 
 if TYPE_CHECKING:
     from asyncmend.codemods.base import Rule
+    from asyncmend.engine.user_codemods import UserCodemod
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Job:
     fix: bool = False
     #: Rule classes given directly (user codemods, tests), run besides ``rule_codes``.
     extra_rules: tuple[type[Rule], ...] = ()
+    #: A user's libcst codemod (``asyncmend run``), run instead of the rules.
+    codemod: UserCodemod | None = None
     _rules: list[type[Rule]] | None = field(default=None, repr=False, compare=False)
 
     @property

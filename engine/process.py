@@ -13,6 +13,7 @@ from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.engine.job import Job
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import is_suppressed
+from asyncmend.engine.user_codemods import process_with_codemod
 from asyncmend.engine.walker import walk
 
 #: The fix loop stops after this many rounds even if rules still change the tree.
@@ -21,6 +22,8 @@ MAX_FIX_ROUNDS = 8
 
 def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:
     """Check (and with ``job.fix``, fix) one file's bytes. Never raises for bad input."""
+    if job.codemod is not None:
+        return process_with_codemod(path, data, job, relpath=relpath)
     ignored = job.config.ignored_for(relpath or path)
     rules = [
         rule

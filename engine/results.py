@@ -71,6 +71,8 @@ class FileResult:
     cached: bool = False
     #: Content hash of the bytes the result was computed from (cache key).
     digest: str = ""
+    #: Warnings a user's libcst codemod raised with ``self.warn(...)``.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

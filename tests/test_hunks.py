@@ -1,0 +1,110 @@
+"""Hunks of a fix: every subset of hunks rebuilds the file a partial review must write."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from asyncmend.engine.diff import split_lines, unified_diff
+from asyncmend.engine.hunks import apply_hunks, compute_hunks, hunk_findings, render_hunk
+from asyncmend.engine.results import Finding
+
+BEFORE = "".join(f"line {i}\n" for i in range(1, 41))
+
+
+def _edit(text: str, edits: dict[int, str | None]) -> str:
+    lines = text.split("\n")
+    out = []
+    for number, line in enumerate(lines, 1):
+        if number in edits:
+            if edits[number] is not None:
+                out.append(edits[number])
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def test_all_hunks_give_the_fixed_file_and_none_give_the_original() -> None:
+    after = _edit(BEFORE, {3: "changed 3", 20: None, 38: "changed 38\nadded"})
+    before_lines, after_lines = split_lines(BEFORE), split_lines(after)
+    hunks = compute_hunks(before_lines, after_lines)
+    assert len(hunks) == 3
+    assert "".join(apply_hunks(before_lines, after_lines, hunks)) == after
+    assert "".join(apply_hunks(before_lines, after_lines, [])) == BEFORE
+
+
+def test_each_subset_applies_exactly_its_own_changes() -> None:
+    edits = {3: "changed 3", 20: None, 38: "changed 38\nadded"}
+    after = _edit(BEFORE, edits)
+    before_lines, after_lines = split_lines(BEFORE), split_lines(after)
+    hunks = compute_hunks(before_lines, after_lines)
+    keys = sorted(edits)
+    for size in range(len(hunks) + 1):
+        for chosen in itertools.combinations(range(len(hunks)), size):
+            expected = _edit(BEFORE, {keys[i]: edits[keys[i]] for i in chosen})
+            got = "".join(apply_hunks(before_lines, after_lines, [hunks[i] for i in chosen]))
+            assert got == expected, chosen
+
+
+def test_random_edits_round_trip() -> None:
+    rng = random.Random(7)
+    base = [f"x{i}\n" for i in range(60)]
+    for _ in range(200):
+        after = list(base)
+        for _ in range(rng.randint(1, 6)):
+            where = rng.randrange(len(after) + 1)
+            action = rng.choice(["insert", "delete", "replace"])
+            if action == "insert":
+                after.insert(where, f"new{rng.random()}\n")
+            elif after and where < len(after):
+                if action == "delete":
+                    del after[where]
+                else:
+                    after[where] = f"rep{rng.random()}\n"
+        hunks = compute_hunks(base, after)
+        assert apply_hunks(base, after, hunks) == after
+        assert apply_hunks(base, after, []) == base
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_crlf_and_missing_final_newline_survive(newline: str) -> None:
+    before = newline.join(["a", "b", "c", "d"])  # no final newline
+    after = newline.join(["a", "B", "c", "d", "e"])
+    before_lines, after_lines = split_lines(before), split_lines(after)
+    hunks = compute_hunks(before_lines, after_lines, context=0)
+    assert len(hunks) == 2
+    assert "".join(apply_hunks(before_lines, after_lines, hunks)) == after
+    assert "".join(apply_hunks(before_lines, after_lines, hunks[:1])) == newline.join(
+        ["a", "B", "c", "d"]
+    )
+
+
+def test_rendered_hunks_match_the_unified_diff() -> None:
+    after = _edit(BEFORE, {3: "changed 3", 20: None, 38: "changed 38\nadded"})
+    before_lines, after_lines = split_lines(BEFORE), split_lines(after)
+    rendered = "".join(
+        render_hunk(h, before_lines, after_lines) for h in compute_hunks(before_lines, after_lines)
+    )
+    diff = unified_diff("x.py", BEFORE, after)
+    assert diff.split("\n", 2)[2] == rendered
+
+
+def _finding(line: int, end_line: int) -> Finding:
+    return Finding("AM101", "bare-session", "m", "x.py", line, 1, end_line, 2)
+
+
+def test_findings_belong_to_the_hunks_that_change_their_lines() -> None:
+    after = _edit(BEFORE, {3: "changed 3", 20: None})
+    before_lines, after_lines = split_lines(BEFORE), split_lines(after)
+    first, second = compute_hunks(before_lines, after_lines)
+    on_3, on_20, on_10, spanning = (
+        _finding(3, 3),
+        _finding(20, 20),
+        _finding(10, 10),
+        _finding(2, 5),
+    )
+    findings = [on_3, on_20, on_10, spanning]
+    assert hunk_findings(first, findings) == [on_3, spanning]
+    assert hunk_findings(second, findings) == [on_20]

@@ -13,7 +13,7 @@ import libcst as cst
 
 from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name
 from asyncmend.codemods.base import FileContext
-from asyncmend.engine.walker import iter_descendants
+from asyncmend.engine.walker import iter_children, iter_descendants
 
 SESSIONMAKER_CALLS = ("async_sessionmaker", "sessionmaker")
 ASYNC_SESSION_CLASSES = (
@@ -367,10 +367,13 @@ def local_async_defs(context: FileContext) -> frozenset[str]:
     """Module-level ``async def`` names of this file (not rebound by a plain def)."""
     cached = context.cache.get("local_async_defs")
     if cached is None:
+        # Async generators and asynccontextmanager functions return no coroutine.
         async_names = {
             s.name.value
             for s in context.module.body
-            if isinstance(s, cst.FunctionDef) and s.asynchronous
+            if isinstance(s, cst.FunctionDef)
+            and s.asynchronous
+            and local_async_def_kind(s) not in ("generator", "contextmanager")
         }
         sync_names = {
             s.name.value
@@ -380,3 +383,57 @@ def local_async_defs(context: FileContext) -> frozenset[str]:
         cached = frozenset(async_names - sync_names)
         context.cache["local_async_defs"] = cached
     return cached
+
+
+# -- what kind of async def a coroutine call reaches (appended for AM204) --------------
+
+
+def local_async_def_kind(func: cst.FunctionDef) -> str | None:
+    """What calling the ``async def`` ``func`` returns when it is not a plain coroutine:
+    ``"generator"`` (async generator), ``"contextmanager"`` (``@asynccontextmanager``),
+    ``"decorated"`` (a decorator not known to keep it a coroutine function), else None.
+    The same answer pass 1 stores as ``async_def_kinds`` for the repo index."""
+    from asyncmend.engine.facts_sessions import decorator_kind
+
+    names = []
+    for decorator in func.decorators:
+        expr = decorator.decorator
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        names.append(dotted_name(target) or "<expression>")
+    kind = decorator_kind(names)
+    if kind is None and _own_yield(func):
+        return "generator"
+    return kind
+
+
+def _own_yield(func: cst.FunctionDef) -> bool:
+    stack: list[cst.CSTNode] = [func.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Yield):
+            return True
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        stack.extend(iter_children(node))
+    return False
+
+
+def coroutine_callee_kind(call: cst.Call, context: FileContext) -> str | None:
+    """For a call ``coroutine_callee`` accepted as an ``async def`` of this module or of
+    the repo: ``"decorated"`` when that def is wrapped by an unknown decorator (it may no
+    longer return a coroutine), else None."""
+    name = dotted_name(call.func)
+    if name is None:
+        return None
+    if "." not in name and name in local_async_defs(context):
+        for stmt in context.module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+                return local_async_def_kind(stmt)
+        return None
+    qualified = context.index.resolve(qualified_name(call.func, context) or name)
+    parts = qualified.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        facts = context.index.by_module.get(".".join(parts[:split]))
+        if facts is not None:
+            return facts.extra.get("async_def_kinds", {}).get(".".join(parts[split:]))
+    return None

@@ -7,7 +7,13 @@ from dataclasses import replace
 
 import libcst as cst
 
-from asyncmend.codemods.analysis import SCOPE_NODES, assigned_names, bound_names, name_nodes
+from asyncmend.codemods.analysis import (
+    SCOPE_NODES,
+    assigned_names,
+    bound_names,
+    dotted_name,
+    name_nodes,
+)
 from asyncmend.codemods.base import FileContext
 from asyncmend.codemods.matchers import is_session_factory_call, session_names
 from asyncmend.engine.walker import iter_children
@@ -164,16 +170,32 @@ def _same_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         stack.extend(reversed(list(iter_children(current))))
 
 
-def session_factory_item(item: cst.BaseExpression, context: FileContext) -> bool:
+def session_factory_item(
+    item: cst.BaseExpression, context: FileContext, func: cst.FunctionDef | None = None
+) -> bool:
     """``async with`` item that opens a new session: ``factory()``, or ``factory.begin()``
-    on a sessionmaker (a session in a transaction, closed at the end of the block)."""
-    if is_session_factory_call(item, context):
+    on a sessionmaker (a session in a transaction, closed at the end of the block);
+    ``factory`` may be a parameter of ``func`` annotated ``async_sessionmaker[...]``."""
+    if not isinstance(item, cst.Call):
+        return False
+    if is_session_factory_call(item, context) or _sessionmaker_parameter(item.func, func):
         return True
-    if (
-        isinstance(item, cst.Call)
-        and isinstance(item.func, cst.Attribute)
-        and item.func.attr.value == "begin"
-        and not item.args
-    ):
-        return is_session_factory_call(cst.Call(func=item.func.value), context)
+    if isinstance(item.func, cst.Attribute) and item.func.attr.value == "begin" and not item.args:
+        maker = item.func.value
+        return is_session_factory_call(cst.Call(func=maker), context) or _sessionmaker_parameter(
+            maker, func
+        )
+    return False
+
+
+def _sessionmaker_parameter(expr: cst.BaseExpression, func: cst.FunctionDef | None) -> bool:
+    if func is None or not isinstance(expr, cst.Name):
+        return False
+    params = func.params
+    for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+        if param.name.value == expr.value and param.annotation is not None:
+            annotation = param.annotation.annotation
+            if isinstance(annotation, cst.Subscript):
+                annotation = annotation.value
+            return (dotted_name(annotation) or "").rsplit(".", 1)[-1] == "async_sessionmaker"
     return False

@@ -146,18 +146,32 @@ def session_holders(body: cst.CSTNode, names: set[str]) -> set[str]:
 
 def carries(expr: cst.CSTNode, holders: set[str]) -> bool:
     """The value of ``expr`` can hold one of ``holders``: a holder occurs in it outside
-    an ``await`` and not only as the receiver of an attribute read or method call
-    (``session.info``, ``session.get_bind()`` are values of their own)."""
+    an ``await`` and not only as the receiver of a method call (``session.get_bind()``
+    is a value of its own; ``repo.save``, a bound method, still holds ``repo``)."""
     for name, path in name_nodes(expr):
         if name.value not in holders or any(isinstance(p, cst.Await) for p in path):
             continue
         if in_nested_scope(path) and not any(isinstance(p, cst.Lambda) for p in path):
             continue
-        parent = path[-1] if path else None
-        if isinstance(parent, cst.Attribute) and parent.value is name:
+        if _own_value(name, path):
             continue
         return True
     return False
+
+
+def _own_value(name: cst.Name, path: list[cst.CSTNode]) -> bool:
+    """``session.get_bind()``, ``session.info.get(k)``: values of their own, made from
+    the session; ``session.commit`` or ``repo.save`` (bound methods) still hold it."""
+    child: cst.CSTNode = name
+    depth = 0
+    for parent in reversed(path):
+        if isinstance(parent, cst.Attribute) and parent.value is child:
+            child, depth = parent, depth + 1
+            continue
+        if isinstance(parent, cst.Call) and parent.func is child and depth:
+            return True
+        break
+    return depth > 1
 
 
 def _same_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:

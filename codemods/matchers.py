@@ -196,6 +196,8 @@ def session_aliases(context: FileContext) -> frozenset[str]:
     cached = context.cache.get("session_aliases")
     if cached is not None:
         return cached
+    # Checking a value may ask for the aliases again (`X = Annotated[Other, ...]`).
+    context.cache["session_aliases"] = frozenset()
     found: set[str] = set()
     for stmt in context.module.body:
         if isinstance(stmt, cst.SimpleStatementLine):

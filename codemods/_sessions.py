@@ -15,7 +15,11 @@ from asyncmend.codemods.analysis import (
     name_nodes,
 )
 from asyncmend.codemods.base import FileContext
-from asyncmend.codemods.matchers import is_session_factory_call, session_names
+from asyncmend.codemods.matchers import (
+    is_session_factory_call,
+    local_sessionmakers,
+    session_names,
+)
 from asyncmend.engine.walker import iter_children
 
 
@@ -70,8 +74,16 @@ def strict_session_names(func: cst.FunctionDef, context: FileContext) -> frozens
     key = ("strict_session_names", id(func))
     cached = context.cache.get(key)
     if cached is None:
-        settings = {**context.config.settings, "session-names": []}
-        strict = replace(context, config=replace(context.config, settings=settings), cache={})
+        strict = context.cache.get("strict_context")
+        if strict is None:
+            settings = {**context.config.settings, "session-names": []}
+            # Module-level facts do not depend on session-names: share them, computed once.
+            local_sessionmakers(context)
+            shared = {k: v for k, v in context.cache.items() if isinstance(k, str)}
+            strict = replace(
+                context, config=replace(context.config, settings=settings), cache=shared
+            )
+            context.cache["strict_context"] = strict
         cached = session_names(func, strict)
         context.cache[key] = cached
     return cached

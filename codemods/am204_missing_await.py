@@ -14,12 +14,13 @@ from asyncmend.codemods._sessions import (
     scoped_session_names,
     strict_session_names,
 )
-from asyncmend.codemods.analysis import dotted_name, qualified_name
-from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name
+from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
 from asyncmend.codemods.matchers import (
     SESSION_COROUTINES,
     coroutine_callee,
     coroutine_callee_kind,
+    imports_sqlalchemy,
 )
 
 #: Session coroutines whose result is a plain object: ``(await s.execute(q)).scalars()``
@@ -139,11 +140,13 @@ class MissingAwait(Rule):
             return
         func = functions[0]
         is_async = func.asynchronous is not None
-        sessions = (
-            scoped_session_names(functions, self.context)
-            if is_async
-            else strict_session_names(func, self.context)
-        )
+        sessions: frozenset[str] = frozenset()
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in SESSION_COROUTINES:
+            # Only a session method call needs to know the function's session names.
+            if is_async:
+                sessions = scoped_session_names(functions, self.context)
+            elif _may_know_sessions(self.context):
+                sessions = strict_session_names(func, self.context)
         callee = coroutine_callee(node, self.context, sessions)
         if callee is None or self._shadowed(node, func, sessions):
             return
@@ -346,3 +349,17 @@ def _tail(top: cst.CSTNode, call: cst.Call) -> str:
     full = module.code_for_node(top)
     head = module.code_for_node(call)
     return full[len(head) :] if full.startswith(head) else ""
+
+
+def _may_know_sessions(context: FileContext) -> bool:
+    """Whether a plain ``def`` of this module can know a name is an AsyncSession: the
+    module imports sqlalchemy, or something from the repo (an alias, a sessionmaker)."""
+    cached = context.cache.get("am204_may_know_sessions")
+    if cached is None:
+        index = context.index
+        cached = imports_sqlalchemy(context) or any(
+            target.rpartition(".")[0] in index.by_module or target in index.by_module
+            for target in import_map(context).values()
+        )
+        context.cache["am204_may_know_sessions"] = cached
+    return cached

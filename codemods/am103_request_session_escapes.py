@@ -177,6 +177,14 @@ class RequestSessionEscapes(Rule):
                 annotation = dotted_name(param.annotation.annotation) or ""
                 if annotation.rsplit(".", 1)[-1] == "BackgroundTasks":
                     names.add(param.name.value)
+        # `tasks = BackgroundTasks()` handed to a response (`background=tasks`).
+        for item in _own_nodes(func.body):
+            if (
+                isinstance(item, cst.Assign)
+                and isinstance(item.value, cst.Call)
+                and (dotted_name(item.value.func) or "").rsplit(".", 1)[-1] == "BackgroundTasks"
+            ):
+                names.update(t.target.value for t in item.targets if isinstance(t.target, cst.Name))
         return names
 
     # -- escapes -------------------------------------------------------------------------

@@ -154,7 +154,11 @@ class MissingAwait(Rule):
         if isinstance(parent, cst.Await) or isinstance(parent, HANDED_OVER):
             return
         what = self._describe(node, callee, sessions)
-        fixable = is_async and coroutine_callee_kind(node, self.context) != "decorated"
+        fixable = (
+            is_async
+            and coroutine_callee_kind(node, self.context) != "decorated"
+            and not self._in_generator_expression(func)
+        )
         if isinstance(parent, cst.Attribute) and parent.value is node:
             self._check_chain(node, callee, sessions, what, fixable)
         elif isinstance(parent, cst.Expr):
@@ -318,6 +322,15 @@ class MissingAwait(Rule):
             f"`{callee}()` is an `async def`{where}{note} called without `await`: it only "
             f"creates a coroutine, and its body never runs"
         )
+
+    def _in_generator_expression(self, func: cst.FunctionDef) -> bool:
+        """``await`` in a generator expression makes it an async generator: no fix there."""
+        for node in reversed(self.ancestors):
+            if node is func:
+                return False
+            if isinstance(node, cst.GeneratorExp):
+                return True
+        return False
 
     def _shadowed(self, call: cst.Call, func: cst.FunctionDef, sessions: frozenset[str]) -> bool:
         """A module-level callee (``sleep``, ``create_user``) rebound inside the function."""

@@ -306,6 +306,7 @@ def session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]
     if imports_sqlalchemy(context):
         configured = set(context.config.settings.get("session-names", []))
         found |= configured - other - _bound_elsewhere(func, configured, context)
+        found -= _free_names_bound_elsewhere(func, configured, context)
     result = frozenset(found - other)
     context.cache[key] = result
     return result
@@ -469,3 +470,47 @@ def _statements(module: cst.Module) -> Iterator[cst.CSTNode]:
              cst.MatchCase),
         ):  # fmt: skip
             stack.extend(reversed(list(iter_children(node))))
+
+
+def _free_names_bound_elsewhere(
+    func: cst.FunctionDef, names: set[str], context: FileContext
+) -> set[str]:
+    """Configured names that ``func`` neither takes nor binds, and that the module binds
+    to something other than a session (``db = {}``, ``from .ext import db``, a class):
+    inside ``func`` they are that module-level object."""
+    params = func.params
+    own = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
+    free = names - own
+    if not free:
+        return set()
+    from asyncmend.codemods.analysis import bound_names
+
+    free -= bound_names(func.body)
+    if not free:
+        return set()
+    elsewhere: set[str] = set()
+    for stmt in context.module.body:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.name.value in free:
+            elsewhere.add(stmt.name.value)
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
+                small.names, cst.ImportStar
+            ):
+                for alias in small.names:
+                    local = alias.asname.name if alias.asname else alias.name
+                    if isinstance(local, cst.Name) and local.value in free:
+                        elsewhere.add(local.value)
+                continue
+            value, targets = _assignment(small)
+            if value is None or is_session_factory_call(value, context):
+                continue
+            if isinstance(small, cst.AnnAssign) and _annotation_is_session(
+                small.annotation.annotation, context
+            ):
+                continue
+            for target in targets:
+                if isinstance(target, cst.Name) and target.value in free:
+                    elsewhere.add(target.value)
+    return elsewhere

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods._sessions import carries, local_names, session_holders
-from asyncmend.codemods.analysis import SCOPE_NODES, dotted_name, qualified_name, reads
+from asyncmend.codemods.analysis import (
+    SCOPE_NODES,
+    bound_names,
+    dotted_name,
+    import_map,
+    qualified_name,
+    reads,
+)
 from asyncmend.codemods.base import Applicability, Rule
 from asyncmend.codemods.matchers import is_session_dependency, session_names
 from asyncmend.engine.walker import iter_children
@@ -150,16 +157,11 @@ class RequestSessionEscapes(Rule):
         name = dotted_name(annotation)
         if name is None:
             return None, None
-        for stmt in self.context.module.body:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if (
-                        isinstance(small, cst.Assign)
-                        and len(small.targets) == 1
-                        and dotted_name(small.targets[0].target) == name
-                    ):
-                        call, _ = self._annotation_depends(small.value)
-                        return (None, _scope_of(call)) if call is not None else (None, None)
+        local = self._local_aliases()
+        if name in local:
+            return None, local[name]
+        if name in self._module_names():
+            return None, None
         qualified = self.context.index.resolve(qualified_name(annotation, self.context) or name)
         module, _, alias = qualified.rpartition(".")
         facts = self.context.index.by_module.get(module)
@@ -168,6 +170,35 @@ class RequestSessionEscapes(Rule):
             if alias in aliases:
                 return None, aliases[alias]
         return None, None
+
+    def _local_aliases(self) -> dict[str, str]:
+        """Module-level ``X = Annotated[..., Depends(...)]`` of this file -> scope."""
+        cached = self.context.cache.get("am103_local_aliases")
+        if cached is None:
+            cached = {}
+            for stmt in self.context.module.body:
+                if not isinstance(stmt, cst.SimpleStatementLine):
+                    continue
+                for small in stmt.body:
+                    if (
+                        isinstance(small, cst.Assign)
+                        and len(small.targets) == 1
+                        and isinstance(small.targets[0].target, cst.Name)
+                        and isinstance(small.value, cst.Subscript)
+                    ):
+                        call, _ = self._annotation_depends(small.value)
+                        if call is not None:
+                            cached[small.targets[0].target.value] = _scope_of(call)
+            self.context.cache["am103_local_aliases"] = cached
+        return cached
+
+    def _module_names(self) -> set[str]:
+        """Names the module binds itself (classes, functions, assignments)."""
+        cached = self.context.cache.get("am103_module_names")
+        if cached is None:
+            cached = bound_names(self.context.module) - set(import_map(self.context))
+            self.context.cache["am103_module_names"] = cached
+        return cached
 
     def _background_tasks_names(self, func: cst.FunctionDef) -> set[str]:
         names = set()

@@ -20,7 +20,7 @@ from asyncmend.codemods.matchers import (
     SESSION_COROUTINES,
     coroutine_callee,
     coroutine_callee_kind,
-    imports_sqlalchemy,
+    local_sessionmakers,
 )
 
 #: Session coroutines whose result is a plain object: ``(await s.execute(q)).scalars()``
@@ -365,14 +365,27 @@ def _tail(top: cst.CSTNode, call: cst.Call) -> str:
 
 
 def _may_know_sessions(context: FileContext) -> bool:
-    """Whether a plain ``def`` of this module can know a name is an AsyncSession: the
-    module imports sqlalchemy, or something from the repo (an alias, a sessionmaker)."""
+    """Whether a plain ``def`` of this module can know a name is an AsyncSession (an
+    annotation, a ``Depends`` or a factory call): the module has a sessionmaker, imports
+    from ``sqlalchemy.ext.asyncio``, or imports from a repo module that defines a
+    sessionmaker, a session alias or a session dependency."""
     cached = context.cache.get("am204_may_know_sessions")
     if cached is None:
         index = context.index
-        cached = imports_sqlalchemy(context) or any(
-            target.rpartition(".")[0] in index.by_module or target in index.by_module
-            for target in import_map(context).values()
+        cached = bool(local_sessionmakers(context)) or bool(
+            context.config.settings.get("session-factories")
         )
+        for target in import_map(context).values():
+            if cached:
+                break
+            if target.startswith("sqlalchemy.ext.asyncio") or target == "sqlalchemy":
+                cached = True
+                continue
+            facts = index.by_module.get(target.rpartition(".")[0]) or index.by_module.get(target)
+            cached = facts is not None and bool(
+                facts.sessionmakers
+                or facts.extra.get("session_aliases")
+                or facts.extra.get("session_dependencies")
+            )
         context.cache["am204_may_know_sessions"] = cached
     return cached

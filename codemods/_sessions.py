@@ -225,3 +225,77 @@ def _sessionmaker_parameter(expr: cst.BaseExpression, func: cst.FunctionDef | No
                 annotation = annotation.value
             return (dotted_name(annotation) or "").rsplit(".", 1)[-1] == "async_sessionmaker"
     return False
+
+
+def self_session_attributes(
+    functions: list[cst.FunctionDef], ancestors: list[cst.CSTNode], context: FileContext
+) -> frozenset[str]:
+    """``self.session`` when ``functions[0]`` is a method and its class only ever sets
+    that attribute to an AsyncSession (an annotated ``__init__`` parameter, a factory
+    call, or a class-level ``session: AsyncSession`` annotation)."""
+    method = functions[0]
+    owner = None
+    position = next((i for i, node in enumerate(ancestors) if node is method), 0)
+    for node in reversed(ancestors[:position]):
+        if isinstance(node, cst.IndentedBlock):
+            continue
+        if isinstance(node, cst.ClassDef):
+            owner = node
+        break
+    params = method.params.params
+    if (
+        owner is None
+        or not params
+        or any(
+            isinstance(d.decorator, cst.Name) and d.decorator.value == "staticmethod"
+            for d in method.decorators
+        )
+    ):
+        return frozenset()
+    key = ("self_session_attributes", id(owner))
+    attributes = context.cache.get(key)
+    if attributes is None:
+        attributes = _class_session_attributes(owner, context)
+        context.cache[key] = attributes
+    receiver = params[0].name.value
+    return frozenset(f"{receiver}.{name}" for name in attributes)
+
+
+def _class_session_attributes(owner: cst.ClassDef, context: FileContext) -> frozenset[str]:
+    from asyncmend.codemods.matchers import _annotation_is_session
+
+    good: set[str] = set()
+    bad: set[str] = set()
+    for stmt in owner.body.body if isinstance(owner.body, cst.IndentedBlock) else ():
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if (
+                    isinstance(small, cst.AnnAssign)
+                    and isinstance(small.target, cst.Name)
+                    and _annotation_is_session(small.annotation.annotation, context)
+                ):
+                    good.add(small.target.value)
+        if not isinstance(stmt, cst.FunctionDef) or not stmt.params.params:
+            continue
+        receiver = stmt.params.params[0].name.value
+        sessions = session_names(stmt, context)
+        for node in _same_scope(stmt.body):
+            value: cst.BaseExpression | None = None
+            targets: list[cst.BaseExpression] = []
+            if isinstance(node, cst.Assign):
+                value, targets = node.value, [t.target for t in node.targets]
+            elif isinstance(node, (cst.AnnAssign, cst.AugAssign)):
+                value, targets = node.value, [node.target]
+            for target in targets:
+                if not (
+                    isinstance(target, cst.Attribute)
+                    and isinstance(target.value, cst.Name)
+                    and target.value.value == receiver
+                ):
+                    continue
+                is_session = isinstance(node, cst.Assign) and (
+                    (isinstance(value, cst.Name) and value.value in sessions)
+                    or (value is not None and is_session_factory_call(value, context))
+                )
+                (good if is_session else bad).add(target.attr.value)
+    return frozenset(good - bad)

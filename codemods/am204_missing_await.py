@@ -12,6 +12,7 @@ from asyncmend.codemods._sessions import (
     local_names,
     own_name_reads,
     scoped_session_names,
+    self_session_attributes,
     strict_session_names,
 )
 from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name
@@ -147,6 +148,8 @@ class MissingAwait(Rule):
                 sessions = scoped_session_names(functions, self.context)
             elif _may_know_sessions(self.context):
                 sessions = strict_session_names(func, self.context)
+            if isinstance(node.func.value, cst.Attribute):
+                sessions |= self_session_attributes(functions, self.ancestors, self.context)
         callee = coroutine_callee(node, self.context, sessions)
         if callee is None or self._shadowed(node, func, sessions):
             return

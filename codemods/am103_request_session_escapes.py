@@ -135,7 +135,8 @@ class RequestSessionEscapes(Rule):
             if depends is not None:
                 scope = _scope_of(depends)
                 target = dotted_name(depends.args[0].value) if depends.args else None
-                source = f"Depends({target or '...'}{', scope=' + repr(scope) if scope else ''})"
+                scope_text = f', scope="{scope}"' if scope else ""
+                source = f"Depends({target or '...'}{scope_text})"
             else:
                 scope = alias_scope or ""
                 source = dotted_name(annotation) or "Depends(...)"
@@ -299,7 +300,7 @@ class RequestSessionEscapes(Rule):
             return (
                 f"{head} is passed to a task started with {where}: the task runs alongside "
                 f"the handler on the same session (AsyncSession does not allow concurrent "
-                f"use) and may outlive the request, but {timing}; {REMEDY}"
+                f"use) and may outlive the request, while {timing}; {REMEDY}"
             )
         if session.scope == "function":
             case = (

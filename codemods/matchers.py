@@ -8,12 +8,13 @@ repo index), never from a name alone, except where the user configured names.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterator
 
 import libcst as cst
 
 from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name
 from asyncmend.codemods.base import FileContext
-from asyncmend.engine.walker import iter_descendants
+from asyncmend.engine.walker import iter_children, iter_descendants
 
 SESSIONMAKER_CALLS = ("async_sessionmaker", "sessionmaker")
 ASYNC_SESSION_CLASSES = (
@@ -49,7 +50,7 @@ def local_sessionmakers(context: FileContext) -> frozenset[str]:
     if cached is not None:
         return cached
     found: set[str] = set()
-    for node in iter_descendants(context.module):
+    for node in _statements(context.module):
         value: cst.BaseExpression | None = None
         targets: list[cst.BaseExpression] = []
         if isinstance(node, cst.Assign):
@@ -312,6 +313,7 @@ def session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]
     if imports_sqlalchemy(context):
         configured = set(context.config.settings.get("session-names", []))
         found |= configured - other - _bound_elsewhere(func, configured, context)
+        found -= _free_names_bound_elsewhere(func, configured, context)
     result = frozenset(found - other)
     context.cache[key] = result
     return result
@@ -376,10 +378,13 @@ def local_async_defs(context: FileContext) -> frozenset[str]:
     """Module-level ``async def`` names of this file (not rebound by a plain def)."""
     cached = context.cache.get("local_async_defs")
     if cached is None:
+        # Async generators and asynccontextmanager functions return no coroutine.
         async_names = {
             s.name.value
             for s in context.module.body
-            if isinstance(s, cst.FunctionDef) and s.asynchronous
+            if isinstance(s, cst.FunctionDef)
+            and s.asynchronous
+            and local_async_def_kind(s) not in ("generator", "contextmanager")
         }
         sync_names = {
             s.name.value
@@ -544,3 +549,130 @@ def method_session_names(
     if owner is None or receiver is None:
         return names
     return names | {f"{receiver}.{attr}" for attr in session_attributes(owner, context)}
+
+
+# -- what kind of async def a coroutine call reaches (appended for AM204) --------------
+
+
+def local_async_def_kind(func: cst.FunctionDef) -> str | None:
+    """What calling the ``async def`` ``func`` returns when it is not a plain coroutine:
+    ``"generator"`` (async generator), ``"contextmanager"`` (``@asynccontextmanager``),
+    ``"decorated"`` (a decorator not known to keep it a coroutine function), else None.
+    The same answer pass 1 stores as ``async_def_kinds`` for the repo index."""
+    from asyncmend.engine.facts_sessions import decorator_kind
+
+    names = []
+    for decorator in func.decorators:
+        expr = decorator.decorator
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        names.append(dotted_name(target) or "<expression>")
+    kind = decorator_kind(names)
+    if kind is None and _own_yield(func):
+        return "generator"
+    return kind
+
+
+def _own_yield(func: cst.FunctionDef) -> bool:
+    stack: list[cst.CSTNode] = [func.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Yield):
+            return True
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            continue
+        stack.extend(iter_children(node))
+    return False
+
+
+def coroutine_callee_kind(call: cst.Call, context: FileContext) -> str | None:
+    """For a call ``coroutine_callee`` accepted as an ``async def`` of this module or of
+    the repo: ``"decorated"`` when that def is wrapped by an unknown decorator (it may no
+    longer return a coroutine), else None."""
+    name = dotted_name(call.func)
+    if name is None:
+        return None
+    if "." not in name and name in local_async_defs(context):
+        for stmt in context.module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+                return local_async_def_kind(stmt)
+        return None
+    qualified = context.index.resolve(qualified_name(call.func, context) or name)
+    parts = qualified.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        facts = context.index.by_module.get(".".join(parts[:split]))
+        if facts is not None:
+            return facts.extra.get("async_def_kinds", {}).get(".".join(parts[split:]))
+    return None
+
+
+def _statements(module: cst.Module) -> Iterator[cst.CSTNode]:
+    """Every small statement of the module, at any depth, without entering expressions:
+    about a tenth of the nodes ``iter_descendants`` visits."""
+    stack: list[cst.CSTNode] = list(reversed(module.body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.SimpleStatementLine):
+            yield from node.body
+        elif isinstance(node, cst.SimpleStatementSuite):
+            yield from node.body
+        elif isinstance(node, cst.BaseCompoundStatement):
+            children = [
+                child
+                for child in iter_children(node)
+                if isinstance(
+                    child,
+                    (cst.BaseSuite, cst.BaseCompoundStatement, cst.Else, cst.ExceptHandler,
+                     cst.ExceptStarHandler, cst.Finally, cst.MatchCase),
+                )
+            ]  # fmt: skip
+            stack.extend(reversed(children))
+        elif isinstance(
+            node,
+            (cst.IndentedBlock, cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally,
+             cst.MatchCase),
+        ):  # fmt: skip
+            stack.extend(reversed(list(iter_children(node))))
+
+
+def _free_names_bound_elsewhere(
+    func: cst.FunctionDef, names: set[str], context: FileContext
+) -> set[str]:
+    """Configured names that ``func`` neither takes nor binds, and that the module binds
+    to something other than a session (``db = {}``, ``from .ext import db``, a class):
+    inside ``func`` they are that module-level object."""
+    params = func.params
+    own = {p.name.value for p in [*params.posonly_params, *params.params, *params.kwonly_params]}
+    free = names - own
+    if not free:
+        return set()
+    from asyncmend.codemods.analysis import bound_names
+
+    free -= bound_names(func.body)
+    if not free:
+        return set()
+    elsewhere: set[str] = set()
+    for stmt in context.module.body:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.name.value in free:
+            elsewhere.add(stmt.name.value)
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
+                small.names, cst.ImportStar
+            ):
+                for alias in small.names:
+                    local = alias.asname.name if alias.asname else alias.name
+                    if isinstance(local, cst.Name) and local.value in free:
+                        elsewhere.add(local.value)
+                continue
+            value, targets = _assignment(small)
+            if value is None or is_session_factory_call(value, context):
+                continue
+            if isinstance(small, cst.AnnAssign) and _annotation_is_session(
+                small.annotation.annotation, context
+            ):
+                continue
+            for target in targets:
+                if isinstance(target, cst.Name) and target.value in free:
+                    elsewhere.add(target.value)
+    return elsewhere

@@ -73,7 +73,9 @@ def module_name_for(path: str | Path) -> str | None:
 def collect_facts(path: str, data: bytes) -> FileFacts:
     """Pass 1 for one file."""
     facts = FileFacts(path=path, module=module_name_for(path))
-    if not any(token in data for token in FACT_TRIGGERS):
+    # A package's __init__ often only re-exports (``from .users import create_user``):
+    # its imports are what resolves ``package.create_user`` to the coroutine.
+    if not any(token in data for token in FACT_TRIGGERS) and not path.endswith("__init__.py"):
         return facts
     try:
         tree = ast.parse(data)
@@ -206,7 +208,9 @@ class RepoIndex:
             module, qualname = ".".join(parts[:split]), ".".join(parts[split:])
             facts = self.by_module.get(module)
             if facts is not None:
-                return qualname in facts.async_defs
+                # Async generators and asynccontextmanager functions return no coroutine.
+                kind = facts.extra.get("async_def_kinds", {}).get(qualname)
+                return qualname in facts.async_defs and kind not in ("generator", "contextmanager")
         return False
 
     def sessionmaker_expires_on_commit(self) -> bool:
@@ -277,6 +281,7 @@ COLLECTOR_MODULES: list[str] = [
     "asyncmend.codemods._route_facts",
     "asyncmend.codemods._transactions_facts",
     "asyncmend.engine.lock_facts",
+    "asyncmend.engine.facts_sessions",
 ]
 
 

@@ -134,7 +134,7 @@ def _run_rules(
         module=module,
         config=job.config,
         index=job.index,
-        module_name=job.index.module_name_for(relpath or path),
+        module_name=job.index.module_name_for(path),
     )
     instances = [rule(context, ancestors) for rule in rules]
     walk(module, instances, ancestors)

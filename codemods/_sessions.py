@@ -13,6 +13,7 @@ from asyncmend.codemods.analysis import (
     bound_names,
     dotted_name,
     name_nodes,
+    scope_statements,
 )
 from asyncmend.codemods.base import FileContext
 from asyncmend.codemods.matchers import (
@@ -278,8 +279,8 @@ def _class_session_attributes(owner: cst.ClassDef, context: FileContext) -> froz
         if not isinstance(stmt, cst.FunctionDef) or not stmt.params.params:
             continue
         receiver = stmt.params.params[0].name.value
-        sessions = session_names(stmt, context)
-        for node in _same_scope(stmt.body):
+        sessions: frozenset[str] | None = None  # computed only for `self.x = name`
+        for node in scope_statements(stmt.body):
             value: cst.BaseExpression | None = None
             targets: list[cst.BaseExpression] = []
             if isinstance(node, cst.Assign):
@@ -293,8 +294,10 @@ def _class_session_attributes(owner: cst.ClassDef, context: FileContext) -> froz
                     and target.value.value == receiver
                 ):
                     continue
+                if isinstance(value, cst.Name) and sessions is None:
+                    sessions = session_names(stmt, context)
                 is_session = isinstance(node, cst.Assign) and (
-                    (isinstance(value, cst.Name) and value.value in sessions)
+                    (isinstance(value, cst.Name) and value.value in (sessions or ()))
                     or (value is not None and is_session_factory_call(value, context))
                 )
                 (good if is_session else bad).add(target.attr.value)

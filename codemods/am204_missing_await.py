@@ -156,7 +156,11 @@ class MissingAwait(Rule):
         parent = self.ancestors[-1]
         if isinstance(parent, cst.Await) or isinstance(parent, HANDED_OVER):
             return
-        if isinstance(parent, (cst.For, cst.CompFor)) and parent.asynchronous and parent.iter is node:
+        if (
+            isinstance(parent, (cst.For, cst.CompFor))
+            and parent.asynchronous
+            and parent.iter is node
+        ):
             return  # `async for x in f()`: f() is iterated asynchronously, not awaited
         what = self._describe(node, callee, sessions)
         fixable = (

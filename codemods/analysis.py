@@ -8,6 +8,7 @@ only at the subtree they are given.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import libcst as cst
 
@@ -15,6 +16,15 @@ from asyncmend.codemods.base import FileContext
 from asyncmend.engine.walker import iter_children, iter_descendants
 
 SCOPE_NODES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+
+#: Per-tree memo of the subtree facts below, keyed by (fact, id(node)). Rules ask the
+#: same question of the same function body many times (once per call they visit);
+#: the engine clears it whenever a new tree is walked (ids are only unique within one).
+_MEMO: dict[tuple[str, int], Any] = {}
+
+
+def reset_memo() -> None:
+    _MEMO.clear()
 
 
 def dotted_name(node: cst.CSTNode | None) -> str | None:
@@ -129,7 +139,16 @@ def reads(node: cst.CSTNode, names: set[str] | frozenset[str]) -> bool:
     """Whether a variable named in ``names`` occurs in the subtree."""
     if not names:
         return False
-    return any(name.value in names for name, _ in name_nodes(node))
+    return not variable_names(node).isdisjoint(names)
+
+
+def variable_names(node: cst.CSTNode) -> frozenset[str]:
+    """The variable names that occur in the subtree (see ``name_nodes``). Memoized."""
+    key = ("variable_names", id(node))
+    found = _MEMO.get(key)
+    if found is None:
+        found = _MEMO[key] = frozenset(name.value for name, _ in name_nodes(node))
+    return found
 
 
 def assigned_names(target: cst.BaseExpression) -> set[str]:
@@ -146,8 +165,16 @@ def assigned_names(target: cst.BaseExpression) -> set[str]:
     return set()
 
 
-def bound_names(stmt: cst.CSTNode) -> set[str]:
-    """Names a statement binds in its own scope (not inside nested functions)."""
+def bound_names(stmt: cst.CSTNode) -> frozenset[str]:
+    """Names a statement binds in its own scope (not inside nested functions). Memoized."""
+    key = ("bound_names", id(stmt))
+    cached = _MEMO.get(key)
+    if cached is None:
+        cached = _MEMO[key] = frozenset(_bound_names(stmt))
+    return cached
+
+
+def _bound_names(stmt: cst.CSTNode) -> set[str]:
     found: set[str] = set()
     for item in _same_scope_descendants(stmt):
         if isinstance(item, cst.Assign):
@@ -244,7 +271,15 @@ def function_bound_names(func: cst.FunctionDef | cst.Lambda) -> frozenset[str]:
 
 def function_imports(func: cst.FunctionDef) -> dict[str, str]:
     """Imports inside ``func``'s own scope: local name -> dotted target (absolute
-    imports only; ``import a.b`` binds ``a``)."""
+    imports only; ``import a.b`` binds ``a``). Memoized: do not mutate the result."""
+    key = ("function_imports", id(func))
+    cached = _MEMO.get(key)
+    if cached is None:
+        cached = _MEMO[key] = _function_imports(func)
+    return cached
+
+
+def _function_imports(func: cst.FunctionDef) -> dict[str, str]:
     found: dict[str, str] = {}
     for node in _same_scope_descendants(func.body):
         if isinstance(node, cst.Import):
@@ -279,3 +314,43 @@ def shadowed(name: str, ancestors: list[cst.CSTNode], context: FileContext) -> b
             if name in bound:
                 return True
     return name in module_bound_names(context)
+
+
+_BLOCK_PARTS = (
+    cst.BaseSuite,
+    cst.BaseCompoundStatement,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+
+def scope_statements(body: cst.CSTNode) -> list[cst.CSTNode]:
+    """The small statements (``Assign``, ``Expr``, ...) and ``WithItem``s of ``body``'s
+    own scope, at any block depth, without entering expressions or nested functions and
+    classes: about a tenth of the nodes ``iter_descendants`` visits. Memoized."""
+    key = ("scope_statements", id(body))
+    cached = _MEMO.get(key)
+    if cached is not None:
+        return cached
+    found: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            found.extend(node.body)
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not body:
+            continue
+        elif isinstance(node, _BLOCK_PARTS) or node is body:
+            if isinstance(node, cst.With):
+                found.extend(node.items)
+            children = [
+                c
+                for c in iter_children(node)
+                if isinstance(c, (*_BLOCK_PARTS, cst.SimpleStatementLine, cst.SimpleStatementSuite))
+            ]
+            stack.extend(reversed(children))
+    _MEMO[key] = found
+    return found

@@ -12,7 +12,13 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from asyncmend.codemods.analysis import dotted_name, import_map, qualified_name
+from asyncmend.codemods.analysis import (
+    dotted_name,
+    import_map,
+    qualified_name,
+    scope_statements,
+    variable_names,
+)
 from asyncmend.codemods.base import FileContext
 from asyncmend.engine.walker import iter_children, iter_descendants
 
@@ -288,9 +294,7 @@ def session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]
             found.add(param.name.value)
         elif annotation is not None:
             other.add(param.name.value)
-    for node in iter_descendants(func.body):
-        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            continue
+    for node in scope_statements(func.body):
         value, targets = _assignment(node)
         if value is None:
             continue
@@ -311,7 +315,8 @@ def session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]
             if (qualified_name(value.func, context) or "") in NOT_ASYNC_SESSIONS:
                 other |= names
     if imports_sqlalchemy(context):
-        configured = set(context.config.settings.get("session-names", []))
+        # Only the configured names the function mentions matter (and cost a look).
+        configured = set(context.config.settings.get("session-names", [])) & variable_names(func)
         found |= configured - other - _bound_elsewhere(func, configured, context)
         found -= _free_names_bound_elsewhere(func, configured, context)
     result = frozenset(found - other)
@@ -322,7 +327,9 @@ def session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]
 def _bound_elsewhere(func: cst.FunctionDef, names: set[str], context: FileContext) -> set[str]:
     """Configured names that ``func`` binds to anything other than a session factory."""
     bound: set[str] = set()
-    for node in iter_descendants(func.body):
+    if not names:
+        return bound
+    for node in scope_statements(func.body):
         value, targets = _assignment(node)
         if value is None or is_session_factory_call(value, context):
             continue

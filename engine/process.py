@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from asyncmend.codemods.analysis import reset_memo
 from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.engine.job import Job
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
@@ -128,6 +129,7 @@ def _run_rules(
     job: Job,
     relpath: str | None,
 ) -> tuple[list[RawFinding], dict[int, CodeRange]]:
+    reset_memo()
     ancestors: list[cst.CSTNode] = []
     context = FileContext(
         path=path,

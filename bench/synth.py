@@ -19,9 +19,9 @@ take a few seconds. Same (lines, seed, VERSION) gives byte-identical output.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
-import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -224,6 +224,20 @@ def header(selected: list[Tool], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def ground_truth(cs: list[Corpus]) -> str:
+    """What the generator injected into each synthetic corpus, to read 'found' against."""
+    lines = []
+    for c in cs:
+        manifest = c.root / "ANTIPATTERNS.json"
+        if manifest.exists():
+            counts: dict[str, int] = {}
+            for item in json.loads(manifest.read_text()):
+                counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            lines.append(f"- {c.name}: {sum(counts.values())} injected anti-patterns ({detail})")
+    return "\n".join(lines)
+
+
 def save(report: str, rows: list[Row]) -> Path:
     out = WORK / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -241,10 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     for t in selected:
         toolmod.resolve(t, args.asyncmend)
     rows: list[Row] = []
-    for c in prepare_corpora(args):
+    cs = prepare_corpora(args)
+    for c in cs:
         log(f"corpus {c.name}: {c.files} files, {c.lines} lines at {c.root}")
         rows.extend(bench_corpus(c, selected, args))
     report = header(selected, args) + "\n\n" + table(rows)
+    truth = ground_truth(cs)
+    if truth:
+        report += "\n\n" + truth
     print(report)
     log(f"saved {save(report, rows)}")
     # Peers that break (or are missing) do not fail the run; asyncmend crashing does.

@@ -45,6 +45,7 @@ class Row:
     found: int | None = None
     status: str = "ok"  # ok | failed | skipped
     note: str = ""
+    stderr_tail: str = ""  # last stderr line of the last run (fixit's file count, ...)
 
     @property
     def median(self) -> float | None:
@@ -161,6 +162,7 @@ def bench_corpus(c: Corpus, selected: list[Tool], args: argparse.Namespace) -> l
             row.walls.append(res.wall)
             row.rss_kb.append(res.peak_rss_kb)
             row.found = t.count(res.stdout)
+            row.stderr_tail = (res.stderr.strip().splitlines() or [""])[-1][:300]
     return list(rows.values())
 
 

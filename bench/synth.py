@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2
 DEFAULT_SEED = 1729
 ANTIPATTERN_EVERY = 200  # lines between injected anti-patterns, on average
 
@@ -98,12 +98,14 @@ class Injector:
     lines_since: int = 0
     gap: int = ANTIPATTERN_EVERY
     found: list[dict[str, object]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def due(self) -> bool:
         return self.lines_since >= self.gap
 
     def record(self, path: str, line: int, kind: str) -> None:
         self.found.append({"file": path, "line": line, "kind": kind})
+        self.counts[kind] = self.counts.get(kind, 0) + 1
         self.lines_since = 0
         # mean gap below ANTIPATTERN_EVERY: units overshoot it, and model files have none
         self.gap = self.rng.randint(ANTIPATTERN_EVERY * 3 // 10, ANTIPATTERN_EVERY * 13 // 10)
@@ -711,9 +713,16 @@ def model_class(d: Domain, sub: str, rng: random.Random) -> str:
     return MODEL_CLASS.format(C=cls, ctable=table, cols=cols, rel=rel)
 
 
-def antipattern_for(kind: str, rng: random.Random) -> str | None:
+def antipattern_for(kind: str, rng: random.Random, inj: Injector) -> str | None:
+    """The least-injected anti-pattern this kind of file can hold (ties: random).
+
+    Balances the kinds, and even a tiny (smoke) corpus gets every one of them.
+    """
     choices = [name for name in ANTIPATTERNS if kind in BAD[name]]
-    return rng.choice(choices) if choices else None
+    if not choices:
+        return None
+    fewest = min(inj.counts.get(name, 0) for name in choices)
+    return rng.choice([name for name in choices if inj.counts.get(name, 0) == fewest])
 
 
 def render_file(kind: str, d: Domain, rng: random.Random, inj: Injector, rel: str) -> str:
@@ -742,7 +751,7 @@ def _service_unit(
     kind: str, d: Domain, n: int, rng: random.Random, inj: Injector, rel: str, lines: int
 ) -> str:
     values = Ctx(d, n, rng).values()
-    bad = antipattern_for(kind, rng) if inj.due() else None
+    bad = antipattern_for(kind, rng, inj) if inj.due() else None
     if bad is not None:
         text = BAD[bad][kind].format(**values)
         offset = next(i for i, line in enumerate(text.split("\n")) if MARKERS[bad](line))
@@ -778,10 +787,7 @@ def generate(out: Path, lines: int, seed: int = DEFAULT_SEED) -> dict[str, int]:
         (out / rel).write_text(text)
         total += text.count("\n")
     (out / "ANTIPATTERNS.json").write_text(json.dumps(inj.found, indent=0))
-    counts: dict[str, int] = {}
-    for item in inj.found:
-        counts[str(item["kind"])] = counts.get(str(item["kind"]), 0) + 1
-    return counts
+    return dict(sorted(inj.counts.items()))
 
 
 def main() -> None:

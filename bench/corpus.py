@@ -75,10 +75,19 @@ def _write_stamp(root: Path, stamp: dict[str, object]) -> None:
 def _download_wheels(wheel_dir: Path) -> None:
     wheel_dir.mkdir(parents=True, exist_ok=True)
     specs = [f"{name}=={version}" for name, version in REAL_PINS.items()]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+    cmd = [_python_with_pip(), "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "-d", str(wheel_dir), *specs]
     print(f"# fetching real corpus: {' '.join(specs)}", file=sys.stderr)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def _python_with_pip() -> str:
+    """This interpreter if it has pip (uv-made venvs may not), else the bench venv's."""
+    ok = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True)
+    bench_python = Path(__file__).resolve().parent / ".work" / "venv" / "bin" / "python"
+    if ok.returncode != 0 and bench_python.exists():
+        return str(bench_python)
+    return sys.executable
 
 
 def _wheel_for(wheel_dir: Path, name: str, version: str) -> Path:

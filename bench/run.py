@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.synthetic_lines = str(SMOKE_LINES)
         args.repeat = args.repeat or 1
     args.repeat = args.repeat or 3
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     args.sizes = [int(s.replace("_", "")) for s in args.synthetic_lines.split(",") if s.strip()]
     return args
 

@@ -126,8 +126,9 @@ def select(tools: list[Tool], names: str | None) -> list[Tool]:
     known = {t.key for t in tools}
     unknown = [n for n in wanted if n not in known]
     if unknown:
-        raise SystemExit(f"run.py: unknown tool(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(known | set(GROUPS)))}")
+        print(f"run.py: unknown tool(s) {', '.join(unknown)}; "
+              f"known: {', '.join(sorted(known | set(GROUPS)))}", file=sys.stderr)
+        raise SystemExit(2)
     return [t for t in tools if t.key in wanted]
 
 

@@ -14,6 +14,9 @@ Peak RSS, and why it is measured this way:
   ``resident`` from ``/proc/PID/statm``. The highest sum is the tree's peak. Pages
   shared between forked workers count once per process, as ``ps``/``top`` show them,
   so for fork-based pools this is an upper bound.
+* CPU time comes from the same ``wait4`` rusage (user + system of the child and every
+  descendant it waited for, which includes multiprocessing pool workers): unlike wall
+  time it barely moves when other work shares the machine.
 * Sampling can miss a spike shorter than the interval, so the figure reported is the
   larger of the sampled tree peak and the exact ``wait4`` peak of this run's child
   (``os.wait4`` gives the rusage of that one child and its waited-for descendants,
@@ -37,6 +40,7 @@ SAMPLE_INTERVAL = 0.01
 @dataclass(frozen=True)
 class Result:
     wall: float  # seconds
+    cpu: float  # user + system seconds of the child and its waited-for descendants
     peak_rss_kb: int
     exit_code: int
     stdout: str
@@ -135,6 +139,7 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
         err.seek(0)
         return Result(
             wall=wall,
+            cpu=usage.ru_utime + usage.ru_stime,
             peak_rss_kb=max(sampler.peak_kb, usage.ru_maxrss),
             exit_code=status,
             stdout=out.read().decode(errors="replace"),

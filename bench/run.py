@@ -30,6 +30,12 @@ from corpus import Corpus
 from tools import WORK, RunCtx, Tool
 
 SMOKE_LINES = 3_000
+LOAD_AT_START = " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def busy() -> bool:
+    return os.getloadavg()[0] > (os.cpu_count() or 1) or float(LOAD_AT_START.split()[0]) > (
+        os.cpu_count() or 1)
 BASELINE = "asyncmend-cold"
 
 
@@ -41,6 +47,7 @@ class Row:
     files: int
     lines: int
     walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
     found: int | None = None
     status: str = "ok"  # ok | failed | skipped
@@ -162,6 +169,7 @@ def bench_corpus(c: Corpus, selected: list[Tool], args: argparse.Namespace) -> l
             if _record_failure(row, judge(t, res, synthetic), res):
                 continue
             row.walls.append(res.wall)
+            row.cpus.append(res.cpu)
             row.rss_kb.append(res.peak_rss_kb)
             row.found = t.count(res.stdout)
             row.stderr_tail = (res.stderr.strip().splitlines() or [""])[-1][:300]
@@ -172,7 +180,7 @@ def _record_failure(row: Row, why: str, res: measure.Result) -> bool:
     if not why:
         return False
     row.status, row.note = "failed", why
-    row.walls, row.rss_kb = [], []
+    row.walls, row.cpus, row.rss_kb = [], [], []
     stderr = res.stderr.strip()
     if stderr:
         log(f"  {row.key} failed; stderr tail:\n    " + "\n    ".join(stderr.splitlines()[-8:]))
@@ -193,20 +201,21 @@ def fmt_row(row: Row, baseline: float | None) -> str:
     head = f"| {row.tool} | {row.corpus} | {row.files} | {row.lines}"
     med = row.median
     if row.status != "ok" or med is None:
-        return f"{head} | {row.status.upper()}: {row.note} | - | - | - | - |"
+        return f"{head} | {row.status.upper()}: {row.note} | - | - | - | - | - |"
     spread = f"{secs(med)} ({secs(min(row.walls))}-{secs(max(row.walls))})"
     rate = f"{row.lines / med:,.0f}" if med else "-"
+    cpu = secs(statistics.median(row.cpus))
     rss = f"{max(row.rss_kb) / 1024:,.0f}"
     found = "-" if row.found is None else str(row.found)
     ratio = f"{med / baseline:.2f}x" if baseline else "n/a"
-    return f"{head} | {spread} | {rate} | {rss} | {found} | {ratio} |"
+    return f"{head} | {spread} | {rate} | {cpu} | {rss} | {found} | {ratio} |"
 
 
 def table(rows: list[Row]) -> str:
     out = [
-        "| tool | corpus | files | lines | wall s median (min-max) | lines/s "
+        "| tool | corpus | files | lines | wall s median (min-max) | lines/s | CPU s "
         "| peak RSS MB | found | time vs asyncmend check cold |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for corpus_name in dict.fromkeys(r.corpus for r in rows):
         group = [r for r in rows if r.corpus == corpus_name]
@@ -221,6 +230,9 @@ def header(selected: list[Tool], args: argparse.Namespace) -> str:
         f"asyncmend benchmark, {now}; {platform.node()} {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; "
         f"median of {args.repeat} run(s); found = findings (diff: hunks) printed",
+        f"load average at start {LOAD_AT_START}" + (
+            " (higher than the core count: other work shares the machine, wall times are "
+            "inflated; CPU s is the steadier figure)" if busy() else ""),
     ]
     for t in selected:
         where = t.path or "not installed"

@@ -197,6 +197,10 @@ def secs(x: float) -> str:
     return f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 100 else f"{x:.0f}"
 
 
+def ratio_text(r: float) -> str:
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.2g}"
+
+
 def fmt_row(row: Row, baseline: float | None) -> str:
     head = f"| {row.tool} | {row.corpus} | {row.files} | {row.lines}"
     med = row.median
@@ -207,7 +211,7 @@ def fmt_row(row: Row, baseline: float | None) -> str:
     cpu = secs(statistics.median(row.cpus))
     rss = f"{max(row.rss_kb) / 1024:,.0f}"
     found = "-" if row.found is None else str(row.found)
-    ratio = f"{med / baseline:.2f}x" if baseline else "n/a"
+    ratio = f"{ratio_text(med / baseline)}x" if baseline else "n/a"
     return f"{head} | {spread} | {rate} | {cpu} | {rss} | {found} | {ratio} |"
 
 

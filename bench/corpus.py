@@ -75,8 +75,17 @@ def _write_stamp(root: Path, stamp: dict[str, object]) -> None:
 def _download_wheels(wheel_dir: Path) -> None:
     wheel_dir.mkdir(parents=True, exist_ok=True)
     specs = [f"{name}=={version}" for name, version in REAL_PINS.items()]
-    cmd = [_python_with_pip(), "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "-d", str(wheel_dir), *specs]
+    cmd = [
+        _python_with_pip(),
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(wheel_dir),
+        *specs,
+    ]
     print(f"# fetching real corpus: {' '.join(specs)}", file=sys.stderr)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 

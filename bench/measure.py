@@ -123,13 +123,15 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
-        timeout: float | None = None) -> Result:
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float | None = None
+) -> Result:
     """Run cmd with stdout/stderr to temp files (no pipe back-pressure on timing)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+        )
         sampler = TreeSampler(proc.pid)
         sampler.start()
         status, usage = _wait(proc, timeout)

@@ -60,8 +60,10 @@ def main() -> int:
     lines, failures = parse_all(files, args.jobs)
     elapsed = time.perf_counter() - start
     rate = lines / elapsed if elapsed else 0.0
-    print(f"files={len(files)} lines={lines} failures={failures} jobs={args.jobs} "
-          f"seconds={elapsed:.2f} lines_per_s={rate:.0f}")
+    print(
+        f"files={len(files)} lines={lines} failures={failures} jobs={args.jobs} "
+        f"seconds={elapsed:.2f} lines_per_s={rate:.0f}"
+    )
     return 0
 
 

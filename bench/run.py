@@ -35,7 +35,10 @@ LOAD_AT_START = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 def busy() -> bool:
     return os.getloadavg()[0] > (os.cpu_count() or 1) or float(LOAD_AT_START.split()[0]) > (
-        os.cpu_count() or 1)
+        os.cpu_count() or 1
+    )
+
+
 BASELINE = "asyncmend-cold"
 
 
@@ -61,21 +64,38 @@ class Row:
 
 # ---------------------------------------------------------------- options
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark asyncmend against its peers.")
-    p.add_argument("--setup", action="store_true",
-                   help=f"create {toolmod.BENCH_VENV} with the peer tools, then exit")
+    p.add_argument(
+        "--setup",
+        action="store_true",
+        help=f"create {toolmod.BENCH_VENV} with the peer tools, then exit",
+    )
     p.add_argument("--corpus", choices=["real", "synthetic", "all"], default="all")
-    p.add_argument("--synthetic-lines", default="200000",
-                   help="comma-separated sizes in lines, e.g. 200000,1000000,2000000")
+    p.add_argument(
+        "--synthetic-lines",
+        default="200000",
+        help="comma-separated sizes in lines, e.g. 200000,1000000,2000000",
+    )
     p.add_argument("--repeat", type=int, default=None, help="timed runs per tool (default 3)")
-    p.add_argument("--tools", default=None,
-                   help="comma-separated keys or groups: " + ", ".join(
-                       [t.key for t in toolmod.all_tools()] + list(toolmod.GROUPS)))
-    p.add_argument("--smoke", action="store_true",
-                   help=f"~{SMOKE_LINES} synthetic lines, no download, 1 run (CI, < 60 s)")
-    p.add_argument("--jobs", type=int, default=None,
-                   help="pass --jobs/-j N to asyncmend, flake8 and parse-only")
+    p.add_argument(
+        "--tools",
+        default=None,
+        help="comma-separated keys or groups: "
+        + ", ".join([t.key for t in toolmod.all_tools()] + list(toolmod.GROUPS)),
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"~{SMOKE_LINES} synthetic lines, no download, 1 run (CI, < 60 s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="pass --jobs/-j N to asyncmend, flake8 and parse-only",
+    )
     p.add_argument("--asyncmend", default=None, help="asyncmend executable to use")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per tool run")
     args = p.parse_args(argv)
@@ -92,6 +112,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- setup
 
+
 def setup_venv() -> int:
     """(Re)create bench/.work/venv and install the peers into it."""
     vdir = toolmod.BENCH_VENV
@@ -104,6 +125,7 @@ def setup_venv() -> int:
 
 
 # ---------------------------------------------------------------- running
+
 
 def prepare_corpora(args: argparse.Namespace) -> list[Corpus]:
     found: list[Corpus] = []
@@ -193,6 +215,7 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------- report
 
+
 def secs(x: float) -> str:
     return f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 100 else f"{x:.0f}"
 
@@ -234,9 +257,13 @@ def header(selected: list[Tool], args: argparse.Namespace) -> str:
         f"asyncmend benchmark, {now}; {platform.node()} {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; "
         f"median of {args.repeat} run(s); found = findings (diff: hunks) printed",
-        f"load average at start {LOAD_AT_START}" + (
+        f"load average at start {LOAD_AT_START}"
+        + (
             " (higher than the core count: other work shares the machine, wall times are "
-            "inflated; CPU s is the steadier figure)" if busy() else ""),
+            "inflated; CPU s is the steadier figure)"
+            if busy()
+            else ""
+        ),
     ]
     for t in selected:
         where = t.path or "not installed"

@@ -31,23 +31,58 @@ DEFAULT_SEED = 1729
 ANTIPATTERN_EVERY = 200  # lines between injected anti-patterns, on average
 
 ENTITIES = [
-    "Order", "Invoice", "Customer", "Payment", "Shipment", "Product", "Warehouse",
-    "Coupon", "Refund", "Subscription", "Ticket", "Account", "Vendor", "Review",
-    "Address", "Cart", "Report", "Team", "Project", "Task", "Comment", "Webhook",
-    "Notification", "Device", "Visit", "Booking", "Room", "Tenant", "Plan", "Quota",
+    "Order",
+    "Invoice",
+    "Customer",
+    "Payment",
+    "Shipment",
+    "Product",
+    "Warehouse",
+    "Coupon",
+    "Refund",
+    "Subscription",
+    "Ticket",
+    "Account",
+    "Vendor",
+    "Review",
+    "Address",
+    "Cart",
+    "Report",
+    "Team",
+    "Project",
+    "Task",
+    "Comment",
+    "Webhook",
+    "Notification",
+    "Device",
+    "Visit",
+    "Booking",
+    "Room",
+    "Tenant",
+    "Plan",
+    "Quota",
 ]
 SUB_MODELS = ["Line", "Event", "Tag", "Note", "Audit", "Snapshot", "Link", "Attachment"]
 FIELDS = [
-    ("name", "str", "String(120)", '"n"'), ("code", "str", "String(32)", '"c"'),
-    ("status", "str", "String(16)", '"open"'), ("amount", "int", "Integer", "0"),
-    ("priority", "int", "Integer", "1"), ("is_active", "bool", "Boolean", "True"),
-    ("archived", "bool", "Boolean", "False"), ("owner_id", "int", "Integer", "0"),
-    ("region", "str", "String(8)", '"eu"'), ("score", "int", "Integer", "0"),
+    ("name", "str", "String(120)", '"n"'),
+    ("code", "str", "String(32)", '"c"'),
+    ("status", "str", "String(16)", '"open"'),
+    ("amount", "int", "Integer", "0"),
+    ("priority", "int", "Integer", "1"),
+    ("is_active", "bool", "Boolean", "True"),
+    ("archived", "bool", "Boolean", "False"),
+    ("owner_id", "int", "Integer", "0"),
+    ("region", "str", "String(8)", '"eu"'),
+    ("score", "int", "Integer", "0"),
 ]
 KINDS = ("models", "services", "routers", "workers", "clients")
 ANTIPATTERNS = (
-    "bare_session", "time_sleep", "dangling_task", "unawaited_commit",
-    "gather_shared_session", "commit_except_pass",
+    "bare_session",
+    "time_sleep",
+    "dangling_task",
+    "unawaited_commit",
+    "gather_shared_session",
+    "commit_except_pass",
 )
 
 
@@ -81,8 +116,15 @@ class Ctx:
     def values(self) -> dict[str, object]:
         f1, f2 = self.rng.sample(self.d.fields, 2)
         return {
-            "E": self.d.entity, "e": self.d.e, "n": self.n, "table": self.d.table,
-            "f1": f1[0], "f1t": f1[1], "f1d": f1[3], "f2": f2[0], "f2t": f2[1],
+            "E": self.d.entity,
+            "e": self.d.e,
+            "n": self.n,
+            "table": self.d.table,
+            "f1": f1[0],
+            "f1t": f1[1],
+            "f1d": f1[3],
+            "f2": f2[0],
+            "f2t": f2[1],
             "limit": self.rng.choice([20, 50, 100, 200]),
             "delay": self.rng.choice([0.1, 0.25, 0.5, 1.0, 2.0]),
             "retries": self.rng.randint(2, 6),
@@ -261,13 +303,16 @@ class {E}Client:
 '''
 
 HEADS = {
-    "models": MODEL_HEAD, "services": SERVICE_HEAD, "routers": ROUTER_HEAD,
-    "workers": WORKER_HEAD, "clients": CLIENT_HEAD,
+    "models": MODEL_HEAD,
+    "services": SERVICE_HEAD,
+    "routers": ROUTER_HEAD,
+    "workers": WORKER_HEAD,
+    "clients": CLIENT_HEAD,
 }
 
 # ---------------------------------------------------------------- unit templates
 
-MODEL_CLASS = '''
+MODEL_CLASS = """
 
 class {C}(Base):
     __tablename__ = "{ctable}"
@@ -281,23 +326,23 @@ class {C}(Base):
 {rel}
     def __repr__(self) -> str:
         return f"<{C} id={{self.id}}>"
-'''
+"""
 
 SERVICE_OK = [
-    '''
+    """
 
 async def get_{e}_{n}(session: AsyncSession, item_id: int) -> {E} | None:
     result = await session.execute(select({E}).where({E}.id == item_id))
     return result.scalar_one_or_none()
-''',
-    '''
+""",
+    """
 
 async def list_{e}_{n}(session: AsyncSession, offset: int = 0, limit: int = {limit}) -> Sequence[{E}]:
     stmt = select({E}).order_by({E}.id).offset(offset).limit(limit)
     result = await session.scalars(stmt)
     return result.all()
-''',
-    '''
+""",
+    """
 
 async def create_{e}_{n}({f1}: {f1t}, {f2}: {f2t}) -> int:
     async with async_session() as session:
@@ -306,8 +351,8 @@ async def create_{e}_{n}({f1}: {f1t}, {f2}: {f2t}) -> int:
             session.add(row)
             await session.flush()
             return row.id
-''',
-    '''
+""",
+    """
 
 async def archive_{e}_{n}(owner_id: int) -> int:
     async with async_session() as session:
@@ -317,8 +362,8 @@ async def archive_{e}_{n}(owner_id: int) -> int:
         await session.commit()
         logger.info("archived %d {e} rows for %s", result.rowcount, owner_id)
         return result.rowcount
-''',
-    '''
+""",
+    """
 
 async def purge_{e}_{n}(session: AsyncSession, ids: list[int]) -> None:
     if not ids:
@@ -329,8 +374,8 @@ async def purge_{e}_{n}(session: AsyncSession, ids: list[int]) -> None:
     except Exception:
         await session.rollback()
         raise
-''',
-    '''
+""",
+    """
 
 async def stats_{e}_{n}() -> dict[str, int]:
     async def count(active_only: bool) -> int:
@@ -339,15 +384,15 @@ async def stats_{e}_{n}() -> dict[str, int]:
 
     total, active = await asyncio.gather(count(False), count(True))
     return {{"total": total, "active": active}}
-''',
-    '''
+""",
+    """
 
 async def touch_{e}_{n}(item_id: int) -> None:
     task = asyncio.create_task(_refresh_{e}_cache(item_id))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
-''',
-    '''
+""",
+    """
 
 async def rename_{e}_{n}(session: AsyncSession, item_id: int, value: {f1t}) -> bool:
     row = await session.get({E}, item_id)
@@ -356,11 +401,11 @@ async def rename_{e}_{n}(session: AsyncSession, item_id: int, value: {f1t}) -> b
     row.{f1} = value
     await session.commit()
     return True
-''',
+""",
 ]
 
 ROUTER_OK = [
-    '''
+    """
 
 @router.get("/{n}/{{item_id}}", response_model={E}Out)
 async def read_{e}_{n}(item_id: int, session: AsyncSession = Depends(get_session)) -> {E}:
@@ -368,8 +413,8 @@ async def read_{e}_{n}(item_id: int, session: AsyncSession = Depends(get_session
     if row is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="{E} not found")
     return row
-''',
-    '''
+""",
+    """
 
 @router.get("/{n}", response_model=list[{E}Out])
 async def list_{e}_{n}(
@@ -377,8 +422,8 @@ async def list_{e}_{n}(
 ) -> list[{E}]:
     result = await session.scalars(select({E}).offset(offset).limit(limit))
     return list(result.all())
-''',
-    '''
+""",
+    """
 
 @router.post("/{n}", response_model={E}Out, status_code=status.HTTP_201_CREATED)
 async def create_{e}_{n}(
@@ -390,8 +435,8 @@ async def create_{e}_{n}(
     await session.refresh(row)
     background_tasks.add_task(notify_{e}_changed, row.id)
     return row
-''',
-    '''
+""",
+    """
 
 @router.patch("/{n}/{{item_id}}", response_model={E}Out)
 async def update_{e}_{n}(
@@ -405,8 +450,8 @@ async def update_{e}_{n}(
     await session.commit()
     await session.refresh(row)
     return row
-''',
-    '''
+""",
+    """
 
 @router.delete("/{n}/{{item_id}}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_{e}_{n}(item_id: int, session: AsyncSession = Depends(get_session)) -> None:
@@ -414,18 +459,18 @@ async def delete_{e}_{n}(item_id: int, session: AsyncSession = Depends(get_sessi
     if row is not None:
         await session.delete(row)
         await session.commit()
-''',
-    '''
+""",
+    """
 
 @router.get("/{n}/count")
 async def count_{e}_{n}(session: AsyncSession = Depends(get_session)) -> dict[str, int]:
     total = await session.scalar(select(func.count()).select_from({E}))
     return {{"count": int(total or 0)}}
-''',
+""",
 ]
 
 WORKER_OK = [
-    '''
+    """
 
 async def sync_{e}_{n}(batch: int = {limit}) -> int:
     async with async_session() as session:
@@ -434,8 +479,8 @@ async def sync_{e}_{n}(batch: int = {limit}) -> int:
         for row in rows:
             await _push_{e}(client, row.id)
     return len(rows)
-''',
-    '''
+""",
+    """
 
 async def poll_{e}_{n}(item_id: int, attempts: int = {retries}) -> bool:
     for attempt in range(attempts):
@@ -446,8 +491,8 @@ async def poll_{e}_{n}(item_id: int, attempts: int = {retries}) -> bool:
         logger.debug("{e} %s not ready (attempt %d)", item_id, attempt)
         await asyncio.sleep({delay})
     return False
-''',
-    '''
+""",
+    """
 
 async def run_{e}_loop_{n}(stop: asyncio.Event) -> None:
     while not stop.is_set():
@@ -458,8 +503,8 @@ async def run_{e}_loop_{n}(stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout={delay})
         except asyncio.TimeoutError:
             continue
-''',
-    '''
+""",
+    """
 
 def schedule_{e}_{n}(item_ids: list[int]) -> None:
     for item_id in item_ids:
@@ -471,18 +516,18 @@ def schedule_{e}_{n}(item_ids: list[int]) -> None:
 async def poll_{e}_status_{n}(item_id: int) -> None:
     await asyncio.sleep({delay})
     logger.info("checked {e} %s", item_id)
-''',
+""",
 ]
 
 CLIENT_OK = [
-    '''
+    """
 
     async def fetch_{n}(self, item_id: int) -> dict[str, Any]:
         response = await self._client.get(f"/{table}/{{item_id}}")
         response.raise_for_status()
         return response.json()
-''',
-    '''
+""",
+    """
 
     async def push_{n}(self, payload: dict[str, Any], retries: int = {retries}) -> bool:
         for attempt in range(retries):
@@ -494,8 +539,8 @@ CLIENT_OK = [
                 logger.warning("push {e} failed (%s), attempt %d", exc, attempt)
                 await asyncio.sleep({delay} * (attempt + 1))
         return False
-''',
-    '''
+""",
+    """
 
     async def mirror_{n}(self, item_id: int) -> None:
         data = await self.fetch_{n}_raw(item_id)
@@ -508,7 +553,7 @@ CLIENT_OK = [
     async def fetch_{n}_raw(self, item_id: int) -> dict[str, Any]:
         response = await self._client.get(f"/{table}/{{item_id}}/raw")
         return response.json()
-''',
+""",
 ]
 
 # Anti-pattern variants: kind -> template per file kind. The line recorded in
@@ -523,14 +568,14 @@ MARKERS: dict[str, Callable[[str], bool]] = {
 }
 BAD: dict[str, dict[str, str]] = {
     "bare_session": {
-        "services": '''
+        "services": """
 
 async def load_{e}_{n}(item_id: int) -> {E} | None:
     session = async_session()
     result = await session.execute(select({E}).where({E}.id == item_id))
     return result.scalar_one_or_none()
-''',
-        "routers": '''
+""",
+        "routers": """
 
 @router.get("/{n}/legacy/{{item_id}}", response_model={E}Out)
 async def legacy_read_{e}_{n}(item_id: int) -> {E}:
@@ -540,17 +585,17 @@ async def legacy_read_{e}_{n}(item_id: int) -> {E}:
     if row is None:
         raise HTTPException(status_code=404, detail="{E} not found")
     return row
-''',
-        "workers": '''
+""",
+        "workers": """
 
 async def recount_{e}_{n}() -> int:
     session = async_session()
     rows = (await session.scalars(select({E}).limit({limit}))).all()
     return sum(row.score for row in rows)
-''',
+""",
     },
     "time_sleep": {
-        "services": '''
+        "services": """
 
 async def wait_for_{e}_{n}(item_id: int, attempts: int = {retries}) -> bool:
     async with async_session() as session:
@@ -560,16 +605,16 @@ async def wait_for_{e}_{n}(item_id: int, attempts: int = {retries}) -> bool:
                 return True
             time.sleep({delay})
     return False
-''',
-        "workers": '''
+""",
+        "workers": """
 
 async def throttled_sync_{e}_{n}(item_ids: list[int]) -> None:
     async with httpx.AsyncClient(base_url="http://localhost:{port}") as client:
         for item_id in item_ids:
             await _push_{e}(client, item_id)
             time.sleep({delay})
-''',
-        "clients": '''
+""",
+        "clients": """
 
     async def backoff_{n}(self, item_id: int) -> dict[str, Any]:
         for attempt in range({retries}):
@@ -578,23 +623,23 @@ async def throttled_sync_{e}_{n}(item_ids: list[int]) -> None:
                 return response.json()
             time.sleep({delay} * attempt)
         raise RuntimeError("rate limited")
-''',
+""",
     },
     "dangling_task": {
-        "services": '''
+        "services": """
 
 async def touch_later_{e}_{n}(item_id: int) -> None:
     asyncio.create_task(_refresh_{e}_cache(item_id))
     logger.debug("scheduled refresh for %s", item_id)
-''',
-        "routers": '''
+""",
+        "routers": """
 
 @router.post("/{n}/{{item_id}}/ping")
 async def ping_{e}_{n}(item_id: int) -> dict[str, str]:
     asyncio.create_task(notify_{e}_changed(item_id))
     return {{"status": "queued"}}
-''',
-        "workers": '''
+""",
+        "workers": """
 
 async def kick_{e}_{n}(item_ids: list[int]) -> None:
     for item_id in item_ids:
@@ -603,10 +648,10 @@ async def kick_{e}_{n}(item_ids: list[int]) -> None:
 
 async def check_{e}_{n}(item_id: int) -> None:
     await asyncio.sleep({delay})
-''',
+""",
     },
     "unawaited_commit": {
-        "services": '''
+        "services": """
 
 async def set_{f1}_{e}_{n}(session: AsyncSession, item_id: int, value: {f1t}) -> None:
     row = await session.get({E}, item_id)
@@ -614,8 +659,8 @@ async def set_{f1}_{e}_{n}(session: AsyncSession, item_id: int, value: {f1t}) ->
         return
     row.{f1} = value
     session.commit()
-''',
-        "routers": '''
+""",
+        "routers": """
 
 @router.put("/{n}/{{item_id}}/activate")
 async def activate_{e}_{n}(item_id: int, session: AsyncSession = Depends(get_session)) -> dict[str, bool]:
@@ -625,17 +670,17 @@ async def activate_{e}_{n}(item_id: int, session: AsyncSession = Depends(get_ses
     row.is_active = True
     session.commit()
     return {{"ok": True}}
-''',
-        "workers": '''
+""",
+        "workers": """
 
 async def reset_{e}_{n}() -> None:
     async with async_session() as session:
         await session.execute(update({E}).values(score=0))
         session.commit()
-''',
+""",
     },
     "gather_shared_session": {
-        "services": '''
+        "services": """
 
 async def summary_{e}_{n}(session: AsyncSession) -> dict[str, int]:
     total, active = await asyncio.gather(
@@ -643,8 +688,8 @@ async def summary_{e}_{n}(session: AsyncSession) -> dict[str, int]:
         _count_{e}(session, active_only=True),
     )
     return {{"total": total, "active": active}}
-''',
-        "routers": '''
+""",
+        "routers": """
 
 @router.get("/{n}/summary")
 async def summary_{e}_{n}(session: AsyncSession = Depends(get_session)) -> dict[str, int]:
@@ -653,10 +698,10 @@ async def summary_{e}_{n}(session: AsyncSession = Depends(get_session)) -> dict[
         session.scalar(select(func.max({E}.id))),
     )
     return {{"total": int(total or 0), "latest": int(latest or 0)}}
-''',
+""",
     },
     "commit_except_pass": {
-        "services": '''
+        "services": """
 
 async def save_{e}_{n}(session: AsyncSession, row: {E}) -> None:
     session.add(row)
@@ -664,8 +709,8 @@ async def save_{e}_{n}(session: AsyncSession, row: {E}) -> None:
         await session.commit()
     except Exception:
         pass
-''',
-        "workers": '''
+""",
+        "workers": """
 
 async def mark_{e}_{n}(item_id: int) -> None:
     async with async_session() as session:
@@ -674,16 +719,20 @@ async def mark_{e}_{n}(item_id: int) -> None:
             await session.commit()
         except Exception:
             pass
-''',
+""",
     },
 }
 
 GOOD: dict[str, list[str]] = {
-    "services": SERVICE_OK, "routers": ROUTER_OK, "workers": WORKER_OK, "clients": CLIENT_OK,
+    "services": SERVICE_OK,
+    "routers": ROUTER_OK,
+    "workers": WORKER_OK,
+    "clients": CLIENT_OK,
 }
 
 
 # ---------------------------------------------------------------- generation
+
 
 def make_domain(index: int, rng: random.Random) -> Domain:
     base = ENTITIES[index % len(ENTITIES)]
@@ -705,7 +754,9 @@ def model_class(d: Domain, sub: str, rng: random.Random) -> str:
     )
     rel = ""
     if sub:
-        cols += f'\n    parent_id: Mapped[int] = mapped_column(ForeignKey("{d.table}.id"), index=True)'
+        cols += (
+            f'\n    parent_id: Mapped[int] = mapped_column(ForeignKey("{d.table}.id"), index=True)'
+        )
         rel = f'    parent: Mapped["{d.entity}"] = relationship(lazy="raise")\n\n'
     else:
         rel = "\n"

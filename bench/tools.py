@@ -20,8 +20,13 @@ WORK = BENCH_DIR / ".work"
 BENCH_VENV = WORK / "venv"
 
 # Versions installed into the bench venv by `run.py --setup` (current on PyPI, 2026-11).
-PEER_PINS = ["fixit==2.2.1", "flake8==7.5.0", "flake8-async==26.8.1", "ruff==0.17.6",
-             "libcst==1.9.0"]
+PEER_PINS = [
+    "fixit==2.2.1",
+    "flake8==7.5.0",
+    "flake8-async==26.8.1",
+    "ruff==0.17.6",
+    "libcst==1.9.0",
+]
 
 FIXIT_RULE = "fixit.rules:UseAsyncSleepInAsyncDef"
 RUFF_RULES = "ASYNC,RUF006"
@@ -82,31 +87,107 @@ def _cpu() -> int:
 def all_tools() -> list[Tool]:
     parse = str(BENCH_DIR / "parse_only.py")
     return [
-        Tool("asyncmend-cold", "asyncmend check --no-cache", "asyncmend",
-             lambda exe, c: [exe, "check", "--no-cache", *_jobs("--jobs", c), "."], "asyncmend"),
-        Tool("asyncmend-warm", "asyncmend check (warm cache)", "asyncmend",
-             lambda exe, c: [exe, "check", *_jobs("--jobs", c), "."], "asyncmend", warm=True),
-        Tool("asyncmend-diff", "asyncmend diff --no-cache", "asyncmend",
-             lambda exe, c: [exe, "diff", "--no-cache", *_jobs("--jobs", c), "."], "asyncmend",
-             count=_count_hunks),
-        Tool("fixit", f"fixit lint ({FIXIT_RULE.split(':')[1]} only)", "fixit",
-             lambda exe, c: [exe, "--rules", FIXIT_RULE, "lint", "."], "peer"),
-        Tool("flake8-async", f"flake8 --select ASYNC -j {_cpu()}", "flake8",
-             lambda exe, c: [exe, "--isolated", "--select", "ASYNC",
-                             "-j", str(c.jobs or _cpu()), "."], "peer"),
-        Tool("ruff-cold", f"ruff check --no-cache --select {RUFF_RULES}", "ruff",
-             lambda exe, c: [exe, "check", "--isolated", "--no-respect-gitignore", "--no-cache",
-                             "--select", RUFF_RULES, "--output-format", "concise", "."], "peer"),
-        Tool("ruff-warm", f"ruff check --select {RUFF_RULES} (warm cache)", "ruff",
-             lambda exe, c: [exe, "check", "--isolated", "--no-respect-gitignore",
-                             "--cache-dir", str(c.cache_root / "ruff"), "--select", RUFF_RULES,
-                             "--output-format", "concise", "."], "peer", warm=True),
-        Tool("parse-1", "libcst parse only, 1 process", "python",
-             lambda exe, c: [exe, parse, ".", "--jobs", "1"], "parse", finds=False,
-             count=_count_none),
-        Tool("parse-n", f"libcst parse only, {_cpu()} processes", "python",
-             lambda exe, c: [exe, parse, ".", "--jobs", str(c.jobs or _cpu())], "parse",
-             finds=False, count=_count_none),
+        Tool(
+            "asyncmend-cold",
+            "asyncmend check --no-cache",
+            "asyncmend",
+            lambda exe, c: [exe, "check", "--no-cache", *_jobs("--jobs", c), "."],
+            "asyncmend",
+        ),
+        Tool(
+            "asyncmend-warm",
+            "asyncmend check (warm cache)",
+            "asyncmend",
+            lambda exe, c: [exe, "check", *_jobs("--jobs", c), "."],
+            "asyncmend",
+            warm=True,
+        ),
+        Tool(
+            "asyncmend-diff",
+            "asyncmend diff --no-cache",
+            "asyncmend",
+            lambda exe, c: [exe, "diff", "--no-cache", *_jobs("--jobs", c), "."],
+            "asyncmend",
+            count=_count_hunks,
+        ),
+        Tool(
+            "fixit",
+            f"fixit lint ({FIXIT_RULE.split(':')[1]} only)",
+            "fixit",
+            lambda exe, c: [exe, "--rules", FIXIT_RULE, "lint", "."],
+            "peer",
+        ),
+        Tool(
+            "flake8-async",
+            f"flake8 --select ASYNC -j {_cpu()}",
+            "flake8",
+            lambda exe, c: [
+                exe,
+                "--isolated",
+                "--select",
+                "ASYNC",
+                "-j",
+                str(c.jobs or _cpu()),
+                ".",
+            ],
+            "peer",
+        ),
+        Tool(
+            "ruff-cold",
+            f"ruff check --no-cache --select {RUFF_RULES}",
+            "ruff",
+            lambda exe, c: [
+                exe,
+                "check",
+                "--isolated",
+                "--no-respect-gitignore",
+                "--no-cache",
+                "--select",
+                RUFF_RULES,
+                "--output-format",
+                "concise",
+                ".",
+            ],
+            "peer",
+        ),
+        Tool(
+            "ruff-warm",
+            f"ruff check --select {RUFF_RULES} (warm cache)",
+            "ruff",
+            lambda exe, c: [
+                exe,
+                "check",
+                "--isolated",
+                "--no-respect-gitignore",
+                "--cache-dir",
+                str(c.cache_root / "ruff"),
+                "--select",
+                RUFF_RULES,
+                "--output-format",
+                "concise",
+                ".",
+            ],
+            "peer",
+            warm=True,
+        ),
+        Tool(
+            "parse-1",
+            "libcst parse only, 1 process",
+            "python",
+            lambda exe, c: [exe, parse, ".", "--jobs", "1"],
+            "parse",
+            finds=False,
+            count=_count_none,
+        ),
+        Tool(
+            "parse-n",
+            f"libcst parse only, {_cpu()} processes",
+            "python",
+            lambda exe, c: [exe, parse, ".", "--jobs", str(c.jobs or _cpu())],
+            "parse",
+            finds=False,
+            count=_count_none,
+        ),
     ]
 
 
@@ -126,8 +207,11 @@ def select(tools: list[Tool], names: str | None) -> list[Tool]:
     known = {t.key for t in tools}
     unknown = [n for n in wanted if n not in known]
     if unknown:
-        print(f"run.py: unknown tool(s) {', '.join(unknown)}; "
-              f"known: {', '.join(sorted(known | set(GROUPS)))}", file=sys.stderr)
+        print(
+            f"run.py: unknown tool(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known | set(GROUPS)))}",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     return [t for t in tools if t.key in wanted]
 
@@ -139,6 +223,7 @@ def asyncmend_cache_env(ctx: RunCtx) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- discovery
+
 
 def _bin_dirs(group: str) -> list[Path]:
     here = Path(sys.executable).parent  # the venv run.py runs from (not resolved)
@@ -196,8 +281,11 @@ def version(tool: Tool) -> str:
     if tool.path is None:
         return "-"
     if tool.group == "parse":
-        cmd = [tool.path, "-c", "import libcst, importlib.metadata as m; "
-               "print('libcst', m.version('libcst'))"]
+        cmd = [
+            tool.path,
+            "-c",
+            "import libcst, importlib.metadata as m; print('libcst', m.version('libcst'))",
+        ]
     else:
         cmd = [tool.path, "--version"]
     ok, out = _ok(cmd)

@@ -7,11 +7,11 @@ import traceback
 from collections.abc import Sequence
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from asyncmend.codemods.analysis import reset_memo
 from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.engine.job import Job
+from asyncmend.engine.positions import Positions, Span, compute_positions
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import is_suppressed
 from asyncmend.engine.user_codemods import process_with_codemod
@@ -95,7 +95,7 @@ def _fix_loop(
     current = module
     for round_number in range(MAX_FIX_ROUNDS):
         raw, positions = _run_rules(path, current, rules, job, relpath)
-        findings = [_to_finding(path, item, positions[id(item.node)], job) for item in raw]
+        findings = [_to_finding(path, item, positions.span(item.node)) for item in raw]
         if round_number == 0:
             result.findings = findings
         result.remaining = findings
@@ -128,7 +128,7 @@ def _run_rules(
     rules: Sequence[type[Rule]],
     job: Job,
     relpath: str | None,
-) -> tuple[list[RawFinding], dict[int, CodeRange]]:
+) -> tuple[list[RawFinding], Positions]:
     reset_memo()
     ancestors: list[cst.CSTNode] = []
     context = FileContext(
@@ -145,95 +145,88 @@ def _run_rules(
         instance.finish()
         raw.extend(instance.findings)
     if not raw:
-        return [], {}
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    position_map = wrapper.resolve(PositionProvider)
-    positions = {id(node): rng for node, rng in position_map.items()}
-    lines = module.code.splitlines()
+        return [], Positions({}, "")
+    # Positions cost a codegen pass: only files with findings pay it.
+    positions = compute_positions(module)
+    lines = positions.code.splitlines()
     kept = []
     for item in raw:
-        rng = positions[id(item.node)]
-        if not is_suppressed(item.rule.code, lines, rng.start.line, rng.end.line):
+        first, _, last, _ = positions.span(item.node)
+        if not is_suppressed(item.rule.code, lines, first, last):
             kept.append(item)
-    kept.sort(
-        key=lambda f: (
-            positions[id(f.node)].start.line,
-            positions[id(f.node)].start.column,
-            f.rule.code,
-        )
-    )
+    kept.sort(key=lambda f: (positions.span(f.node)[:2], f.rule.code))
     return kept, positions
 
 
-def _to_finding(path: str, item: RawFinding, rng: CodeRange, job: Job) -> Finding:
+def _to_finding(path: str, item: RawFinding, span: Span) -> Finding:
     fix = item.fix
     return Finding(
         code=item.rule.code,
         name=item.rule.name,
         message=item.message,
         path=path,
-        line=rng.start.line,
-        column=rng.start.column + 1,
-        end_line=rng.end.line,
-        end_column=rng.end.column + 1,
+        line=span[0],
+        column=span[1] + 1,
+        end_line=span[2],
+        end_column=span[3] + 1,
         fix_applicability=fix.applicability.value if fix else None,
         fix_message=fix.message if fix else None,
     )
 
 
-def _span(
-    positions: dict[int, CodeRange], node: cst.CSTNode
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    rng = positions[id(node)]
-    return (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
+_Extent = tuple[tuple[int, int], tuple[int, int]]
 
 
-def _choose_fixes(
-    raw: list[RawFinding], positions: dict[int, CodeRange], job: Job
-) -> list[RawFinding]:
+def _extent(positions: Positions, node: cst.CSTNode) -> _Extent:
+    line, column, end_line, end_column = positions.span(node)
+    return (line, column), (end_line, end_column)
+
+
+def _choose_fixes(raw: list[RawFinding], positions: Positions, job: Job) -> list[RawFinding]:
     """The allowed fixes of this round that touch disjoint parts of the tree.
 
     A fix that overlaps one already chosen waits for the next round, where it is found
     again on the updated tree.
     """
     chosen: list[RawFinding] = []
-    taken: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    taken: list[_Extent] = []
     for item in raw:
         fix = item.fix
         if fix is None or not job.allows(fix.applicability):
             continue
-        spans = [_span(positions, old) for old, _ in fix.replacements if id(old) in positions]
-        if len(spans) != len(fix.replacements):
+        extents = [_extent(positions, old) for old, _ in fix.replacements if old in positions]
+        if len(extents) != len(fix.replacements):
             continue  # a target outside the tree: the rule made a mistake, skip it
-        if any((s[0] < t[1] and t[0] < s[1]) or s == t for s in spans for t in taken):
+        if any((s[0] < t[1] and t[0] < s[1]) or s == t for s in extents for t in taken):
             continue
         chosen.append(item)
-        taken.extend(spans)
+        taken.extend(extents)
     return chosen
 
 
 class _ReplaceNodes(cst.CSTTransformer):
     """Replace nodes by identity, descending only into subtrees that hold a target."""
 
-    def __init__(self, replacements: dict[int, object], spans: list[tuple]) -> None:
+    def __init__(
+        self, replacements: dict[int, object], extents: list[_Extent], positions: Positions
+    ) -> None:
         super().__init__()
         self.replacements = replacements
-        self.spans = spans
-        self.positions: dict[int, CodeRange] = {}
+        self.extents = extents
+        self.positions = positions
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        rng = self.positions.get(id(node))
-        if rng is None:
+        if node not in self.positions:
             return True
-        start, end = (rng.start.line, rng.start.column), (rng.end.line, rng.end.column)
-        return any(start <= s and e <= end for s, e in self.spans)
+        start, end = _extent(self.positions, node)
+        return any(start <= s and e <= end for s, e in self.extents)
 
     def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
         return self.replacements.get(id(original_node), updated_node)
 
 
 def apply_fixes(
-    module: cst.Module, chosen: Sequence[RawFinding], positions: dict[int, CodeRange]
+    module: cst.Module, chosen: Sequence[RawFinding], positions: Positions
 ) -> cst.Module:
     """Apply the chosen fixes' replacements, then add the imports they need."""
     from libcst.codemod import CodemodContext
@@ -241,10 +234,8 @@ def apply_fixes(
 
     fixes: list[Fix] = [item.fix for item in chosen if item.fix is not None]
     replacements = {id(old): new for fix in fixes for old, new in fix.replacements}
-    spans = [_span(positions, old) for fix in fixes for old, _ in fix.replacements]
-    transformer = _ReplaceNodes(replacements, spans)
-    transformer.positions = positions
-    updated = module.visit(transformer)
+    extents = [_extent(positions, old) for fix in fixes for old, _ in fix.replacements]
+    updated = module.visit(_ReplaceNodes(replacements, extents, positions))
     imports = [spec for fix in fixes for spec in fix.imports]
     if imports:
         context = CodemodContext()

@@ -39,6 +39,11 @@ _REQUESTS_FUNCTIONS = frozenset(
 )
 REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session"})
 OPEN_ADVICE = "use `aiofiles.open` / `anyio.open_file`, or `asyncio.to_thread`"
+#: The last part of every name above: a call spelled otherwise can only be one of them
+#: through an import that renames it (checked separately), so it needs no resolving.
+_LEAVES = frozenset(
+    {name.rsplit(".", 1)[-1] for name in BLOCKING_CALLS} | REQUESTS_VERBS | {"sleep", "open"}
+)
 
 
 class BlockingCall(Rule):
@@ -103,7 +108,7 @@ class BlockingCall(Rule):
         if not self.in_async_function():
             return
         name = dotted_name(node.func)
-        if name is None:
+        if name is None or not self._could_block(name):
             return
         if self._is_requests_session_call(node):
             self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
@@ -125,6 +130,31 @@ class BlockingCall(Rule):
             self.report(node, f"`{name}()` blocks the event loop; {BLOCKING_CALLS[qualified]}")
         elif qualified.rpartition(".")[::2] in _REQUESTS_FUNCTIONS:
             self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
+
+    def _could_block(self, name: str) -> bool:
+        """A cheap first look: resolving every call of every coroutine costs more than
+        all the rest of this rule."""
+        if name.rsplit(".", 1)[-1] in _LEAVES:
+            return True
+        head = name.partition(".")[0]
+        if head in self._renamed():
+            return True
+        return any(
+            isinstance(node, cst.FunctionDef) and function_imports(node) for node in self.ancestors
+        )
+
+    def _renamed(self) -> frozenset[str]:
+        """Module-level import names that do not end like what they import
+        (``from time import sleep as pause``, ``import subprocess as sp``)."""
+        cached = self.context.cache.get("AM205.renamed")
+        if cached is None:
+            cached = frozenset(
+                local
+                for local, target in import_map(self.context).items()
+                if target.rsplit(".", 1)[-1] != local
+            )
+            self.context.cache["AM205.renamed"] = cached
+        return cached
 
     def _resolve(self, name: str) -> str | None:
         """``name`` with its head resolved through the imports of the enclosing

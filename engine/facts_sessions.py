@@ -62,6 +62,7 @@ def decorator_kind(names: Iterable[str]) -> str | None:
 
 def _async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     kinds: dict[str, str] = {}
+    may_yield = b"yield" in facts.source
 
     def scan(body: Iterable[ast.stmt], prefix: str) -> None:
         for stmt in body:
@@ -71,7 +72,7 @@ def _async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
                     target = decorator.func if isinstance(decorator, ast.Call) else decorator
                     names.append(_dotted(target) or "<expression>")
                 kind = decorator_kind(names)
-                if kind != "contextmanager" and any(
+                if kind != "contextmanager" and may_yield and any(
                     isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(stmt)
                 ):
                     kind = "generator"

@@ -46,6 +46,9 @@ class FileFacts:
     sessionmakers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Facts from extra collectors (see ``COLLECTORS``), by collector name.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The file's bytes while pass 1 runs, so a collector can skip work a token rules
+    #: out (``b"yield"``); emptied before the facts are stored or sent anywhere.
+    source: bytes = field(default=b"", repr=False, compare=False)
 
 
 #: Extra fact collectors: name -> function(tree, facts) returning JSON-able data.
@@ -83,10 +86,12 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
         return facts
     _collect_module_level(tree, facts)
     _load_collectors()
+    facts.source = data
     for name, collector in COLLECTORS.items():
         tokens = COLLECTOR_TRIGGERS.get(name)
         if tokens is None or any(token in data for token in tokens):
             facts.extra[name] = collector(tree, facts)
+    facts.source = b""
     return facts
 
 

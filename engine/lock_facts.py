@@ -212,7 +212,8 @@ class _FunctionWalk:
         self.facts = facts
         self.owner = owner  # ``module.Class`` for a method
         self.me = func.args.args[0].arg if owner and func.args.args else None
-        self.local = _local_names(func)
+        self.func = func
+        self._local: set[str] | None = None  # computed on the first lock-like name
         self.sites: list[dict[str, Any]] = []
         self.with_slots = 0
         self.row_slots = 0
@@ -229,7 +230,9 @@ class _FunctionWalk:
         head, _, rest = name.partition(".")
         if self.me is not None and head == self.me and rest and "." not in rest:
             return f"{self.owner}.{rest}"
-        if head in self.local:
+        if self._local is None:
+            self._local = _local_names(self.func)
+        if head in self._local:
             return None
         return _qualify(name, self.facts)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from asyncmend.codemods.analysis import (
@@ -39,6 +41,7 @@ _REQUESTS_FUNCTIONS = frozenset(
 )
 REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session"})
 OPEN_ADVICE = "use `aiofiles.open` / `anyio.open_file`, or `asyncio.to_thread`"
+_INDENTED_IMPORT = re.compile(rb"\n[ \t]+(?:import|from)[ \t]")
 #: The last part of every name above: a call spelled otherwise can only be one of them
 #: through an import that renames it (checked separately), so it needs no resolving.
 _LEAVES = frozenset(
@@ -139,6 +142,8 @@ class BlockingCall(Rule):
         head = name.partition(".")[0]
         if head in self._renamed():
             return True
+        if not _INDENTED_IMPORT.search(self.context.source):
+            return False  # no function-level import could have renamed it
         return any(
             isinstance(node, cst.FunctionDef) and function_imports(node) for node in self.ancestors
         )

@@ -175,6 +175,8 @@ def bound_names(stmt: cst.CSTNode) -> frozenset[str]:
 
 
 def _bound_names(stmt: cst.CSTNode) -> set[str]:
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return {stmt.name.value}  # its body binds in its own scope
     found: set[str] = set()
     for item in _same_scope_descendants(stmt):
         if isinstance(item, cst.Assign):

@@ -81,6 +81,9 @@ class FileContext:
     module_name: str | None = None
     #: Scratch space shared by the rules of one file (lazily computed helpers cache here).
     cache: dict[str, Any] = field(default_factory=dict)
+    #: The file's bytes as read, for cheap token checks before costly analysis (fixes
+    #: of earlier rounds may have added code that is not in them).
+    source: bytes = b""
 
 
 class Rule:

@@ -72,8 +72,10 @@ def _async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
                     target = decorator.func if isinstance(decorator, ast.Call) else decorator
                     names.append(_dotted(target) or "<expression>")
                 kind = decorator_kind(names)
-                if kind != "contextmanager" and may_yield and any(
-                    isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(stmt)
+                if (
+                    kind != "contextmanager"
+                    and may_yield
+                    and any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(stmt))
                 ):
                     kind = "generator"
                 if kind is not None:

@@ -94,7 +94,7 @@ def _fix_loop(
 ) -> None:
     current = module
     for round_number in range(MAX_FIX_ROUNDS):
-        raw, positions = _run_rules(path, current, rules, job, relpath)
+        raw, positions = _run_rules(path, data, current, rules, job)
         findings = [_to_finding(path, item, positions.span(item.node)) for item in raw]
         if round_number == 0:
             result.findings = findings
@@ -124,10 +124,10 @@ def _fix_loop(
 
 def _run_rules(
     path: str,
+    data: bytes,
     module: cst.Module,
     rules: Sequence[type[Rule]],
     job: Job,
-    relpath: str | None,
 ) -> tuple[list[RawFinding], Positions]:
     reset_memo()
     ancestors: list[cst.CSTNode] = []
@@ -137,6 +137,7 @@ def _run_rules(
         config=job.config,
         index=job.index,
         module_name=job.index.module_name_for(path),
+        source=data,
     )
     instances = [rule(context, ancestors) for rule in rules]
     walk(module, instances, ancestors)

@@ -136,6 +136,9 @@ class MissingAwait(Rule):
     uses_index = True
 
     def visit_Call(self, node: cst.Call) -> None:
+        parent = self.ancestors[-1]
+        if isinstance(parent, cst.Await) or isinstance(parent, HANDED_OVER):
+            return  # awaited, or handed over: fine whatever it calls (and cheap to know)
         functions = enclosing_functions(self.ancestors)
         if functions is None:
             return
@@ -152,9 +155,6 @@ class MissingAwait(Rule):
                 sessions |= self_session_attributes(functions, self.ancestors, self.context)
         callee = coroutine_callee(node, self.context, sessions)
         if callee is None or self._shadowed(node, func, sessions):
-            return
-        parent = self.ancestors[-1]
-        if isinstance(parent, cst.Await) or isinstance(parent, HANDED_OVER):
             return
         if (
             isinstance(parent, (cst.For, cst.CompFor))

@@ -117,22 +117,28 @@ def name_nodes(node: cst.CSTNode) -> Iterator[tuple[cst.Name, list[cst.CSTNode]]
     stack: list[tuple[cst.CSTNode, list[cst.CSTNode]]] = [(node, [])]
     while stack:
         current, path = stack.pop()
-        if isinstance(current, cst.Name):
-            yield current, path
+        if type(current) is cst.Name:
+            yield current, path  # type: ignore[misc]
             continue
-        children = list(iter_children(current))
-        skip: set[int] = set()
-        if isinstance(current, cst.Attribute):
-            skip.add(id(current.attr))
-        elif isinstance(current, cst.Arg) and current.keyword is not None:
-            skip.add(id(current.keyword))
-        elif isinstance(current, cst.Param):
-            skip.add(id(current.name))
-        elif isinstance(current, (cst.FunctionDef, cst.ClassDef)):
-            skip.add(id(current.name))
-        for child in reversed(children):
-            if id(child) not in skip:
-                stack.append((child, [*path, current]))
+        skip = _not_a_variable(current)
+        inner = [*path, current]
+        for child in reversed(list(iter_children(current))):
+            if child is not skip:
+                stack.append((child, inner))
+
+
+def _not_a_variable(node: cst.CSTNode) -> cst.CSTNode | None:
+    """The child ``Name`` of ``node`` that names no variable: an attribute, a keyword
+    argument, a parameter, a def's or class's own name. (Type identity, not
+    ``isinstance``: libcst's classes are ABCs, and this runs for every node.)"""
+    kind = type(node)
+    if kind is cst.Attribute:
+        return node.attr  # type: ignore[attr-defined]
+    if kind is cst.Arg:
+        return node.keyword  # type: ignore[attr-defined]
+    if kind is cst.Param or kind is cst.FunctionDef or kind is cst.ClassDef:
+        return node.name  # type: ignore[attr-defined]
+    return None
 
 
 def reads(node: cst.CSTNode, names: set[str] | frozenset[str]) -> bool:
@@ -147,7 +153,16 @@ def variable_names(node: cst.CSTNode) -> frozenset[str]:
     key = ("variable_names", id(node))
     found = _MEMO.get(key)
     if found is None:
-        found = _MEMO[key] = frozenset(name.value for name, _ in name_nodes(node))
+        names: set[str] = set()
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if type(current) is cst.Name:
+                names.add(current.value)  # type: ignore[attr-defined]
+                continue
+            skip = _not_a_variable(current)
+            stack.extend(child for child in iter_children(current) if child is not skip)
+        found = _MEMO[key] = frozenset(names)
     return found
 
 
@@ -174,11 +189,19 @@ def bound_names(stmt: cst.CSTNode) -> frozenset[str]:
     return cached
 
 
+_BINDERS = frozenset(
+    {cst.Assign, cst.AnnAssign, cst.AugAssign, cst.For, cst.WithItem, cst.NamedExpr,
+     cst.FunctionDef, cst.ClassDef, cst.ExceptHandler}
+)  # fmt: skip
+
+
 def _bound_names(stmt: cst.CSTNode) -> set[str]:
     if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
         return {stmt.name.value}  # its body binds in its own scope
     found: set[str] = set()
     for item in _same_scope_descendants(stmt):
+        if type(item) not in _BINDERS:
+            continue  # most nodes: one set lookup instead of nine ABC isinstance checks
         if isinstance(item, cst.Assign):
             for target in item.targets:
                 found |= assigned_names(target.target)
@@ -198,12 +221,15 @@ def _bound_names(stmt: cst.CSTNode) -> set[str]:
     return found
 
 
+_SCOPE_TYPES = frozenset(SCOPE_NODES)
+
+
 def _same_scope_descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        if current is not node and isinstance(current, SCOPE_NODES):
+        if current is not node and type(current) in _SCOPE_TYPES:
             continue
         stack.extend(reversed(list(iter_children(current))))
 

@@ -13,18 +13,30 @@ from typing import Any
 import libcst as cst
 
 from asyncmend.codemods.base import FileContext
-from asyncmend.engine.walker import iter_children, iter_descendants
+from asyncmend.engine.walker import iter_children, iter_descendants, reset_children
 
 SCOPE_NODES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 
 #: Per-tree memo of the subtree facts below, keyed by (fact, id(node)). Rules ask the
 #: same question of the same function body many times (once per call they visit);
-#: the engine clears it whenever a new tree is walked (ids are only unique within one).
-_MEMO: dict[tuple[str, int], Any] = {}
+#: the engine clears it whenever a new tree is walked. Entries keep their node, so an
+#: id reused by another tree never matches.
+_MEMO: dict[tuple[str, int], tuple[cst.CSTNode, Any]] = {}
+
+
+def _memo_get(kind: str, node: cst.CSTNode) -> Any:
+    entry = _MEMO.get((kind, id(node)))
+    return entry[1] if entry is not None and entry[0] is node else None
+
+
+def _memo_put(kind: str, node: cst.CSTNode, value: Any) -> Any:
+    _MEMO[(kind, id(node))] = (node, value)
+    return value
 
 
 def reset_memo() -> None:
     _MEMO.clear()
+    reset_children()
 
 
 def dotted_name(node: cst.CSTNode | None) -> str | None:
@@ -150,8 +162,7 @@ def reads(node: cst.CSTNode, names: set[str] | frozenset[str]) -> bool:
 
 def variable_names(node: cst.CSTNode) -> frozenset[str]:
     """The variable names that occur in the subtree (see ``name_nodes``). Memoized."""
-    key = ("variable_names", id(node))
-    found = _MEMO.get(key)
+    found = _memo_get("variable_names", node)
     if found is None:
         names: set[str] = set()
         stack = [node]
@@ -162,7 +173,7 @@ def variable_names(node: cst.CSTNode) -> frozenset[str]:
                 continue
             skip = _not_a_variable(current)
             stack.extend(child for child in iter_children(current) if child is not skip)
-        found = _MEMO[key] = frozenset(names)
+        found = _memo_put("variable_names", node, frozenset(names))
     return found
 
 
@@ -182,10 +193,9 @@ def assigned_names(target: cst.BaseExpression) -> set[str]:
 
 def bound_names(stmt: cst.CSTNode) -> frozenset[str]:
     """Names a statement binds in its own scope (not inside nested functions). Memoized."""
-    key = ("bound_names", id(stmt))
-    cached = _MEMO.get(key)
+    cached = _memo_get("bound_names", stmt)
     if cached is None:
-        cached = _MEMO[key] = frozenset(_bound_names(stmt))
+        cached = _memo_put("bound_names", stmt, frozenset(_bound_names(stmt)))
     return cached
 
 
@@ -300,10 +310,9 @@ def function_bound_names(func: cst.FunctionDef | cst.Lambda) -> frozenset[str]:
 def function_imports(func: cst.FunctionDef) -> dict[str, str]:
     """Imports inside ``func``'s own scope: local name -> dotted target (absolute
     imports only; ``import a.b`` binds ``a``). Memoized: do not mutate the result."""
-    key = ("function_imports", id(func))
-    cached = _MEMO.get(key)
+    cached = _memo_get("function_imports", func)
     if cached is None:
-        cached = _MEMO[key] = _function_imports(func)
+        cached = _memo_put("function_imports", func, _function_imports(func))
     return cached
 
 
@@ -359,8 +368,7 @@ def scope_statements(body: cst.CSTNode) -> list[cst.CSTNode]:
     """The small statements (``Assign``, ``Expr``, ...) and ``WithItem``s of ``body``'s
     own scope, at any block depth, without entering expressions or nested functions and
     classes: about a tenth of the nodes ``iter_descendants`` visits. Memoized."""
-    key = ("scope_statements", id(body))
-    cached = _MEMO.get(key)
+    cached = _memo_get("scope_statements", body)
     if cached is not None:
         return cached
     found: list[cst.CSTNode] = []
@@ -380,5 +388,4 @@ def scope_statements(body: cst.CSTNode) -> list[cst.CSTNode]:
                 if isinstance(c, (*_BLOCK_PARTS, cst.SimpleStatementLine, cst.SimpleStatementSuite))
             ]
             stack.extend(reversed(children))
-    _MEMO[key] = found
-    return found
+    return _memo_put("scope_statements", body, found)

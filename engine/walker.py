@@ -47,16 +47,32 @@ def _child_fields(node_type: type) -> tuple[str, ...]:
     return fields
 
 
-def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+#: Children by ``id(node)`` for the tree being checked: rules walk the same function
+#: bodies many times (bound names, names read, yields...), and a cached tuple is several
+#: times cheaper than reading the fields again. Cleared per tree (``reset_children``).
+#: Each entry keeps its node, so an id reused by a later tree can never match.
+_CHILDREN: dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = {}
+
+
+def reset_children() -> None:
+    _CHILDREN.clear()
+
+
+def iter_children(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
     """The child nodes that carry code (not whitespace), in source order."""
+    entry = _CHILDREN.get(id(node))
+    if entry is not None and entry[0] is node:
+        return entry[1]
+    items: list[cst.CSTNode] = []
     for name in _child_fields(type(node)):
         value = getattr(node, name)
         if is_node(value):
-            yield value  # type: ignore[misc]
+            items.append(value)  # type: ignore[arg-type]
         elif type(value) is tuple or type(value) is list:
-            for item in value:
-                if is_node(item):
-                    yield item
+            items.extend(item for item in value if is_node(item))
+    found = tuple(items)
+    _CHILDREN[id(node)] = (node, found)
+    return found
 
 
 def iter_descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -65,9 +81,7 @@ def iter_descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        children = list(iter_children(current))
-        children.reverse()
-        stack.extend(children)
+        stack.extend(reversed(iter_children(current)))
 
 
 class Dispatcher:

@@ -135,7 +135,9 @@ def in_nested_scope(path: list[cst.CSTNode]) -> bool:
 
 def session_holders(body: cst.CSTNode, names: set[str]) -> set[str]:
     """``names`` plus names bound to values built from them outside an ``await``
-    (``alias = session``, ``repo = Repo(session)``), transitively."""
+    (``alias = session``, ``repo = Repo(session)``, ``async with session as s``), or to
+    results that keep its connection (``stream = await session.stream(q)``),
+    transitively."""
     holders = set(names)
     changed = True
     while changed:
@@ -147,7 +149,9 @@ def session_holders(body: cst.CSTNode, names: set[str]) -> set[str]:
                 value, targets = node.value, [t.target for t in node.targets]
             elif isinstance(node, cst.AnnAssign) and node.value is not None:
                 value, targets = node.value, [node.target]
-            if value is None or not carries(value, holders):
+            elif isinstance(node, cst.WithItem) and node.asname is not None:
+                value, targets = node.item, [node.asname.name]  # type: ignore[list-item]
+            if value is None or not (carries(value, holders) or _streams_from(value, holders)):
                 continue
             for target in targets:
                 new = assigned_names(target) - holders
@@ -155,6 +159,19 @@ def session_holders(body: cst.CSTNode, names: set[str]) -> set[str]:
                     holders |= new
                     changed = True
     return holders
+
+
+def _streams_from(value: cst.BaseExpression, holders: set[str]) -> bool:
+    """``await s.stream(q)`` / ``stream_scalars`` / ``connection``: awaited, yet the
+    result still needs the session's connection."""
+    if isinstance(value, cst.Await) and isinstance(value.expression, cst.Call):
+        func = value.expression.func
+        return (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in ("stream", "stream_scalars", "connection")
+            and dotted_name(func.value) in holders
+        )
+    return False
 
 
 def carries(expr: cst.CSTNode, holders: set[str]) -> bool:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from asyncmend.codemods._sessions import session_holders
 from asyncmend.codemods.analysis import (
-    assigned_names,
     bound_names,
     child_blocks,
     dotted_name,
@@ -162,7 +162,7 @@ class BareSession(Rule):
         name = binding.name
         # Names that hold the session itself (aliases, objects built around it, stream
         # results): they keep it alive past any block the fix could draw.
-        holders = _holders(func.body, name)
+        holders = session_holders(func.body, {name})
         for stmt in iter_descendants(func.body):
             if isinstance(stmt, (cst.Global, cst.Nonlocal)) and any(
                 n.name.value in holders for n in stmt.names
@@ -242,14 +242,6 @@ def _is_close_call(node: cst.CSTNode, name: str) -> bool:
     )
 
 
-def _outside_await(expr: cst.CSTNode, names: set[str]) -> bool:
-    """A name of ``names`` occurs in ``expr`` other than inside an ``await``."""
-    for name, path in name_nodes(expr):
-        if name.value in names and not any(isinstance(p, cst.Await) for p in path):
-            return True
-    return False
-
-
 def _escapes_in(expr: cst.CSTNode, holders: set[str]) -> bool:
     """The value of ``expr`` can carry the session: a holder occurs outside any await
     (``return session``, ``return Repo(session)``, not ``return await repo.get(session)``)
@@ -264,45 +256,6 @@ def _escapes_in(expr: cst.CSTNode, holders: set[str]) -> bool:
         )
         if not attribute_read:
             return True
-    return False
-
-
-def _holders(body: cst.BaseSuite, name: str) -> set[str]:
-    """``name`` plus names bound to values that hold it: ``alias = session``,
-    ``repo = Repo(session)``, ``stream = await session.stream(q)``."""
-    holders = {name}
-    changed = True
-    while changed:
-        changed = False
-        for node in iter_descendants(body):
-            value: cst.BaseExpression | None = None
-            targets: list[cst.BaseExpression] = []
-            if isinstance(node, cst.Assign):
-                value, targets = node.value, [t.target for t in node.targets]
-            elif isinstance(node, cst.AnnAssign) and node.value is not None:
-                value, targets = node.value, [node.target]
-            elif isinstance(node, cst.WithItem) and node.asname is not None:
-                value, targets = node.item, [node.asname.name]  # type: ignore[list-item]
-            if value is None:
-                continue
-            holds = _outside_await(value, holders) or _is_stream_of(value, holders)
-            if holds:
-                for target in targets:
-                    new = assigned_names(target) - holders
-                    if new:
-                        holders |= new
-                        changed = True
-    return holders
-
-
-def _is_stream_of(value: cst.BaseExpression, holders: set[str]) -> bool:
-    if isinstance(value, cst.Await) and isinstance(value.expression, cst.Call):
-        func = value.expression.func
-        return (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in ("stream", "stream_scalars", "connection")
-            and dotted_name(func.value) in holders
-        )
     return False
 
 

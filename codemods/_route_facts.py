@@ -9,15 +9,7 @@ import ast
 
 from asyncmend.codemods.matchers import APP_CLASSES
 from asyncmend.engine import index
-
-
-def _dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
+from asyncmend.engine.index import dotted as _dotted
 
 
 def _app_objects(tree: ast.Module, facts: index.FileFacts) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from asyncmend.engine.index import COLLECTORS, FileFacts
+from asyncmend.engine.index import dotted as _dotted
 
 #: ``True``/``False`` as written; ``None`` when the value is not a literal (or comes
 #: through ``**kwargs``): unknown.
@@ -66,15 +67,6 @@ def _sessionmaker_calls(tree: ast.Module, facts: FileFacts) -> list[ExpireValue]
 
 
 COLLECTORS["sessionmaker_calls"] = _sessionmaker_calls
-
-
-def _dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
 
 
 def _dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:

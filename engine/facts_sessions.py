@@ -14,6 +14,7 @@ import ast
 from collections.abc import Iterable
 
 from asyncmend.engine.index import COLLECTORS, FileFacts
+from asyncmend.engine.index import dotted as _dotted
 
 #: Decorators that return the function they wrap (or an equivalent coroutine function).
 PRESERVING_DECORATORS = frozenset(
@@ -25,15 +26,6 @@ PRESERVING_METHODS = frozenset(
      "websocket", "route", "on_event", "middleware", "exception_handler", "websocket_route"}
 )  # fmt: skip
 CONTEXT_MANAGER_DECORATORS = frozenset({"asynccontextmanager", "contextmanager"})
-
-
-def _dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
 
 
 def _own_nodes(func: ast.AST) -> Iterable[ast.AST]:

@@ -95,11 +95,12 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
     return facts
 
 
-def _dotted(node: ast.expr) -> str | None:
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for an ``ast`` Name/Attribute chain, else None (pass 1's dotted_name)."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
+        base = dotted(node.value)
         return f"{base}.{node.attr}" if base else None
     return None
 
@@ -140,7 +141,7 @@ def _collect_module_level(tree: ast.Module, facts: FileFacts) -> None:
                     facts.imports[alias.asname or alias.name] = f"{base}.{alias.name}".lstrip(".")
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            callee = _dotted(stmt.value.func) or ""
+            callee = dotted(stmt.value.func) or ""
             leaf = callee.rsplit(".", 1)[-1]
             if leaf in ("async_sessionmaker", "sessionmaker"):
                 expire: bool | None = None
@@ -150,7 +151,7 @@ def _collect_module_level(tree: ast.Module, facts: FileFacts) -> None:
                     ):
                         expire = bool(keyword.value.value)
                 is_async = leaf == "async_sessionmaker" or any(
-                    k.arg == "class_" and (_dotted(k.value) or "").endswith("AsyncSession")
+                    k.arg == "class_" and (dotted(k.value) or "").endswith("AsyncSession")
                     for k in stmt.value.keywords
                 )
                 for target in targets:
@@ -268,7 +269,7 @@ def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
             elif isinstance(node, ast.AsyncWith):
                 opens_session = opens_session or any(
                     isinstance(item.context_expr, ast.Call)
-                    and (_dotted(item.context_expr.func) or "").rsplit(".", 1)[-1] in makers
+                    and (dotted(item.context_expr.func) or "").rsplit(".", 1)[-1] in makers
                     for item in node.items
                 )
         if has_yield and (opens_session or _mentions_session(stmt.returns)):

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from asyncmend.engine.index import COLLECTOR_TRIGGERS, COLLECTORS, FileFacts
+from asyncmend.engine.index import dotted as _dotted
 
 #: What a lock is bound to (after import resolution).
 LOCK_FACTORIES = frozenset(
@@ -42,15 +43,6 @@ ROW_GET_METHODS = frozenset({"get", "get_one"})
 ROW_EXECUTE_METHODS = frozenset({"execute", "scalar", "scalars"})
 #: Options of a row lock that make it fail or skip instead of wait: no deadlock then.
 NON_BLOCKING_OPTIONS = frozenset({"nowait", "skip_locked"})
-
-
-def _dotted(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
 
 
 def _qualify(dotted: str, facts: FileFacts) -> str:

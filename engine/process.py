@@ -61,7 +61,7 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         return result
     result.encoding = module.encoding
     try:
-        _fix_loop(path, data, module, rules, job, result, relpath)
+        _fix_loop(path, data, module, rules, job, result)
     except Exception:
         # A crashing rule must not stop the run or write anything: report and move on.
         result.fixed = None
@@ -90,7 +90,6 @@ def _fix_loop(
     rules: Sequence[type[Rule]],
     job: Job,
     result: FileResult,
-    relpath: str | None,
 ) -> None:
     current = module
     for round_number in range(MAX_FIX_ROUNDS):

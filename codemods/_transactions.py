@@ -442,6 +442,19 @@ def execute_source(
     return None
 
 
+def commit_flow(
+    func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CSTNode]
+) -> tuple[Flow, list[SessionCall]] | None:
+    """For an ``async def`` that mentions ``commit`` at all: its flow and its awaited
+    commits, in source order (the start of every commit-reading rule); else None."""
+    if func.asynchronous is None or not isinstance(func.body, cst.IndentedBlock):
+        return None
+    if not mentions_attribute(func, "commit", context):
+        return None
+    flow = flow_of(func, context, ancestors)
+    return flow, awaited_method(flow, "commit")
+
+
 def awaited_method(flow: Flow, method: str) -> list[SessionCall]:
     """``await s.<method>(...)`` calls on a session of the function, in source order."""
     return [c for c in flow.calls if c.method == method and c.awaited is not None]

@@ -8,11 +8,9 @@ from asyncmend.codemods._transactions import (
     Flow,
     SessionCall,
     Site,
-    awaited_method,
-    flow_of,
+    commit_flow,
     is_write,
     loaded_objects,
-    mentions_attribute,
     precedes,
     statement_line,
 )
@@ -72,12 +70,10 @@ class SplitCommit(Rule):
     uses_index = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if node.asynchronous is None or not isinstance(node.body, cst.IndentedBlock):
+        found = commit_flow(node, self.context, self.ancestors)
+        if found is None:
             return
-        if not mentions_attribute(node, "commit", self.context):
-            return
-        flow = flow_of(node, self.context, self.ancestors)
-        commits = awaited_method(flow, "commit")
+        flow, commits = found
         if len(commits) < 2:
             return
         writes = _write_sites(flow)

@@ -11,11 +11,9 @@ from asyncmend.codemods._transactions import (
     Flow,
     Loaded,
     SessionCall,
-    awaited_method,
+    commit_flow,
     dominates,
-    flow_of,
     loaded_objects,
-    mentions_attribute,
     precedes,
     session_expires_on_commit,
     statement_line,
@@ -93,12 +91,10 @@ class ReadAfterCommit(Rule):
     uses_index = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if node.asynchronous is None or not isinstance(node.body, cst.IndentedBlock):
+        found = commit_flow(node, self.context, self.ancestors)
+        if found is None:
             return
-        if not mentions_attribute(node, "commit", self.context):
-            return
-        flow = flow_of(node, self.context, self.ancestors)
-        commits = awaited_method(flow, "commit")
+        flow, commits = found
         if not commits:
             return
         loaded = loaded_objects(flow)
@@ -252,16 +248,23 @@ def _none_checked(flow: Flow, source: Loaded, commit: SessionCall) -> bool:
     return False
 
 
+def _compares_to_none(test: cst.BaseExpression, name: str, operator: type[cst.BaseCompOp]) -> bool:
+    """``name is None`` (operator ``cst.Is``) or ``name is not None`` (``cst.IsNot``)."""
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+        return False
+    target = test.comparisons[0]
+    return (
+        isinstance(test.left, cst.Name)
+        and test.left.value == name
+        and isinstance(target.operator, operator)
+        and isinstance(target.comparator, cst.Name)
+        and target.comparator.value == "None"
+    )
+
+
 def _is_none_test(test: cst.BaseExpression, name: str) -> bool:
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-        target = test.comparisons[0]
-        return (
-            isinstance(test.left, cst.Name)
-            and test.left.value == name
-            and isinstance(target.operator, cst.Is)
-            and isinstance(target.comparator, cst.Name)
-            and target.comparator.value == "None"
-        )
+    if isinstance(test, cst.Comparison):
+        return _compares_to_none(test, name, cst.Is)
     if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
         return isinstance(test.expression, cst.Name) and test.expression.value == name
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
@@ -272,15 +275,8 @@ def _is_none_test(test: cst.BaseExpression, name: str) -> bool:
 def _asserts_not_none(test: cst.BaseExpression, name: str) -> bool:
     if isinstance(test, cst.Name):
         return test.value == name
-    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-        target = test.comparisons[0]
-        return (
-            isinstance(test.left, cst.Name)
-            and test.left.value == name
-            and isinstance(target.operator, cst.IsNot)
-            and isinstance(target.comparator, cst.Name)
-            and target.comparator.value == "None"
-        )
+    if isinstance(test, cst.Comparison):
+        return _compares_to_none(test, name, cst.IsNot)
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
         return _asserts_not_none(test.left, name) or _asserts_not_none(test.right, name)
     return False

@@ -35,30 +35,12 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     result = FileResult(path=path)
     if not rules:
         return result
-    try:
-        module = cst.parse_module(data)
-    except cst.ParserSyntaxError as exc:
-        line, column, message = _syntax_error(data, exc)
-        result.findings.append(
-            Finding(
-                PARSE_ERROR_CODE,
-                PARSE_ERROR_NAME,
-                f"Cannot parse: {message}",
-                path,
-                line,
-                column,
-                line,
-                column,
-            )
-        )
-        result.remaining = list(result.findings)
+    parsed = parse_source(path, data)
+    if isinstance(parsed, Finding):
+        result.findings = [parsed]
+        result.remaining = [parsed]
         return result
-    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
-        result.findings.append(
-            Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot decode: {exc}", path, 1, 1, 1, 1)
-        )
-        result.remaining = list(result.findings)
-        return result
+    module = parsed
     result.encoding = module.encoding
     try:
         _fix_loop(path, data, module, rules, job, result)
@@ -68,6 +50,22 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         result.original = None
         result.error = f"internal error while processing {path}:\n{traceback.format_exc()}"
     return result
+
+
+def parse_source(path: str, data: bytes) -> cst.Module | Finding:
+    """The file's tree, or the AM000 finding that says why there is none."""
+    try:
+        return cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        line, column, message = _syntax_error(data, exc)
+        return Finding(
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot parse: {message}",
+            path, line, column, line, column,
+        )  # fmt: skip
+    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+        return Finding(
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot decode: {exc}", path, 1, 1, 1, 1
+        )
 
 
 def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:

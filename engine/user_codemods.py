@@ -19,12 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import libcst as cst
-
 from asyncmend.codemods.base import Rule
 from asyncmend.engine.errors import CodemodError
 from asyncmend.engine.index import module_name_for
-from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
+from asyncmend.engine.results import FileResult, Finding
 
 if TYPE_CHECKING:
     from asyncmend.engine.job import Job
@@ -161,30 +159,17 @@ def process_with_codemod(
     """Pass 2 for a libcst codemod: parse, ``transform_module``, verify."""
     from libcst.codemod import CodemodContext, SkipFile
 
-    from asyncmend.engine.process import verify_output
+    from asyncmend.engine.process import parse_source, verify_output
 
     codemod = job.codemod
     assert codemod is not None
     result = FileResult(path=path)
-    try:
-        module = cst.parse_module(data)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, LookupError, SyntaxError) as exc:
-        line = getattr(exc, "raw_line", 1)
-        column = getattr(exc, "raw_column", 0) + 1
-        message = (str(exc).strip().splitlines() or ["syntax error"])[0]
-        finding = Finding(
-            PARSE_ERROR_CODE,
-            PARSE_ERROR_NAME,
-            f"Cannot parse: {message}",
-            path,
-            line,
-            column,
-            line,
-            column,
-        )
-        result.findings = [finding]
-        result.remaining = [finding]
+    parsed = parse_source(path, data)
+    if isinstance(parsed, Finding):
+        result.findings = [parsed]
+        result.remaining = [parsed]
         return result
+    module = parsed
     result.encoding = module.encoding
     module_name = module_name_for(path)
     package = module_name if path.endswith("__init__.py") else None

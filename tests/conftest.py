@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,21 @@ def demo_copy(tmp_path: Path) -> Path:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.py"))}
+
+
+_SEEDED = re.compile(r"#\s*seeded:\s*([A-Z0-9, ]+)")
+
+
+def seeded_markers(root: Path, codes: Iterable[str]) -> set[tuple[str, int, str]]:
+    """``(path relative to root, line, code)`` of every ``# seeded: CODE`` marker in the
+    demo app under ``root``, for the given codes."""
+    wanted = set(codes)
+    found = set()
+    for path in sorted(root.rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            match = _SEEDED.search(line)
+            if match:
+                for code in match.group(1).replace(" ", "").split(","):
+                    if code in wanted:
+                        found.add((path.relative_to(root).as_posix(), number, code))
+    return found

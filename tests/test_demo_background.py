@@ -5,25 +5,11 @@ demo that still compiles."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from conftest import asyncmend
+from conftest import asyncmend, seeded_markers
 
 CODES = ("AM205", "AM401")
-_SEEDED = re.compile(r"#\s*seeded:\s*([A-Z0-9, ]+)")
-
-
-def _markers(root: Path) -> set[tuple[str, int, str]]:
-    found = set()
-    for path in sorted(root.rglob("*.py")):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            match = _SEEDED.search(line)
-            if match:
-                for code in (c.strip() for c in match.group(1).split(",")):
-                    if code in CODES:
-                        found.add((str(path.relative_to(root)), number, code))
-    return found
 
 
 def _findings(root: Path) -> tuple[int, set[tuple[str, int, str]]]:
@@ -36,7 +22,7 @@ def _findings(root: Path) -> tuple[int, set[tuple[str, int, str]]]:
 
 
 def test_check_reports_exactly_the_seeded_lines(demo_copy: Path) -> None:
-    expected = _markers(demo_copy)
+    expected = seeded_markers(demo_copy, CODES)
     assert {code for *_, code in expected} == set(CODES), "every code must be seeded"
     code, found = _findings(demo_copy)
     assert code == 1

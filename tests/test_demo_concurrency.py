@@ -4,27 +4,15 @@ a user runs (``asyncmend check fixtures/demo --select AM201,AM202,AM203``)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from conftest import asyncmend
+from conftest import asyncmend, seeded_markers
 
 CODES = ("AM201", "AM202", "AM203")
-_SEEDED = re.compile(r"#\s*seeded:\s*(AM\d+)")
-
-
-def _seeded(root: Path) -> set[tuple[str, int, str]]:
-    found = set()
-    for path in sorted(root.rglob("*.py")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            for code in _SEEDED.findall(line):
-                if code in CODES:
-                    found.add((path.relative_to(root).as_posix(), number, code))
-    return found
 
 
 def test_demo_reports_exactly_the_seeded_concurrency_findings(demo_copy: Path) -> None:
-    expected = _seeded(demo_copy)
+    expected = seeded_markers(demo_copy, CODES)
     assert {code for _, _, code in expected} == set(CODES), "every code is seeded once at least"
     result = asyncmend(
         "check", ".", "--select", ",".join(CODES), "--format", "json", "--no-cache", cwd=demo_copy

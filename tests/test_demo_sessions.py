@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from conftest import asyncmend
+from conftest import asyncmend, seeded_markers
 
 CODES = ("AM102", "AM103", "AM104", "AM204")
-_SEEDED = re.compile(r"#\s*seeded:\s*([A-Z0-9, ]+)")
-
-
-def _seeded(root: Path) -> set[tuple[str, int, str]]:
-    found = set()
-    for path in sorted(root.rglob("*.py")):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            match = _SEEDED.search(line)
-            if match:
-                for code in match.group(1).replace(" ", "").split(","):
-                    if code in CODES:
-                        found.add((path.relative_to(root).as_posix(), number, code))
-    return found
 
 
 def test_demo_reports_exactly_the_seeded_session_findings(demo_copy: Path) -> None:
@@ -31,7 +17,7 @@ def test_demo_reports_exactly_the_seeded_session_findings(demo_copy: Path) -> No
     assert result.returncode == 1, result.stderr
     findings = json.loads(result.stdout)
     reported = {(Path(f["filename"]).as_posix(), f["location"]["row"], f["code"]) for f in findings}
-    seeded = _seeded(demo_copy)
+    seeded = seeded_markers(demo_copy, CODES)
     assert {code for _, _, code in seeded} == set(CODES), "every code has a seeded instance"
     assert reported == seeded
 

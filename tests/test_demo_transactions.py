@@ -4,30 +4,15 @@ seeded with those codes (``# seeded: AMxxx``), and fixing them keeps the demo va
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from conftest import DEMO, asyncmend
+from conftest import DEMO, asyncmend, seeded_markers
 
 CODES = ("AM301", "AM302", "AM303", "AM304")
-_SEEDED = re.compile(r"#\s*seeded:\s*([A-Z0-9, ]+)")
-
-
-def seeded(root: Path) -> set[tuple[str, int, str]]:
-    found = set()
-    for path in sorted(root.rglob("*.py")):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            match = _SEEDED.search(line)
-            if not match:
-                continue
-            for code in match.group(1).replace(" ", "").split(","):
-                if code in CODES:
-                    found.add((path.relative_to(root).as_posix(), number, code))
-    return found
 
 
 def test_seeded_markers_exist() -> None:
-    assert {code for _, _, code in seeded(DEMO)} == set(CODES)
+    assert {code for _, _, code in seeded_markers(DEMO, CODES)} == set(CODES)
 
 
 def test_check_reports_exactly_the_seeded_lines(demo_copy: Path) -> None:
@@ -39,7 +24,7 @@ def test_check_reports_exactly_the_seeded_lines(demo_copy: Path) -> None:
         (Path(f["filename"]).as_posix(), f["location"]["row"], f["code"])
         for f in json.loads(result.stdout)
     }
-    assert findings == seeded(demo_copy)
+    assert findings == seeded_markers(demo_copy, CODES)
 
 
 def test_fix_clears_the_findings_and_output_compiles(demo_copy: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from conftest import FIXTURES, ROOT, asyncmend
+from conftest import FIXTURES, ROOT, asyncmend, seeded_markers
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from asyncmend.codemods._locks import acquisition_slots, qualified_function_name
@@ -207,13 +207,9 @@ def test_multi_item_with_gives_one_slot_per_item() -> None:
 
 
 def test_demo_reports_exactly_the_seeded_lock_findings() -> None:
-    import re
-
-    seeded = set()
-    for path in (FIXTURES / "demo").rglob("*.py"):
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            match = re.search(r"# seeded: (AM50\d)", line)
-            if match:
-                seeded.add((path.name, number, match.group(1)))
+    seeded = {
+        (Path(rel).name, line, code)
+        for rel, line, code in seeded_markers(FIXTURES / "demo", ("AM501", "AM502"))
+    }
     report = run([str(FIXTURES / "demo")], select=["AM501", "AM502"], jobs=1)
     assert {(Path(f.path).name, f.line, f.code) for f in report.findings} == seeded

@@ -3,15 +3,22 @@
 Exit codes follow ruff: ``check`` 1 when there are findings, ``diff`` 1 when there is a
 diff, ``fix`` 1 when findings remain (``--exit-non-zero-on-fix``: also when it changed
 something), 0 otherwise, 2 for usage or internal errors.
+
+Adding an option: declare it once below as an ``Annotated`` alias, add a field of the
+same name to ``Options``, and add ``name: Alias = default`` to the verbs that take it;
+``Options.of(locals())`` picks it up, so no call site lists the options one by one.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -22,15 +29,22 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    # Click's plain help: it wraps to the terminal and shows metavars, never Python types.
+    rich_markup_mode=None,
 )
 
 
 class OutputFormat(str, Enum):
-    text = "text"
+    full = "full"
+    concise = "concise"
     json = "json"
     sarif = "sarif"
     github = "github"
+    #: The name of ``concise`` before ``full`` existed (kept for compatibility).
+    text = "text"
 
+
+TEXT_FORMATS = (OutputFormat.full, OutputFormat.concise, OutputFormat.text)
 
 #: How ``engine.process.verify_output`` starts the error of a fix it refuses.
 FIX_VERIFICATION_ERROR = "internal error: fix output for "
@@ -42,39 +56,101 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-# -- the common options (one definition, used by check / diff / fix) ---------------------
+def _version_callback(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"asyncmend {version('asyncmend')}")
+        except PackageNotFoundError:
+            typer.echo("asyncmend (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = None,
+) -> None:
+    """Find and rewrite async anti-patterns in FastAPI + SQLAlchemy (asyncio) code."""
+
+
+# -- the common options (one definition each; metavars keep Python types out of --help) --
 
 Paths = Annotated[
-    list[str] | None, typer.Argument(help="Files or folders (default: .).", show_default=False)
+    list[str] | None,
+    typer.Argument(
+        metavar="PATHS",
+        # Hidden from the Arguments list, which would show its Python type; the verbs'
+        # docstrings describe PATHS.
+        hidden=True,
+        show_default=False,
+    ),
 ]
 Select = Annotated[
     list[str] | None,
     typer.Option(
-        "--select", help="Rule codes or prefixes to run (AM1, AM203); comma-separated or repeated."
+        "--select",
+        metavar="CODES",
+        help="Rule codes or prefixes to run (AM1, AM203); comma-separated or repeated.",
     ),
 ]
 Ignore = Annotated[
-    list[str] | None, typer.Option("--ignore", help="Rule codes or prefixes to skip.")
+    list[str] | None,
+    typer.Option("--ignore", metavar="CODES", help="Rule codes or prefixes to skip."),
 ]
 UnsafeFixes = Annotated[
-    bool, typer.Option("--unsafe-fixes", help="Also apply fixes that change behaviour on purpose.")
+    bool | None,
+    typer.Option(
+        "--unsafe-fixes/--no-unsafe-fixes",
+        metavar="",
+        help="Also apply fixes that change behaviour on purpose (--no-unsafe-fixes: never, "
+        "whatever the config says).",
+        show_default=False,
+    ),
 ]
 Exclude = Annotated[
-    list[str] | None, typer.Option("--exclude", help="Gitignore-style patterns of paths to skip.")
+    list[str] | None,
+    typer.Option("--exclude", metavar="PATTERN", help="Gitignore-style patterns of paths to skip."),
 ]
 Jobs = Annotated[
-    int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPUs).")
+    int | None,
+    typer.Option("--jobs", "-j", metavar="N", min=1, help="Worker processes (default: CPUs)."),
 ]
-NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the result cache.")]
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache", metavar="", help="Do not read or write the result cache."),
+]
 ConfigPath = Annotated[
     Path | None,
-    typer.Option("--config", help="A pyproject.toml (or TOML file) to read settings from."),
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="A pyproject.toml (or TOML file) to read settings from.",
+    ),
 ]
-Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+Format = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--output-format",
+        "--format",
+        metavar="full|concise|json|sarif|github",
+        help="Output format (`--format` is the old name; `text` is `concise`).",
+    ),
+]
 StdinFilename = Annotated[
     Path | None,
     typer.Option(
         "--stdin-filename",
+        metavar="PATH",
         help="Read the source from stdin, as if it were this file (for config and messages); "
         "write the result to stdout.",
     ),
@@ -87,28 +163,173 @@ ChangedSince = Annotated[
         help="Only files changed since this git ref (committed, staged, unstaged, untracked).",
     ),
 ]
+Color = Annotated[
+    bool | None,
+    typer.Option(
+        "--color/--no-color",
+        metavar="",
+        help="Colour the output (default: on a terminal, unless NO_COLOR is set).",
+        show_default=False,
+    ),
+]
+Quiet = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", metavar="", help="Print findings or diffs, nothing else."),
+]
+Silent = Annotated[
+    bool,
+    typer.Option(
+        "--silent", "-s", metavar="", help="Print nothing but errors (the exit code still tells)."
+    ),
+]
+OutputFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--output-file", metavar="FILE", help="Write the findings to this file, not stdout."
+    ),
+]
+Statistics = Annotated[
+    bool,
+    typer.Option("--statistics", metavar="", help="Print a count per rule, not each finding."),
+]
+ExitZero = Annotated[
+    bool,
+    typer.Option("--exit-zero", metavar="", help="Exit 0 even when there are findings."),
+]
+FixOnly = Annotated[
+    bool,
+    typer.Option(
+        "--fix-only",
+        metavar="",
+        help="Apply fixes, report nothing that remains, exit 0 (unless --exit-non-zero-on-fix).",
+    ),
+]
+ShowFixes = Annotated[
+    bool,
+    typer.Option("--show-fixes", metavar="", help="List what was fixed, per file and rule."),
+]
+ExitNonZeroOnFix = Annotated[
+    bool,
+    typer.Option(
+        "--exit-non-zero-on-fix", metavar="", help="Exit 1 when something was fixed, too."
+    ),
+]
+Interactive = Annotated[
+    bool,
+    typer.Option(
+        "--interactive",
+        "-i",
+        metavar="",
+        help="Ask hunk by hunk (y/n/a/d/q), as `git add -p` does.",
+    ),
+]
+Output = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the patch to this file (for `git apply`) instead of stdout.",
+    ),
+]
+Baseline = Annotated[
+    Path | None,
+    typer.Option(
+        "--baseline",
+        metavar="FILE",
+        help="Report only findings not in this baseline (config: `baseline`).",
+    ),
+]
+WriteBaseline = Annotated[
+    Path | None,
+    typer.Option(
+        "--write-baseline",
+        metavar="FILE",
+        help="Write every current finding to this baseline file, exit 0.",
+    ),
+]
+Watch = Annotated[
+    bool,
+    typer.Option("--watch", "-w", metavar="", help="Check again whenever a file changes."),
+]
+IncludeGenerated = Annotated[
+    bool,
+    typer.Option(
+        "--include-generated",
+        metavar="",
+        help="Also change `@generated` files and `.pyi` stubs (skipped by default).",
+    ),
+]
+CodemodArgs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arg",
+        metavar="KEY=VALUE",
+        help="A keyword argument for the codemod's __init__ (repeatable).",
+    ),
+]
 
 
 @dataclass
 class Options:
-    paths: list[Path]
+    """Every option of every verb, by its parameter name (``Options.of(locals())``)."""
+
+    paths: list[str] | None = None
     select: list[str] | None = None
     ignore: list[str] | None = None
-    unsafe_fixes: bool = False
-    exclude: list[str] = field(default_factory=list)
+    #: None: as the config says; True/False: ``--unsafe-fixes`` / ``--no-unsafe-fixes``.
+    unsafe_fixes: bool | None = None
+    exclude: list[str] | None = None
     jobs: int | None = None
     no_cache: bool = False
     config: Path | None = None
-    output_format: OutputFormat = OutputFormat.text
+    output_format: OutputFormat = OutputFormat.concise
     stdin_filename: Path | None = None
     changed_since: str | None = None
+    color: bool | None = None
+    quiet: bool = False
+    silent: bool = False
+    output_file: Path | None = None
+    statistics: bool = False
+    exit_zero: bool = False
+    fix_only: bool = False
+    show_fixes: bool = False
+    exit_non_zero_on_fix: bool = False
+    interactive: bool = False
+    output: Path | None = None
+    baseline: Path | None = None
+    write_baseline: Path | None = None
+    watch: bool = False
+    include_generated: bool = False
     #: ``asyncmend run``: the user codemod and its ``--arg key=value`` pairs.
     codemod: str | None = None
     codemod_args: dict[str, str] = field(default_factory=dict)
-    #: Whether paths were given on the command line (``--stdin-filename`` takes none).
-    explicit_paths: bool = False
-    #: The source read from stdin (``--stdin-filename``).
+    #: The source read from stdin (``--stdin-filename`` or ``-``).
     stdin_data: bytes = b""
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> Options:
+        names = {f.name for f in fields(cls)}
+        options = cls(**{k: v for k, v in params.items() if k in names and k != "codemod_args"})
+        options.select = _split(options.select)
+        options.ignore = _split(options.ignore)
+        options.exclude = _split(options.exclude) or []
+        if options.paths == ["-"]:  # ruff's spelling of "read stdin"
+            options.paths = None
+            options.stdin_filename = options.stdin_filename or Path("-")
+        if options.color is None and os.environ.get("NO_COLOR"):
+            options.color = False  # https://no-color.org
+        if options.silent:
+            options.quiet = True
+        return options
+
+    @property
+    def explicit_paths(self) -> bool:
+        return bool(self.paths)
+
+    @property
+    def targets(self) -> list[Path]:
+        return [Path(p) for p in self.paths or ["."]]
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -117,37 +338,54 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _options(
-    paths,
-    select,
-    ignore,
-    unsafe_fixes,
-    exclude,
-    jobs,
-    no_cache,
-    config,
-    output_format,
-    stdin_filename=None,
-    changed_since=None,
-) -> Options:  # type: ignore[no-untyped-def]
-    return Options(
-        paths=[Path(p) for p in paths or ["."]],
-        explicit_paths=bool(paths),
-        stdin_filename=stdin_filename,
-        changed_since=changed_since,
-        select=_split(select),
-        ignore=_split(ignore),
-        unsafe_fixes=unsafe_fixes,
-        exclude=_split(exclude) or [],
-        jobs=jobs,
-        no_cache=no_cache,
-        config=config,
-        output_format=output_format,
-    )
+#: Terminal styles, stripped from what goes to ``--output-file``.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class Printer:
+    """Where output goes: stdout (or ``--output-file``) for findings, stderr for the
+    rest; ``--quiet`` drops summaries, ``--silent`` everything but errors."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.buffer: list[str] | None = [] if options.output_file is not None else None
+
+    def out(self, line: str, *, err: bool = False) -> None:
+        """A finding, a diff line: the output proper."""
+        if self.options.silent:
+            return
+        if self.buffer is not None:
+            self.buffer.append(_ANSI.sub("", line))
+            return
+        typer.echo(line, err=err, color=self.options.color)
+
+    def note(self, line: str) -> None:
+        """A summary or notice on stderr (hidden by ``--quiet``)."""
+        if not self.options.quiet:
+            typer.echo(line, err=True, color=self.options.color)
+
+    def summary(self, line: str, *, err: bool = False) -> None:
+        """A closing line of the findings output (``Found 3 errors.``)."""
+        if not self.options.quiet:
+            self.out(line, err=err)
+
+    def close(self) -> None:
+        if self.buffer is None or self.options.output_file is None:
+            return
+        text = "".join(f"{line}\n" for line in self.buffer)
+        try:
+            self.options.output_file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"{self.options.output_file}: cannot write: {exc.strerror or exc}")
 
 
 def _run(  # type: ignore[no-untyped-def]
-    options: Options, *, fix: bool, verb: str = "Checking", fixes_optional: bool = False
+    options: Options,
+    printer: Printer,
+    *,
+    fix: bool,
+    verb: str = "Checking",
+    fixes_optional: bool = False,
 ):
     """Run the engine, turning bad input into the one-line exit-2 contract.
 
@@ -155,11 +393,14 @@ def _run(  # type: ignore[no-untyped-def]
     sarif``), so a fix that fails verification drops that fix, not the run.
     """
     from asyncmend.cli.progress import progress_callbacks
-    from asyncmend.codemods.registry import UnknownRuleError
-    from asyncmend.engine.api import run, run_source
-    from asyncmend.engine.config import ConfigError
-    from asyncmend.engine.discovery import DiscoveryError
-    from asyncmend.engine.errors import CodemodError
+    from asyncmend.engine import (
+        CodemodError,
+        ConfigError,
+        DiscoveryError,
+        UnknownRuleError,
+        run,
+        run_source,
+    )
 
     if options.config is not None and not options.config.is_file():
         fail(f"{options.config}: config file not found")
@@ -167,7 +408,7 @@ def _run(  # type: ignore[no-untyped-def]
         select=options.select,
         ignore=options.ignore,
         fix=fix,
-        unsafe_fixes=True if options.unsafe_fixes else None,
+        unsafe_fixes=options.unsafe_fixes,
         config_path=options.config,
         codemod=options.codemod,
         codemod_args=options.codemod_args,
@@ -175,22 +416,26 @@ def _run(  # type: ignore[no-untyped-def]
     try:
         if options.stdin_filename is not None:
             if options.explicit_paths:
-                fail("--stdin-filename reads stdin: give no paths")
+                fail("--stdin-filename reads stdin: give no paths (or `-`)")
             if options.changed_since is not None:
                 fail("--stdin-filename and --changed-since cannot be combined")
             options.stdin_data = sys.stdin.buffer.read()
             report = run_source(options.stdin_data, options.stdin_filename, **common)
         else:
-            with progress_callbacks(verb) as (on_start, on_result):
+            extra: dict[str, Any] = {}
+            if options.codemod is not None and not options.include_generated:
+                extra["skip_generated"] = True
+            with progress_callbacks(verb, enabled=not options.quiet) as (on_start, on_result):
                 report = run(
-                    [str(p) for p in options.paths],
-                    exclude=options.exclude,
+                    [str(p) for p in options.targets],
+                    exclude=options.exclude or [],
                     jobs=options.jobs,
                     changed_since=options.changed_since,
                     use_cache=not options.no_cache,
                     on_start=on_start,
                     on_result=on_result,
                     **common,
+                    **extra,
                 )
     except (ConfigError, DiscoveryError, UnknownRuleError, CodemodError) as exc:
         fail(str(exc))
@@ -198,31 +443,68 @@ def _run(  # type: ignore[no-untyped-def]
         report.internal_errors = [
             m for m in report.internal_errors if not m.startswith(FIX_VERIFICATION_ERROR)
         ]
-    for result in report.results:
-        for warning in result.warnings:
-            typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
+    if not options.silent:
+        for result in report.results:
+            for warning in result.warnings:
+                typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
     for message in report.input_errors:
         typer.echo(f"asyncmend: error: {message}", err=True)
     for message in report.internal_errors:
         typer.echo(f"asyncmend: {message.rstrip()}", err=True)
+    skipped = getattr(report, "skipped_generated", 0)
+    if skipped:
+        printer.note(
+            f"Skipped {skipped} generated file(s) and stub(s) "
+            "(`@generated`, `.pyi`; --include-generated to change them)."
+        )
     return report
 
 
-def _print_findings(  # type: ignore[no-untyped-def]
-    findings, options: Options, *, verb: str = "fix", changed=(), err: bool = False
-) -> None:
-    from asyncmend.cli.output import FORMATTERS, format_text_lines, summary_lines
+def _read_lines(options: Options) -> Callable[[str], list[str]]:
+    """Source lines of a finding's file (the stdin source for ``--stdin-filename``)."""
+    from asyncmend.cli.output import _read_lines as from_disk
 
-    if options.output_format is OutputFormat.text:
-        unsafe = bool(options.unsafe_fixes)
-        for line in format_text_lines(findings, unsafe_fixes=unsafe):
-            typer.echo(line, err=err)
-        for line in summary_lines(findings, unsafe_fixes=unsafe, verb=verb):
-            typer.echo(line, err=err)
+    if options.stdin_filename is None:
+        return from_disk
+    text = options.stdin_data.decode("utf-8", "replace").splitlines()
+    return lambda path: text if path == str(options.stdin_filename) else from_disk(path)
+
+
+def _print_findings(  # type: ignore[no-untyped-def]
+    findings: Sequence[Any],
+    options: Options,
+    printer: Printer,
+    *,
+    verb: str = "fix",
+    changed=(),
+    err: bool = False,
+    notes: Sequence[str] = (),
+) -> None:
+    from asyncmend.cli import output
+
+    unsafe = bool(options.unsafe_fixes)
+    if options.statistics:
+        if options.output_format in TEXT_FORMATS:
+            for line in output.statistics_lines(findings, unsafe_fixes=unsafe):
+                printer.out(line, err=err)
+        else:
+            printer.out(output.statistics_json(findings, unsafe_fixes=unsafe), err=err)
+    elif options.output_format is OutputFormat.full:
+        lines = output.format_full_lines(
+            findings, unsafe_fixes=unsafe, read_lines=_read_lines(options)
+        )
+        for line in lines:
+            printer.out(line, err=err)
+    elif options.output_format in TEXT_FORMATS:
+        for line in output.format_text_lines(findings, unsafe_fixes=unsafe):
+            printer.out(line, err=err)
     else:
-        text = FORMATTERS[options.output_format.value](findings, changed)
+        text = output.FORMATTERS[options.output_format.value](findings, changed)
         if text:
-            typer.echo(text, err=err)
+            printer.out(text, err=err)
+    if options.output_format in TEXT_FORMATS:
+        for line in [*notes, *output.summary_lines(findings, unsafe_fixes=unsafe, verb=verb)]:
+            printer.summary(line, err=err)
 
 
 def rule_name(code: str) -> str:
@@ -240,52 +522,134 @@ def _error_exit(report) -> None:  # type: ignore[no-untyped-def]
         raise typer.Exit(2)
 
 
+def _finish(printer: Printer, code: int) -> NoReturn:
+    printer.close()
+    raise typer.Exit(code)
+
+
 @app.command()
 def check(
     paths: Paths = None,
     select: Select = None,
     ignore: Ignore = None,
-    unsafe_fixes: UnsafeFixes = False,
+    unsafe_fixes: UnsafeFixes = None,
     exclude: Exclude = None,
     jobs: Jobs = None,
     no_cache: NoCache = False,
     config: ConfigPath = None,
-    output_format: Format = OutputFormat.text,
+    output_format: Format = OutputFormat.concise,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
-    exit_zero: Annotated[
-        bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")
-    ] = False,
+    color: Color = None,
+    quiet: Quiet = False,
+    silent: Silent = False,
+    output_file: OutputFile = None,
+    statistics: Statistics = False,
+    exit_zero: ExitZero = False,
+    fix_only: FixOnly = False,
+    exit_non_zero_on_fix: ExitNonZeroOnFix = False,
+    baseline: Baseline = None,
+    write_baseline: WriteBaseline = None,
+    watch: Watch = False,
 ) -> None:
-    """List findings. Exit 1 when there are any."""
-    options = _options(
-        paths,
-        select,
-        ignore,
-        unsafe_fixes,
-        exclude,
-        jobs,
-        no_cache,
-        config,
-        output_format,
-        stdin_filename,
-        changed_since,
-    )
+    """List findings. Exit 1 when there are any.
+
+    PATHS: files or folders (default: .); `-` reads stdin.
+    """
+    options = Options.of(locals())
+    if options.fix_only:
+        _fix(options)
+    if options.watch:
+        from asyncmend.cli.watch import watch_loop
+
+        if options.stdin_filename is not None:
+            fail("--watch and --stdin-filename cannot be combined")
+        watch_loop(options.targets, lambda: _check(options), color=options.color)
+    _check(options)
+
+
+def _check(options: Options) -> None:
+    printer = Printer(options)
     # SARIF carries the fixes, so compute them (nothing is written).
     with_fixes = options.output_format is OutputFormat.sarif
-    report = _run(options, fix=with_fixes, fixes_optional=True)
-    _print_findings(report.findings, options, changed=report.changed)
+    report = _run(options, printer, fix=with_fixes, fixes_optional=True)
+    findings = report.findings
+    if options.write_baseline is not None:
+        _write_baseline(options, printer, findings)
+        _error_exit(report)
+        _finish(printer, 0)
+    notes: list[str] = []
+    baseline_path = _baseline_path(options)
+    if baseline_path is not None:
+        findings, notes = _apply_baseline(options, printer, baseline_path, findings)
+    _print_findings(findings, options, printer, changed=report.changed, notes=notes)
+    printer.close()
     _error_exit(report)
-    if report.findings and not exit_zero:
+    if findings and not options.exit_zero:
         raise typer.Exit(1)
+    raise typer.Exit(0)
 
 
-Output = Annotated[
-    Path | None,
-    typer.Option(
-        "--output", "-o", help="Write the patch to this file (for `git apply`) instead of stdout."
-    ),
-]
+def _baseline_path(options: Options) -> Path | None:
+    """``--baseline``, else the config's ``baseline`` (relative to its file)."""
+    if options.baseline is not None:
+        return options.baseline
+    from asyncmend.engine.config import ConfigError, load_config
+
+    start = options.stdin_filename or options.targets[0]
+    try:
+        config = load_config(options.config, start=Path(os.path.abspath(start)))
+    except ConfigError as exc:
+        fail(str(exc))
+    value = getattr(config, "baseline", None)
+    if not value:
+        return None
+    return config.root / value
+
+
+def _write_baseline(options: Options, printer: Printer, findings: Sequence[Any]) -> None:
+    from asyncmend.engine.baseline import BaselineError, write
+
+    assert options.write_baseline is not None
+    try:
+        count = write(options.write_baseline, findings, read_lines=_read_lines(options))
+    except BaselineError as exc:
+        fail(str(exc))
+    printer.note(f"Wrote {count} finding(s) to the baseline {options.write_baseline}.")
+
+
+def _apply_baseline(
+    options: Options, printer: Printer, path: Path, findings: Sequence[Any]
+) -> tuple[list[Any], list[str]]:
+    from asyncmend.cli.output import display_path
+    from asyncmend.engine.baseline import BaselineError, apply
+
+    scope = (
+        [Path(os.path.abspath(options.stdin_filename))]
+        if options.stdin_filename is not None
+        else [Path(os.path.abspath(p)) for p in options.targets]
+    )
+    folder = Path(os.path.abspath(path.parent))
+
+    def checked(file: str) -> bool:
+        target = folder / file
+        return any(target == s or s in target.parents for s in scope)
+
+    try:
+        outcome = apply(path, findings, checked=checked, read_lines=_read_lines(options))
+    except BaselineError as exc:
+        fail(str(exc))
+    notes = []
+    if outcome.baselined:
+        notes.append(f"{outcome.baselined} finding(s) in the baseline {display_path(str(path))}.")
+    if outcome.stale:
+        printer.note(
+            f"asyncmend: {len(outcome.stale)} baselined finding(s) no longer occur; "
+            f"shrink the baseline with --write-baseline {display_path(str(path))}:"
+        )
+        for entry in outcome.stale:
+            printer.note(f"  {entry.key.file}: {entry.key.code} {entry.snippet}")
+    return outcome.new, notes
 
 
 @app.command()
@@ -293,7 +657,7 @@ def diff(
     paths: Paths = None,
     select: Select = None,
     ignore: Ignore = None,
-    unsafe_fixes: UnsafeFixes = False,
+    unsafe_fixes: UnsafeFixes = None,
     exclude: Exclude = None,
     jobs: Jobs = None,
     no_cache: NoCache = False,
@@ -301,36 +665,33 @@ def diff(
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
     output: Output = None,
+    color: Color = None,
+    quiet: Quiet = False,
+    silent: Silent = False,
 ) -> None:
-    """Print the unified diff `fix` would apply (nothing is written). Exit 1 when there is one."""
-    options = _options(
-        paths,
-        select,
-        ignore,
-        unsafe_fixes,
-        exclude,
-        jobs,
-        no_cache,
-        config,
-        OutputFormat.text,
-        stdin_filename,
-        changed_since,
-    )
-    _diff(options, output)
+    """Print the unified diff `fix` would apply (nothing is written). Exit 1 when there is one.
+
+    PATHS: files or folders (default: .); `-` reads stdin.
+    """
+    _diff(Options.of(locals()))
 
 
-def _diff(options: Options, output: Path | None) -> None:
-    report = _run(options, fix=True)
+def _diff(options: Options) -> None:
+    printer = Printer(options)
+    report = _run(options, printer, fix=True)
     patch = report.patch()
+    output = options.output
     if output is not None:
         try:
             output.write_bytes(patch)
         except OSError as exc:
             fail(f"{output}: cannot write: {exc.strerror or exc}")
+    elif options.silent:
+        pass
     elif sys.stdout.isatty():
         text = report.diff()
         for line in text.splitlines(keepends=True):
-            typer.echo(_colour_diff_line(line), nl=False, color=True)
+            typer.echo(_colour_diff_line(line), nl=False, color=options.color)
     else:
         # The bytes of each file's own encoding, so that `git apply` matches them.
         sys.stdout.flush()
@@ -348,7 +709,7 @@ def _diff(options: Options, output: Path | None) -> None:
                 f"Would fix {sum(counts.values())} finding(s) in {len(report.changed)} file(s): "
                 f"{summary}{where}"
             )
-        typer.echo(message, err=True)
+        printer.note(message)
     _error_exit(report)
     if patch:
         raise typer.Exit(1)
@@ -372,53 +733,41 @@ def _colour_diff_line(line: str) -> str:
     return line
 
 
-ExitNonZeroOnFix = Annotated[
-    bool, typer.Option("--exit-non-zero-on-fix", help="Exit 1 when something was fixed, too.")
-]
-
-
-Interactive = Annotated[
-    bool,
-    typer.Option("--interactive", "-i", help="Ask hunk by hunk (y/n/a/d/q), as `git add -p` does."),
-]
-
-
 @app.command()
 def fix(
     paths: Paths = None,
     select: Select = None,
     ignore: Ignore = None,
-    unsafe_fixes: UnsafeFixes = False,
+    unsafe_fixes: UnsafeFixes = None,
     exclude: Exclude = None,
     jobs: Jobs = None,
     no_cache: NoCache = False,
     config: ConfigPath = None,
-    output_format: Format = OutputFormat.text,
+    output_format: Format = OutputFormat.concise,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
+    color: Color = None,
+    quiet: Quiet = False,
+    silent: Silent = False,
+    output_file: OutputFile = None,
+    statistics: Statistics = False,
+    exit_zero: ExitZero = False,
+    fix_only: FixOnly = False,
+    show_fixes: ShowFixes = False,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
     interactive: Interactive = False,
 ) -> None:
-    """Apply fixes in place (atomically), then list what remains."""
-    options = _options(
-        paths,
-        select,
-        ignore,
-        unsafe_fixes,
-        exclude,
-        jobs,
-        no_cache,
-        config,
-        output_format,
-        stdin_filename,
-        changed_since,
-    )
-    _fix(options, exit_non_zero_on_fix=exit_non_zero_on_fix, interactive=interactive)
+    """Apply fixes in place (atomically), then list what remains.
+
+    PATHS: files or folders (default: .); `-` reads stdin.
+    """
+    _fix(Options.of(locals()))
 
 
-def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> None:
+def _fix(options: Options) -> NoReturn:
+    printer = Printer(options)
     answers = None
-    if interactive:
+    if options.interactive:
         if options.stdin_filename is not None:
             fail("--interactive and --stdin-filename cannot be combined")
         from asyncmend.cli.review import answers_from_stdin
@@ -426,44 +775,56 @@ def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> 
         answers = answers_from_stdin()
         if answers is None:
             fail("fix -i needs a terminal, or answers (y/n/a/d/q, one per line) piped to stdin")
-    report = _run(options, fix=True, verb="Fixing")
+    report = _run(options, printer, fix=True, verb="Fixing")
     if report.input_errors:
         raise typer.Exit(2)  # bad input: write nothing
     if options.stdin_filename is not None:
-        _fix_stdin(report, options, exit_non_zero_on_fix)
-        return
+        _fix_stdin(report, options, printer)
     if answers is not None:
-        _fix_interactive(report, options, answers)
-        return
+        _fix_interactive(report, options, printer, answers)
     outcome = report.apply()
     for path in outcome.skipped:
         typer.echo(
             f"asyncmend: warning: {path}: changed on disk since it was read; not written", err=True
         )
-    counts: dict[str, int] = {}
     written = set(outcome.written)
-    for result in report.changed:
-        if result.path in written:
-            for code, n in result.applied.items():
-                counts[code] = counts.get(code, 0) + n
+    applied = [r for r in report.changed if r.path in written]
+    counts: dict[str, int] = {}
+    for result in applied:
+        for code, n in result.applied.items():
+            counts[code] = counts.get(code, 0) + n
     remaining = report.remaining
-    if not (options.codemod and not report.findings):  # a libcst codemod reports no findings
-        _print_findings(remaining, options)
-    if counts and options.output_format is OutputFormat.text and _is_codemod_run(report):
+    codemod_run = bool(options.codemod) and not report.findings  # a libcst codemod
+    if not options.fix_only and not codemod_run:
+        _print_findings(remaining, options, printer)
+    if options.show_fixes and not codemod_run:
+        from asyncmend.cli.output import show_fixes_lines
+
+        for line in show_fixes_lines(applied, rule_name):
+            printer.note(line)
+    elif counts and options.output_format in TEXT_FORMATS and _is_codemod_run(report):
         names = ", ".join(sorted(counts))
-        typer.echo(f"Changed {len(written)} file(s) with {names}.", err=True)
-    elif counts and options.output_format is OutputFormat.text:
+        printer.note(f"Changed {len(written)} file(s) with {names}.")
+    elif counts and options.output_format in TEXT_FORMATS:
         total = sum(counts.values())
-        typer.echo(f"Fixed {total} finding(s) in {len(written)} file(s):", err=True)
+        printer.note(f"Fixed {total} finding(s) in {len(written)} file(s):")
         for code, n in sorted(counts.items()):
             label = f"{code} {rule_name(code)}" if rule_name(code) != code else code
-            typer.echo(f"  {label}: {n}", err=True)
+            printer.note(f"  {label}: {n}")
+    printer.close()
     _error_exit(report)
-    if remaining or (exit_non_zero_on_fix and counts):
+    _fix_exit(options, bool(remaining), bool(counts))
+
+
+def _fix_exit(options: Options, remaining: bool, fixed: bool) -> NoReturn:
+    if options.exit_non_zero_on_fix and fixed:
         raise typer.Exit(1)
+    if remaining and not (options.fix_only or options.exit_zero):
+        raise typer.Exit(1)
+    raise typer.Exit(0)
 
 
-def _fix_stdin(report, options: Options, exit_non_zero_on_fix: bool) -> None:  # type: ignore[no-untyped-def]
+def _fix_stdin(report, options: Options, printer: Printer) -> NoReturn:  # type: ignore[no-untyped-def]
     """Fixed source on stdout (the input unchanged when there is nothing to fix or the
     run failed), remaining findings on stderr."""
     result = report.results[0] if report.results else None
@@ -474,36 +835,29 @@ def _fix_stdin(report, options: Options, exit_non_zero_on_fix: bool) -> None:  #
     sys.stdout.flush()
     sys.stdout.buffer.write(out)
     sys.stdout.buffer.flush()
-    _print_findings(report.remaining, options, err=True)
+    if not options.fix_only:
+        _print_findings(report.remaining, options, printer, err=True)
+    printer.close()
     _error_exit(report)
-    if report.remaining or (exit_non_zero_on_fix and report.changed):
-        raise typer.Exit(1)
+    _fix_exit(options, bool(report.remaining), bool(report.changed))
 
 
-def _fix_interactive(report, options: Options, answers) -> None:  # type: ignore[no-untyped-def]
+def _fix_interactive(report, options: Options, printer: Printer, answers) -> NoReturn:  # type: ignore[no-untyped-def]
     from asyncmend.cli.review import review_changes
 
     outcome = review_changes(report.changed, answers, rule_name)
-    typer.echo(
+    printer.out(
         f"Accepted {outcome.accepted} hunk(s), rejected {outcome.rejected}; "
         f"wrote {len(outcome.written)} file(s)."
     )
     left = [*outcome.unfixed, *report.remaining]
     if left:
-        _print_findings(sorted(left, key=lambda f: (f.path, f.line, f.column)), options)
+        _print_findings(sorted(left, key=lambda f: (f.path, f.line, f.column)), options, printer)
+    printer.close()
     _error_exit(report)
     if left or outcome.rejected or outcome.broken or outcome.skipped:
         raise typer.Exit(1)
-
-
-CodemodArgs = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--arg",
-        metavar="KEY=VALUE",
-        help="A keyword argument for the codemod's __init__ (repeatable).",
-    ),
-]
+    raise typer.Exit(0)
 
 
 @app.command("run")
@@ -511,46 +865,44 @@ def run_codemod(
     codemod: Annotated[
         str,
         typer.Argument(
-            help="package.module:Class or path/to/file.py:Class: an asyncmend rule or a libcst "
-            "codemod (CodemodCommand, ContextAwareTransformer).",
+            metavar="CODEMOD",
+            hidden=True,
             show_default=False,
         ),
     ],
     paths: Paths = None,
     show_diff: Annotated[
-        bool, typer.Option("--diff", help="Print the diff; write nothing (the default).")
+        bool,
+        typer.Option("--diff", metavar="", help="Print the diff; write nothing (the default)."),
     ] = False,
-    apply: Annotated[bool, typer.Option("--fix", help="Apply the changes in place.")] = False,
+    apply: Annotated[
+        bool, typer.Option("--fix", metavar="", help="Apply the changes in place.")
+    ] = False,
     args: CodemodArgs = None,
-    unsafe_fixes: UnsafeFixes = False,
+    unsafe_fixes: UnsafeFixes = None,
     exclude: Exclude = None,
     jobs: Jobs = None,
     no_cache: NoCache = False,
     config: ConfigPath = None,
-    output_format: Format = OutputFormat.text,
+    output_format: Format = OutputFormat.concise,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
     output: Output = None,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
     interactive: Interactive = False,
+    include_generated: IncludeGenerated = False,
+    color: Color = None,
+    quiet: Quiet = False,
+    silent: Silent = False,
 ) -> None:
-    """Run a user codemod through the same pipeline (discovery, verification, atomic writes)."""
+    """Run a user codemod through the same pipeline (discovery, verification, atomic writes).
+
+    CODEMOD: package.module:Class or path/to/file.py:Class, an asyncmend rule or a libcst
+    codemod (CodemodCommand, ContextAwareTransformer). PATHS: files or folders (default: .).
+    """
     if show_diff and apply:
         fail("--diff and --fix cannot be combined")
-    options = _options(
-        paths,
-        None,
-        None,
-        unsafe_fixes,
-        exclude,
-        jobs,
-        no_cache,
-        config,
-        output_format,
-        stdin_filename,
-        changed_since,
-    )
-    options.codemod = codemod
+    options = Options.of(locals())
     for item in args or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -559,44 +911,85 @@ def run_codemod(
     if apply:
         if output is not None:
             fail("--output goes with --diff")
-        _fix(options, exit_non_zero_on_fix=exit_non_zero_on_fix, interactive=interactive)
+        _fix(options)
     else:
         if interactive:
             fail("--interactive goes with --fix")
-        _diff(options, output)
+        _diff(options)
 
 
 @app.command()
 def rules(
-    output_format: Format = OutputFormat.text,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--output-format", "--format", metavar="text|json", help="Output format."),
+    ] = OutputFormat.text,
+    write_docs: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-docs",
+            metavar="FOLDER",
+            help="Write the rule reference pages (docs/rules) and exit.",
+        ),
+    ] = None,
 ) -> None:
-    """List every rule: code, name, fix, summary."""
+    """List every rule: code, fix, name, status, summary."""
+    from asyncmend.cli.rule_docs import rule_status
+    from asyncmend.cli.rule_docs import write_docs as write_pages
     from asyncmend.codemods.registry import all_rules
 
     known = all_rules()
+    if write_docs is not None:
+        changed = write_pages(write_docs, known)
+        typer.echo(f"{len(changed)} page(s) written or removed in {write_docs}.", err=True)
+        return
     if output_format is OutputFormat.json:
         import json
+
+        from asyncmend.cli.rule_docs import rule_url
 
         data = [
             {
                 "code": r.code,
                 "name": r.name,
                 "fix": r.fix_applicability.value,
+                "status": rule_status(r),
                 "summary": r.summary(),
+                "url": rule_url(r.code),
             }
             for r in known
         ]
         typer.echo(json.dumps(data, indent=2))
         return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    no_color = bool(os.environ.get("NO_COLOR"))
+    console = Console(no_color=no_color, highlight=False, soft_wrap=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    table.add_column("code", no_wrap=True, style="bold")
+    table.add_column("fix", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("summary", overflow="fold", ratio=1)
     for rule in known:
-        fixmark = {"safe": "[*]", "unsafe": "[~]"}.get(rule.fix_applicability.value, "   ")
-        typer.echo(f"{rule.code}  {fixmark} {rule.name:<34} {rule.summary()}")
-    typer.echo("\n[*] safe fix   [~] unsafe fix (needs --unsafe-fixes)")
+        fixmark = {"safe": "[*]", "unsafe": "[~]"}.get(rule.fix_applicability.value, "")
+        table.add_row(rule.code, Text(fixmark), rule.name, rule_status(rule), Text(rule.summary()))
+    console.print(table)
+    console.print("[*] safe fix   [~] unsafe fix (needs --unsafe-fixes)", markup=False)
 
 
 @app.command()
-def explain(code: Annotated[str, typer.Argument(help="A rule code, e.g. AM101.")]) -> None:
-    """Print a rule's documentation: what it does, why it is bad, example, fix."""
+def explain(
+    code: Annotated[str, typer.Argument(metavar="CODE", hidden=True)],
+) -> None:
+    """Print a rule's documentation: what it does, why it is bad, example, fix.
+
+    CODE: a rule code, e.g. AM101.
+    """
+    from asyncmend.cli.rule_docs import rule_status, rule_url
     from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
 
     try:
@@ -605,7 +998,11 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code, e.g. AM101.")
         fail(str(exc))
     fixes = {"safe": "a safe fix", "unsafe": "an unsafe fix (--unsafe-fixes)", "none": "no fix"}
     typer.echo(f"# {rule.name} ({rule.code})\n")
-    typer.echo(f"Fix: {fixes[rule.fix_applicability.value]}.\n")
+    typer.echo(f"Fix: {fixes[rule.fix_applicability.value]}. Status: {rule_status(rule)}.")
+    url = rule_url(rule.code)
+    if url:
+        typer.echo(f"Reference: {url}")
+    typer.echo("")
     typer.echo(rule.doc())
 
 

@@ -16,24 +16,34 @@ class GraphFormat(str, Enum):
 
 def locks_command(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Files or folders (default: .).", show_default=False)
+        list[Path] | None, typer.Argument(metavar="PATHS", hidden=True, show_default=False)
     ] = None,
     output_format: Annotated[
-        GraphFormat, typer.Option("--format", help="text, or dot for Graphviz.")
+        GraphFormat, typer.Option("--format", metavar="text|dot", help="text, or dot for Graphviz.")
     ] = GraphFormat.text,
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", help="Gitignore-style patterns of paths to skip."),
+        typer.Option(
+            "--exclude", metavar="PATTERN", help="Gitignore-style patterns of paths to skip."
+        ),
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="A pyproject.toml (or TOML file) to read settings from."),
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="A pyproject.toml (or TOML file) to read settings from.",
+        ),
     ] = None,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: CPUs).")
+        int | None,
+        typer.Option("--jobs", "-j", metavar="N", min=1, help="Worker processes (default: CPUs)."),
     ] = None,
 ) -> None:
-    """Print the lock graph, cycles first (asyncio and row locks). Exit 1 on a cycle."""
+    """Print the lock graph, cycles first (asyncio and row locks). Exit 1 on a cycle.
+
+    PATHS: files or folders (default: .).
+    """
     from asyncmend.cli.app import fail
     from asyncmend.engine.config import ConfigError, load_config
     from asyncmend.engine.discovery import DiscoveryError, discover

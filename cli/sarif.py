@@ -54,10 +54,14 @@ def _rule_descriptor(code: str, name: str) -> dict[str, Any]:
         rule = rule_by_code(code)
     except UnknownRuleError:
         return {"id": code, "name": name, "shortDescription": {"text": name}}
+    from asyncmend.cli.rule_docs import rule_url
+
     doc = rule.doc()
+    url = rule_url(code)
     return {
         "id": code,
         "name": name,
+        **({"helpUri": url} if url else {}),
         "shortDescription": {"text": rule.summary()},
         "fullDescription": {"text": rule.summary()},
         "help": {"text": doc, "markdown": doc},

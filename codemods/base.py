@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -173,7 +174,9 @@ class Rule:
             if stripped:
                 paragraph.append(stripped)
         text = " ".join(paragraph)
-        sentence = text.split(". ")[0].rstrip(".")
+        # A sentence ends at ". " before a capital (not "e.g. `x`", "a.b", "... foo").
+        end = re.search(r"(?<!\.\.)(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s+[A-Z]|$)", text)
+        sentence = text[: end.start()] if end else text
         return sentence or cls.name
 
     @classmethod

@@ -54,6 +54,8 @@ class Report:
     input_errors: list[str] = field(default_factory=list)
     #: Rules that crashed or fixes that failed verification (exit 2).
     internal_errors: list[str] = field(default_factory=list)
+    #: Generated files and stubs left out (``run(..., skip_generated=True)``).
+    skipped_generated: int = 0
 
     @property
     def findings(self) -> list[Finding]:
@@ -137,6 +139,7 @@ def run(
     changed_since: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    skip_generated: bool = False,
 ) -> Report:
     """Check (``fix=False``) or compute fixes for (``fix=True``) the files under ``paths``.
 
@@ -147,6 +150,8 @@ def run(
     keeps only the files git reports changed since that ref (plus untracked ones).
     ``use_cache`` reads and writes the content-hash cache (the CLI's default).
     ``on_start(total)`` is called once the files are known, ``on_result`` per file.
+    ``skip_generated`` leaves out ``@generated`` files and ``.pyi`` stubs (as LibCST's
+    codemod CLI does; ``asyncmend run`` sets it) and counts them in the report.
     Raises ``ConfigError``, ``DiscoveryError`` (``GitError``), ``UnknownRuleError`` or
     ``CodemodError`` for bad input.
     """
@@ -165,9 +170,14 @@ def run(
 
         changed = changed_files(changed_since, start)
         files = [f for f in files if f.resolve() in changed]
+    skipped: list[Path] = []
+    if skip_generated:
+        from asyncmend.engine.generated import split_generated
+
+        files, skipped = split_generated(files)
     if on_start is not None:
         on_start(len(files))
-    report = Report(files_checked=len(files))
+    report = Report(files_checked=len(files), skipped_generated=len(skipped))
     file_names = [str(p) for p in files]
     root = Path(os.path.abspath(config.root))
     relpaths = [_relative_to(p, root) for p in files]

@@ -64,6 +64,7 @@ RUN_KEYS = {
     "per-file-ignores",
     "unsafe-fixes",
     "respect-gitignore",
+    "baseline",
 }
 
 
@@ -77,6 +78,8 @@ class Config:
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     unsafe_fixes: bool = False
     respect_gitignore: bool = True
+    #: ``check``'s baseline file, relative to the config's folder (``baseline = "..."``).
+    baseline: str | None = None
     settings: dict[str, Any] = field(default_factory=lambda: dict(SHARED_SETTINGS))
     #: Per-rule sections: ``{"AM202": {"key": value}}``.
     rule_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -221,6 +224,8 @@ def apply_table(
         elif key in ("unsafe-fixes", "respect-gitignore"):
             _expect(value, bool, key, where)
             setattr(config, key.replace("-", "_"), value)
+        elif key == "baseline":
+            config.baseline = _expect(value, str, key, where)
         elif key in SHARED_SETTINGS:
             default = SHARED_SETTINGS[key]
             if isinstance(default, list):

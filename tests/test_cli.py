@@ -46,8 +46,11 @@ def test_check_json_is_rufflike(demo_copy: Path) -> None:
     data = json.loads(result.stdout)
     assert len(data) == 2
     first = data[0]
-    assert set(first) == {"code", "name", "message", "filename", "location", "end_location", "fix"}
+    assert set(first) == {
+        *("code", "name", "message", "filename", "location", "end_location", "fix", "url")
+    }
     assert first["code"] == "AM101" and first["name"] == "bare-session"
+    assert first["url"].endswith("/docs/rules/AM101.md")
     assert first["filename"] == "app/services/users.py"
     assert first["location"] == {"row": 17, "column": 5}
     assert first["fix"]["applicability"] == "safe"
@@ -99,7 +102,9 @@ def test_fix_exit_codes(tmp_path: Path) -> None:
 def test_rules_and_explain(tmp_path: Path) -> None:
     rules = asyncmend("rules", cwd=tmp_path)
     assert rules.returncode == 0
-    assert any(line.startswith("AM101  [*] bare-session") for line in rules.stdout.splitlines())
+    assert any(
+        line.split()[:3] == ["AM101", "[*]", "bare-session"] for line in rules.stdout.splitlines()
+    )
     explain = asyncmend("explain", "am101", cwd=tmp_path)
     assert explain.returncode == 0
     for heading in ("## What it does", "## Why is this bad?", "## Example", "## Use instead"):

@@ -20,9 +20,9 @@ DOCS_URL_BASE = "https://github.com/asyncmend/asyncmend/blob/main/docs/rules/"
 
 FIX_LABELS = {"safe": "safe", "unsafe": "unsafe", "none": "none"}
 FIX_SENTENCES = {
-    "safe": "Fix is always available (safe: `asyncmend fix` applies it).",
-    "unsafe": "Fix is sometimes available (unsafe: applied with `--unsafe-fixes`).",
-    "none": "Fix is not available.",
+    "safe": "Fix: safe (applied by `asyncmend fix`), on the findings that have one.",
+    "unsafe": "Fix: unsafe (applied with `--unsafe-fixes`), on the findings that have one.",
+    "none": "Fix: none (findings only).",
 }
 
 

@@ -306,6 +306,8 @@ class Options:
     codemod_args: dict[str, str] = field(default_factory=dict)
     #: The source read from stdin (``--stdin-filename`` or ``-``).
     stdin_data: bytes = b""
+    #: The config of the first path, once ``_project_config`` has read it.
+    project_config: Any = None
 
     @classmethod
     def of(cls, params: dict[str, Any]) -> Options:
@@ -482,7 +484,9 @@ def _print_findings(  # type: ignore[no-untyped-def]
 ) -> None:
     from asyncmend.cli import output
 
-    unsafe = bool(options.unsafe_fixes)
+    unsafe = options.unsafe_fixes
+    if unsafe is None:  # as the config says (the `[*]` marks and the hidden-fix count)
+        unsafe = bool(getattr(_project_config(options), "unsafe_fixes", False))
     if options.statistics:
         if options.output_format in TEXT_FORMATS:
             for line in output.statistics_lines(findings, unsafe_fixes=unsafe):
@@ -590,17 +594,25 @@ def _check(options: Options) -> None:
     raise typer.Exit(0)
 
 
+def _project_config(options: Options) -> Any:
+    """The config of the run's first path (``--config``, else the nearest one), read once,
+    for what the CLI itself decides: the baseline, the fix marks."""
+    if options.project_config is None:
+        from asyncmend.engine.config import ConfigError, load_config
+
+        start = options.stdin_filename or options.targets[0]
+        try:
+            options.project_config = load_config(options.config, start=Path(os.path.abspath(start)))
+        except ConfigError as exc:
+            fail(str(exc))
+    return options.project_config
+
+
 def _baseline_path(options: Options) -> Path | None:
     """``--baseline``, else the config's ``baseline`` (relative to its file)."""
     if options.baseline is not None:
         return options.baseline
-    from asyncmend.engine.config import ConfigError, load_config
-
-    start = options.stdin_filename or options.targets[0]
-    try:
-        config = load_config(options.config, start=Path(os.path.abspath(start)))
-    except ConfigError as exc:
-        fail(str(exc))
+    config = _project_config(options)
     value = getattr(config, "baseline", None)
     if not value:
         return None

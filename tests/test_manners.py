@@ -187,6 +187,10 @@ def test_no_unsafe_fixes_overrides_the_config(tmp_path: Path) -> None:
     assert with_config.returncode == 1 and "flush" in with_config.stdout
     overridden = asyncmend("diff", "--select", "AM302", "--no-unsafe-fixes", "a.py", cwd=project)
     assert overridden.returncode == 0 and overridden.stdout == ""
+    marked = asyncmend("check", "--select", "AM302", "a.py", cwd=project)
+    assert "[*] 1 fixable with `asyncmend fix`." in marked.stdout  # the config's unsafe-fixes
+    hidden = asyncmend("check", "--select", "AM302", "--no-unsafe-fixes", "a.py", cwd=project)
+    assert "(1 hidden fix can be enabled with the `--unsafe-fixes` option.)" in hidden.stdout
 
 
 def test_watch_reruns_on_change(tmp_path: Path) -> None:
@@ -263,3 +267,18 @@ def test_engine_exports_the_api_and_its_exceptions() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "['AM205']\nunknown\n"
+
+
+def test_rule_url_in_json_sarif_and_explain(tmp_path: Path) -> None:
+    from asyncmend.cli.rule_docs import DOCS_URL_BASE
+
+    project = _project(tmp_path, a=BASIC)
+    url = f"{DOCS_URL_BASE}AM101.md"
+    as_json = asyncmend("check", "--output-format", "json", "a.py", cwd=project)
+    assert json.loads(as_json.stdout)[0]["url"] == url
+    sarif = json.loads(asyncmend("check", "--output-format", "sarif", "a.py", cwd=project).stdout)
+    assert sarif["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] == url
+    explain = asyncmend("explain", "AM101", cwd=project)
+    assert f"Reference: {url}" in explain.stdout.splitlines()
+    # the page it points at exists in the repository
+    assert (Path(__file__).parent.parent / "docs" / "rules" / "AM101.md").is_file()

@@ -9,6 +9,7 @@ carried by the JSON (``url``) and SARIF (``helpUri``) output.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,14 +37,21 @@ def rule_status(rule: type[Rule]) -> str:
 
 
 def rule_url(code: str) -> str | None:
-    """The reference page of a built-in rule; None for third-party rules and ``AM000``."""
-    from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
+    """The reference page of a built-in rule; None for third-party rules and ``AM000``.
 
-    try:
-        rule = rule_by_code(code)
-    except UnknownRuleError:
-        return None
-    return f"{DOCS_URL_BASE}{rule.code}.md" if is_builtin(rule) else None
+    Imports no rule (a warm run answered from the cache imports neither them nor libcst).
+    """
+    return f"{DOCS_URL_BASE}{code}.md" if code in _builtin_codes() else None
+
+
+@cache
+def _builtin_codes() -> frozenset[str]:
+    from asyncmend.codemods import registry
+
+    by_file_name = getattr(registry, "_builtin_modules", None)
+    if by_file_name is not None:
+        return frozenset(by_file_name())
+    return frozenset(rule.code for rule in registry.all_rules() if is_builtin(rule))
 
 
 def render_rule_page(rule: type[Rule]) -> str:

@@ -464,7 +464,7 @@ def _run(  # type: ignore[no-untyped-def]
 
 def _read_lines(options: Options) -> Callable[[str], list[str]]:
     """Source lines of a finding's file (the stdin source for ``--stdin-filename``)."""
-    from asyncmend.cli.output import _read_lines as from_disk
+    from asyncmend.cli.output import read_source_lines as from_disk
 
     if options.stdin_filename is None:
         return from_disk

@@ -63,7 +63,7 @@ def format_full_lines(
         marker = "[*] " if _marker(f, unsafe_fixes) else ""
         lines.append(f"{location} {code} {marker}{f.message}")
         if f.path not in sources:
-            sources[f.path] = (read_lines or _read_lines)(f.path)
+            sources[f.path] = (read_lines or read_source_lines)(f.path)
         lines.extend(_frame(sources[f.path], f))
         if f.fix_message and marker:
             lines.append(f"  = help: {f.fix_message}")
@@ -71,7 +71,7 @@ def format_full_lines(
     return lines
 
 
-def _read_lines(path: str) -> list[str]:
+def read_source_lines(path: str) -> list[str]:
     try:
         return Path(path).read_bytes().decode("utf-8", "replace").splitlines()
     except OSError:

@@ -7,7 +7,8 @@ block, starting in a copy of the repository; ``/tmp/`` means a fresh temporary f
 shared by all blocks) and the lines below one are its output, stdout and stderr
 together. A line ``...`` stands for any number of lines.
 
-``python tests/test_readme.py`` prints what every console example prints now.
+``python tests/test_readme.py --update`` rewrites the rules table and the examples'
+output from what the code prints now (then review the diff).
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def test_every_console_example_prints_what_it_shows(tmp_path: Path) -> None:
                     + "\n--- printed\n"
                     + "\n".join(actual)
                 )
-    assert not failures, "\n\n".join(failures)
+    hint = "\n\n(`python tests/test_readme.py --update` rewrites them; review the diff)"
+    assert not failures, "\n\n".join(failures) + hint
 
 
 def test_python_examples_run(tmp_path: Path) -> None:
@@ -202,7 +204,9 @@ def test_rules_table_is_the_registry() -> None:
     table = re.search(r"<!-- rules-table -->\n(.*?)<!-- /rules-table -->", README, re.S)
     assert table, "README has the generated rules table between its markers"
     builtin = [r for r in all_rules() if r.__module__.startswith("asyncmend.codemods.")]
-    assert table.group(1) == rules_table(builtin, link_prefix="docs/rules/")
+    assert table.group(1) == rules_table(builtin, link_prefix="docs/rules/"), (
+        "stale: run `python tests/test_readme.py --update`"
+    )
 
 
 def test_license_is_mit_as_pyproject_says() -> None:
@@ -211,16 +215,43 @@ def test_license_is_mit_as_pyproject_says() -> None:
     assert 'license = { text = "MIT" }' in (ROOT / "pyproject.toml").read_text()
 
 
-if __name__ == "__main__":
+def _update_readme() -> None:
+    """Rewrite README.md: the rules table from the registry, and each console example's
+    output as printed now (an example that still matches, ``...`` included, is kept)."""
     import tempfile
 
+    from asyncmend.cli.rule_docs import rules_table
+    from asyncmend.codemods.registry import all_rules
+
+    builtin = [r for r in all_rules() if r.__module__.startswith("asyncmend.codemods.")]
+    text = re.sub(
+        r"(<!-- rules-table -->\n).*?(<!-- /rules-table -->)",
+        lambda m: m.group(1) + rules_table(builtin, link_prefix="docs/rules/") + m.group(2),
+        README,
+        flags=re.S,
+    )
+    pieces, position = [], 0
     with tempfile.TemporaryDirectory() as folder:
-        for number, block in enumerate(_blocks("console"), start=1):
-            print(f"==== block {number}")
-            for command, expected, actual in _run_block(block, Path(folder)):
-                ok = "ok" if _matches(expected, actual) else "DIFFERS"
-                print(f"$ {command}    [{ok}]")
-                print("\n".join(actual))
+        for match in _BLOCK.finditer(text):
+            if match.group(1) != "console":
+                continue
+            lines = []
+            for command, expected, actual in _run_block(match.group(2), Path(folder)):
+                lines.append(f"$ {command}")
+                lines.extend(expected if _matches(expected, actual) else actual)
+            start, end = match.span(2)
+            pieces += [text[position:start], "\n".join(lines) + "\n"]
+            position = end
+    pieces.append(text[position:])
+    (ROOT / "README.md").write_text("".join(pieces))
+
+
+if __name__ == "__main__":
+    # `python tests/test_readme.py --update` after a change to rules or output; review the diff.
+    if sys.argv[1:] == ["--update"]:
+        _update_readme()
+    else:
+        sys.exit("usage: python tests/test_readme.py --update")
 
 
 @pytest.fixture(autouse=True)

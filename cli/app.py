@@ -551,6 +551,7 @@ def check(
     statistics: Statistics = False,
     exit_zero: ExitZero = False,
     fix_only: FixOnly = False,
+    show_fixes: ShowFixes = False,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
     baseline: Baseline = None,
     write_baseline: WriteBaseline = None,

@@ -172,8 +172,11 @@ def test_fix_only_show_fixes_and_exit_zero(tmp_path: Path) -> None:
     assert left.returncode == 1 and "b.py:" in left.stdout
     assert asyncmend("fix", "--exit-zero", cwd=project).returncode == 0
     (project / "c.py").write_text(BASIC)
-    via_check = asyncmend("check", "--fix-only", "--exit-non-zero-on-fix", "c.py", cwd=project)
+    via_check = asyncmend(
+        "check", "--fix-only", "--show-fixes", "--exit-non-zero-on-fix", "c.py", cwd=project
+    )
     assert via_check.returncode == 1  # something was fixed
+    assert "Fixed 1 error:\n- c.py:\n    1 x AM101 (bare-session)" in via_check.stderr
     assert "async with" in (project / "c.py").read_text()
 
 

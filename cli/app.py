@@ -79,6 +79,13 @@ StdinFilename = Annotated[
         "write the result to stdout.",
     ),
 ]
+ForceExclude = Annotated[
+    bool,
+    typer.Option(
+        "--force-exclude",
+        help="Apply the excludes to files named on the command line too (for pre-commit).",
+    ),
+]
 ChangedSince = Annotated[
     str | None,
     typer.Option(
@@ -109,6 +116,7 @@ class Options:
     explicit_paths: bool = False
     #: The source read from stdin (``--stdin-filename``).
     stdin_data: bytes = b""
+    force_exclude: bool = False
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -130,6 +138,8 @@ def _options(
     stdin_filename=None,
     changed_since=None,
 ) -> Options:  # type: ignore[no-untyped-def]
+    if select is not None and not _split(select):
+        fail("--select: no rule code given (an empty selection would check nothing)")
     return Options(
         paths=[Path(p) for p in paths or ["."]],
         explicit_paths=bool(paths),
@@ -187,6 +197,7 @@ def _run(  # type: ignore[no-untyped-def]
                     exclude=options.exclude,
                     jobs=options.jobs,
                     changed_since=options.changed_since,
+                    force_exclude=options.force_exclude or None,
                     use_cache=not options.no_cache,
                     on_start=on_start,
                     on_result=on_result,
@@ -201,6 +212,8 @@ def _run(  # type: ignore[no-untyped-def]
     for result in report.results:
         for warning in result.warnings:
             typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
+    for message in report.warnings:
+        typer.echo(f"asyncmend: warning: {message}", err=True)
     for message in report.input_errors:
         typer.echo(f"asyncmend: error: {message}", err=True)
     for message in report.internal_errors:
@@ -253,6 +266,7 @@ def check(
     output_format: Format = OutputFormat.text,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
+    force_exclude: ForceExclude = False,
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")
     ] = False,
@@ -271,6 +285,7 @@ def check(
         stdin_filename,
         changed_since,
     )
+    options.force_exclude = force_exclude
     # SARIF carries the fixes, so compute them (nothing is written).
     with_fixes = options.output_format is OutputFormat.sarif
     report = _run(options, fix=with_fixes, fixes_optional=True)
@@ -300,6 +315,7 @@ def diff(
     config: ConfigPath = None,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
+    force_exclude: ForceExclude = False,
     output: Output = None,
 ) -> None:
     """Print the unified diff `fix` would apply (nothing is written). Exit 1 when there is one."""
@@ -316,6 +332,7 @@ def diff(
         stdin_filename,
         changed_since,
     )
+    options.force_exclude = force_exclude
     _diff(options, output)
 
 
@@ -396,6 +413,7 @@ def fix(
     output_format: Format = OutputFormat.text,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
+    force_exclude: ForceExclude = False,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
     interactive: Interactive = False,
 ) -> None:
@@ -413,6 +431,7 @@ def fix(
         stdin_filename,
         changed_since,
     )
+    options.force_exclude = force_exclude
     _fix(options, exit_non_zero_on_fix=exit_non_zero_on_fix, interactive=interactive)
 
 
@@ -530,6 +549,7 @@ def run_codemod(
     output_format: Format = OutputFormat.text,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
+    force_exclude: ForceExclude = False,
     output: Output = None,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
     interactive: Interactive = False,
@@ -550,6 +570,7 @@ def run_codemod(
         stdin_filename,
         changed_since,
     )
+    options.force_exclude = force_exclude
     options.codemod = codemod
     for item in args or []:
         key, sep, value = item.partition("=")
@@ -617,6 +638,11 @@ app.command("locks")(locks_command)
 def main() -> None:
     """Entry point. Click's own usage errors (unknown option, bad value) get the same
     one-line ``asyncmend: error: ...`` form and exit 2 as ours."""
+    # A file name with bytes that are not UTF-8 reaches us surrogate-escaped; print it
+    # escaped (\udcff) rather than crash on it, whatever the stream's encoding.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = app(standalone_mode=False)
     except Exception as exc:

@@ -25,6 +25,7 @@ MAX_FIX_ROUNDS = 8
 
 def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:
     """Check (and with ``job.fix``, fix) one file's bytes. Never raises for bad input."""
+    job, relpath = job.for_file(path, relpath)
     if job.codemod is not None:
         return process_with_codemod(path, data, job, relpath=relpath)
     ignored = job.config.ignored_for(relpath or path)

@@ -270,6 +270,14 @@ def check(
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")
     ] = False,
+    add_noqa: Annotated[
+        bool,
+        typer.Option(
+            "--add-noqa",
+            help="Write a `# noqa: CODE` on the line of every current finding (to adopt "
+            "the tool on legacy code now and fix later).",
+        ),
+    ] = False,
 ) -> None:
     """List findings. Exit 1 when there are any."""
     options = _options(
@@ -286,6 +294,9 @@ def check(
         changed_since,
     )
     options.force_exclude = force_exclude
+    if add_noqa:
+        _add_noqa(options)
+        return
     # SARIF carries the fixes, so compute them (nothing is written).
     with_fixes = options.output_format is OutputFormat.sarif
     report = _run(options, fix=with_fixes, fixes_optional=True)
@@ -293,6 +304,23 @@ def check(
     _error_exit(report)
     if report.findings and not exit_zero:
         raise typer.Exit(1)
+
+
+def _add_noqa(options: Options) -> None:
+    from asyncmend.engine.add_noqa import add_noqa
+
+    if options.stdin_filename is not None:
+        fail("--add-noqa writes files: it cannot read stdin")
+    report = _run(options, fix=False)
+    if report.input_errors:
+        raise typer.Exit(2)  # bad input: write nothing
+    outcome = add_noqa(report.results)
+    for message in outcome.problems:
+        typer.echo(f"asyncmend: warning: {message}", err=True)
+    typer.echo(
+        f"Added {outcome.added} noqa directive(s) to {len(outcome.written)} file(s).", err=True
+    )
+    _error_exit(report)
 
 
 Output = Annotated[

@@ -174,6 +174,9 @@ def run(
     if not one_config:  # each file gets its nearest config, as in ruff
         resolver = ConfigResolver(_overrides(select, ignore, unsafe_fixes))
         job.add_file_configs([str(p) for p in files], resolver)
+        force = config.force_exclude if force_exclude is None else force_exclude
+        named = set() if force else {str(Path(p)) for p in paths}
+        files = [f for f in files if str(f) in named or not job.excluded_by_own_config(str(f))]
     if changed_since is not None:
         from asyncmend.engine.git import changed_files
 

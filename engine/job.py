@@ -82,6 +82,18 @@ class Job:
                 )
             self.per_file[path] = job
 
+    def excluded_by_own_config(self, path: str) -> bool:
+        """Whether a file's own (nested) config excludes it; the run's excludes were
+        applied while walking."""
+        from asyncmend.engine.discovery import exclude_spec
+
+        job = self.per_file.get(path)
+        if job is None or not job.config.exclude:
+            return False
+        rel = os.path.relpath(os.path.abspath(path), job.config.root).replace(os.sep, "/")
+        spec = exclude_spec(job.config.exclude)
+        return spec is not None and not rel.startswith("..") and spec.match_file(rel)
+
     def allows(self, applicability: Any) -> bool:
         """Whether a fix of this applicability is applied in this run."""
         value = getattr(applicability, "value", applicability)

@@ -102,3 +102,24 @@ def test_per_file_ignores_relative_to_the_files_own_config(tmp_path: Path) -> No
     (tmp_path / "pyproject.toml").write_text("[tool.asyncmend]\n")
     result = asyncmend("check", "--format", "json", ".", cwd=tmp_path)
     assert _found(result) == []
+
+
+def test_nested_config_excludes_apply_to_its_files(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "migrations").mkdir(parents=True)
+    (tmp_path / "sub" / "migrations" / "m.py").write_text(SLEEPY)
+    (tmp_path / "sub" / "b.py").write_text(SLEEPY)
+    (tmp_path / "sub" / "pyproject.toml").write_text('[tool.asyncmend]\nexclude = ["migrations"]\n')
+    result = asyncmend("check", "--format", "json", ".", cwd=tmp_path)
+    assert _found(result) == [("sub/b.py", "AM205")]
+    named = asyncmend("check", "--format", "json", "sub/migrations/m.py", cwd=tmp_path)
+    assert _found(named) == [("sub/migrations/m.py", "AM205")]
+    forced = asyncmend(
+        "check",
+        "--format",
+        "json",
+        "--force-exclude",
+        "sub/migrations/m.py",
+        "sub/b.py",
+        cwd=tmp_path,
+    )
+    assert _found(forced) == [("sub/b.py", "AM205")]

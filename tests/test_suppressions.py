@@ -197,3 +197,27 @@ def test_nested_parentheses_with_a_trigger_token(tmp_path: Path) -> None:
     )
     result = asyncmend("check", "--format", "json", "deep.py", cwd=tmp_path)
     assert _codes(result) == [("AM000", 4)]
+
+
+def test_tree_fallback_when_the_tokenizer_refuses(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import libcst as cst
+
+    from asyncmend.engine import noqa
+
+    text = 'x = 1  # noqa: AM205\ns = """\n# noqa\n"""\ny = 2  # asyncmend: ignore\n'
+    expected = Suppressions.of(text).by_line
+    monkeypatch.setattr(noqa, "comments", lambda text: None)
+    assert Suppressions.of(text).by_line == {}  # nothing to fall back on
+    assert Suppressions.of(text, cst.parse_module(text)).by_line == expected
+    assert sorted(expected) == [1, 5]
+
+
+def test_unused_suppression_respects_per_file_ignores(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t.py").write_text(STALE)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.asyncmend]\nper-file-ignores = { "tests/*" = ["AM205"] }\n'
+    )
+    # AM205 is off for tests/: its noqa there is none of our business.
+    result = asyncmend("check", "--format", "json", ".", cwd=tmp_path)
+    assert _codes(result) == [("AM001", 7)]

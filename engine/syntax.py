@@ -3,21 +3,20 @@
 A file no rule needs (none of their trigger tokens) is checked with CPython's own
 parser, which is several times cheaper than libcst's; where CPython refuses it (a
 syntax newer than the running Python, say) libcst decides. A file libcst accepts is
-still AM000 when CPython refuses it for one of its implementation limits (200 nested
-parentheses, 100 indentation levels, 20 nested blocks...): no Python can run it.
+still AM000 when CPython's parser refuses it for one of its implementation limits (200
+nested brackets; checked only where the brackets nest deep): no Python can run it.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Finding
 
-#: CPython's parser nests at most 200 brackets (MAXLEVEL); below that many, no limit of
-#: the kind above is near, and the file is not compiled twice.
-_BRACKETS = re.compile(rb"[(\[{]")
-_LIMIT_GATE = 200
+#: CPython's tokenizer nests at most 200 brackets (MAXLEVEL). A file whose raw bracket
+#: depth (strings included, hence the margin) stays below the gate is not parsed twice.
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"()[]{}")
+_LIMIT_GATE = 100
 #: How CPython's messages for its implementation limits start.
 _LIMITS = ("too many", "too complex", "exceeds the limit")
 
@@ -46,6 +45,17 @@ def _compile_error(data: bytes, path: str, flags: int) -> Finding | str | None:
     return None
 
 
+def _bracket_depth(data: bytes) -> int:
+    depth = deepest = 0
+    for byte in data.translate(None, _NOT_BRACKETS):
+        if byte in b"([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def syntax_finding(path: str, data: bytes, *, parsed: bool = False) -> Finding | None:
     """AM000 for ``data`` if no Python can run it, else None.
 
@@ -53,9 +63,9 @@ def syntax_finding(path: str, data: bytes, *, parsed: bool = False) -> Finding |
     to check (and only for files with enough brackets to reach one).
     """
     if parsed:
-        if len(_BRACKETS.findall(data)) < _LIMIT_GATE:
+        if _bracket_depth(data) < _LIMIT_GATE:
             return None
-        problem = _compile_error(data, path, 0)
+        problem = _compile_error(data, path, ast.PyCF_ONLY_AST)
         return problem if isinstance(problem, Finding) else None
     problem = _compile_error(data, path, ast.PyCF_ONLY_AST)
     if problem is None or isinstance(problem, Finding):

@@ -155,6 +155,21 @@ StdinFilename = Annotated[
         "write the result to stdout.",
     ),
 ]
+ForceExclude = Annotated[
+    bool,
+    typer.Option(
+        "--force-exclude",
+        help="Apply the excludes to files named on the command line too (for pre-commit).",
+    ),
+]
+AddNoqa = Annotated[
+    bool,
+    typer.Option(
+        "--add-noqa",
+        help="Write a `# noqa: CODE` on the line of every current finding (to adopt "
+        "the tool on legacy code now and fix later).",
+    ),
+]
 ChangedSince = Annotated[
     str | None,
     typer.Option(
@@ -308,10 +323,16 @@ class Options:
     stdin_data: bytes = b""
     #: The config of the first path, once ``_project_config`` has read it.
     project_config: Any = None
+    #: Apply ``exclude`` to files named on the command line too (``--force-exclude``).
+    force_exclude: bool = False
+    #: ``check --add-noqa``.
+    add_noqa: bool = False
 
     @classmethod
     def of(cls, params: dict[str, Any]) -> Options:
         names = {f.name for f in fields(cls)}
+        if params.get("select") is not None and not _split(params["select"]):
+            fail("--select: no rule code given (an empty selection would check nothing)")
         options = cls(**{k: v for k, v in params.items() if k in names and k != "codemod_args"})
         options.select = _split(options.select)
         options.ignore = _split(options.ignore)
@@ -433,6 +454,7 @@ def _run(  # type: ignore[no-untyped-def]
                     exclude=options.exclude or [],
                     jobs=options.jobs,
                     changed_since=options.changed_since,
+                    force_exclude=options.force_exclude or None,
                     use_cache=not options.no_cache,
                     on_start=on_start,
                     on_result=on_result,
@@ -449,6 +471,8 @@ def _run(  # type: ignore[no-untyped-def]
         for result in report.results:
             for warning in result.warnings:
                 typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
+        for message in report.warnings:
+            typer.echo(f"asyncmend: warning: {message}", err=True)
     for message in report.input_errors:
         typer.echo(f"asyncmend: error: {message}", err=True)
     for message in report.internal_errors:
@@ -556,12 +580,16 @@ def check(
     baseline: Baseline = None,
     write_baseline: WriteBaseline = None,
     watch: Watch = False,
+    force_exclude: ForceExclude = False,
+    add_noqa: AddNoqa = False,
 ) -> None:
     """List findings. Exit 1 when there are any.
 
     PATHS: files or folders (default: .); `-` reads stdin.
     """
     options = Options.of(locals())
+    if options.add_noqa:
+        _add_noqa(options)
     if options.fix_only:
         _fix(options)
     if options.watch:
@@ -665,6 +693,23 @@ def _apply_baseline(
     return outcome.new, notes
 
 
+def _add_noqa(options: Options) -> NoReturn:
+    from asyncmend.engine.add_noqa import add_noqa
+
+    if options.stdin_filename is not None:
+        fail("--add-noqa writes files: it cannot read stdin")
+    printer = Printer(options)
+    report = _run(options, printer, fix=False)
+    if report.input_errors:
+        raise typer.Exit(2)  # bad input: write nothing
+    outcome = add_noqa(report.results)
+    for message in outcome.problems:
+        typer.echo(f"asyncmend: warning: {message}", err=True)
+    printer.note(f"Added {outcome.added} noqa directive(s) to {len(outcome.written)} file(s).")
+    _error_exit(report)
+    raise typer.Exit(0)
+
+
 @app.command()
 def diff(
     paths: Paths = None,
@@ -677,6 +722,7 @@ def diff(
     config: ConfigPath = None,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
+    force_exclude: ForceExclude = False,
     output: Output = None,
     color: Color = None,
     quiet: Quiet = False,
@@ -768,6 +814,7 @@ def fix(
     fix_only: FixOnly = False,
     show_fixes: ShowFixes = False,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
+    force_exclude: ForceExclude = False,
     interactive: Interactive = False,
 ) -> None:
     """Apply fixes in place (atomically), then list what remains.
@@ -900,6 +947,7 @@ def run_codemod(
     output_format: Format = OutputFormat.concise,
     stdin_filename: StdinFilename = None,
     changed_since: ChangedSince = None,
+    force_exclude: ForceExclude = False,
     output: Output = None,
     exit_non_zero_on_fix: ExitNonZeroOnFix = False,
     interactive: Interactive = False,
@@ -1027,6 +1075,11 @@ app.command("locks")(locks_command)
 def main() -> None:
     """Entry point. Click's own usage errors (unknown option, bad value) get the same
     one-line ``asyncmend: error: ...`` form and exit 2 as ours."""
+    # A file name with bytes that are not UTF-8 reaches us surrogate-escaped; print it
+    # escaped (\udcff) rather than crash on it, whatever the stream's encoding.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = app(standalone_mode=False)
     except Exception as exc:

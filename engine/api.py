@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache
-from asyncmend.engine.config import Config, load_config
+from asyncmend.engine.config import Config, ConfigResolver, load_config
 from asyncmend.engine.diff import text_codec, unified_diff
 from asyncmend.engine.discovery import discover
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.job import Job
 from asyncmend.engine.results import FileResult, Finding
 from asyncmend.engine.runner import (
+    InputError,
     Pool,
     build_index,
     check_files,
+    check_text,
     default_jobs,
     hash_files,
     index_digest,
@@ -56,6 +58,8 @@ class Report:
     internal_errors: list[str] = field(default_factory=list)
     #: Generated files and stubs left out (``run(..., skip_generated=True)``).
     skipped_generated: int = 0
+    #: Things skipped on purpose that the user should know (a README.md named).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Finding]:
@@ -137,6 +141,7 @@ def run(
     codemod: str | None = None,
     codemod_args: Mapping[str, str] | None = None,
     changed_since: str | None = None,
+    force_exclude: bool | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
     skip_generated: bool = False,
@@ -156,15 +161,27 @@ def run(
     ``CodemodError`` for bad input.
     """
     start = Path(paths[0]) if paths else Path.cwd()
+    one_config = config is not None or config_path is not None
     config, job = _prepare(
         start, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args
     )
+    walk_errors: list[str] = []
+    walk_warnings: list[str] = []
     files = discover(
         paths,
         root=config.root,
         exclude=[*config.exclude, *exclude],
         respect_gitignore=config.respect_gitignore,
+        force_exclude=config.force_exclude if force_exclude is None else force_exclude,
+        errors=walk_errors,
+        warnings=walk_warnings,
     )
+    if not one_config:  # each file gets its nearest config, as in ruff
+        resolver = ConfigResolver(_overrides(select, ignore, unsafe_fixes))
+        job.add_file_configs([str(p) for p in files], resolver)
+        force = config.force_exclude if force_exclude is None else force_exclude
+        named = set() if force else {str(Path(p)) for p in paths}
+        files = [f for f in files if str(f) in named or not job.excluded_by_own_config(str(f))]
     if changed_since is not None:
         from asyncmend.engine.git import changed_files
 
@@ -177,7 +194,12 @@ def run(
         files, skipped = split_generated(files)
     if on_start is not None:
         on_start(len(files))
-    report = Report(files_checked=len(files), skipped_generated=len(skipped))
+    report = Report(
+        files_checked=len(files),
+        skipped_generated=len(skipped),
+        input_errors=walk_errors,
+        warnings=walk_warnings,
+    )
     file_names = [str(p) for p in files]
     root = Path(os.path.abspath(config.root))
     relpaths = [_relative_to(p, root) for p in files]
@@ -185,8 +207,9 @@ def run(
     cache = None
     if use_cache and not job.extra_rules and job.codemod is None:
         cache = ResultCache.open(
-            config.root, config.digest(), job.rule_codes, fix, config.unsafe_fixes
-        )
+            config.root, config.digest(), job.rule_codes, fix, config.unsafe_fixes,
+            job.variants_key(),
+        )  # fmt: skip
     uses_index = _uses_index(job, cache)
     digests, errors = hash_files(file_names)
     report.input_errors.extend(errors)
@@ -196,7 +219,9 @@ def run(
         given = {os.path.abspath(name): name for name in file_names}
         scope = [
             given.get(os.path.abspath(p), str(p))
-            for p in discover(index_scope(files), root=config.root)
+            for p in discover(
+                index_scope([f for f in files if f.exists()]), root=config.root, errors=[]
+            )
         ]
         scope_digests, _ = hash_files([p for p in scope if p not in digests])
         digests.update(scope_digests)
@@ -262,6 +287,11 @@ def run_source(
             job.index = build_index(pool, scope, digests, None)
         job.index.add(collect_facts(str(path), source))
     report = Report(files_checked=1)
+    try:
+        check_text(str(path), source)  # the same bytes in a file would be refused
+    except InputError as exc:
+        report.input_errors.append(str(exc))
+        return report
     relpath = _relative_to(path, Path(os.path.abspath(config.root)))
     _collect(report, process_source(str(path), source, job, relpath=relpath))
     return report
@@ -300,12 +330,7 @@ def _prepare(
         config = load_config(
             Path(config_path) if config_path else None, start=start, known_rule_settings=known
         )
-    if select is not None:
-        config.select = list(select)
-    if ignore is not None:
-        config.ignore = [*config.ignore, *ignore]
-    if unsafe_fixes is not None:
-        config.unsafe_fixes = unsafe_fixes
+    _overrides(select, ignore, unsafe_fixes)(config)
     codes: tuple[str, ...] = ()
     extra: tuple[type[Rule], ...] = ()
     if user_rule is not None:
@@ -321,6 +346,22 @@ def _prepare(
     return config, job
 
 
+def _overrides(
+    select: Sequence[str] | None, ignore: Sequence[str] | None, unsafe_fixes: bool | None
+) -> Callable[[Config], None]:
+    """The command line's settings, applied over a config file's."""
+
+    def apply(config: Config) -> None:
+        if select is not None:
+            config.select = list(select)
+        if ignore is not None:
+            config.ignore = [*config.ignore, *ignore]
+        if unsafe_fixes is not None:
+            config.unsafe_fixes = unsafe_fixes
+
+    return apply
+
+
 def _uses_index(job: Job, cache: ResultCache | None) -> bool:
     """Whether a selected rule reads the repo index (remembered by the cache, so a warm
     run need not import the rules to know)."""
@@ -328,7 +369,7 @@ def _uses_index(job: Job, cache: ResultCache | None) -> bool:
         return False
     if cache is not None and "uses_index" in cache.meta:
         return bool(cache.meta["uses_index"])
-    value = any(rule.uses_index for rule in job.rules)
+    value = any(rule.uses_index for variant in job.variants() for rule in variant.rules)
     if cache is not None:
         cache.meta["uses_index"] = value
         cache.dirty = True

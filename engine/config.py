@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ SHARED_SETTINGS: dict[str, Any] = {
 
 #: Keys of ``[tool.asyncmend]`` that are not rule settings.
 RUN_KEYS = {
+    "extend",
     "select",
     "ignore",
     "extend-select",
@@ -65,6 +67,7 @@ RUN_KEYS = {
     "unsafe-fixes",
     "respect-gitignore",
     "baseline",
+    "force-exclude",
 }
 
 
@@ -80,6 +83,8 @@ class Config:
     respect_gitignore: bool = True
     #: ``check``'s baseline file, relative to the config's folder (``baseline = "..."``).
     baseline: str | None = None
+    #: Apply ``exclude`` to files named on the command line too (as ruff's).
+    force_exclude: bool = False
     settings: dict[str, Any] = field(default_factory=lambda: dict(SHARED_SETTINGS))
     #: Per-rule sections: ``{"AM202": {"key": value}}``.
     rule_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -114,25 +119,80 @@ class Config:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above ``start`` that has ``[tool.asyncmend]``,
-    else the nearest pyproject.toml at all (it marks the project root)."""
-    start = start.resolve()
-    if start.is_file():
+#: Config files, in the order they are looked for in one folder (as ruff's
+#: ``.ruff.toml``, ``ruff.toml``, ``pyproject.toml``): the first two hold the keys at
+#: top level, pyproject.toml under ``[tool.asyncmend]``.
+CONFIG_NAMES = (".asyncmend.toml", "asyncmend.toml", "pyproject.toml")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's data, or a ``ConfigError`` that says in one line what is wrong."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def asyncmend_table(path: Path, data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The asyncmend settings in a config file's data (None: a pyproject.toml without
+    ``[tool.asyncmend]``). A ``tool`` or ``tool.asyncmend`` that is not a table is an error."""
+    if path.name != "pyproject.toml":
+        tool = data.get("tool")
+        if isinstance(tool, dict) and "asyncmend" in tool:
+            data = tool
+        else:
+            return data
+    elif "tool" not in data:
+        return None
+    else:
+        data = data["tool"]
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: `tool` must be a table, got {data!r}")
+        if "asyncmend" not in data:
+            return None
+    table = data["asyncmend"]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.asyncmend] must be a table, got {table!r}")
+    return table
+
+
+def find_config(start: Path) -> tuple[Path | None, Path | None]:
+    """``(config file, project root marker)`` for ``start``: the nearest
+    ``.asyncmend.toml`` / ``asyncmend.toml`` / pyproject.toml with ``[tool.asyncmend]``
+    at or above it, and the nearest pyproject.toml at all (it marks the project root
+    when there is no config). Every pyproject.toml on the way must be valid."""
+    try:
+        start = start.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: its folder still has a config
+        start = Path(os.path.abspath(start))
+    if not start.is_dir():
         start = start.parent
     nearest: Path | None = None
     for folder in (start, *start.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            if nearest is None:
-                nearest = candidate
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        for name in CONFIG_NAMES:
+            candidate = folder / name
+            if not candidate.is_file():
                 continue
-            if "asyncmend" in data.get("tool", {}):
-                return candidate
-    return nearest
+            if name != "pyproject.toml":
+                return candidate, nearest or candidate
+            nearest = nearest or candidate
+            if asyncmend_table(candidate, read_toml(candidate)) is not None:
+                return candidate, nearest
+    return None, nearest
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The config file for ``start``, else the nearest pyproject.toml (the root marker)."""
+    found, nearest = find_config(start)
+    return found or nearest
 
 
 def load_config(
@@ -141,7 +201,7 @@ def load_config(
     start: Path | None = None,
     known_rule_settings: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> Config:
-    """Read the config from ``path`` (``--config``) or the nearest pyproject.toml.
+    """Read the config from ``path`` (``--config``) or the nearest config file.
 
     ``known_rule_settings`` returns rule codes -> their ``settings_defaults``, to
     validate ``[tool.asyncmend.<CODE>]`` sections (default: the registry's rules; it is
@@ -149,32 +209,44 @@ def load_config(
     """
     explicit = path is not None
     if path is None:
-        path = find_pyproject(start or Path.cwd())
-    config = Config()
-    if path is None:
-        return config
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    table = data.get("tool", {}).get("asyncmend") if path.name == "pyproject.toml" else data
-    if table is None and path.name == "pyproject.toml" and not explicit:
-        config.source = path
-        return config
-    if table is None:
-        table = data.get("tool", {}).get("asyncmend", {})
-    config.source = path
-    apply_table(
-        config,
-        table,
-        where=str(path),
-        known_rule_settings=known_rule_settings or _registry_settings,
-    )
+        path, marker = find_config(start or Path.cwd())
+        if path is None:
+            return Config(source=marker)
+    config = Config(source=path)
+    known = known_rule_settings or _registry_settings
+    _load_into(config, path, explicit=explicit, known=known, chain=())
     return config
+
+
+def _load_into(
+    config: Config,
+    path: Path,
+    *,
+    explicit: bool,
+    known: Callable[[], Mapping[str, Mapping[str, Any]]],
+    chain: tuple[Path, ...],
+) -> None:
+    """Apply the file at ``path`` to ``config``: first the file it ``extend``s (as
+    ruff's ``extend``: a path relative to this file), then its own keys."""
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise ConfigError(f"{path}: `extend` forms a cycle: {cycle}")
+    data = read_toml(path)
+    table = asyncmend_table(path, data)
+    if table is None:
+        if not explicit:
+            return
+        table = {}
+    table = dict(table)
+    base = table.pop("extend", None)
+    if base is not None:
+        _expect(base, str, "extend", str(path))
+        target = (path.parent / base).expanduser()
+        if not target.is_file():
+            raise ConfigError(f"{path}: [tool.asyncmend] extend: {base}: no such file")
+        _load_into(config, target, explicit=True, known=known, chain=(*chain, resolved))
+    apply_table(config, table, where=str(path), known_rule_settings=known)
 
 
 def _registry_settings() -> dict[str, Mapping[str, Any]]:
@@ -219,9 +291,10 @@ def apply_table(
         elif key == "per-file-ignores":
             _expect(value, dict, key, where)
             config.per_file_ignores = {
-                str(k): _string_list(v, f"{key}.{k}", where) for k, v in value.items()
+                str(k): _known_codes(_string_list(v, f"{key}.{k}", where), f"{key}.{k}", where)
+                for k, v in value.items()
             }
-        elif key in ("unsafe-fixes", "respect-gitignore"):
+        elif key in ("unsafe-fixes", "respect-gitignore", "force-exclude"):
             _expect(value, bool, key, where)
             setattr(config, key.replace("-", "_"), value)
         elif key == "baseline":
@@ -247,6 +320,18 @@ def apply_table(
             raise ConfigError(f"{where}: unknown key '{key}' in [tool.asyncmend] (known: {known})")
 
 
+def _known_codes(codes: list[str], key: str, where: str) -> list[str]:
+    """``codes`` if each is a rule code or prefix the registry knows (a typo must not
+    silently keep a rule on)."""
+    from asyncmend.codemods.registry import UnknownRuleError, check_selectors
+
+    try:
+        check_selectors(codes)
+    except UnknownRuleError as exc:
+        raise ConfigError(f"{where}: [tool.asyncmend] {key}: {exc}") from exc
+    return codes
+
+
 def selected(codes: Sequence[str], select: Sequence[str], ignore: Sequence[str]) -> list[str]:
     """Codes chosen by ``select``/``ignore`` prefixes; the longer prefix wins, as in ruff."""
     chosen = []
@@ -256,3 +341,33 @@ def selected(codes: Sequence[str], select: Sequence[str], ignore: Sequence[str])
         if best_select > best_ignore:
             chosen.append(code)
     return chosen
+
+
+class ConfigResolver:
+    """Each file's config, as ruff finds it: the nearest config file at or above the
+    file's folder, with the run's command-line overrides applied on top."""
+
+    def __init__(
+        self,
+        overrides: Callable[[Config], None],
+        known_rule_settings: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+    ) -> None:
+        self._overrides = overrides
+        self._known = known_rule_settings
+        self._by_folder: dict[str, Config] = {}
+        self._by_source: dict[Path | None, Config] = {}
+
+    def for_file(self, path: str | Path) -> Config:
+        folder = os.path.dirname(os.path.abspath(path))
+        config = self._by_folder.get(folder)
+        if config is None:
+            found, marker = find_config(Path(folder))
+            key = found or marker
+            config = self._by_source.get(key)
+            if config is None:
+                config = load_config(found, known_rule_settings=self._known) if found else None
+                config = config or Config(source=marker)
+                self._overrides(config)
+                self._by_source[key] = config
+            self._by_folder[folder] = config
+        return config

@@ -11,9 +11,11 @@ import libcst as cst
 from asyncmend.codemods.analysis import reset_memo
 from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.engine.job import Job
+from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
-from asyncmend.engine.suppression import is_suppressed
+from asyncmend.engine.suppression import UNUSED_CODE, remove_unused_codes, unused, unused_findings
+from asyncmend.engine.syntax import syntax_finding
 from asyncmend.engine.user_codemods import process_with_codemod
 from asyncmend.engine.walker import walk
 
@@ -23,6 +25,7 @@ MAX_FIX_ROUNDS = 8
 
 def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:
     """Check (and with ``job.fix``, fix) one file's bytes. Never raises for bad input."""
+    job, relpath = job.for_file(path, relpath)
     if job.codemod is not None:
         return process_with_codemod(path, data, job, relpath=relpath)
     ignored = job.config.ignored_for(relpath or path)
@@ -34,6 +37,10 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     ]
     result = FileResult(path=path)
     if not rules:
+        # Not parsed by libcst (no rule's trigger token), yet an unparsable file is AM000.
+        problem = syntax_finding(path, data)
+        if problem is not None:
+            result.findings = result.remaining = [problem]
         return result
     parsed = parse_source(path, data)
     if isinstance(parsed, Finding):
@@ -42,8 +49,9 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         return result
     module = parsed
     result.encoding = module.encoding
+    enabled = frozenset(r.code for r in job.rules if not any(r.code.startswith(c) for c in ignored))
     try:
-        _fix_loop(path, data, module, rules, job, result)
+        _fix_loop(path, data, module, rules, job, result, enabled)
     except Exception:
         # A crashing rule must not stop the run or write anything: report and move on.
         result.fixed = None
@@ -55,7 +63,7 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
 def parse_source(path: str, data: bytes) -> cst.Module | Finding:
     """The file's tree, or the AM000 finding that says why there is none."""
     try:
-        return cst.parse_module(data)
+        module = cst.parse_module(data)
     except cst.ParserSyntaxError as exc:
         line, column, message = _syntax_error(data, exc)
         return Finding(
@@ -66,6 +74,8 @@ def parse_source(path: str, data: bytes) -> cst.Module | Finding:
         return Finding(
             PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot decode: {exc}", path, 1, 1, 1, 1
         )
+    # libcst accepts what CPython's implementation limits reject (nesting depth).
+    return syntax_finding(path, data, parsed=True) or module
 
 
 def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
@@ -88,25 +98,40 @@ def _fix_loop(
     rules: Sequence[type[Rule]],
     job: Job,
     result: FileResult,
+    enabled: frozenset[str],
 ) -> None:
     current = module
+    checked = False  # whether the last round's findings are those of `current`
     for round_number in range(MAX_FIX_ROUNDS):
-        raw, positions = _run_rules(path, data, current, rules, job)
+        raw, positions, suppressions = _run_rules(path, data, current, rules, job)
         findings = [_to_finding(path, item, positions.span(item.node)) for item in raw]
+        stale = unused(suppressions, enabled) if UNUSED_CODE in enabled else []
+        findings += unused_findings(path, stale)
+        findings.sort(key=lambda f: (f.line, f.column, f.code))
         if round_number == 0:
             result.findings = findings
         result.remaining = findings
         if not job.fix:
             return
         chosen = _choose_fixes(raw, positions, job)
+        checked = not chosen
         if not chosen:
             break
         current = apply_fixes(current, chosen, positions)
         for item in chosen:
             result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1
-    if current is module:
+    if checked and stale and job.allows("safe"):
+        # AM001's fix edits comments, which no rule's node replacement reaches. On an
+        # unchanged tree it edits the bytes as read (libcst's codegen is not byte-exact
+        # for every file, e.g. "\r" line ends).
+        text = data.decode(current.encoding) if current is module else current.code
+        new_bytes = remove_unused_codes(text, stale).encode(current.encoding)
+        result.applied[UNUSED_CODE] = len(stale)
+        result.remaining = [f for f in result.remaining if f.code != UNUSED_CODE]
+    elif current is module:
         return
-    new_bytes = current.bytes
+    else:
+        new_bytes = current.bytes
     if new_bytes == data:
         return
     problem = verify_output(path, data, new_bytes)
@@ -125,7 +150,7 @@ def _run_rules(
     module: cst.Module,
     rules: Sequence[type[Rule]],
     job: Job,
-) -> tuple[list[RawFinding], Positions]:
+) -> tuple[list[RawFinding], Positions, Suppressions]:
     reset_memo()
     ancestors: list[cst.CSTNode] = []
     context = FileContext(
@@ -142,18 +167,18 @@ def _run_rules(
     for instance in instances:
         instance.finish()
         raw.extend(instance.findings)
-    if not raw:
-        return [], Positions({}, "")
+    if not raw and not any(rule.code == UNUSED_CODE for rule in rules):
+        return [], Positions({}, ""), Suppressions()
     # Positions cost a codegen pass: only files with findings pay it.
-    positions = compute_positions(module)
-    lines = positions.code.splitlines()
+    positions = compute_positions(module) if raw else Positions({}, module.code)
+    suppressions = Suppressions.of(positions.code, module)
     kept = []
     for item in raw:
         first, _, last, _ = positions.span(item.node)
-        if not is_suppressed(item.rule.code, lines, first, last):
+        if not suppressions.suppresses(item.rule.code, first, last):
             kept.append(item)
     kept.sort(key=lambda f: (positions.span(f.node)[:2], f.rule.code))
-    return kept, positions
+    return kept, positions, suppressions
 
 
 def _to_finding(path: str, item: RawFinding, span: Span) -> Finding:

@@ -37,9 +37,14 @@ def read_source(path: str) -> bytes:
             data = handle.read()
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {(exc.strerror or str(exc)).lower()}") from exc
+    check_text(path, data)
+    return data
+
+
+def check_text(path: str, data: bytes) -> None:
+    """Raise ``InputError`` when ``data`` cannot be Python source (a file's or stdin's)."""
     if b"\x00" in data or not _decodable(data):
         raise InputError(f"{path}: binary file, not Python source")
-    return data
 
 
 def _decodable(data: bytes) -> bool:
@@ -158,7 +163,7 @@ def index_digest(digests: dict[str, str], paths: Iterable[str]) -> str:
     """Identifies the repo index: the files it was built from and their contents."""
     h = hashlib.blake2b(digest_size=16)
     for path in sorted(paths):
-        h.update(f"{path}\0{digests.get(path, '')}\n".encode())
+        h.update(f"{path}\0{digests.get(path, '')}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 

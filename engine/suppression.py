@@ -1,36 +1,76 @@
-"""Suppression comments: ``# asyncmend: ignore[AM101]``, ``# asyncmend: ignore``,
-``# noqa: AM101`` and a bare ``# noqa`` (as ruff honours it)."""
+"""Suppressions applied to a file's findings, and AM001 unused-suppression: the
+directives (``engine.noqa``) that suppressed nothing, reported and removed by its fix.
+
+AM001 needs the file's final findings, so pass 2 computes it after the rules ran:
+``suppress`` filters the rules' findings and records which directive codes were used,
+``unused_findings`` reports the others, ``remove_unused_codes`` is the fix.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection
+from dataclasses import dataclass
 
-_DIRECTIVE = re.compile(
-    r"#\s*(?:asyncmend\s*:\s*ignore(?:\[(?P<codes>[^\]]*)\])?|noqa(?::\s*(?P<noqa>[A-Z0-9,\s]+))?)",
-    re.IGNORECASE,
-)
-_ALL = frozenset({"*"})
+from asyncmend.engine.noqa import IGNORE, Directive, Suppressions, remove_unused
+from asyncmend.engine.results import Finding
 
-
-def line_suppressions(line: str) -> frozenset[str]:
-    """Codes suppressed on ``line``: empty when none, ``{"*"}`` for all."""
-    if "#" not in line:
-        return frozenset()
-    codes: set[str] = set()
-    for match in _DIRECTIVE.finditer(line):
-        listed = match.group("codes") if match.group("codes") is not None else match.group("noqa")
-        if listed is None:
-            return _ALL
-        codes.update(c.strip().upper() for c in re.split(r"[,\s]+", listed) if c.strip())
-    return frozenset(codes)
+UNUSED_CODE = "AM001"
+UNUSED_NAME = "unused-suppression"
 
 
-def is_suppressed(code: str, lines: list[str], first_line: int, last_line: int) -> bool:
-    """Whether a finding spanning ``first_line``..``last_line`` (1-based) is suppressed
-    by a directive on its first or its last line."""
-    for number in {first_line, last_line}:
-        if 1 <= number <= len(lines):
-            codes = line_suppressions(lines[number - 1])
-            if codes is _ALL or any(code.startswith(c) for c in codes):
-                return True
-    return False
+@dataclass(frozen=True)
+class Unused:
+    """The unused part of one directive: its codes (``()`` for a bare directive)."""
+
+    directive: Directive
+    codes: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        what = "`noqa`" if self.directive.kind != IGNORE else "`asyncmend: ignore`"
+        if not self.codes:
+            return f"Unused blanket {what} directive"
+        listed = ", ".join(f"`{code}`" for code in self.codes)
+        return f"Unused {what} directive (unused: {listed})"
+
+    @property
+    def fix_message(self) -> str:
+        whole = not self.codes or set(self.codes) == set(self.directive.codes or ())
+        return "Remove the unused suppression" if whole else "Remove the unused codes"
+
+
+def unused(suppressions: Suppressions, enabled: Collection[str]) -> list[Unused]:
+    """Directive codes that suppressed nothing, among the codes of ``enabled`` rules.
+    AM001 itself is never unused: a directive naming AM001 keeps its line's report
+    away (a bare one does not: it would hide its own report, as ruff's RUF100 knows)."""
+    found = []
+    for directive, codes in suppressions.unused(set(enabled) - {UNUSED_CODE}):
+        if not any(
+            UNUSED_CODE in (other.codes or ())
+            for other in suppressions.by_line.get(directive.line, ())
+        ):
+            found.append(Unused(directive, codes))
+    return found
+
+
+def unused_findings(path: str, items: list[Unused]) -> list[Finding]:
+    return [
+        Finding(
+            code=UNUSED_CODE,
+            name=UNUSED_NAME,
+            message=item.message,
+            path=path,
+            line=item.directive.line,
+            column=item.directive.start + 1,
+            end_line=item.directive.line,
+            end_column=item.directive.end + 1,
+            fix_applicability="safe",
+            fix_message=item.fix_message,
+        )
+        for item in items
+    ]
+
+
+def remove_unused_codes(text: str, items: list[Unused]) -> str:
+    """The AM001 fix on ``text`` (the code the directives were read from)."""
+    return remove_unused(text, [(item.directive, item.codes) for item in items])

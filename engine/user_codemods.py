@@ -52,8 +52,10 @@ def load_class(spec: str) -> type:
             sys.path.insert(0, str(Path.cwd()))  # as `python -m` does: the cwd's modules
         try:
             module = importlib.import_module(target)
-        except ImportError as exc:
-            raise CodemodError(f"codemod '{spec}': cannot import {target}: {exc}") from exc
+        except (Exception, SystemExit) as exc:  # its import runs user code: any error
+            raise CodemodError(
+                f"codemod '{spec}': cannot import {target}: {_describe(exc)}"
+            ) from exc
     value = module
     for part in attr.split("."):
         value = getattr(value, part, None)
@@ -81,10 +83,16 @@ def _load_file(path: Path, spec: str) -> Any:
     sys.modules[name] = module
     try:
         loader_spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit(0) too: it is no success
         del sys.modules[name]
-        raise CodemodError(f"codemod '{spec}': {path} failed to import: {exc}") from exc
+        raise CodemodError(f"codemod '{spec}': {path} failed to import: {_describe(exc)}") from exc
     return module
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) on import"
+    return str(exc) or type(exc).__name__
 
 
 def resolve_codemod(

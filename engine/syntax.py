@@ -1,0 +1,77 @@
+"""AM000 for every checked file that does not parse, not only for those a rule parses.
+
+A file no rule needs (none of their trigger tokens) is checked with CPython's own
+parser, which is several times cheaper than libcst's; where CPython refuses it (a
+syntax newer than the running Python, say) libcst decides. A file libcst accepts is
+still AM000 when CPython's parser refuses it for one of its implementation limits (200
+nested brackets; checked only where the brackets nest deep): no Python can run it.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Finding
+
+#: CPython's tokenizer nests at most 200 brackets (MAXLEVEL). A file whose raw bracket
+#: depth (strings included, hence the margin) stays below the gate is not parsed twice.
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"()[]{}")
+_LIMIT_GATE = 100
+#: How CPython's messages for its implementation limits start.
+_LIMITS = ("too many", "too complex", "exceeds the limit")
+
+
+def _finding(path: str, line: int, column: int, message: str) -> Finding:
+    return Finding(
+        PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot parse: {message}",
+        path, line, column, line, column,
+    )  # fmt: skip
+
+
+def _compile_error(data: bytes, path: str, flags: int) -> Finding | str | None:
+    """None when CPython compiles ``data``; the AM000 finding when it refuses it for a
+    limit; ``"other"`` for any other refusal."""
+    try:
+        compile(data, path, "exec", flags=flags, dont_inherit=True)
+    except (RecursionError, MemoryError):
+        return _finding(path, 1, 1, "too deeply nested for CPython")
+    except SyntaxError as error:
+        message = (error.msg or "").lower()
+        if message.startswith(_LIMITS):
+            return _finding(path, error.lineno or 1, error.offset or 1, error.msg)
+        return "other"
+    except ValueError:
+        return "other"
+    return None
+
+
+def _bracket_depth(data: bytes) -> int:
+    depth = deepest = 0
+    for byte in data.translate(None, _NOT_BRACKETS):
+        if byte in b"([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def syntax_finding(path: str, data: bytes, *, parsed: bool = False) -> Finding | None:
+    """AM000 for ``data`` if no Python can run it, else None.
+
+    ``parsed``: libcst already accepted the file, so only CPython's limits are left
+    to check (and only for files with enough brackets to reach one).
+    """
+    if parsed:
+        if _bracket_depth(data) < _LIMIT_GATE:
+            return None
+        problem = _compile_error(data, path, ast.PyCF_ONLY_AST)
+        return problem if isinstance(problem, Finding) else None
+    problem = _compile_error(data, path, ast.PyCF_ONLY_AST)
+    if problem is None or isinstance(problem, Finding):
+        return problem
+    # CPython refuses it: a syntax error, or syntax newer than this Python's.
+    from asyncmend.engine.process import parse_source
+
+    parsed_tree = parse_source(path, data)
+    return parsed_tree if isinstance(parsed_tree, Finding) else None

@@ -182,3 +182,55 @@ def test_every_peer_case_file_is_scored_and_has_cases():
     for name in on_disk:
         expected, silent = eco.peer_markers((eco.PEER_CASES / name).read_text())
         assert expected or silent, name
+
+
+def _local_package(tmp_path, monkeypatch, source: str):
+    """A pinned package already 'downloaded': fetch() finds it and never goes to PyPI."""
+    monkeypatch.setattr(eco, "WORK", tmp_path / "work")
+    pkg = eco.Package("demo", "1.0", "demo-1.0-py3-none-any.whl", "0" * 64, "test")
+    root = tmp_path / "work" / "src" / pkg.slug
+    (root / "demo").mkdir(parents=True)
+    (root / "demo" / "jobs.py").write_text(source)
+    (root / ".extracted").write_text("test")
+    return pkg
+
+
+DANGLING = "import asyncio\n\n\nasync def go(coro):\n    asyncio.create_task(coro)\n"
+
+
+def test_run_package_with_the_real_cli_finds_fixes_and_keeps_the_invariants(tmp_path, monkeypatch):
+    pkg = _local_package(tmp_path, monkeypatch, DANGLING)
+    exe = eco.asyncmend_exe()
+    run = eco.run_package(pkg, exe, jobs=1, extra=[])
+    assert [(f.path, f.line, f.code, f.fixable) for f in run.findings] == [
+        ("demo/jobs.py", 5, "AM203", True)
+    ]
+    assert run.changed_files == 1
+    assert run.problems == []
+    assert "_background_tasks" in (tmp_path / "work" / "diffs" / "demo-1.0.diff").read_text()
+
+
+def test_run_package_reports_a_fix_that_is_not_idempotent_and_a_crash(tmp_path, monkeypatch):
+    pkg = _local_package(tmp_path, monkeypatch, DANGLING)
+    fake = tmp_path / "fake-asyncmend"
+    # check: prints no JSON and a traceback; fix: appends a line every time it runs.
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = check ]; then echo "Traceback (most recent call last):" >&2; exit 2; fi\n'
+        'for f in $(find . -name "*.py"); do echo "x = 1" >> "$f"; done\n'
+    )
+    fake.chmod(0o755)
+    run = eco.run_package(pkg, str(fake), jobs=1, extra=[])
+    assert any(p.startswith("crash: check exited 2") for p in run.problems)
+    assert "invariant: second fix changed demo/jobs.py" in run.problems
+
+
+def test_internal_error_lines_count_as_crashes():
+    import subprocess
+
+    ok = subprocess.CompletedProcess([], 1, "", "")
+    assert eco._internal_error(ok, "check") is None
+    bad = subprocess.CompletedProcess(
+        [], 1, "", "internal error: fix output for a.py does not parse\n"
+    )
+    assert "does not parse" in eco._internal_error(bad, "fix")

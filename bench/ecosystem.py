@@ -4,7 +4,7 @@
     python bench/ecosystem.py --smoke      # CI: two small packages, well under 2 minutes
     python bench/ecosystem.py --update     # full run, then append new findings as unreviewed rows
     python bench/ecosystem.py --prune      # full run, then drop verdict rows whose finding is gone
-    python bench/ecosystem.py --peers      # only the cases written after the peers' fixtures
+    python bench/ecosystem.py --peers      # only the peer cases and the review's class cases
 
 For each pinned package (a wheel from PyPI, checked against its sha256) it runs
 ``asyncmend check --no-cache --select ALL --format json`` and ``asyncmend fix
@@ -43,6 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 VERDICTS = HERE / "ecosystem" / "verdicts.csv"
 PEER_CASES = HERE / "ecosystem" / "peer_cases"
+CLASS_CASES = HERE / "ecosystem" / "class_cases"
 WORK = HERE / ".work" / "ecosystem"
 VERDICT_FIELDS = ["package", "version", "path", "line", "code", "verdict", "fix", "reason"]
 VERDICT_VALUES = {"TP", "FP", "debatable", "unreviewed"}
@@ -603,31 +604,47 @@ def score_peer_file(peer: str, source: str, found: list[tuple[int, str]], name: 
     return row
 
 
+#: Case file -> the false-positive/negative class of the review it stands for.
+CLASS_FILES: dict[str, str] = {
+    "am302_commit_ends_path.py": "AM302: a commit that ends its path",
+    "am301_handlers.py": "AM301: savepoint, conditional re-raise, raise after try",
+    "am401_cheap_enqueue.py": "AM401: `send_*` callee that only enqueues",
+    "am204_sync_session_attribute.py": "AM204: sync Session held on `self`",
+    "fn_session_from_database_object.py": "FN AM201: session from a database object",
+    "fn_sync_session_in_async_dependency.py": "FN AM205: sync Session in async dependency",
+}
+
+
 def run_peers(exe: str) -> int:
-    proc, _ = _run(
-        [exe, "check", "--no-cache", "--select", "ALL", "--format", "json", "."], PEER_CASES
-    )
-    if problem := _internal_error(proc, "check"):
-        print(problem, file=sys.stderr)
-        return 1
-    by_file: dict[str, list[tuple[int, str]]] = {}
-    for item in json.loads(proc.stdout or "[]"):
-        by_file.setdefault(Path(item["filename"]).name, []).append(
-            (item["location"]["row"], item["code"])
-        )
-    print("| peer rule | cases file | positives found | negatives wrongly flagged |")
-    print("|---|---|--:|--:|")
-    details: list[str] = []
-    for name, peer in PEER_FILES.items():
-        source = (PEER_CASES / name).read_text()
-        row = score_peer_file(peer, source, by_file.get(name, []), name)
-        print(
-            f"| {peer} | `{name}` | {row.found} / {row.positives} "
-            f"| {row.wrongly_flagged} / {row.negatives} |"
-        )
-        details += [f"missed {m}" for m in row.misses] + [f"wrong {w}" for w in row.wrong]
-    for line in details:
-        print(line)
+    """Score the peer cases and the review's class cases, one table each."""
+    for folder, files, title in (
+        (PEER_CASES, PEER_FILES, "peer rule"),
+        (CLASS_CASES, CLASS_FILES, "class from the review"),
+    ):
+        cmd = [exe, "check", "--no-cache", "--select", "ALL", "--format", "json", "."]
+        proc, _ = _run(cmd, folder)
+        if problem := _internal_error(proc, "check"):
+            print(problem, file=sys.stderr)
+            return 1
+        by_file: dict[str, list[tuple[int, str]]] = {}
+        for item in json.loads(proc.stdout or "[]"):
+            by_file.setdefault(Path(item["filename"]).name, []).append(
+                (item["location"]["row"], item["code"])
+            )
+        print(f"| {title} | cases file | positives found | negatives wrongly flagged |")
+        print("|---|---|--:|--:|")
+        details: list[str] = []
+        for name, label in files.items():
+            source = (folder / name).read_text()
+            row = score_peer_file(label, source, by_file.get(name, []), name)
+            print(
+                f"| {label} | `{name}` | {row.found} / {row.positives} "
+                f"| {row.wrongly_flagged} / {row.negatives} |"
+            )
+            details += [f"missed {m}" for m in row.misses] + [f"wrong {w}" for w in row.wrong]
+        for line in details:
+            print(line)
+        print()
     return 0
 
 

@@ -176,11 +176,14 @@ def test_peer_markers_and_scoring():
     assert row.wrong == ["f.py:2 AM203", "f.py:3 AM101 (unmarked line)"]
 
 
-def test_every_peer_case_file_is_scored_and_has_cases():
-    on_disk = {p.name for p in eco.PEER_CASES.glob("*.py")}
-    assert on_disk == set(eco.PEER_FILES)
+@pytest.mark.parametrize(
+    ("folder", "files"), [(eco.PEER_CASES, eco.PEER_FILES), (eco.CLASS_CASES, eco.CLASS_FILES)]
+)
+def test_every_case_file_is_scored_and_has_cases(folder, files):
+    on_disk = {p.name for p in folder.glob("*.py")}
+    assert on_disk == set(files)
     for name in on_disk:
-        expected, silent = eco.peer_markers((eco.PEER_CASES / name).read_text())
+        expected, silent = eco.peer_markers((folder / name).read_text())
         assert expected or silent, name
 
 

@@ -603,10 +603,22 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code, e.g. AM101.")
         rule = rule_by_code(code)
     except UnknownRuleError as exc:
         fail(str(exc))
+    typer.echo(explain_text(rule))
+
+
+def explain_text(rule) -> str:  # type: ignore[no-untyped-def]
+    """``asyncmend explain``'s text (also the language server's hover)."""
     fixes = {"safe": "a safe fix", "unsafe": "an unsafe fix (--unsafe-fixes)", "none": "no fix"}
-    typer.echo(f"# {rule.name} ({rule.code})\n")
-    typer.echo(f"Fix: {fixes[rule.fix_applicability.value]}.\n")
-    typer.echo(rule.doc())
+    fix = fixes[rule.fix_applicability.value]
+    return f"# {rule.name} ({rule.code})\n\nFix: {fix}.\n\n{rule.doc()}"
+
+
+@app.command()
+def server() -> None:
+    """Run the language server (LSP over stdin/stdout) for editors; see docs/editors.md."""
+    from asyncmend.cli.server import serve
+
+    serve()
 
 
 from asyncmend.cli.locks import locks_command  # noqa: E402

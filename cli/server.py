@@ -94,10 +94,12 @@ class Settings:
             config_path=os.path.expanduser(config_path) if isinstance(config_path, str) else None,
         )
 
-    def engine_options(self) -> dict[str, Any]:
+    def engine_options(self, skip: Iterable[str] = ()) -> dict[str, Any]:
+        """``run_source``'s options; ``skip`` adds codes to ignore (rules that crashed)."""
+        ignore = [*(self.ignore or ()), *sorted(skip)]
         return {
             "select": list(self.select) if self.select is not None else None,
-            "ignore": list(self.ignore) if self.ignore is not None else None,
+            "ignore": ignore if self.ignore is not None or ignore else None,
             "config_path": self.config_path,
         }
 
@@ -112,6 +114,8 @@ class Checked:
     settings: Settings
     findings: list[Finding]
     index: RepoIndex
+    #: Rules left out because they crashed on this file.
+    skip: frozenset[str] = frozenset()
     #: Each finding's fix alone, computed on first request.
     single: dict[FindingKey, str | None] = field(default_factory=dict)
     fixed_all: str | None = None
@@ -140,6 +144,8 @@ class AsyncmendServer(LanguageServer):
         self.checked: dict[str, Checked] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.reported_errors: set[str] = set()
+        #: Rules that crashed on a file, left out of its checks until the settings change.
+        self.crashed: dict[str, frozenset[str]] = {}
         #: Set once the client's settings are known (checks wait for it).
         self.configured = asyncio.Event()
 
@@ -240,18 +246,30 @@ class AsyncmendServer(LanguageServer):
         except Exception as exc:
             self.log(f"asyncmend: building the repo index failed: {exc}", _ERROR)
             index = RepoIndex()
+        skip = self.crashed.get(path, frozenset())
         try:
-            report = await self.in_engine(_check, text, path, settings, index)
+            report = await self.in_engine(_check, text, path, settings, index, skip)
+            if report.internal_errors:
+                for error in report.internal_errors:
+                    self.log(f"asyncmend: {error}", _ERROR)
+                # Find the rules that crash, and keep the others' findings on screen.
+                crashed = await self.in_engine(_crashing_rules, text, path, settings, index, skip)
+                if crashed:
+                    skip = self.crashed[path] = skip | crashed
+                    self.log(
+                        f"asyncmend: {', '.join(sorted(crashed))} crashed on {path}; "
+                        "checking it without them until the settings change",
+                        _ERROR,
+                    )
+                    report = await self.in_engine(_check, text, path, settings, index, skip)
         except Exception as exc:  # bad settings or config: one clear message
             self.report_once(f"asyncmend: {exc}")
             return None
-        for error in report.internal_errors:
-            self.log(f"asyncmend: {error}", _ERROR)
         current = self.workspace.get_text_document(uri)
         if current.version != version or current.source != text:
             return None  # the buffer moved on; its own check is coming
         findings = [f for result in report.results for f in result.findings]
-        checked = Checked(version, text, path, settings, findings, index)
+        checked = Checked(version, text, path, settings, findings, index, skip)
         self.checked[uri] = checked
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
@@ -546,14 +564,36 @@ def _build_index(folders: tuple[str, ...], path: str, config_path: str | None) -
     return index
 
 
-def _check(text: str, path: str, settings: Settings, index: RepoIndex) -> Any:
+def _check(text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]) -> Any:
     """``asyncmend check --stdin-filename PATH`` on the buffer; engine thread."""
     from asyncmend.engine.api import run_source
 
     data, _ = source_bytes(text)
     return run_source(
-        data, path, index=index, unsafe_fixes=settings.unsafe_fixes, **settings.engine_options()
+        data, path, index=index, unsafe_fixes=settings.unsafe_fixes, **settings.engine_options(skip)
     )
+
+
+def _crashing_rules(
+    text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]
+) -> frozenset[str]:
+    """The selected rules that crash on this buffer, found by running each alone."""
+    from asyncmend.engine.api import _prepare, run_source
+
+    options = settings.engine_options(skip)
+    _config, job = _prepare(
+        Path(path), options["select"], options["ignore"], False, None, None,
+        options["config_path"], None, None, None,
+    )  # fmt: skip
+    data, _ = source_bytes(text)
+    crashed = set()
+    for code in job.rule_codes:
+        alone = run_source(
+            data, path, select=[code], index=index, config_path=options["config_path"]
+        )
+        if alone.internal_errors:
+            crashed.add(code)
+    return frozenset(crashed)
 
 
 def _fix_all(checked: Checked) -> str | None:
@@ -567,7 +607,7 @@ def _fix_all(checked: Checked) -> str | None:
         fix=True,
         index=checked.index,
         unsafe_fixes=checked.settings.unsafe_fixes,
-        **checked.settings.engine_options(),
+        **checked.settings.engine_options(checked.skip),
     )
     changed: list[FileResult] = report.changed
     if not changed or changed[0].fixed is None:
@@ -579,7 +619,7 @@ def _fix_one(checked: Checked, key: FindingKey) -> str | None:
     if key not in checked.single:
         found = single_fixes(
             checked.text, checked.path, {key}, index=checked.index,
-            **checked.settings.engine_options(),
+            **checked.settings.engine_options(checked.skip),
         )  # fmt: skip
         checked.single[key] = found.get(key)
     return checked.single[key]
@@ -620,6 +660,7 @@ def create_server() -> AsyncmendServer:
             ls.init_options = _as_dict(settings["asyncmend"])
             ls.init_settings = Settings.from_options(ls.init_options)
             ls.folder_settings = {}
+        ls.crashed.clear()
         await ls.pull_configuration()
         ls.recheck_all()
 

@@ -360,3 +360,22 @@ async def test_settings_from_initialization_options_and_configuration(project: P
             await asyncio.sleep(0.1)
         assert [m.type for m in client.messages] == [types.MessageType.Error]
         assert "AM999" in client.messages[0].message
+
+
+async def test_repo_index_follows_files_changed_on_disk(project: Path) -> None:
+    jobs = project / "app" / "jobs.py"
+    jobs.write_text("def refresh() -> None:\n    pass\n")
+    caller = "from app.jobs import refresh\n\n\nasync def handler() -> None:\n    refresh()\n"
+    uri = (project / "app" / "caller.py").as_uri()
+    async with server(project) as client:
+        assert await diagnostics_after(client, open_document(client, uri, caller)) == []
+        # `refresh` becomes a coroutine in a file not open in the editor.
+        jobs.write_text("async def refresh() -> None:\n    pass\n")
+        event = types.FileEvent(uri=jobs.as_uri(), type=types.FileChangeType.Changed)
+        diagnostics = await diagnostics_after(
+            client,
+            lambda: client.workspace_did_change_watched_files(
+                types.DidChangeWatchedFilesParams(changes=[event])
+            ),
+        )
+        assert [str(d.code) for d in diagnostics] == ["AM204"]

@@ -351,6 +351,17 @@ async def test_settings_from_initialization_options_and_configuration(project: P
             ),
         )
         assert {str(d.code) for d in diagnostics} == {"AM205"}
+        # configPath: another config file chooses the rules (settings leave select unset).
+        other = project / "other.toml"
+        other.write_text('select = ["AM202"]\n')
+        client.set_configuration({"configPath": str(other), "select": None}, section="asyncmend")
+        diagnostics = await diagnostics_after(
+            client,
+            lambda: client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings=None)
+            ),
+        )
+        assert {str(d.code) for d in diagnostics} == {"AM202"}
         # An unknown code in the settings: one clear message, and the server goes on.
         client.set_configuration({"select": ["AM999"]}, section="asyncmend")
         client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))

@@ -116,6 +116,8 @@ class Checked:
     index: RepoIndex
     #: Rules left out because they crashed on this file.
     skip: frozenset[str] = frozenset()
+    #: ``AsyncmendServer.index_generation`` of this check.
+    generation: int = 0
     #: Each finding's fix alone, computed on first request.
     single: dict[FindingKey, str | None] = field(default_factory=dict)
     fixed_all: str | None = None
@@ -148,6 +150,9 @@ class AsyncmendServer(LanguageServer):
         self.crashed: dict[str, frozenset[str]] = {}
         #: Set once the client's settings are known (checks wait for it).
         self.configured = asyncio.Event()
+        #: Bumped when the index may change (a check adds its buffer's facts; files change
+        #: on disk): a result from an earlier generation may be stale.
+        self.index_generation = 0
 
     # -- helpers -------------------------------------------------------------------
 
@@ -247,6 +252,18 @@ class AsyncmendServer(LanguageServer):
             self.log(f"asyncmend: building the repo index failed: {exc}", _ERROR)
             index = RepoIndex()
         skip = self.crashed.get(path, frozenset())
+        generation = self.index_generation
+        previous = self.checked.get(uri)
+        if (
+            previous is not None
+            and (previous.text, previous.settings, previous.skip) == (text, settings, skip)
+            and (previous.index, previous.generation) == (index, generation)
+        ):  # a save, or a change that changed nothing: the last result holds
+            previous.version = version
+            self.publish(uri, previous)
+            return previous
+        self.index_generation += 1  # this check adds the buffer's facts to the index
+        generation = self.index_generation
         try:
             report = await self.in_engine(_check, text, path, settings, index, skip)
             if report.internal_errors:
@@ -269,16 +286,19 @@ class AsyncmendServer(LanguageServer):
         if current.version != version or current.source != text:
             return None  # the buffer moved on; its own check is coming
         findings = [f for result in report.results for f in result.findings]
-        checked = Checked(version, text, path, settings, findings, index, skip)
+        checked = Checked(version, text, path, settings, findings, index, skip, generation)
         self.checked[uri] = checked
+        self.publish(uri, checked)
+        return checked
+
+    def publish(self, uri: str, checked: Checked) -> None:
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
                 uri=uri,
-                version=version,
-                diagnostics=[self.diagnostic(text, f) for f in findings],
+                version=checked.version,
+                diagnostics=[self.diagnostic(checked.text, f) for f in checked.findings],
             )
         )
-        return checked
 
     async def current(self, uri: str) -> Checked | None:
         """The check of the buffer as it is now (checking it first if it changed)."""
@@ -673,6 +693,7 @@ def create_server() -> AsyncmendServer:
         ]
         if changes:
             await ls.in_engine(ls.update_index, changes)
+            ls.index_generation += 1
             ls.recheck_all()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)

@@ -390,3 +390,11 @@ async def test_repo_index_follows_files_changed_on_disk(project: Path) -> None:
             ),
         )
         assert [str(d.code) for d in diagnostics] == ["AM204"]
+        # Saving the unchanged buffer publishes the same result again.
+        saved = await diagnostics_after(
+            client,
+            lambda: client.text_document_did_save(
+                types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+            ),
+        )
+        assert saved == diagnostics

@@ -1050,21 +1050,34 @@ def explain(
 
     CODE: a rule code, e.g. AM101.
     """
-    from asyncmend.cli.rule_docs import rule_status, rule_url
     from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
 
     try:
         rule = rule_by_code(code)
     except UnknownRuleError as exc:
         fail(str(exc))
+    typer.echo(explain_text(rule))
+
+
+def explain_text(rule) -> str:  # type: ignore[no-untyped-def]
+    """``asyncmend explain``'s text (also the language server's hover)."""
+    from asyncmend.cli.rule_docs import rule_status, rule_url
+
     fixes = {"safe": "a safe fix", "unsafe": "an unsafe fix (--unsafe-fixes)", "none": "no fix"}
-    typer.echo(f"# {rule.name} ({rule.code})\n")
-    typer.echo(f"Fix: {fixes[rule.fix_applicability.value]}. Status: {rule_status(rule)}.")
+    fix = fixes[rule.fix_applicability.value]
+    lines = [f"# {rule.name} ({rule.code})", "", f"Fix: {fix}. Status: {rule_status(rule)}."]
     url = rule_url(rule.code)
     if url:
-        typer.echo(f"Reference: {url}")
-    typer.echo("")
-    typer.echo(rule.doc())
+        lines.append(f"Reference: {url}")
+    return "\n".join([*lines, "", rule.doc()])
+
+
+@app.command()
+def server() -> None:
+    """Run the language server (LSP over stdin/stdout) for editors; see docs/editors.md."""
+    from asyncmend.cli.server import serve
+
+    serve()
 
 
 from asyncmend.cli.locks import locks_command  # noqa: E402

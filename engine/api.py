@@ -265,12 +265,15 @@ def run_source(
     rules: Sequence[type[Rule]] | None = None,
     codemod: str | None = None,
     codemod_args: Mapping[str, str] | None = None,
+    index: RepoIndex | None = None,
 ) -> Report:
     """Like ``run`` for one file's source held in memory (``--stdin-filename``).
 
     ``filename`` (which need not exist) chooses the config, ``per-file-ignores`` and the
     module name, and is the path in findings and diffs. ``Report.apply()`` writes nothing
-    useful here: take ``report.results[0].fixed``.
+    useful here: take ``report.results[0].fixed``. ``index`` is a repo index built
+    beforehand (the language server keeps one per workspace) instead of one built now;
+    this source's facts replace the file's in it.
     """
     from asyncmend.engine.index import collect_facts
     from asyncmend.engine.process import process_source
@@ -280,11 +283,13 @@ def run_source(
         path, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args
     )
     if _uses_index(job, None):
-        scope = [str(p) for p in discover(index_scope([path]), root=config.root)]
-        scope = [p for p in scope if os.path.abspath(p) != os.path.abspath(path)]
-        digests, _ = hash_files(scope)
-        with Pool(1) as pool:
-            job.index = build_index(pool, scope, digests, None)
+        if index is None:
+            scope = [str(p) for p in discover(index_scope([path]), root=config.root)]
+            scope = [p for p in scope if os.path.abspath(p) != os.path.abspath(path)]
+            digests, _ = hash_files(scope)
+            with Pool(1) as pool:
+                index = build_index(pool, scope, digests, None)
+        job.index = index
         job.index.add(collect_facts(str(path), source))
     report = Report(files_checked=1)
     try:

@@ -1,0 +1,178 @@
+"""Latency of ``asyncmend server``: time from ``textDocument/didChange`` to the
+``textDocument/publishDiagnostics`` for that version, on a 2,000-line file.
+
+    python bench/lsp_latency.py [--lines 2000] [--project-lines 20000] [--changes 30]
+
+Generates a synthetic service project (bench/synth.py), writes one module of exactly
+``--lines`` lines into it (top-level units of the generated services, cut at a unit
+boundary), starts the installed ``asyncmend server`` with a real LSP client
+(pytest-lsp, from the test extra), opens the module (the repo index is built then),
+and times ``--changes`` edits that change no index fact: each rewrites a comment line
+in the middle of the file, as typing does. The server's own debounce is included.
+Prints one JSON object: median, p90, min and max in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synth import generate
+
+#: The module the benchmark writes and edits.
+TARGET = "big_module.py"
+
+
+def big_module(project: Path, lines: int) -> str:
+    """``lines`` lines of generated service code, cut where a top-level unit starts."""
+    out: list[str] = []
+    for path in sorted((project / "svc" / "services").glob("*.py")):
+        if path.name != TARGET:
+            out.extend(path.read_text().splitlines(keepends=True))
+        if len(out) > lines:
+            break
+    cut = min(lines, len(out) - 1)
+    while cut > 0 and not out[cut].startswith(("def ", "async def ", "class ", "@")):
+        cut -= 1
+    body = out[:cut]
+    filler = lines - len(body)
+    return "".join(body) + "".join(f"# padding {n}\n" for n in range(filler))
+
+
+def executable() -> str:
+    candidate = Path(sys.executable).parent / "asyncmend"
+    found = str(candidate) if candidate.exists() else shutil.which("asyncmend")
+    if not found:
+        raise SystemExit("asyncmend is not installed next to this Python or on PATH")
+    return found
+
+
+async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
+    target = project / "svc" / "services" / TARGET
+    target.write_text(text)
+    uri = target.as_uri()
+    client = await ClientServerConfig(server_command=[executable(), "server"]).start()
+    assert isinstance(client, LanguageClient)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=project.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name="bench")],
+        )
+    )
+    started = time.perf_counter()
+    first = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
+        )
+    )
+    opened = await asyncio.wait_for(first, 300)
+    open_ms = (time.perf_counter() - started) * 1000
+    line = len(text.splitlines()) // 2
+    samples = []
+    for version in range(2, changes + 2):
+        waiting = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        edit = types.TextDocumentContentChangePartial(
+            range=types.Range(
+                start=types.Position(line=line, character=0),
+                end=types.Position(line=line, character=0),
+            ),
+            text=f"# edit {version}\n" if version == 2 else "",
+        )
+        if version > 2:  # rewrite the comment line added by the first edit
+            edit = types.TextDocumentContentChangePartial(
+                range=types.Range(
+                    start=types.Position(line=line, character=0),
+                    end=types.Position(line=line + 1, character=0),
+                ),
+                text=f"# edit {version}\n",
+            )
+        sent = time.perf_counter()
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[edit],
+            )
+        )
+        params = await asyncio.wait_for(waiting, 60)
+        while params.version != version:  # a late result for an older version
+            params = await asyncio.wait_for(
+                client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 60
+            )
+        samples.append((time.perf_counter() - sent) * 1000)
+        await asyncio.sleep(0.2)  # typing pauses; measure each change on its own
+    await client.shutdown_session()
+    await client.stop()
+    samples.sort()
+    return {
+        "file_lines": len(text.splitlines()),
+        "diagnostics": len(opened.diagnostics),
+        "open_ms_with_index_build": round(open_ms, 1),
+        "changes": changes,
+        "median_ms": round(statistics.median(samples), 1),
+        "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 1),
+        "min_ms": round(samples[0], 1),
+        "max_ms": round(samples[-1], 1),
+    }
+
+
+def engine_alone(project: Path, text: str, runs: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of the same check in-process (the engine call
+    the server makes, with the repo index already built): what the server adds is the
+    rest. CPU time is what the check costs on an idle core, whatever else runs."""
+    from asyncmend.cli.server import Settings, _build_index, _check
+    from asyncmend.engine.runner import index_scope
+
+    target = project / "svc" / "services" / TARGET
+    folders = tuple(sorted(os.path.abspath(p) for p in index_scope([target])))
+    index = _build_index(folders, str(target), None)
+    _check(text, str(target), Settings(), index, frozenset())  # imports, first-call costs
+    wall, cpu = [], []
+    for _ in range(runs):
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        _check(text, str(target), Settings(), index, frozenset())
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+    return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=2000, help="lines of the edited file")
+    parser.add_argument("--project-lines", type=int, default=20_000, help="synthetic project")
+    parser.add_argument("--changes", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="asyncmend-lsp-bench-") as folder:
+        project = Path(folder)
+        generate(project, args.project_lines)
+        (project / "pyproject.toml").write_text("[tool.asyncmend]\n")
+        text = big_module(project, args.lines)
+        result = asyncio.run(measure(project, text, args.changes))
+        wall, cpu = engine_alone(project, text, min(args.changes, 10))
+        result["engine_alone_median_ms"] = wall
+        result["engine_alone_cpu_median_ms"] = cpu
+    result["project_lines"] = args.project_lines
+    result["cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    result["load_average_1min"] = (
+        round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

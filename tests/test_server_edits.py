@@ -1,0 +1,107 @@
+"""The engine side of the language server's code actions (engine/quickfix.py): minimal
+text edits, one finding's fix alone, and the suppression comment. In-process and fast;
+the server itself is tested end to end in test_server.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asyncmend.engine.api import run_source
+from asyncmend.engine.noqa import directives
+from asyncmend.engine.quickfix import (
+    apply_edits,
+    finding_key,
+    minimal_edits,
+    single_fixes,
+    suppression_edit,
+)
+from asyncmend.engine.results import Finding
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("a = 1\nsession.commit()\nb = 2\n", "a = 1\nawait session.commit()\nb = 2\n"),
+        ("x = 1\r\ny = 2\r\n", "x = 1\r\nz = 3\r\ny = 2\r\n"),  # CRLF kept
+        ("é = 1\nprint(é)", "é = 1\nprint(é, 2)"),  # no final newline
+        ("a\nb\nc\n", "c\n"),
+        ("", "import asyncio\n"),
+    ],
+)
+def test_minimal_edits_rebuild_the_text(before: str, after: str) -> None:
+    edits = minimal_edits(before, after)
+    assert apply_edits(before, edits) == after
+    changed = sum(len(e.new_text) for e in edits)
+    assert changed <= len(after)
+
+
+def test_an_insertion_is_one_small_edit() -> None:
+    before = "async def f(s):\n    s.commit()\n"
+    (edit,) = minimal_edits(before, "async def f(s):\n    await s.commit()\n")
+    assert (edit.start, edit.end, edit.new_text) == ((1, 4), (1, 4), "await ")
+
+
+SOURCE = """\
+import time
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def a(session: AsyncSession) -> None:
+    session.commit()
+
+
+async def b() -> None:
+    time.sleep(1)
+"""
+
+
+def test_single_fix_changes_only_its_finding(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    findings = run_source(SOURCE.encode(), path).findings
+    assert [f.code for f in findings] == ["AM204", "AM205"]
+    fixes = single_fixes(SOURCE, path, {finding_key(f) for f in findings})
+    assert fixes[finding_key(findings[0])] == SOURCE.replace(
+        "    session.commit()", "    await session.commit()"
+    )
+    sleep_fixed = fixes[finding_key(findings[1])]
+    assert sleep_fixed is not None
+    assert "await asyncio.sleep(1)" in sleep_fixed and "import asyncio" in sleep_fixed
+    assert "    session.commit()" in sleep_fixed  # the other finding left alone
+
+
+def finding(code: str, line: int, end_line: int | None = None) -> Finding:
+    return Finding(code, "x", "m", "f.py", line, 1, end_line or line, 2)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("    session.commit()\n", "    session.commit()  # noqa: AM204\n"),
+        ("    session.commit()  # noqa: E501\n", "    session.commit()  # noqa: E501, AM204\n"),
+        (
+            "    session.commit()  # asyncmend: ignore[AM101]\n",
+            "    session.commit()  # asyncmend: ignore[AM101, AM204]\n",
+        ),
+        ("    session.commit()  # why not\n", "    session.commit()  # why not  # noqa: AM204\n"),
+        ("    session.commit()\r\n", "    session.commit()  # noqa: AM204\r\n"),
+    ],
+)
+def test_suppression_adds_or_merges_a_noqa(line: str, expected: str) -> None:
+    text = "x = 1\n" + line
+    edit = suppression_edit(text, finding("AM204", 2))
+    assert edit is not None
+    result = apply_edits(text, [edit])
+    assert result == "x = 1\n" + expected
+    assert any("AM204" in (d.codes or ()) for d in directives(result) if d.line == 2)
+
+
+def test_suppression_never_lands_inside_a_string() -> None:
+    text = 'call(session, """\ntext\n""")\n'
+    edit = suppression_edit(text, finding("AM103", 1, 3))
+    assert edit is not None and edit.start[0] == 2  # the last line, after the string
+    assert apply_edits(text, [edit]).endswith('""")  # noqa: AM103\n')
+    inside = 'x = f(s, """\nabc\n""", 1\n)\n'
+    assert suppression_edit(inside, finding("AM103", 1, 2)) is None

@@ -117,6 +117,15 @@ UnsafeFixes = Annotated[
         show_default=False,
     ),
 ]
+Preview = Annotated[
+    bool | None,
+    typer.Option(
+        "--preview/--no-preview",
+        metavar="",
+        help="Also run preview rules (new, or not yet at the precision bar on real code).",
+        show_default=False,
+    ),
+]
 Exclude = Annotated[
     list[str] | None,
     typer.Option("--exclude", metavar="PATTERN", help="Gitignore-style patterns of paths to skip."),
@@ -294,6 +303,8 @@ class Options:
     ignore: list[str] | None = None
     #: None: as the config says; True/False: ``--unsafe-fixes`` / ``--no-unsafe-fixes``.
     unsafe_fixes: bool | None = None
+    #: None: as the config says; True/False: ``--preview`` / ``--no-preview``.
+    preview: bool | None = None
     exclude: list[str] | None = None
     jobs: int | None = None
     no_cache: bool = False
@@ -432,6 +443,7 @@ def _run(  # type: ignore[no-untyped-def]
         ignore=options.ignore,
         fix=fix,
         unsafe_fixes=options.unsafe_fixes,
+        preview=options.preview,
         config_path=options.config,
         codemod=options.codemod,
         codemod_args=options.codemod_args,
@@ -561,6 +573,7 @@ def check(
     select: Select = None,
     ignore: Ignore = None,
     unsafe_fixes: UnsafeFixes = None,
+    preview: Preview = None,
     exclude: Exclude = None,
     jobs: Jobs = None,
     no_cache: NoCache = False,
@@ -716,6 +729,7 @@ def diff(
     select: Select = None,
     ignore: Ignore = None,
     unsafe_fixes: UnsafeFixes = None,
+    preview: Preview = None,
     exclude: Exclude = None,
     jobs: Jobs = None,
     no_cache: NoCache = False,
@@ -798,6 +812,7 @@ def fix(
     select: Select = None,
     ignore: Ignore = None,
     unsafe_fixes: UnsafeFixes = None,
+    preview: Preview = None,
     exclude: Exclude = None,
     jobs: Jobs = None,
     no_cache: NoCache = False,

@@ -106,6 +106,10 @@ class Rule:
     triggers: ClassVar[tuple[bytes, ...]] = ()
     #: Whether the rule reads the repo index built in pass 1.
     uses_index: ClassVar[bool] = False
+    #: ruff's preview status: a new rule, or one under the precision bar (>= 90% reviewed
+    #: precision on the ecosystem corpus, no wrong fix), runs only with ``--preview`` /
+    #: ``preview = true``. Its docstring says why it is in preview.
+    preview: ClassVar[bool] = False
     #: Settings of the rule's own ``[tool.asyncmend.<CODE>]`` section, with defaults.
     #: Unknown keys there are a config error.
     settings_defaults: ClassVar[dict[str, Any]] = {}

@@ -145,6 +145,7 @@ def run(
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[FileResult], None] | None = None,
     skip_generated: bool = False,
+    preview: bool | None = None,
 ) -> Report:
     """Check (``fix=False``) or compute fixes for (``fix=True``) the files under ``paths``.
 
@@ -155,6 +156,7 @@ def run(
     keeps only the files git reports changed since that ref (plus untracked ones).
     ``use_cache`` reads and writes the content-hash cache (the CLI's default).
     ``on_start(total)`` is called once the files are known, ``on_result`` per file.
+    ``preview`` runs preview rules too (None: as the config says).
     ``skip_generated`` leaves out ``@generated`` files and ``.pyi`` stubs (as LibCST's
     codemod CLI does; ``asyncmend run`` sets it) and counts them in the report.
     Raises ``ConfigError``, ``DiscoveryError`` (``GitError``), ``UnknownRuleError`` or
@@ -163,10 +165,11 @@ def run(
     start = Path(paths[0]) if paths else Path.cwd()
     one_config = config is not None or config_path is not None
     config, job = _prepare(
-        start, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args
-    )
+        start, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args,
+        preview=preview,
+    )  # fmt: skip
     walk_errors: list[str] = []
-    walk_warnings: list[str] = []
+    walk_warnings: list[str] = _preview_warnings(config)
     files = discover(
         paths,
         root=config.root,
@@ -177,7 +180,7 @@ def run(
         warnings=walk_warnings,
     )
     if not one_config:  # each file gets its nearest config, as in ruff
-        resolver = ConfigResolver(_overrides(select, ignore, unsafe_fixes))
+        resolver = ConfigResolver(_overrides(select, ignore, unsafe_fixes, preview))
         job.add_file_configs([str(p) for p in files], resolver)
         force = config.force_exclude if force_exclude is None else force_exclude
         named = set() if force else {str(Path(p)) for p in paths}
@@ -266,6 +269,7 @@ def run_source(
     codemod: str | None = None,
     codemod_args: Mapping[str, str] | None = None,
     index: RepoIndex | None = None,
+    preview: bool | None = None,
 ) -> Report:
     """Like ``run`` for one file's source held in memory (``--stdin-filename``).
 
@@ -280,8 +284,9 @@ def run_source(
 
     path = Path(filename)
     config, job = _prepare(
-        path, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args
-    )
+        path, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args,
+        preview=preview,
+    )  # fmt: skip
     if _uses_index(job, None):
         if index is None:
             scope = [str(p) for p in discover(index_scope([path]), root=config.root)]
@@ -313,6 +318,8 @@ def _prepare(
     rules: Sequence[type[Rule]] | None,
     codemod: str | None,
     codemod_args: Mapping[str, str] | None,
+    *,
+    preview: bool | None = None,
 ) -> tuple[Config, Job]:
     """The run's config (file, then overrides) and the job pass 2 runs on every file.
     Selecting rules by code imports none of them (see the registry)."""
@@ -335,7 +342,7 @@ def _prepare(
         config = load_config(
             Path(config_path) if config_path else None, start=start, known_rule_settings=known
         )
-    _overrides(select, ignore, unsafe_fixes)(config)
+    _overrides(select, ignore, unsafe_fixes, preview)(config)
     codes: tuple[str, ...] = ()
     extra: tuple[type[Rule], ...] = ()
     if user_rule is not None:
@@ -351,8 +358,26 @@ def _prepare(
     return config, job
 
 
+def _preview_warnings(config: Config) -> list[str]:
+    """A preview rule selected by its exact code does not run without preview (as in
+    ruff): say so instead of silently checking nothing."""
+    if config.preview:
+        return []
+    from asyncmend.codemods.registry import all_codes, rule_by_code
+
+    exact = [s.upper() for s in config.select if s.upper() in all_codes()]
+    return [
+        f"{code} is a preview rule: it runs only with --preview (or `preview = true`)"
+        for code in exact
+        if rule_by_code(code).preview
+    ]
+
+
 def _overrides(
-    select: Sequence[str] | None, ignore: Sequence[str] | None, unsafe_fixes: bool | None
+    select: Sequence[str] | None,
+    ignore: Sequence[str] | None,
+    unsafe_fixes: bool | None,
+    preview: bool | None = None,
 ) -> Callable[[Config], None]:
     """The command line's settings, applied over a config file's."""
 
@@ -363,6 +388,8 @@ def _overrides(
             config.ignore = [*config.ignore, *ignore]
         if unsafe_fixes is not None:
             config.unsafe_fixes = unsafe_fixes
+        if preview is not None:
+            config.preview = preview
 
     return apply
 

@@ -68,6 +68,7 @@ RUN_KEYS = {
     "respect-gitignore",
     "baseline",
     "force-exclude",
+    "preview",
 }
 
 
@@ -85,6 +86,8 @@ class Config:
     baseline: str | None = None
     #: Apply ``exclude`` to files named on the command line too (as ruff's).
     force_exclude: bool = False
+    #: Run preview rules too (``preview = true`` / ``--preview``), as ruff's preview.
+    preview: bool = False
     settings: dict[str, Any] = field(default_factory=lambda: dict(SHARED_SETTINGS))
     #: Per-rule sections: ``{"AM202": {"key": value}}``.
     rule_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -115,6 +118,7 @@ class Config:
             "sections": self.rule_sections,
             "per_file_ignores": self.per_file_ignores,
             "unsafe_fixes": self.unsafe_fixes,
+            "preview": self.preview,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -294,7 +298,7 @@ def apply_table(
                 str(k): _known_codes(_string_list(v, f"{key}.{k}", where), f"{key}.{k}", where)
                 for k, v in value.items()
             }
-        elif key in ("unsafe-fixes", "respect-gitignore", "force-exclude"):
+        elif key in ("unsafe-fixes", "respect-gitignore", "force-exclude", "preview"):
             _expect(value, bool, key, where)
             setattr(config, key.replace("-", "_"), value)
         elif key == "baseline":

@@ -38,7 +38,11 @@ class Job:
         if self._rules is None:
             from asyncmend.codemods.registry import rule_by_code
 
-            self._rules = [rule_by_code(code) for code in self.rule_codes] + list(self.extra_rules)
+            # Selection reads module names only (warm runs import no rule), so a preview
+            # rule is left out here, where the classes are imported anyway.
+            selected = [rule_by_code(code) for code in self.rule_codes]
+            stable = [r for r in selected if self.config.preview or not r.preview]
+            self._rules = stable + list(self.extra_rules)
         return self._rules
 
     def for_file(self, path: str, relpath: str | None) -> tuple[Job, str | None]:

@@ -35,9 +35,9 @@ def locks_command(
 ) -> None:
     """Print the lock graph, cycles first (asyncio and row locks). Exit 1 on a cycle."""
     from asyncmend.cli.app import fail
+    from asyncmend.codemods.semantic.lock_graph import build_graph, render_dot, render_text
     from asyncmend.engine.config import ConfigError, load_config
     from asyncmend.engine.discovery import DiscoveryError, discover
-    from asyncmend.engine.lock_graph import build_graph, render_dot, render_text
     from asyncmend.engine.runner import Pool, build_index, default_jobs, hash_files
 
     targets = list(paths or [Path(".")])

@@ -9,7 +9,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Rule
 from asyncmend.codemods.semantic.session_flow import session_holders
 from asyncmend.codemods.semantic.sessions import is_session_factory_call, session_names
-from asyncmend.codemods.semantic.tree import dotted_name, iter_children
+from asyncmend.codemods.semantic.tree import dotted_name, own_scope
 
 #: Ancestors that keep a statement at module level (or in a module-level class body).
 MODULE_LEVEL = (
@@ -135,12 +135,12 @@ class GlobalSession(Rule):
     def _check_function(self, node: cst.FunctionDef) -> None:
         declared = {
             name.name.value
-            for stmt in _own_statements(node.body)
+            for stmt in own_scope(node.body)
             if isinstance(stmt, cst.Global)
             for name in stmt.names
         }
         sessions = session_holders(node.body, set(session_names(node, self.context)))
-        for stmt in _own_statements(node.body):
+        for stmt in own_scope(node.body):
             if isinstance(stmt, cst.Assign):
                 targets, value = [t.target for t in stmt.targets], stmt.value
             elif isinstance(stmt, cst.AnnAssign) and stmt.value is not None:
@@ -161,16 +161,3 @@ class GlobalSession(Rule):
                     f"sessionmaker global and open a session per unit of work "
                     f"(`async with async_session() as session:`)",
                 )
-
-
-def _own_statements(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """Small statements and compound parts of a function body, not of nested scopes."""
-    found: list[cst.CSTNode] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        if current is not node and isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        stack.extend(reversed(list(iter_children(current))))
-    return found

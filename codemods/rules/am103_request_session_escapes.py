@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Rule
-from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.fastapi import (
     annotated_depends,
     background_tasks_params,
@@ -161,7 +160,7 @@ class RequestSessionEscapes(Rule):
         local = self._local_aliases()
         if name in local:
             return None, local[name]
-        if name in self._module_names():
+        if name in self.semantic.module_bound_names() and name not in self.semantic.imports:
             return None, None
         qualified = self.context.index.resolve(self.semantic.resolve(annotation) or name)
         module, _, alias = qualified.rpartition(".")
@@ -191,14 +190,6 @@ class RequestSessionEscapes(Rule):
                         if call is not None:
                             cached[small.targets[0].target.value] = depends_scope(call)
             self.context.semantic.memo["am103_local_aliases"] = cached
-        return cached
-
-    def _module_names(self) -> set[str]:
-        """Names the module binds itself (classes, functions, assignments)."""
-        cached = self.context.semantic.memo.get("am103_module_names")
-        if cached is None:
-            cached = bound_names(self.context.module) - set(self.semantic.imports)
-            self.context.semantic.memo["am103_module_names"] = cached
         return cached
 
     def _background_tasks_names(self, func: cst.FunctionDef) -> set[str]:

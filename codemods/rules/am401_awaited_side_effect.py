@@ -20,8 +20,8 @@ from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES, matches_any
 from asyncmend.codemods.semantic.tree import (
     assigned_names,
     dotted_name,
-    iter_children,
     name_nodes,
+    own_scope_with_parents,
     parameters,
     reads,
 )
@@ -299,19 +299,8 @@ def _sets_own_background(handler: cst.FunctionDef) -> bool:
         isinstance(node, cst.Arg)
         and node.keyword is not None
         and node.keyword.value == "background"
-        for node, _ in _walk(handler.body)
+        for node, _ in own_scope_with_parents(handler.body)
     )
-
-
-def _walk(node: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, cst.CSTNode | None]]:
-    """Nodes of ``node``'s own scope (not nested functions or classes), with parents."""
-    stack: list[tuple[cst.CSTNode, cst.CSTNode | None]] = [(node, None)]
-    while stack:
-        current, parent = stack.pop()
-        yield current, parent
-        if current is not node and isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            continue
-        stack.extend((child, current) for child in reversed(list(iter_children(current))))
 
 
 # -- request scope ------------------------------------------------------------------------
@@ -347,13 +336,13 @@ def _request_scoped(handler: cst.FunctionDef, context) -> _Scoped:  # type: igno
         elif any(_is_orm_model(t, context) for t in types):
             scoped.add({param.name.value}, _DEPENDENCY_ORM)
     resources: set[str] = set()
-    for node, _ in _walk(handler.body):
+    for node, _ in own_scope_with_parents(handler.body):
         if isinstance(node, cst.WithItem) and node.asname is not None:
             resources |= assigned_names(node.asname.name)  # type: ignore[arg-type]
     scoped.add(resources - set(sessions), _RESOURCE)
     # ORM objects: whatever is computed from the session (or from what was), to a fixpoint.
     derived: set[str] = set(sessions)
-    for node, _ in _walk(handler.body):
+    for node, _ in own_scope_with_parents(handler.body):
         derived |= _attached_names(node, sessions)
     bindings = list(_bindings(handler))
     relationships = relationship_names(context)
@@ -383,7 +372,7 @@ def _is_orm_model(qualified: str, context) -> bool:  # type: ignore[no-untyped-d
 
 def _bindings(handler: cst.FunctionDef) -> Iterator[tuple[set[str], cst.BaseExpression]]:
     """(names bound, value) for the assignments and loops of the handler's own scope."""
-    for node, _ in _walk(handler.body):
+    for node, _ in own_scope_with_parents(handler.body):
         if isinstance(node, cst.Assign):
             names: set[str] = set()
             for target in node.targets:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.locks import RowLock, model_node, repo_lock_graph, row_lock
 from asyncmend.codemods.semantic.sessions import session_names
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
-    assigned_names,
     dotted_name,
     iter_children,
     iter_descendants,
@@ -295,8 +295,8 @@ class UnsortedRowLocks(Rule):
         if index + 1 >= len(body) or body[index + 1] is not second.line or second.line is None:
             return None  # code between the locks could observe their order
         a, b = first.line, second.line
-        bound_a = {n for s in a.body for n in _bound(s)}
-        bound_b = {n for s in b.body for n in _bound(s)}
+        bound_a = {n for s in a.body for n in bound_names(s)}
+        bound_b = {n for s in b.body for n in bound_names(s)}
         if reads(b, bound_a) or reads(a, bound_b) or bound_a & bound_b:
             return None  # the second statement depends on the first
         return Fix(
@@ -379,11 +379,3 @@ def _shape(code: str) -> str:
         return ast.dump(ast.parse(code.strip(), mode="eval"))
     except SyntaxError:
         return code
-
-
-def _bound(stmt: cst.BaseSmallStatement) -> set[str]:
-    if isinstance(stmt, cst.Assign):
-        return {n for t in stmt.targets for n in assigned_names(t.target)}
-    if isinstance(stmt, (cst.AnnAssign, cst.AugAssign)):
-        return assigned_names(stmt.target)
-    return set()

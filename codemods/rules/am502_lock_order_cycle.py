@@ -11,13 +11,12 @@ from asyncmend.codemods.semantic.flow import Site
 from asyncmend.codemods.semantic.lock_graph import Edge, LockGraph, node_label
 from asyncmend.codemods.semantic.locks import (
     acquisition_slots,
-    function_body_nodes,
     model_node,
     qualified_function_name,
     repo_lock_graph,
     row_lock,
 )
-from asyncmend.codemods.semantic.tree import dotted_name
+from asyncmend.codemods.semantic.tree import dotted_name, own_scope
 
 
 class LockOrderCycle(Rule):
@@ -128,7 +127,7 @@ class LockOrderCycle(Rule):
             return None
         owner: cst.With | None = None
         outer: cst.With | None = None
-        for node in function_body_nodes(func):
+        for node in own_scope(func.body):
             if isinstance(node, cst.With) and node.asynchronous is not None:
                 if any(i is item for i in node.items):
                     owner = node

@@ -9,7 +9,7 @@ import libcst as cst
 
 from asyncmend.codemods.facts.sessions import decorator_kind
 from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES
-from asyncmend.codemods.semantic.tree import dotted_name, iter_children
+from asyncmend.codemods.semantic.tree import dotted_name, own_scope
 
 if TYPE_CHECKING:
     from asyncmend.codemods.base import FileContext
@@ -80,15 +80,7 @@ def local_async_def_kind(func: cst.FunctionDef) -> str | None:
 
 
 def _own_yield(func: cst.FunctionDef) -> bool:
-    stack: list[cst.CSTNode] = [func.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Yield):
-            return True
-        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            continue
-        stack.extend(iter_children(node))
-    return False
+    return any(isinstance(node, cst.Yield) for node in own_scope(func.body))
 
 
 def coroutine_callee_kind(call: cst.Call, context: FileContext) -> str | None:

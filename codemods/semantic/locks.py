@@ -4,7 +4,6 @@ repo's lock graph for the file being checked."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libcst as cst
@@ -16,7 +15,7 @@ from asyncmend.codemods.facts.locks import (
     ROW_GET_METHODS,
 )
 from asyncmend.codemods.semantic.lock_graph import LockGraph, build_graph
-from asyncmend.codemods.semantic.tree import SCOPE_NODES, dotted_name, iter_children
+from asyncmend.codemods.semantic.tree import dotted_name, own_scope
 
 
 @dataclass
@@ -149,23 +148,12 @@ def model_node(model: cst.BaseExpression, context: FileContext) -> tuple[str, st
     return ("row", context.index.resolve(qualified))
 
 
-def function_body_nodes(func: cst.FunctionDef) -> Iterator[cst.CSTNode]:
-    """The function's body in pre-order, not entering nested scopes."""
-    stack: list[cst.CSTNode] = [func.body]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, SCOPE_NODES):
-            continue
-        stack.extend(reversed(list(iter_children(node))))
-
-
 def acquisition_slots(func: cst.FunctionDef) -> dict[tuple[str, int], cst.CSTNode]:
     """``("with", n)`` -> the n-th ``async with`` item, ``("row", n)`` -> the n-th
     row-lock ``await``, as ``lock_facts`` numbers them."""
     slots: dict[tuple[str, int], cst.CSTNode] = {}
     withs = rows = 0
-    for node in function_body_nodes(func):
+    for node in own_scope(func.body):
         if isinstance(node, cst.With) and node.asynchronous is not None:
             for item in node.items:
                 slots[("with", withs)] = item

@@ -347,9 +347,8 @@ def _bound_elsewhere(func: cst.FunctionDef, names: set[str], context: FileContex
 
 
 def imports_sqlalchemy(context: FileContext) -> bool:
-    return any(
-        t.split(".")[0] in ("sqlalchemy", "sqlmodel") for t in context.semantic.imports.values()
-    )
+    """The module imports sqlalchemy or sqlmodel, at module level or in a function."""
+    return context.semantic.imports_module("sqlalchemy", "sqlmodel")
 
 
 # -- sessions held on ``self`` (repository and service classes) ------------------------------

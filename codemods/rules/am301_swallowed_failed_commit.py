@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.sessions import method_session_names
+from asyncmend.codemods.semantic.summaries import session_effects
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     assigned_names,
@@ -22,6 +23,8 @@ from asyncmend.codemods.semantic.tree import (
 FAILING_METHODS = frozenset({"commit", "flush"})
 #: Session methods that clear a failed transaction.
 RECOVERING_METHODS = frozenset({"rollback", "close", "aclose", "reset", "invalidate"})
+#: Effects of a helper (function summaries) that clear a failed transaction.
+RECOVERING_EFFECTS = frozenset({"rollback", "close"})
 #: Exception classes that catch what a failed commit raises (sqlalchemy.exc.* too).
 BROAD_EXCEPTIONS = frozenset({"Exception", "BaseException", "builtins.Exception"})
 
@@ -44,7 +47,8 @@ class SwallowedFailedCommit(Rule):
     back a failed session is always allowed and has no other effect). Handlers that only
     catch exceptions a commit cannot raise (`ValueError`, `KeyError`...), that end by
     raising, that roll back, close or reset the session, or that hand the session to
-    another function (which may roll it back) are left alone, as are commits inside
+    another function that may roll it back (one whose summary in the repo shows a
+    rollback, or that is not known) are left alone, as are commits inside
     `async with session.begin()` / `begin_nested()`, which roll back themselves.
 
     ## Example
@@ -98,14 +102,14 @@ class SwallowedFailedCommit(Rule):
         recovering = set(committed) | {
             name for name, owner in _savepoints(func, sessions).items() if owner in committed
         }
-        if node.finalbody is not None and _recovers(node.finalbody, recovering):
+        if node.finalbody is not None and _recovers(node.finalbody, recovering, self.context):
             return
         swallowing = [
             handler
             for handler in node.handlers
             if self._catches_commit_errors(handler)
             and not _ends_with_raise(handler.body)
-            and not _recovers(handler.body, recovering)
+            and not _recovers(handler.body, recovering, self.context)
         ]
         if not swallowing:
             return
@@ -263,16 +267,21 @@ def _savepoints(func: cst.FunctionDef, sessions: frozenset[str]) -> dict[str, st
     return found
 
 
-def _recovers(body: cst.CSTNode, sessions: set[str]) -> bool:
-    """The block rolls back, closes or resets the session, or passes it to a call (which
-    may do so)."""
+def _recovers(body: cst.CSTNode, sessions: set[str], context: FileContext) -> bool:
+    """The block rolls back, closes or resets the session, or passes it to a call that
+    may do so: any call whose summary (repo index) does not show it never does."""
     for node in own_scope(body):
         if _session_method(node, sessions)[1] in RECOVERING_METHODS:
             return True
-        if isinstance(node, cst.Call) and any(
-            dotted_name(arg.value) in sessions for arg in node.args
-        ):
-            return True
+        if not isinstance(node, cst.Call):
+            continue
+        for arg in node.args:
+            session = dotted_name(arg.value)
+            if session not in sessions:
+                continue
+            effects = session_effects(node, session, context)
+            if effects is None or not effects.complete or effects.effects & RECOVERING_EFFECTS:
+                return True
     return False
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
 from asyncmend.codemods.semantic.flow import (
     Flow,
     SessionCall,
@@ -15,6 +15,7 @@ from asyncmend.codemods.semantic.flow import (
     precedes,
     statement_line,
 )
+from asyncmend.codemods.semantic.summaries import session_effects
 from asyncmend.codemods.semantic.tree import SCOPE_NODES, iter_children
 
 
@@ -75,7 +76,7 @@ class SplitCommit(Rule):
         flow, commits = found
         if len(commits) < 2:
             return
-        writes = _write_sites(flow)
+        writes = _write_sites(flow, self.context)
         for commit in commits:
             self._check(flow, commit, commits, writes.get(commit.session, []))
 
@@ -127,12 +128,17 @@ class SplitCommit(Rule):
         self.report(commit.call, message, fix=fix)
 
 
-def _write_sites(flow: Flow) -> dict[str, list[Site]]:
+def _write_sites(flow: Flow, context: FileContext) -> dict[str, list[Site]]:
     """Where each session's writes happen: ``add``/``delete``/``merge``, an executed
-    insert/update/delete, and attribute changes of objects loaded or added through it."""
+    insert/update/delete, a helper that writes through the session it receives (its
+    function summary), and attribute changes of objects loaded or added through it."""
     found: dict[str, list[Site]] = {}
     for call in flow.calls:
         if is_write(flow, call):
+            found.setdefault(call.session, []).append(call.site)
+    for call in flow.handoffs:
+        effects = session_effects(call.call, call.session, context)
+        if effects is not None and "write" in effects:
             found.setdefault(call.session, []).append(call.site)
     for loaded in loaded_objects(flow):
         for use in flow.attributes:

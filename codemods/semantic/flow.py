@@ -26,6 +26,7 @@ from asyncmend.codemods.semantic.tree import (
     dotted_name,
     iter_children,
     iter_descendants,
+    owner_class,
     parameters,
 )
 
@@ -113,6 +114,8 @@ class Flow:
     func: cst.FunctionDef
     sessions: frozenset[str]
     calls: list[SessionCall] = field(default_factory=list)
+    #: Calls that receive a session as an argument (``method`` is the callee as written).
+    handoffs: list[SessionCall] = field(default_factory=list)
     bindings: list[Binding] = field(default_factory=list)
     attributes: list[AttributeUse] = field(default_factory=list)
     #: Statement (line) -> the block holding it and its index there.
@@ -146,19 +149,6 @@ def flow_of(func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CST
         cached = _FlowBuilder(func, sessions).build()
         context.semantic.memo[key] = cached
     return cached
-
-
-def owner_class(func: cst.FunctionDef, ancestors: list[cst.CSTNode]) -> cst.ClassDef | None:
-    """The class whose body holds ``func`` directly, given ``func``'s ancestors (or a
-    longer stack that contains ``func``)."""
-    stack = ancestors
-    for index, node in enumerate(ancestors):
-        if node is func:
-            stack = ancestors[:index]
-            break
-    if len(stack) >= 2 and isinstance(stack[-2], cst.ClassDef):
-        return stack[-2]
-    return None
 
 
 class _FlowBuilder:
@@ -199,11 +189,19 @@ class _FlowBuilder:
         flow = self.flow
         if isinstance(node, cst.Await) and isinstance(node.expression, cst.Call):
             self.awaits[id(node.expression)] = node
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            receiver = dotted_name(node.func.value)
-            if receiver is not None and receiver in flow.sessions:
-                awaited = self.awaits.get(id(node))
-                flow.calls.append(SessionCall(site, receiver, node.func.attr.value, node, awaited))
+        elif isinstance(node, cst.Call):
+            if isinstance(node.func, cst.Attribute):
+                receiver = dotted_name(node.func.value)
+                if receiver is not None and receiver in flow.sessions:
+                    awaited = self.awaits.get(id(node))
+                    method = node.func.attr.value
+                    flow.calls.append(SessionCall(site, receiver, method, node, awaited))
+            for arg in node.args:
+                session = dotted_name(arg.value)
+                if session is not None and session in flow.sessions:
+                    callee = dotted_name(node.func) or ""
+                    awaited = self.awaits.get(id(node))
+                    flow.handoffs.append(SessionCall(site, session, callee, node, awaited))
         elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Del)):
             targets: list[cst.BaseExpression] = (
                 [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]

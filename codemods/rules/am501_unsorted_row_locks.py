@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.edits.comments import comment_lines, comments_in
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.locks import RowLock, model_node, repo_lock_graph, row_lock
 from asyncmend.codemods.semantic.sessions import session_names
@@ -245,8 +246,10 @@ class UnsortedRowLocks(Rule):
         if len(indent) + len(one_line) <= 99:
             text = one_line
         else:
-            # Lines inside the braces get the block's indentation from libcst itself.
-            inner = module.default_indent
+            # Lines inside the braces get the block's indentation from libcst itself;
+            # one more level in the block's own unit (tabs stay tabs).
+            inner = block.indent if isinstance(block, cst.IndentedBlock) and block.indent else ""
+            inner = inner or module.default_indent
             text = f"{locked} = {{\n{inner}{head[len(locked) + 4 :]}\n{inner}{loop}\n}}"
         lookups = ", ".join(f"{locked}[{module.code_for_node(k)}]" for k in keys)
         bind = f"{', '.join(targets)} = {lookups}"
@@ -258,7 +261,13 @@ class UnsortedRowLocks(Rule):
         bind_stmt = cst.parse_statement(bind + "\n", module.config_for_parsing)
         assert isinstance(lock_stmt, cst.SimpleStatementLine)
         assert isinstance(bind_stmt, cst.SimpleStatementLine)
-        lock_stmt = lock_stmt.with_changes(leading_lines=first.leading_lines)
+        # Comments inside the replaced calls that the template does not carry go above.
+        inner_comments = [
+            c for ln in lines for small in ln.body for c in comments_in(small) if c not in text
+        ]
+        lock_stmt = lock_stmt.with_changes(
+            leading_lines=[*first.leading_lines, *comment_lines(dict.fromkeys(inner_comments))]
+        )
         bind_stmt = bind_stmt.with_changes(
             leading_lines=[ll for ln in rest for ll in ln.leading_lines],
             trailing_whitespace=cst.TrailingWhitespace(

@@ -15,9 +15,11 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-# Importing ``collectors`` registers every pass-1 collector of the rules.
 from asyncmend.codemods.facts import collectors  # noqa: F401
 from asyncmend.codemods.facts.base import COLLECTOR_TRIGGERS, COLLECTORS, FileFacts, dotted
+
+# Importing ``collectors`` registers every pass-1 collector of the rules.
+from asyncmend.codemods.facts.sessions import async_def_kinds
 
 #: Bytes that must occur in a file for pass 1 to parse it at all.
 FACT_TRIGGERS: tuple[bytes, ...] = (
@@ -182,7 +184,7 @@ class RepoIndex:
             facts = self.by_module.get(module)
             if facts is not None:
                 # Async generators and asynccontextmanager functions return no coroutine.
-                kind = facts.extra.get("async_def_kinds", {}).get(qualname)
+                kind = async_def_kinds.of(facts).get(qualname)
                 return qualname in facts.async_defs and kind not in ("generator", "contextmanager")
         return False
 

@@ -1,8 +1,11 @@
 """What pass 1 records per file, and how collectors register.
 
 A collector is a function ``(tree, facts) -> JSON-able data`` over a stdlib ``ast``
-tree, registered with ``@collector(name, triggers=...)`` beside the tokens that must
-occur in a file for it to find anything. Its result is stored as ``facts.extra[name]``.
+tree, registered with ``@collector(name, triggers=..., empty=...)`` beside the tokens
+that must occur in a file for it to find anything. The decorator turns it into a typed
+``Fact``: rules read ``fact.of(file_facts)`` (typed by the collector's return type),
+never a string key. The records stay plain JSON-able data, so the cache stores them
+as they are.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+R = TypeVar("R")
 Collector = Callable[[ast.Module, "FileFacts"], Any]
-C = TypeVar("C", bound=Collector)
 
 
 @dataclass
@@ -39,17 +42,39 @@ COLLECTORS: dict[str, Collector] = {}
 COLLECTOR_TRIGGERS: dict[str, tuple[bytes, ...]] = {}
 
 
-def collector(name: str, *, triggers: tuple[bytes, ...] = ()) -> Callable[[C], C]:
-    """Register a pass-1 collector under ``name``, run on files holding one of
-    ``triggers`` (every parsed file when empty)."""
+class Fact(Generic[R]):
+    """A registered pass-1 collector and the typed reader of what it recorded."""
 
-    def register(func: C) -> C:
+    def __init__(self, name: str, func: Callable[[ast.Module, FileFacts], R], empty: R) -> None:
+        self.name = name
+        self.func = func
+        self.empty = empty
+
+    def __call__(self, tree: ast.Module, facts: FileFacts) -> R:
+        return self.func(tree, facts)
+
+    def of(self, facts: FileFacts | None) -> R:
+        """What the collector recorded for one file (``empty`` when nothing was)."""
+        if facts is None:
+            return self.empty
+        return facts.extra.get(self.name, self.empty)  # type: ignore[no-any-return]
+
+
+def collector(
+    name: str, *, empty: Any, triggers: tuple[bytes, ...] = ()
+) -> Callable[[Callable[[ast.Module, FileFacts], R]], Fact[R]]:
+    """Register a pass-1 collector under ``name``, run on files holding one of
+    ``triggers`` (every parsed file when empty); ``empty`` is what ``Fact.of`` answers
+    for a file it found nothing in."""
+
+    def register(func: Callable[[ast.Module, FileFacts], R]) -> Fact[R]:
         if name in COLLECTORS:
             raise ValueError(f"two pass-1 collectors named {name!r}")
-        COLLECTORS[name] = func
+        fact = Fact(name, func, empty)
+        COLLECTORS[name] = fact
         if triggers:
             COLLECTOR_TRIGGERS[name] = triggers
-        return func
+        return fact
 
     return register
 

@@ -200,7 +200,7 @@ class _FunctionWalk:
     def __init__(self, func: ast.AsyncFunctionDef, qualname: str, owner: str | None,
                  facts: FileFacts) -> None:  # fmt: skip
         self.qualname = qualname
-        self.rows = bool(facts.extra.get(ROW_LOCK_FILE))
+        self.rows = row_lock_file.of(facts)
         self.facts = facts
         self.owner = owner  # ``module.Class`` for a method
         self.me = func.args.args[0].arg if owner and func.args.args else None
@@ -331,16 +331,18 @@ def _functions(tree: ast.Module, facts: FileFacts):  # type: ignore[no-untyped-d
 ROW_LOCK_FILE = "row_lock_file"
 
 
-@collector(ROW_LOCK_FILE, triggers=(b"with_for_update",))
-def _row_lock_file(tree: ast.Module, facts: FileFacts) -> bool:
+@collector(ROW_LOCK_FILE, triggers=(b"with_for_update",), empty=False)
+def row_lock_file(tree: ast.Module, facts: FileFacts) -> bool:
     return True
 
 
 #: A file without these holds neither a lock binding nor an acquisition.
 @collector(
-    "locks", triggers=(b"async with", b"with_for_update", b"Lock", b"Semaphore", b"Condition")
+    "locks",
+    triggers=(b"async with", b"with_for_update", b"Lock", b"Semaphore", b"Condition"),
+    empty={},
 )
-def collect_lock_facts(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
+def lock_facts(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     sites: list[dict[str, Any]] = []
     for func, qualname, owner in _functions(tree, facts):
         sites.extend(_FunctionWalk(func, qualname, owner, facts).sites)

@@ -14,8 +14,8 @@ from asyncmend.codemods.facts.base import dotted as _dotted
 APP_CLASSES = ("fastapi.FastAPI", "fastapi.APIRouter", "fastapi.routing.APIRouter")
 
 
-@collector("app_objects", triggers=(b"FastAPI", b"APIRouter"))
-def _app_objects(tree: ast.Module, facts: FileFacts) -> list[str]:
+@collector("app_objects", triggers=(b"FastAPI", b"APIRouter"), empty=())
+def app_objects(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Module-level names bound to ``FastAPI(...)`` / ``APIRouter(...)``, the class
     resolved through the module's imports (``from fastapi import APIRouter as R``)."""
     found = []
@@ -41,8 +41,8 @@ def _app_objects(tree: ast.Module, facts: FileFacts) -> list[str]:
 RELATIONSHIP_CALLS = ("relationship", "relation", "Relationship")
 
 
-@collector("orm_relationships", triggers=(b"elationship",))
-def _orm_relationships(tree: ast.Module, facts: FileFacts) -> list[str]:
+@collector("orm_relationships", triggers=(b"elationship",), empty=())
+def orm_relationships(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Attribute names of module-level classes bound to ``relationship(...)``."""
     found = []
     for cls in tree.body:
@@ -63,8 +63,8 @@ def _orm_relationships(tree: ast.Module, facts: FileFacts) -> list[str]:
     return found
 
 
-@collector("orm_models")
-def _orm_models(tree: ast.Module, facts: FileFacts) -> list[str]:
+@collector("orm_models", empty=())
+def orm_models(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Module-level classes mapped to a table: ``__tablename__`` / ``__table__`` in the
     body, or SQLModel's ``table=True``."""
     found = []
@@ -88,8 +88,8 @@ def _orm_models(tree: ast.Module, facts: FileFacts) -> list[str]:
     return found
 
 
-@collector("type_aliases", triggers=(b"Annotated",))
-def _type_aliases(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+@collector("type_aliases", triggers=(b"Annotated",), empty={})
+def type_aliases(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     """``CurrentUser = Annotated[User, Depends(...)]``: alias -> qualified name of the
     annotated type, resolved through the module's imports."""
     found = {}

@@ -52,8 +52,8 @@ def decorator_kind(names: Iterable[str]) -> str | None:
     return kind
 
 
-@collector("async_def_kinds")
-def _async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+@collector("async_def_kinds", empty={})
+def async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     kinds: dict[str, str] = {}
     may_yield = b"yield" in facts.source
 
@@ -90,8 +90,8 @@ def _mentions(node: ast.AST, name: str) -> bool:
     )
 
 
-@collector("session_alias_depends")
-def _session_alias_depends(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+@collector("session_alias_depends", empty={})
+def session_alias_depends(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     found: dict[str, str] = {}
     for stmt in tree.body:
         if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
@@ -119,8 +119,8 @@ def _mentions_session(node: ast.AST | None) -> bool:
     )
 
 
-@collector("session_aliases", triggers=(b"AsyncSession",))
-def _session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
+@collector("session_aliases", triggers=(b"AsyncSession",), empty=())
+def session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
     """``SessionDep = Annotated[AsyncSession, Depends(get_session)]`` and the like."""
     return [
         target.id
@@ -132,8 +132,8 @@ def _session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
     ]  # fmt: skip
 
 
-@collector("session_dependencies", triggers=(b"yield",))
-def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
+@collector("session_dependencies", triggers=(b"yield",), empty=())
+def session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Module-level generator functions that yield an AsyncSession (FastAPI dependencies):
     annotated ``-> AsyncIterator[AsyncSession]``, or yielding from ``async with
     <sessionmaker>() as s``. One walk per function."""
@@ -170,8 +170,8 @@ def _mentions_sync_session(node: ast.AST | None) -> bool:
     )
 
 
-@collector("sync_session_dependencies", triggers=(b"yield",))
-def _sync_session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
+@collector("sync_session_dependencies", triggers=(b"yield",), empty=())
+def sync_session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Module-level generator functions that yield a sync ``Session`` (negative evidence:
     a ``Depends`` on one is no AsyncSession, whatever the parameter is called): annotated
     ``-> Iterator[Session]`` / ``Generator[Session, ...]``, or a plain ``def`` generator

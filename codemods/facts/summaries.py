@@ -154,8 +154,8 @@ def summarize(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, Any] | 
     }
 
 
-@collector(SUMMARIES, triggers=(b"def ",))
-def _function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
+@collector(SUMMARIES, triggers=(b"def ",), empty={})
+def function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     """``func`` and ``Class.method`` -> summary, for module-level functions and methods."""
     found: dict[str, Any] = {}
 
@@ -176,5 +176,5 @@ def summaries_of(facts: FileFacts | None) -> dict[str, FunctionSummary]:
     """The typed summaries of one file's facts (empty when there are none)."""
     if facts is None:
         return {}
-    data = facts.extra.get(SUMMARIES, {})
+    data = function_summaries.of(facts)
     return {name: FunctionSummary.from_data(item) for name, item in data.items()}

@@ -52,8 +52,8 @@ def _makes_async_sessions(call: ast.Call) -> bool:
 _FACTORY_IMPORTS = ("sessionmaker", "AsyncSession", "sqlalchemy.ext.asyncio", "sqlmodel")
 
 
-@collector("sessionmaker_calls", triggers=(b"sessionmaker", b"AsyncSession("))
-def _sessionmaker_calls(tree: ast.Module, facts: FileFacts) -> list[ExpireValue]:
+@collector("sessionmaker_calls", triggers=(b"sessionmaker", b"AsyncSession("), empty=())
+def sessionmaker_calls(tree: ast.Module, facts: FileFacts) -> list[ExpireValue]:
     # Walking every tree would double pass 1; a module that makes sessions imports the
     # factory (or its module) at module level.
     if not any(
@@ -67,8 +67,8 @@ def _sessionmaker_calls(tree: ast.Module, facts: FileFacts) -> list[ExpireValue]
     ]
 
 
-@collector("dependency_factories", triggers=(b"yield",))
-def _dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+@collector("dependency_factories", triggers=(b"yield",), empty={})
+def dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     """Generator dependencies and the factory of the session they yield, as written in
     this module: ``get_session -> async_session`` for ``async with async_session() as s:
     yield s`` (or ``s = async_session()`` ... ``yield s``)."""
@@ -104,8 +104,8 @@ def _dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     return found
 
 
-@collector("alias_dependencies", triggers=(b"Depends",))
-def _alias_dependencies(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+@collector("alias_dependencies", triggers=(b"Depends",), empty={})
+def alias_dependencies(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     """``SessionDep = Annotated[AsyncSession, Depends(get_session)]`` -> ``get_session``."""
     found: dict[str, str] = {}
     for stmt in tree.body:
@@ -130,8 +130,8 @@ def _alias_dependencies(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
 NO_RESULT_CLASSES = frozenset({"NoResultFound"})
 
 
-@collector("no_result_handlers", triggers=(b"exception_handler",))
-def _no_result_handlers(tree: ast.Module, facts: FileFacts) -> bool:
+@collector("no_result_handlers", triggers=(b"exception_handler",), empty=False)
+def no_result_handlers(tree: ast.Module, facts: FileFacts) -> bool:
     """Whether the module registers an app-wide handler that answers ``NoResultFound``
     (``@app.exception_handler(NoResultFound)`` or ``app.add_exception_handler(...)``):
     then a missing row already becomes whatever that handler says."""

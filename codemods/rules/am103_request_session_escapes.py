@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Rule
+from asyncmend.codemods.facts.sessions import session_alias_depends
 from asyncmend.codemods.semantic.fastapi import (
     annotated_depends,
     background_tasks_params,
@@ -166,7 +167,7 @@ class RequestSessionEscapes(Rule):
         module, _, alias = qualified.rpartition(".")
         facts = self.context.index.by_module.get(module)
         if facts is not None:
-            aliases = facts.extra.get("session_alias_depends", {})
+            aliases = session_alias_depends.of(facts)
             if alias in aliases:
                 return None, aliases[alias]
         return None, None

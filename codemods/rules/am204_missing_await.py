@@ -6,6 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
+from asyncmend.codemods.facts import sessions as session_facts
 from asyncmend.codemods.semantic.coroutines import coroutine_callee, coroutine_callee_kind
 from asyncmend.codemods.semantic.session_flow import (
     is_binding_occurrence,
@@ -386,8 +387,8 @@ def _may_know_sessions(context: FileContext) -> bool:
             facts = index.by_module.get(target.rpartition(".")[0]) or index.by_module.get(target)
             cached = facts is not None and bool(
                 facts.sessionmakers
-                or facts.extra.get("session_aliases")
-                or facts.extra.get("session_dependencies")
+                or session_facts.session_aliases.of(facts)
+                or session_facts.session_dependencies.of(facts)
             )
         context.semantic.memo["am204_may_know_sessions"] = cached
     return cached

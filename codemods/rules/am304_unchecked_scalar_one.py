@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.facts.transactions import no_result_handlers
 from asyncmend.codemods.semantic.fastapi import is_route_handler
 from asyncmend.codemods.semantic.flow import (
     Flow,
@@ -132,8 +133,7 @@ class UncheckedScalarOne(Rule):
         cached = self.context.semantic.memo.get("app_handles_no_result")
         if cached is None:
             cached = any(
-                facts.extra.get("no_result_handlers")
-                for facts in self.context.index.by_path.values()
+                no_result_handlers.of(facts) for facts in self.context.index.by_path.values()
             )
             self.context.semantic.memo["app_handles_no_result"] = cached
         return cached

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.facts import routes as route_facts
 from asyncmend.codemods.semantic.coroutines import local_async_defs
 from asyncmend.codemods.semantic.fastapi import (
     BACKGROUND_TASKS_CLASSES,
@@ -367,7 +368,7 @@ def _is_orm_model(qualified: str, context) -> bool:  # type: ignore[no-untyped-d
     facts = context.index.by_module.get(module) if module else None
     if facts is None and "." not in qualified:
         facts = context.index.by_path.get(context.path)
-    return bool(facts and name in facts.extra.get("orm_models", ()))
+    return bool(facts and name in route_facts.orm_models.of(facts))
 
 
 def _bindings(handler: cst.FunctionDef) -> Iterator[tuple[set[str], cst.BaseExpression]]:
@@ -451,7 +452,7 @@ def relationship_names(context) -> frozenset[str]:  # type: ignore[no-untyped-de
         cached = frozenset(
             name
             for facts in context.index.by_path.values()
-            for name in facts.extra.get("orm_relationships", ())
+            for name in route_facts.orm_relationships.of(facts)
         )
         context.semantic.memo["orm_relationships"] = cached
     return cached

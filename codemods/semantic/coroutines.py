@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from asyncmend.codemods.facts.sessions import decorator_kind
+from asyncmend.codemods.facts.sessions import async_def_kinds, decorator_kind
 from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES
 from asyncmend.codemods.semantic.tree import dotted_name, own_scope
 
@@ -100,5 +100,5 @@ def coroutine_callee_kind(call: cst.Call, context: FileContext) -> str | None:
     for split in range(len(parts) - 1, 0, -1):
         facts = context.index.by_module.get(".".join(parts[:split]))
         if facts is not None:
-            return facts.extra.get("async_def_kinds", {}).get(".".join(parts[split:]))
+            return async_def_kinds.of(facts).get(".".join(parts[split:]))
     return None

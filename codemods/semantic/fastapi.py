@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from asyncmend.codemods.facts import routes as route_facts
 from asyncmend.codemods.facts.routes import APP_CLASSES
 from asyncmend.codemods.semantic.tree import annotation_of, dotted_name, parameters
 
@@ -45,7 +46,7 @@ def app_objects(context: FileContext) -> frozenset[str]:
         # `from app.api import router`: an app object of another module (repo index).
         module, _, name = context.index.resolve(target).rpartition(".")
         facts = context.index.by_module.get(module)
-        if facts is not None and name in facts.extra.get("app_objects", ()):
+        if facts is not None and name in route_facts.app_objects.of(facts):
             found.add(local)
     result = frozenset(found)
     context.semantic.memo["app_objects"] = result
@@ -149,7 +150,7 @@ def annotation_types(annotation: cst.BaseExpression, context: FileContext) -> fr
             return annotation_types(alias, context)
     module, _, leaf = context.index.resolve(name).rpartition(".")
     facts = context.index.by_module.get(module)
-    aliased = facts.extra.get("type_aliases", {}).get(leaf) if facts else None
+    aliased = route_facts.type_aliases.of(facts).get(leaf)
     return frozenset({aliased or name})
 
 

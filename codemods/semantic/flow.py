@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from asyncmend.codemods.base import FileContext
+from asyncmend.codemods.facts import transactions as transaction_facts
 from asyncmend.codemods.facts.base import FileFacts
 from asyncmend.codemods.semantic.fastapi import parameter_depends
 from asyncmend.codemods.semantic.sessions import ASYNC_SESSION_CLASSES, method_session_names
@@ -488,7 +489,7 @@ def repo_expires_on_commit(context: FileContext) -> bool:
         seen = [
             value
             for facts in context.index.by_path.values()
-            for value in facts.extra.get("sessionmaker_calls", ())
+            for value in transaction_facts.sessionmaker_calls.of(facts)
         ]
         if seen:
             cached = any(value is not False for value in seen)
@@ -586,13 +587,13 @@ def _dependency_expires(func: cst.FunctionDef, session: str, context: FileContex
         located = _resolve_written(here, alias, context)
         if located is not None:
             alias_facts, alias_name = located
-            target = alias_facts.extra.get("alias_dependencies", {}).get(alias_name)
+            target = transaction_facts.alias_dependencies.of(alias_facts).get(alias_name)
             if target is not None:
                 dependency = _resolve_written(alias_facts, target, context)
     if dependency is None:
         return None
     dep_facts, dep_name = dependency
-    factory = dep_facts.extra.get("dependency_factories", {}).get(dep_name)
+    factory = transaction_facts.dependency_factories.of(dep_facts).get(dep_name)
     located = _resolve_written(dep_facts, factory, context) if factory else None
     if located is None:
         return None

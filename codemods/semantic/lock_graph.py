@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.codemods.facts.base import FileFacts
+from asyncmend.codemods.facts.locks import lock_facts
 
 if TYPE_CHECKING:
     from asyncmend.engine.index import RepoIndex
@@ -129,7 +130,7 @@ def build_graph(index: RepoIndex, lock_order: Sequence[str] = ()) -> LockGraph:
         return cache[key]
     known: set[str] = set()
     for facts in index.by_path.values():
-        for name in facts.extra.get("locks", {}).get("bindings", []):
+        for name in lock_facts.of(facts).get("bindings", []):
             known.add(name)
     graph = LockGraph()
     # The index may hold one file under two spellings (relative and absolute); count its
@@ -138,7 +139,7 @@ def build_graph(index: RepoIndex, lock_order: Sequence[str] = ()) -> LockGraph:
     for path, facts in index.by_path.items():
         files.setdefault(os.path.realpath(path), (path, facts))
     for path, facts in sorted(files.values(), key=lambda item: item[0]):
-        for site in facts.extra.get("locks", {}).get("sites", []):
+        for site in lock_facts.of(facts).get("sites", []):
             ends = [_node(site["from"], index, known), _node(site["to"], index, known)]
             if ends[0] is None or ends[1] is None or ends[0] == ends[1]:
                 continue

@@ -12,6 +12,7 @@ import fnmatch
 import libcst as cst
 
 from asyncmend.codemods.base import FileContext
+from asyncmend.codemods.facts import sessions as session_facts
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.fastapi import depends_target
 from asyncmend.codemods.semantic.tree import (
@@ -172,7 +173,7 @@ def _annotation_is_session(annotation: cst.BaseExpression, context: FileContext)
 def _imported_alias(qualified: str, context: FileContext) -> bool:
     module, _, name = context.index.resolve(qualified).rpartition(".")
     facts = context.index.by_module.get(module)
-    return bool(facts and name in facts.extra.get("session_aliases", ()))
+    return bool(facts and name in session_facts.session_aliases.of(facts))
 
 
 def session_aliases(context: FileContext) -> frozenset[str]:
@@ -218,7 +219,7 @@ def is_session_dependency(dep: cst.BaseExpression, context: FileContext) -> bool
     qualified = context.index.resolve(context.semantic.resolve(dep) or name)
     module, _, func = qualified.rpartition(".")
     facts = context.index.by_module.get(module)
-    return bool(facts and func in facts.extra.get("session_dependencies", ()))
+    return bool(facts and func in session_facts.session_dependencies.of(facts))
 
 
 def is_sync_session_dependency(dep: cst.BaseExpression, context: FileContext) -> bool:
@@ -229,11 +230,11 @@ def is_sync_session_dependency(dep: cst.BaseExpression, context: FileContext) ->
         return False
     if "." not in name and name not in context.semantic.imports:
         here = context.index.by_path.get(context.path)
-        return bool(here and name in here.extra.get("sync_session_dependencies", ()))
+        return bool(here and name in session_facts.sync_session_dependencies.of(here))
     qualified = context.index.resolve(context.semantic.resolve(dep) or name)
     module, _, func = qualified.rpartition(".")
     facts = context.index.by_module.get(module)
-    return bool(facts and func in facts.extra.get("sync_session_dependencies", ()))
+    return bool(facts and func in session_facts.sync_session_dependencies.of(facts))
 
 
 def _yields_session(func: cst.FunctionDef, context: FileContext) -> bool:

@@ -4,7 +4,8 @@ Some rules need the whole repo: which functions are coroutines (missing await), 
 a sessionmaker sets ``expire_on_commit=False`` (read-after-commit), which dependency
 yields the request session, which locks are taken in which order. Facts are collected
 with the standard library's ``ast`` (several times cheaper than a libcst parse); a file
-``ast`` cannot read (syntax newer than the running Python) contributes no facts.
+``ast`` cannot read (syntax newer than the running Python) is read by libcst and lowered
+(``codemods.facts.parse``), so it still contributes its facts.
 
 Facts are plain data (picklable, JSON-able), cached by content hash.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from asyncmend.codemods.facts import collectors  # noqa: F401
 from asyncmend.codemods.facts.base import COLLECTOR_TRIGGERS, COLLECTORS, FileFacts, dotted
+from asyncmend.codemods.facts.parse import parse_for_facts
 
 # Importing ``collectors`` registers every pass-1 collector of the rules.
 from asyncmend.codemods.facts.sessions import async_def_kinds
@@ -60,9 +62,8 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
     # its imports are what resolves ``package.create_user`` to the coroutine.
     if not any(token in data for token in FACT_TRIGGERS) and not path.endswith("__init__.py"):
         return facts
-    try:
-        tree = ast.parse(data)
-    except (SyntaxError, ValueError):
+    tree = parse_for_facts(data)
+    if tree is None:
         return facts
     _collect_module_level(tree, facts)
     facts.source = data

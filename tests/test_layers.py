@@ -17,7 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 #: Function-level imports kept on purpose: the registry reads rule codes from file
 #: names so that a warm run never imports the rules (nor libcst, ~100 ms).
-LAZY_FOR_SPEED = {("codemods/registry.py", "asyncmend.codemods.base")}
+#: Pass 1 imports libcst (through ``lowering``) only for files ``ast`` rejects.
+LAZY_FOR_SPEED = {
+    ("codemods/registry.py", "asyncmend.codemods.base"),
+    ("codemods/facts/parse.py", "asyncmend.codemods.facts"),
+}
 
 
 def _modules(folder: str) -> list[Path]:

@@ -42,3 +42,10 @@ def shift_continuations(node: cst.CSTNodeT, *, remove: str = "", add: str = "") 
     if not remove and not add:
         return node
     return node.visit(_ShiftContinuations(remove, add))  # type: ignore[return-value]
+
+
+def continuation_offset(whitespace: object) -> str:
+    """How far right of the statement an argument starting after ``whitespace`` sits."""
+    if isinstance(whitespace, cst.ParenthesizedWhitespace) and whitespace.indent:
+        return whitespace.last_line.value
+    return ""

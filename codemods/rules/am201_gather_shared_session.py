@@ -5,7 +5,12 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
-from asyncmend.codemods.edits.indent import shift_continuations
+from asyncmend.codemods.edits.comments import (
+    argument_comments,
+    whitespace_comments,
+    with_comment_after_paren,
+)
+from asyncmend.codemods.edits.indent import continuation_offset, shift_continuations
 from asyncmend.codemods.semantic.sessions import local_sessionmakers, session_names
 from asyncmend.codemods.semantic.tree import assigned_names, dotted_name, iter_descendants, reads
 
@@ -171,12 +176,14 @@ class GatherSharedSession(Rule):
     ) -> Fix:
         # A comment after `gather(` stays on that first line when the first call also
         # opens a parenthesis there: `a = await f(  # comment`.
-        head_value = shift_continuations(args[0].value, remove=_offset(call.whitespace_before_args))
-        head_comment = _comments_of(call.whitespace_before_args)[1]
+        head_value = shift_continuations(
+            args[0].value, remove=continuation_offset(call.whitespace_before_args)
+        )
+        head_comment = whitespace_comments(call.whitespace_before_args)[1]
         inline_head = bool(head_comment) and _opens_line(head_value)
         if inline_head:
-            head_value = _with_comment_after_paren(head_value, head_comment)  # type: ignore[arg-type]
-        comments = _argument_comments(
+            head_value = with_comment_after_paren(head_value, head_comment)  # type: ignore[arg-type]
+        comments = argument_comments(
             call, args, line.trailing_whitespace.comment, skip_head=inline_head
         )
         statements: list[cst.SimpleStatementLine] = []
@@ -188,7 +195,7 @@ class GatherSharedSession(Rule):
             else:
                 comma = args[position - 1].comma
                 before = comma.whitespace_after if isinstance(comma, cst.Comma) else None
-                moved = shift_continuations(arg.value, remove=_offset(before))
+                moved = shift_continuations(arg.value, remove=continuation_offset(before))
             value: cst.BaseExpression = _awaited(moved)
             if targets is not None:
                 target = targets.elements[position].value
@@ -292,13 +299,6 @@ def _is_expression_statement(line: cst.SimpleStatementLine, awaited: cst.Await) 
     return isinstance(small, cst.Expr) and small.value is awaited and not awaited.lpar
 
 
-def _offset(whitespace: object) -> str:
-    """How far right of the statement an argument starting after ``whitespace`` sits."""
-    if isinstance(whitespace, cst.ParenthesizedWhitespace) and whitespace.indent:
-        return whitespace.last_line.value
-    return ""
-
-
 def _opens_line(value: cst.BaseExpression) -> bool:
     """A call whose arguments start on the next line: ``f(`` ends its first line."""
     return (
@@ -306,50 +306,3 @@ def _opens_line(value: cst.BaseExpression) -> bool:
         and isinstance(value.whitespace_before_args, cst.ParenthesizedWhitespace)
         and value.whitespace_before_args.first_line.comment is None
     )
-
-
-def _with_comment_after_paren(call: cst.Call, comment: str) -> cst.Call:
-    space = call.whitespace_before_args
-    assert isinstance(space, cst.ParenthesizedWhitespace)
-    first = space.first_line.with_changes(
-        whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(comment)
-    )
-    return call.with_changes(whitespace_before_args=space.with_changes(first_line=first))
-
-
-def _argument_comments(
-    call: cst.Call, args: list[cst.Arg], own: cst.Comment | None, *, skip_head: bool = False
-) -> list[tuple[list[cst.EmptyLine], str]]:
-    """For each argument, the comment lines written above it and the comment at the end
-    of its line. A comment after ``gather(`` goes with the first argument; comments
-    before ``)`` and after the statement go with the last one."""
-    spaces: list[object] = [call.whitespace_before_args]
-    for arg in args:
-        comma = arg.comma
-        spaces.append(
-            comma.whitespace_after if isinstance(comma, cst.Comma) else arg.whitespace_after_arg
-        )
-    found = [_comments_of(space) for space in spaces]
-    # The statement's own comment stays on the line where it was: the first one when
-    # the whole call was on one line, else the last one.
-    one_line = not any(isinstance(space, cst.ParenthesizedWhitespace) for space in spaces)
-    own_at = 0 if one_line else len(args) - 1
-    result: list[tuple[list[cst.EmptyLine], str]] = []
-    for position in range(len(args)):
-        parts = [found[0][1]] if position == 0 and not skip_head else []
-        parts.append(found[position + 1][1])
-        if position == len(args) - 1:
-            parts.extend(line.comment.value for line in found[-1][0] if line.comment)
-        if position == own_at:
-            parts.append(own.value if own is not None else "")
-        leading = [cst.EmptyLine(comment=line.comment) for line in found[position][0]]
-        result.append((leading, "  ".join(part for part in parts if part)))
-    return result
-
-
-def _comments_of(whitespace: object) -> tuple[list[cst.EmptyLine], str]:
-    if not isinstance(whitespace, cst.ParenthesizedWhitespace):
-        return [], ""
-    comment = whitespace.first_line.comment
-    lines = [line for line in whitespace.empty_lines if line.comment is not None]
-    return lines, comment.value if comment else ""

@@ -3,61 +3,36 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
-from asyncmend.codemods.facts import routes as route_facts
+from asyncmend.codemods.edits.params import with_parameter
 from asyncmend.codemods.semantic.coroutines import local_async_defs
 from asyncmend.codemods.semantic.fastapi import (
     BACKGROUND_TASKS_CLASSES,
-    annotation_types,
     background_tasks_param,
     is_route_handler,
 )
-from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES, matches_any, session_names
+from asyncmend.codemods.semantic.request_scope import (
+    Scoped,
+    relationship_names,
+    request_scoped,
+    request_scoped_use,
+)
+from asyncmend.codemods.semantic.sessions import matches_any
 from asyncmend.codemods.semantic.tree import (
-    assigned_names,
     dotted_name,
-    name_nodes,
     own_scope_with_parents,
-    parameters,
-    reads,
 )
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
 
-REQUEST_CLASSES = frozenset(
-    {"fastapi.Request", "fastapi.WebSocket", "fastapi.requests.Request",
-     "starlette.requests.Request", "starlette.requests.HTTPConnection",
-     "starlette.websockets.WebSocket"}
-)  # fmt: skip
-UPLOAD_CLASSES = frozenset(
-    {"fastapi.UploadFile", "fastapi.datastructures.UploadFile",
-     "starlette.datastructures.UploadFile"}
-)  # fmt: skip
-#: Attributes of an ``UploadFile`` that are plain values (``.file`` is the open stream).
-UPLOAD_VALUES = frozenset({"filename", "content_type", "size", "headers"})
-#: Session methods that attach an object to the session (it becomes session-bound).
-ATTACHING_METHODS = frozenset({"add", "add_all", "merge", "refresh", "delete"})
 #: ``BackgroundTasks.add_task(func, *args, **kwargs)``: a keyword of this name collides.
 ADD_TASK_OWN_PARAMS = frozenset({"func"})
 NEW_PARAM_NAMES = ("background_tasks", "bg_tasks", "background")
-
-
-class _Scoped:
-    """What dies with the request in one handler: name -> why."""
-
-    def __init__(self) -> None:
-        self.reasons: dict[str, str] = {}
-        self.uploads: set[str] = set()
-
-    def add(self, names: set[str] | frozenset[str], reason: str) -> None:
-        for name in names:
-            self.reasons.setdefault(name, reason)
 
 
 class AwaitedSideEffect(Rule):
@@ -193,7 +168,7 @@ class AwaitedSideEffect(Rule):
         for arg in call.args:
             if arg.keyword is not None and arg.keyword.value in ADD_TASK_OWN_PARAMS:
                 return f"the keyword `{arg.keyword.value}` collides with `add_task`'s own parameter"
-            culprit = _request_scoped_use(
+            culprit = request_scoped_use(
                 arg.value,
                 scoped.reasons,
                 uploads=scoped.uploads,
@@ -225,11 +200,11 @@ class AwaitedSideEffect(Rule):
         module = index.resolve(target).rpartition(".")[0]
         return module in index.by_module and not index.is_coroutine_function(target)
 
-    def _scoped(self, handler: cst.FunctionDef) -> _Scoped:
+    def _scoped(self, handler: cst.FunctionDef) -> Scoped:
         key = ("AM401.scoped", id(handler))
         cached = self.context.semantic.memo.get(key)
         if cached is None:
-            cached = self.context.semantic.memo[key] = _request_scoped(handler, self.context)
+            cached = self.context.semantic.memo[key] = request_scoped(handler, self.context)
         return cached
 
     # -- the fix ---------------------------------------------------------------------------
@@ -245,7 +220,7 @@ class AwaitedSideEffect(Rule):
                 return None
             if annotation == "BackgroundTasks" and "BackgroundTasks" not in self.semantic.imports:
                 imports.append(ImportSpec("fastapi", "BackgroundTasks"))
-            params = _with_param(handler, tasks, annotation)
+            params = with_parameter(handler, tasks, annotation)
             replacements.append((handler.params, params))
         replacements.append((awaited, _add_task_call(tasks, call)))
         return Fix(
@@ -306,214 +281,7 @@ def _sets_own_background(handler: cst.FunctionDef) -> bool:
 
 # -- request scope ------------------------------------------------------------------------
 
-_SESSION = "is the request's session, closed (or its transaction gone) when the task runs"
-_REQUEST = "is the request, whose body and connection are gone after the response"
-_UPLOAD = "is an upload, closed after the response (pass what you read from it)"
-_RESOURCE = "is closed when its `async with` block ends"
-_DEPENDENCY_ORM = (
-    "is an ORM object a dependency loaded through its session; its lazy attributes "
-    "die with that session (pass the attributes the task needs, such as its id)"
-)
-_ORM = (
-    "was loaded through the session; its lazy attributes die with the session "
-    "(pass the attributes the task needs, such as its id)"
-)
-
-
-def _request_scoped(handler: cst.FunctionDef, context) -> _Scoped:  # type: ignore[no-untyped-def]
-    """The names in ``handler`` that must not outlive the request, and why."""
-    scoped = _Scoped()
-    sessions = session_names(handler, context)
-    scoped.add(sessions, _SESSION)
-    for param in parameters(handler):
-        if param.annotation is None:
-            continue
-        types = annotation_types(param.annotation.annotation, context)
-        if types & REQUEST_CLASSES:
-            scoped.add({param.name.value}, _REQUEST)
-        elif types & UPLOAD_CLASSES:
-            scoped.add({param.name.value}, _UPLOAD)
-            scoped.uploads.add(param.name.value)
-        elif any(_is_orm_model(t, context) for t in types):
-            scoped.add({param.name.value}, _DEPENDENCY_ORM)
-    resources: set[str] = set()
-    for node, _ in own_scope_with_parents(handler.body):
-        if isinstance(node, cst.WithItem) and node.asname is not None:
-            resources |= assigned_names(node.asname.name)  # type: ignore[arg-type]
-    scoped.add(resources - set(sessions), _RESOURCE)
-    # ORM objects: whatever is computed from the session (or from what was), to a fixpoint.
-    derived: set[str] = set(sessions)
-    for node, _ in own_scope_with_parents(handler.body):
-        derived |= _attached_names(node, sessions)
-    bindings = list(_bindings(handler))
-    relationships = relationship_names(context)
-    changed = True
-    while changed:
-        changed = False
-        for targets, value in bindings:
-            new = targets - derived
-            if new and _carries(value, derived, relationships):
-                derived |= new
-                changed = True
-    scoped.add(derived - set(sessions), _ORM)
-    return scoped
-
-
-def _is_orm_model(qualified: str, context) -> bool:  # type: ignore[no-untyped-def]
-    """A class of the repo mapped to a table (pass-1 fact ``orm_models``)."""
-    if "." not in qualified:
-        module, name = context.module_name, qualified
-    else:
-        module, _, name = context.index.resolve(qualified).rpartition(".")
-    facts = context.index.by_module.get(module) if module else None
-    if facts is None and "." not in qualified:
-        facts = context.index.by_path.get(context.path)
-    return bool(facts and name in route_facts.orm_models.of(facts))
-
-
-def _bindings(handler: cst.FunctionDef) -> Iterator[tuple[set[str], cst.BaseExpression]]:
-    """(names bound, value) for the assignments and loops of the handler's own scope."""
-    for node, _ in own_scope_with_parents(handler.body):
-        if isinstance(node, cst.Assign):
-            names: set[str] = set()
-            for target in node.targets:
-                names |= assigned_names(target.target)
-            yield names, node.value
-        elif isinstance(node, (cst.AnnAssign, cst.AugAssign)) and node.value is not None:
-            yield assigned_names(node.target), node.value
-        elif isinstance(node, (cst.For, cst.CompFor)):
-            yield assigned_names(node.target), node.iter
-        elif isinstance(node, cst.NamedExpr):
-            yield assigned_names(node.target), node.value
-
-
-def _attached_names(node: cst.CSTNode, sessions: frozenset[str]) -> set[str]:
-    """``session.add(user)``: ``user`` is now an object of the session."""
-    if not (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value in ATTACHING_METHODS | SESSION_COROUTINES
-        and dotted_name(node.func.value) in sessions
-    ):
-        return set()
-    found: set[str] = set()
-    for arg in node.args:
-        value = arg.value
-        if isinstance(value, cst.Name):
-            found.add(value.value)
-        elif isinstance(value, (cst.List, cst.Tuple, cst.Set)):
-            found |= {e.value.value for e in value.elements if isinstance(e.value, cst.Name)}
-    return found
-
-
-def _carries(
-    expr: cst.CSTNode, names: set[str] | frozenset[str], relationships: frozenset[str]
-) -> bool:
-    """Whether ``expr``'s value may hold one of ``names``'s objects: the name itself, in
-    a container, passed to a call, the receiver of a method call, or a relationship
-    attribute of it. A plain attribute read (``user.email``, ``user.name.upper()``) is a
-    value computed now."""
-    return _request_scoped_use(expr, names, relationships=relationships) is not None
-
-
-def _request_scoped_use(
-    expr: cst.CSTNode,
-    names: Collection[str],
-    *,
-    uploads: Collection[str] = (),
-    relationships: frozenset[str] = frozenset(),
-) -> str | None:
-    """The first of ``names`` whose object (not just a value read from it) ``expr``
-    would hand on, or ``name.attr`` for a relationship read from it."""
-    if not reads(expr, set(names)):
-        return None
-    for name, path in name_nodes(expr):
-        if name.value not in names:
-            continue
-        parent = path[-1] if path else None
-        if isinstance(parent, cst.Attribute) and parent.value is name:
-            grandparent = path[-2] if len(path) > 1 else None
-            is_method_call = isinstance(grandparent, cst.Call) and grandparent.func is parent
-            if name.value in uploads:
-                if parent.attr.value in UPLOAD_VALUES:
-                    continue
-            elif not is_method_call:
-                if parent.attr.value not in relationships:
-                    continue
-                return f"{name.value}.{parent.attr.value}"
-        return name.value
-    return None
-
-
-def relationship_names(context) -> frozenset[str]:  # type: ignore[no-untyped-def]
-    """Relationship attributes of the repo's ORM models (pass-1 fact)."""
-    cached = context.semantic.memo.get("orm_relationships")
-    if cached is None:
-        cached = frozenset(
-            name
-            for facts in context.index.by_path.values()
-            for name in route_facts.orm_relationships.of(facts)
-        )
-        context.semantic.memo["orm_relationships"] = cached
-    return cached
-
-
 # -- building the fix ----------------------------------------------------------------------
-
-
-def _with_param(handler: cst.FunctionDef, name: str, annotation: str) -> cst.Parameters:
-    """``handler``'s parameters plus ``name: annotation`` where Python and FastAPI accept
-    it: keyword-only after a ``*``, else before the first parameter with a default, else
-    last."""
-    params = handler.params
-    opening = handler.whitespace_before_params
-    new = cst.Param(
-        name=cst.Name(name),
-        annotation=cst.Annotation(annotation=cst.parse_expression(annotation)),
-    )
-    if isinstance(params.star_arg, (cst.Param, cst.ParamStar)):
-        kwonly = _append(list(params.kwonly_params), new, opening)
-        return params.with_changes(kwonly_params=kwonly)
-    positional = list(params.params)
-    for position, param in enumerate(positional):
-        if param.default is not None:
-            positional.insert(position, new.with_changes(comma=_comma_like(param)))
-            return params.with_changes(params=positional)
-    if any(p.default is not None for p in params.posonly_params):
-        # `def f(a=1, /)`: nothing without a default may follow; make it keyword-only.
-        return params.with_changes(star_arg=cst.ParamStar(), kwonly_params=[new])
-    return params.with_changes(params=_append(positional, new, opening))
-
-
-def _comma_like(param: cst.Param) -> cst.Comma | cst.MaybeSentinel:
-    """The comma after ``param`` (to reuse its line break), or a plain ``, ``."""
-    if isinstance(param.comma, cst.Comma):
-        return param.comma
-    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-
-
-def _append(
-    params: list[cst.Param], new: cst.Param, opening: cst.BaseParenthesizableWhitespace
-) -> list[cst.Param]:
-    """Append keeping the layout: with a magic trailing comma (one parameter per line)
-    the new one gets its own line and the trailing comma."""
-    if not params:
-        return [new]
-    last = params[-1]
-    if isinstance(last.comma, cst.Comma) and isinstance(
-        last.comma.whitespace_after, cst.ParenthesizedWhitespace
-    ):
-        separator = params[-2].comma if len(params) > 1 else None
-        if not isinstance(separator, cst.Comma) and isinstance(
-            opening, cst.ParenthesizedWhitespace
-        ):
-            separator = cst.Comma(whitespace_after=opening)
-        if isinstance(separator, cst.Comma):
-            params[-1] = last.with_changes(comma=separator)
-            return [*params, new.with_changes(comma=last.comma)]
-    # The line break before the closing parenthesis moves after the new parameter.
-    params[-1] = last.with_changes(whitespace_after_param=cst.SimpleWhitespace(""))
-    return [*params, new.with_changes(whitespace_after_param=last.whitespace_after_param)]
 
 
 def _add_task_call(tasks: str, call: cst.Call) -> cst.Call:

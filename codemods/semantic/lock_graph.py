@@ -20,7 +20,6 @@ import os
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.codemods.facts.base import FileFacts
@@ -249,60 +248,3 @@ def _topological_rank(
 
 def node_label(node: Node) -> str:
     return f"{node[1]} (rows)" if node[0] == "row" else node[1]
-
-
-def site_label(site: Site, root: Path | None = None) -> str:
-    path = Path(site.path)
-    if root is not None:
-        try:
-            path = path.resolve().relative_to(root.resolve())
-        except ValueError:
-            pass
-    return f"{path.as_posix()}:{site.line} in {site.func}"
-
-
-def render_text(graph: LockGraph, root: Path | None = None) -> str:
-    cycles = graph.cycles()
-    lines = [
-        f"{len(graph.nodes)} locks, {len(graph.edges)} edges, {len(cycles)} cycle(s)",
-    ]
-    for number, cycle in enumerate(cycles, start=1):
-        chain = " -> ".join([node_label(cycle[0][0]), *(node_label(b) for _, b in cycle)])
-        lines += ["", f"cycle {number}: {chain}"]
-        for edge in cycle:
-            mark = "  (breaks the canonical order)" if edge in graph.breaking else ""
-            lines.append(f"  {node_label(edge[0])} -> {node_label(edge[1])}{mark}")
-            lines += [f"    {site_label(site, root)}" for site in graph.edges[edge]]
-    if graph.edges:
-        lines += ["", "edges:"]
-        for edge in sorted(graph.edges, key=lambda e: (graph.rank.get(e[0], 0), e)):
-            lines.append(f"  {node_label(edge[0])} -> {node_label(edge[1])}")
-            lines += [f"    {site_label(site, root)}" for site in graph.edges[edge]]
-    if graph.rank:
-        order = sorted(graph.rank, key=graph.rank.__getitem__)
-        lines += ["", "canonical order: " + ", ".join(node_label(n) for n in order)]
-    return "\n".join(lines) + "\n"
-
-
-def render_dot(graph: LockGraph, root: Path | None = None) -> str:
-    def escape(text: str) -> str:
-        return text.replace("\\", "\\\\").replace('"', '\\"')
-
-    def quote(text: str) -> str:
-        return f'"{escape(text)}"'
-
-    lines = ["digraph locks {", "  rankdir=LR;", "  node [shape=box];"]
-    for node in graph.nodes:
-        shape = ", shape=cylinder" if node[0] == "row" else ""
-        lines.append(f"  {quote(node_label(node))} [label={quote(node_label(node))}{shape}];")
-    in_cycle = {edge for cycle in graph.cycles() for edge in cycle}
-    for edge in sorted(graph.edges):
-        label = "\\n".join(escape(site_label(site, root)) for site in graph.edges[edge])
-        style = ", color=red" if edge in in_cycle else ""
-        style += ", style=bold" if edge in graph.breaking and edge in in_cycle else ""
-        lines.append(
-            f"  {quote(node_label(edge[0]))} -> {quote(node_label(edge[1]))} "
-            f'[label="{label}"{style}];'
-        )
-    lines.append("}")
-    return "\n".join(lines) + "\n"

@@ -79,6 +79,15 @@ def collector(
     return register
 
 
+def assignment(stmt: ast.stmt) -> tuple[list[ast.expr], ast.expr | None]:
+    """(targets, value) of ``x = v`` / ``x: T = v``; ([], None) for anything else."""
+    if isinstance(stmt, ast.Assign):
+        return stmt.targets, stmt.value
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        return [stmt.target], stmt.value
+    return [], None
+
+
 def dotted(node: ast.AST) -> str | None:
     """``a.b.c`` for an ``ast`` Name/Attribute chain, else None (pass 1's dotted_name)."""
     if isinstance(node, ast.Name):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from asyncmend.codemods.facts.base import FileFacts, collector
+from asyncmend.codemods.facts.base import FileFacts, assignment, collector
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: The classes whose instances route requests.
@@ -20,12 +20,7 @@ def app_objects(tree: ast.Module, facts: FileFacts) -> list[str]:
     resolved through the module's imports (``from fastapi import APIRouter as R``)."""
     found = []
     for stmt in tree.body:
-        if isinstance(stmt, ast.Assign):
-            targets, value = stmt.targets, stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-            targets, value = [stmt.target], stmt.value
-        else:
-            continue
+        targets, value = assignment(stmt)
         if not isinstance(value, ast.Call):
             continue
         callee = _dotted(value.func) or ""
@@ -49,12 +44,7 @@ def orm_relationships(tree: ast.Module, facts: FileFacts) -> list[str]:
         if not isinstance(cls, ast.ClassDef):
             continue
         for stmt in cls.body:
-            if isinstance(stmt, ast.Assign):
-                targets, value = stmt.targets, stmt.value
-            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                targets, value = [stmt.target], stmt.value
-            else:
-                continue
+            targets, value = assignment(stmt)
             if (
                 isinstance(value, ast.Call)
                 and (_dotted(value.func) or "").rsplit(".", 1)[-1] in RELATIONSHIP_CALLS

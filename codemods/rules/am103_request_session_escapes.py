@@ -174,24 +174,11 @@ class RequestSessionEscapes(Rule):
 
     def _local_aliases(self) -> dict[str, str]:
         """Module-level ``X = Annotated[..., Depends(...)]`` of this file -> scope."""
-        cached = self.context.semantic.memo.get("am103_local_aliases")
-        if cached is None:
-            cached = {}
-            for stmt in self.context.module.body:
-                if not isinstance(stmt, cst.SimpleStatementLine):
-                    continue
-                for small in stmt.body:
-                    if (
-                        isinstance(small, cst.Assign)
-                        and len(small.targets) == 1
-                        and isinstance(small.targets[0].target, cst.Name)
-                        and isinstance(small.value, cst.Subscript)
-                    ):
-                        call, _ = self._annotation_depends(small.value)
-                        if call is not None:
-                            cached[small.targets[0].target.value] = depends_scope(call)
-            self.context.semantic.memo["am103_local_aliases"] = cached
-        return cached
+        return {
+            name: depends_scope(call)
+            for name, value in self.semantic.subscript_aliases().items()
+            if (call := annotated_depends(value)) is not None
+        }
 
     def _background_tasks_names(self, func: cst.FunctionDef) -> set[str]:
         names = set(background_tasks_params(func, self.context))

@@ -13,6 +13,7 @@ from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     assigned_names,
     assignment,
+    caught_types,
     dotted_name,
     iter_children,
     own_scope,
@@ -178,13 +179,9 @@ class SwallowedFailedCommit(Rule):
     def _catches_commit_errors(self, handler: cst.ExceptHandler) -> bool:
         """Whether the handler catches what a failed commit raises: a bare ``except``,
         ``Exception``/``BaseException``, or a class from ``sqlalchemy``."""
-        if handler.type is None:
+        types = caught_types(handler)
+        if types is None:
             return True
-        types = (
-            [e.value for e in handler.type.elements]
-            if isinstance(handler.type, cst.Tuple)
-            else [handler.type]
-        )
         for expr in types:
             name = self.semantic.resolve(expr)
             if name is None:

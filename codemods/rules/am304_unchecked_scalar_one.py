@@ -17,7 +17,7 @@ from asyncmend.codemods.semantic.flow import (
     method_chain,
     resolve_query,
 )
-from asyncmend.codemods.semantic.tree import dotted_name, iter_descendants
+from asyncmend.codemods.semantic.tree import caught_types, dotted_name, iter_descendants
 
 #: Where FastAPI's HTTPException may come from (the fix reuses such a binding).
 HTTP_EXCEPTIONS = frozenset(
@@ -150,13 +150,9 @@ class UncheckedScalarOne(Rule):
             if not inside_body:
                 continue
             for handler in ancestor.handlers:
-                if handler.type is None:
+                types = caught_types(handler)
+                if types is None:
                     return True
-                types = (
-                    [e.value for e in handler.type.elements]
-                    if isinstance(handler.type, cst.Tuple)
-                    else [handler.type]
-                )
                 for expr in types:
                     name = self.semantic.resolve(expr) or ""
                     if name in ("Exception", "BaseException", "LookupError") or name.startswith(

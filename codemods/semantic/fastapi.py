@@ -154,24 +154,13 @@ def annotation_types(annotation: cst.BaseExpression, context: FileContext) -> fr
     return frozenset({aliased or name})
 
 
-def _local_type_aliases(context: FileContext) -> dict[str, cst.BaseExpression]:
+def _local_type_aliases(context: FileContext) -> dict[str, cst.Subscript]:
     """Module-level ``Alias = Annotated[...]`` assignments of this file."""
-    cached = context.semantic.memo.get("type_aliases")
-    if cached is None:
-        cached = {}
-        for stmt in context.module.body:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if (
-                        isinstance(small, cst.Assign)
-                        and len(small.targets) == 1
-                        and isinstance(small.targets[0].target, cst.Name)
-                        and isinstance(small.value, cst.Subscript)
-                        and (dotted_name(small.value.value) or "").endswith("Annotated")
-                    ):
-                        cached[small.targets[0].target.value] = small.value
-        context.semantic.memo["type_aliases"] = cached
-    return cached
+    return {
+        name: value
+        for name, value in context.semantic.subscript_aliases().items()
+        if (dotted_name(value.value) or "").endswith("Annotated")
+    }
 
 
 def is_background_tasks(annotation: cst.BaseExpression, context: FileContext) -> bool:

@@ -19,7 +19,7 @@ from asyncmend.codemods.base import FileContext
 from asyncmend.codemods.facts import transactions as transaction_facts
 from asyncmend.codemods.facts.base import FileFacts
 from asyncmend.codemods.semantic.fastapi import parameter_depends
-from asyncmend.codemods.semantic.sessions import ASYNC_SESSION_CLASSES, method_session_names
+from asyncmend.codemods.semantic.sessions import is_async_session_class, method_session_names
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     annotation_of,
@@ -407,32 +407,31 @@ def object_origin(flow: Flow, value: cst.BaseExpression, at: Site) -> tuple[str,
     return call.session, ONE_OBJECT[method]
 
 
+def _without_scalars(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
+    """``x`` and True for ``x.scalars()``, else ``expr`` and False."""
+    if (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value == "scalars"
+        and not expr.args
+    ):
+        return expr.func.value, True
+    return expr, False
+
+
 def execute_source(
     flow: Flow, receiver: cst.BaseExpression, at: Site
 ) -> tuple[SessionCall, bool] | None:
     """The ``execute``/``scalars`` call a result comes from, and whether the result is a
     scalars result: ``(await s.execute(q))``, ``(await s.execute(q)).scalars()``,
     ``(await s.scalars(q))``, or a name bound once to one of those."""
-    scalars = False
-    if (
-        isinstance(receiver, cst.Call)
-        and isinstance(receiver.func, cst.Attribute)
-        and receiver.func.attr.value == "scalars"
-        and not receiver.args
-    ):
-        receiver, scalars = receiver.func.value, True
+    receiver, scalars = _without_scalars(receiver)
     if isinstance(receiver, cst.Name):
         bound = flow.value_of(receiver.value, at)
         if bound is None:
             return None
-        receiver = bound
-        if (
-            isinstance(receiver, cst.Call)
-            and isinstance(receiver.func, cst.Attribute)
-            and receiver.func.attr.value == "scalars"
-            and not receiver.args
-        ):
-            receiver, scalars = receiver.func.value, True
+        receiver, bound_scalars = _without_scalars(bound)
+        scalars = scalars or bound_scalars
     call = _awaited_session_call(flow, receiver)
     if call is None:
         return None
@@ -520,9 +519,7 @@ def _factory_expires(call: cst.Call, context: FileContext) -> bool | None:
     if callee is None:
         return None
     qualified = context.semantic.resolve(call.func) or callee
-    if qualified in ASYNC_SESSION_CLASSES or (
-        callee == "AsyncSession" and "AsyncSession" in context.semantic.imports
-    ):
+    if is_async_session_class(call.func, context):
         for arg in call.args:
             if arg.star == "**":
                 return None

@@ -328,6 +328,26 @@ class SemanticModel:
             self.memo["binding_counts"] = counts
         return counts.get(name, 0)
 
+    def subscript_aliases(self) -> dict[str, cst.Subscript]:
+        """Module-level type aliases written as a subscript: ``Name = X[...]``
+        (``SessionDep = Annotated[AsyncSession, Depends(get_session)]``)."""
+        found = self.memo.get("subscript_aliases")
+        if found is None:
+            found = {}
+            for stmt in self.module.body:
+                if not isinstance(stmt, cst.SimpleStatementLine):
+                    continue
+                for small in stmt.body:
+                    if (
+                        isinstance(small, cst.Assign)
+                        and len(small.targets) == 1
+                        and isinstance(small.targets[0].target, cst.Name)
+                        and isinstance(small.value, cst.Subscript)
+                    ):
+                        found[small.targets[0].target.value] = small.value
+            self.memo["subscript_aliases"] = found
+        return found
+
     # -- names read ----------------------------------------------------------------------
 
     def names_read(self, node: cst.CSTNode) -> frozenset[str]:

@@ -97,6 +97,14 @@ def _sessionmaker_info(call: cst.Call, context: FileContext) -> bool | None:
     return bool(info["async"]) if info else None
 
 
+def is_async_session_class(expr: cst.BaseExpression, context: FileContext) -> bool:
+    """``expr`` names the ``AsyncSession`` class itself (``AsyncSession(engine)``)."""
+    callee = dotted_name(expr)
+    return context.semantic.resolve(expr) in ASYNC_SESSION_CLASSES or (
+        callee == "AsyncSession" and "AsyncSession" in context.semantic.imports
+    )
+
+
 def is_session_factory_call(node: cst.CSTNode, context: FileContext) -> bool:
     """Whether ``node`` is a call that makes a new ``AsyncSession``:
     a sessionmaker instance of this module or (through the repo index) of an imported
@@ -107,9 +115,7 @@ def is_session_factory_call(node: cst.CSTNode, context: FileContext) -> bool:
     if callee is None:
         return False
     qualified = context.semantic.resolve(node.func) or callee
-    if qualified in ASYNC_SESSION_CLASSES or (
-        callee == "AsyncSession" and "AsyncSession" in context.semantic.imports
-    ):
+    if is_async_session_class(node.func, context):
         return True
     configured = context.config.settings.get("session-factories", [])
     if callee in configured or qualified in configured:
@@ -184,18 +190,11 @@ def session_aliases(context: FileContext) -> frozenset[str]:
     # Checking an alias's value asks for the aliases again (`User` in
     # `CurrentUser = Annotated[User, ...]`): answer "none yet" while computing.
     context.semantic.memo["session_aliases"] = frozenset()
-    found: set[str] = set()
-    for stmt in context.module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if (
-                    isinstance(small, cst.Assign)
-                    and len(small.targets) == 1
-                    and isinstance(small.targets[0].target, cst.Name)
-                    and isinstance(small.value, cst.Subscript)
-                    and _annotation_is_session(small.value, context)
-                ):
-                    found.add(small.targets[0].target.value)
+    found = {
+        name
+        for name, value in context.semantic.subscript_aliases().items()
+        if _annotation_is_session(value, context)
+    }
     result = frozenset(found)
     context.semantic.memo["session_aliases"] = result
     return result

@@ -216,6 +216,16 @@ def child_blocks(stmt: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
             yield from child_blocks(child)
 
 
+def caught_types(handler: cst.ExceptHandler) -> list[cst.BaseExpression] | None:
+    """The exception classes an ``except`` names (``except (A, B)`` -> [A, B]); None for
+    a bare ``except:``."""
+    if handler.type is None:
+        return None
+    if isinstance(handler.type, cst.Tuple):
+        return [element.value for element in handler.type.elements]
+    return [handler.type]
+
+
 def enclosing_functions(ancestors: list[cst.CSTNode]) -> list[cst.FunctionDef] | None:
     """The functions around the current node, innermost first; None when the node sits
     in a lambda or a class body (directly), or at module level."""

@@ -137,10 +137,10 @@ SESSION_COROUTINES = frozenset(
      "flush", "get", "get_one", "invalidate", "merge", "merge_all", "refresh", "reset",
      "rollback", "run_sync", "scalar", "scalars", "stream", "stream_scalars"}
 )  # fmt: skip
-#: Imports of sync SQLAlchemy sessions (``speaks_sync``).
-SYNC_SESSION_IMPORTS = frozenset(
-    {"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlalchemy.orm.sessionmaker",
-     "sqlalchemy.orm.session.sessionmaker", "sqlmodel.Session", "sqlmodel.orm.session.Session"}
+#: The sync session classes (``speaks_sync``).
+SYNC_SESSION_CLASSES = frozenset(
+    {"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session",
+     "sqlmodel.orm.session.Session"}
 )  # fmt: skip
 #: Calls whose result is some other kind of "session" (name is not type).
 NOT_ASYNC_SESSIONS = (
@@ -260,8 +260,8 @@ def session_names(
     sqlalchemy. Negative evidence always wins over the configured names: a name bound to
     something else (``aiohttp.ClientSession()``, ``httpx.AsyncClient()``), to a sync
     ``Session`` (an annotation, ``Session(...)``, a plain ``sessionmaker``, a ``Depends``
-    on a dependency that yields a sync session), and any name in a module that speaks
-    only sync SQLAlchemy (``speaks_sync``).
+    on a dependency that yields a sync session), and any name in a module that shows
+    sync sessions at all (``speaks_sync``).
 
     Without ``fallback`` (plain ``def``s, where a ``session`` parameter is as likely a
     sync ``Session``), only names whose type is known."""
@@ -316,17 +316,16 @@ def is_other_session_call(call: cst.Call, context: FileContext) -> bool:
 
 
 def speaks_sync(context: FileContext) -> bool:
-    """The module imports sync SQLAlchemy sessions (``sqlalchemy.orm.Session``,
-    ``sessionmaker``, ``sqlmodel.Session``) and nothing of the asyncio extension: a
-    ``db`` or ``session`` there is a sync ``Session`` unless shown otherwise."""
+    """The module shows sync SQLAlchemy sessions: it imports the sync ``Session`` class
+    (``sqlalchemy.orm``, ``sqlmodel``) or defines a plain ``sessionmaker``. A bare
+    ``session`` or ``db`` there may be either kind, so the configured names say nothing
+    (a guess could turn working sync code into ``await`` on a non-coroutine)."""
     found = context.semantic.memo.get("speaks_sync")
     if found is None:
-        targets = set(context.semantic.imports.values())
-        sync = bool(targets & SYNC_SESSION_IMPORTS)
-        async_ = any(
-            t.startswith(("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio")) for t in targets
+        found = bool(set(context.semantic.imports.values()) & SYNC_SESSION_CLASSES) or (
+            False in _module_sessionmakers(context).values()
         )
-        found = context.semantic.memo["speaks_sync"] = sync and not async_
+        context.semantic.memo["speaks_sync"] = found
     return found
 
 

@@ -117,9 +117,9 @@ class SwallowedFailedCommit(Rule):
         session, call = failing[0]
         method = call.func.attr.value  # type: ignore[attr-defined]
         caught = ", ".join(_describe(h) for h in swallowing)
-        inside, savepoint = self._enclosing_savepoint(node, func, set(committed))
+        inside, savepoint = self._enclosing_transaction(node, func, set(committed))
         undo = f"`await {savepoint or session}.rollback()`"
-        if inside and savepoint is None:
+        if inside == "begin_nested" and savepoint is None:
             undo = f"rolling back its `{session}.begin_nested()` savepoint"
         message = (
             f"`{session}.{method}()` can fail here and {caught} carries on without "
@@ -131,6 +131,15 @@ class SwallowedFailedCommit(Rule):
             # The handler may run before the name is bound: a rollback there could fail.
             self.report(
                 call, f"{message} (no automatic fix: `{session}` is bound inside the `try`)"
+            )
+            return
+        if inside == "begin":
+            # A rollback inside `async with s.begin():` ends the transaction the block
+            # manages: how the handler should go on is the author's call.
+            self.report(
+                call,
+                f"{message} (no automatic fix: the `try` runs inside "
+                f"`{session}.begin()`, whose block ends the transaction)",
             )
             return
         if inside:
@@ -153,13 +162,14 @@ class SwallowedFailedCommit(Rule):
         )
         self.report(call, message, fix=fix)
 
-    def _enclosing_savepoint(
+    def _enclosing_transaction(
         self, node: cst.Try, func: cst.FunctionDef, sessions: set[str]
-    ) -> tuple[bool, str | None]:
-        """Whether ``node`` runs inside a savepoint of one of ``sessions`` (an enclosing
-        ``async with s.begin_nested() [as sp]:``, or a preceding statement of an
-        enclosing block ``sp = await s.begin_nested()``), and the savepoint's name when
-        it was bound by such a statement (the fix may roll it back)."""
+    ) -> tuple[str | None, str | None]:
+        """Whether ``node`` runs inside a transaction block of one of ``sessions``:
+        ``"begin_nested"`` for a savepoint (an enclosing ``async with s.begin_nested()``
+        or a preceding statement of an enclosing block ``sp = await s.begin_nested()``,
+        with ``sp``, which the fix may roll back), ``"begin"`` for an enclosing ``async
+        with s.begin():``; None when neither."""
         path = [*self.ancestors, node]
         for index in range(len(path) - 2, -1, -1):
             parent, child = path[index], path[index + 1]
@@ -167,14 +177,15 @@ class SwallowedFailedCommit(Rule):
                 break
             if isinstance(parent, cst.With):
                 for item in parent.items:
-                    if _session_method(item.item, sessions)[1] == "begin_nested":
-                        return True, None
+                    method = _session_method(item.item, sessions)[1]
+                    if method in ("begin_nested", "begin"):
+                        return method, None
             if isinstance(parent, cst.IndentedBlock) and child in parent.body:
                 for stmt in parent.body[: parent.body.index(child)]:
                     name = _savepoint_statement(stmt, sessions)
                     if name is not None:
-                        return True, name
-        return False, None
+                        return "begin_nested", name
+        return None, None
 
     def _catches_commit_errors(self, handler: cst.ExceptHandler) -> bool:
         """Whether the handler catches what a failed commit raises: a bare ``except``,

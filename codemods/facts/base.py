@@ -88,6 +88,31 @@ def assignment(stmt: ast.stmt) -> tuple[list[ast.expr], ast.expr | None]:
     return [], None
 
 
+def depends_aliases(tree: ast.Module) -> list[tuple[str, ast.Subscript, ast.Call]]:
+    """Pass 1's one reader of ``Depends`` in aliases: module-level ``Alias = X[...,
+    Depends(dep, ...)]`` -> (alias, the subscript, the ``Depends`` call)."""
+    found = []
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
+            continue
+        call = next(
+            (
+                node
+                for node in ast.walk(stmt.value)
+                if isinstance(node, ast.Call)
+                and (dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"
+            ),
+            None,
+        )
+        if call is not None:
+            found.extend(
+                (target.id, stmt.value, call)
+                for target in stmt.targets
+                if isinstance(target, ast.Name)
+            )
+    return found
+
+
 def dotted(node: ast.AST) -> str | None:
     """``a.b.c`` for an ``ast`` Name/Attribute chain, else None (pass 1's dotted_name)."""
     if isinstance(node, ast.Name):

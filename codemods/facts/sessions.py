@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from asyncmend.codemods.facts.base import FileFacts, collector
+from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: Decorators that return the function they wrap (or an equivalent coroutine function).
@@ -93,21 +93,16 @@ def _mentions(node: ast.AST, name: str) -> bool:
 @collector("session_alias_depends", empty={})
 def session_alias_depends(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     found: dict[str, str] = {}
-    for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
-            continue
-        if not _mentions(stmt.value, "AsyncSession"):
-            continue
-        for node in ast.walk(stmt.value):
-            if isinstance(node, ast.Call) and (_dotted(node.func) or "").endswith("Depends"):
-                scope = ""
-                for keyword in node.keywords:
-                    if keyword.arg == "scope" and isinstance(keyword.value, ast.Constant):
-                        scope = str(keyword.value.value)
-                for target in stmt.targets:
-                    if isinstance(target, ast.Name):
-                        found[target.id] = scope
-                break
+    for alias, value, call in depends_aliases(tree):
+        if _mentions(value, "AsyncSession"):
+            found[alias] = next(
+                (
+                    str(keyword.value.value)
+                    for keyword in call.keywords
+                    if keyword.arg == "scope" and isinstance(keyword.value, ast.Constant)
+                ),
+                "",
+            )
     return found
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-from asyncmend.codemods.facts.base import FileFacts, collector
+from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: ``True``/``False`` as written; ``None`` when the value is not a literal (or comes
@@ -108,20 +108,10 @@ def dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
 def alias_dependencies(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     """``SessionDep = Annotated[AsyncSession, Depends(get_session)]`` -> ``get_session``."""
     found: dict[str, str] = {}
-    for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
-            continue
-        for node in ast.walk(stmt.value):
-            if (
-                isinstance(node, ast.Call)
-                and (_dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"
-                and node.args
-            ):
-                dependency = _dotted(node.args[0])
-                if dependency:
-                    for target in stmt.targets:
-                        if isinstance(target, ast.Name):
-                            found[target.id] = dependency
+    for alias, _, call in depends_aliases(tree):
+        dependency = _dotted(call.args[0]) if call.args else None
+        if dependency:
+            found[alias] = dependency
     return found
 
 

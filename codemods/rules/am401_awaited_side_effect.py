@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,6 @@ from asyncmend.codemods.semantic.request_scope import (
     request_scoped,
     request_scoped_use,
 )
-from asyncmend.codemods.semantic.sessions import matches_any
 from asyncmend.codemods.semantic.tree import (
     dotted_name,
     own_scope_with_parents,
@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 #: ``BackgroundTasks.add_task(func, *args, **kwargs)``: a keyword of this name collides.
 ADD_TASK_OWN_PARAMS = frozenset({"func"})
 NEW_PARAM_NAMES = ("background_tasks", "bg_tasks", "background")
+
+
+def _matches_any(name: str, patterns: list[str]) -> bool:
+    """fnmatch against the last component of ``name`` or the whole of it."""
+    leaf = name.rsplit(".", 1)[-1]
+    return any(fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 class AwaitedSideEffect(Rule):
@@ -104,7 +110,7 @@ class AwaitedSideEffect(Rule):
             return
         call = awaited.expression
         callee = dotted_name(call.func)
-        if callee is None or not matches_any(callee, self.settings["side-effect-patterns"]):
+        if callee is None or not _matches_any(callee, self.settings["side-effect-patterns"]):
             return
         handler, blocks = self._handler()
         if handler is None:

@@ -7,8 +7,6 @@ repo index), never from a name alone, except where the user configured names.
 
 from __future__ import annotations
 
-import fnmatch
-
 import libcst as cst
 
 from asyncmend.codemods.base import FileContext
@@ -25,7 +23,6 @@ from asyncmend.codemods.semantic.tree import (
     self_name,
 )
 
-SESSIONMAKER_CALLS = ("async_sessionmaker", "sessionmaker")
 ASYNC_SESSION_CLASSES = (
     "sqlalchemy.ext.asyncio.AsyncSession",
     "sqlalchemy.ext.asyncio.session.AsyncSession",
@@ -121,12 +118,6 @@ def is_session_factory_call(node: cst.CSTNode, context: FileContext) -> bool:
     if callee in configured or qualified in configured:
         return True
     return _sessionmaker_info(node, context) is True
-
-
-def matches_any(name: str, patterns: list[str]) -> bool:
-    """fnmatch against the last component of ``name`` or the whole of it."""
-    leaf = name.rsplit(".", 1)[-1]
-    return any(fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 # -- "is this name an AsyncSession?" -----------------------------------------------------

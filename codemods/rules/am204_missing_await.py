@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
-from asyncmend.codemods.facts import sessions as session_facts
+from asyncmend.codemods.base import Applicability, Fix, Rule
 from asyncmend.codemods.semantic.coroutines import coroutine_callee, coroutine_callee_kind
 from asyncmend.codemods.semantic.session_flow import (
     is_binding_occurrence,
@@ -15,7 +14,7 @@ from asyncmend.codemods.semantic.session_flow import (
     self_session_attributes,
     strict_session_names,
 )
-from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES, local_sessionmakers
+from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES, may_know_sessions
 from asyncmend.codemods.semantic.tree import dotted_name, enclosing_functions, in_nested_scope
 
 #: Session coroutines whose result is a plain object: ``(await s.execute(q)).scalars()``
@@ -143,7 +142,7 @@ class MissingAwait(Rule):
             # Only a session method call needs to know the function's session names.
             if is_async:
                 sessions = scoped_session_names(functions, self.context)
-            elif _may_know_sessions(self.context):
+            elif may_know_sessions(self.context):
                 sessions = strict_session_names(func, self.context)
             if isinstance(node.func.value, cst.Attribute):
                 sessions |= self_session_attributes(functions, self.ancestors, self.context)
@@ -365,30 +364,3 @@ def _tail(top: cst.CSTNode, call: cst.Call) -> str:
     full = module.code_for_node(top)
     head = module.code_for_node(call)
     return full[len(head) :] if full.startswith(head) else ""
-
-
-def _may_know_sessions(context: FileContext) -> bool:
-    """Whether a plain ``def`` of this module can know a name is an AsyncSession (an
-    annotation, a ``Depends`` or a factory call): the module has a sessionmaker, imports
-    from ``sqlalchemy.ext.asyncio``, or imports from a repo module that defines a
-    sessionmaker, a session alias or a session dependency."""
-    cached = context.semantic.memo.get("am204_may_know_sessions")
-    if cached is None:
-        index = context.index
-        cached = bool(local_sessionmakers(context)) or bool(
-            context.config.settings.get("session-factories")
-        )
-        for target in context.semantic.imports.values():
-            if cached:
-                break
-            if target.startswith("sqlalchemy.ext.asyncio") or target == "sqlalchemy":
-                cached = True
-                continue
-            facts = index.by_module.get(target.rpartition(".")[0]) or index.by_module.get(target)
-            cached = facts is not None and bool(
-                facts.sessionmakers
-                or session_facts.session_aliases.of(facts)
-                or session_facts.session_dependencies.of(facts)
-            )
-        context.semantic.memo["am204_may_know_sessions"] = cached
-    return cached

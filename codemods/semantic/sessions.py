@@ -336,6 +336,33 @@ def _bound_elsewhere(func: cst.FunctionDef, names: set[str], context: FileContex
     return bound
 
 
+def may_know_sessions(context: FileContext) -> bool:
+    """Whether a plain ``def`` of this module can know a name is an AsyncSession (an
+    annotation, a ``Depends`` or a factory call): the module has a sessionmaker, imports
+    from ``sqlalchemy.ext.asyncio``, or imports from a repo module that defines a
+    sessionmaker, a session alias or a session dependency."""
+    cached = context.semantic.memo.get("may_know_sessions")
+    if cached is None:
+        index = context.index
+        cached = bool(local_sessionmakers(context)) or bool(
+            context.config.settings.get("session-factories")
+        )
+        for target in context.semantic.imports.values():
+            if cached:
+                break
+            if target.startswith("sqlalchemy.ext.asyncio") or target == "sqlalchemy":
+                cached = True
+                continue
+            facts = index.by_module.get(target.rpartition(".")[0]) or index.by_module.get(target)
+            cached = facts is not None and bool(
+                facts.sessionmakers
+                or session_facts.session_aliases.of(facts)
+                or session_facts.session_dependencies.of(facts)
+            )
+        context.semantic.memo["may_know_sessions"] = cached
+    return cached
+
+
 def imports_sqlalchemy(context: FileContext) -> bool:
     """The module imports sqlalchemy or sqlmodel, at module level or in a function."""
     return context.semantic.imports_module("sqlalchemy", "sqlmodel")

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.session_flow import session_holders
 from asyncmend.codemods.semantic.sessions import is_session_factory_call
+from asyncmend.codemods.semantic.summaries import session_effects
 from asyncmend.codemods.semantic.tree import (
     child_blocks,
     dotted_name,
@@ -144,7 +145,7 @@ class BareSession(Rule):
 
     def _check(self, func: cst.FunctionDef, binding: _Binding) -> None:
         body = func.body
-        if _is_closed_elsewhere(body, binding.name):
+        if _is_closed_elsewhere(body, binding.name, self.context):
             return
         factory = dotted_name(binding.call.func) or "the factory"
         message = (
@@ -219,11 +220,13 @@ class BareSession(Rule):
         )
 
 
-def _is_closed_elsewhere(body: cst.BaseSuite, name: str) -> bool:
-    """``finally: await name.close()``, ``async with name:``, or handed to a closer."""
+def _is_closed_elsewhere(body: cst.BaseSuite, name: str, context: FileContext) -> bool:
+    """``finally: await name.close()`` (or a helper whose summary closes the session it
+    receives), ``async with name:``, or handed to a closer."""
     for node in iter_descendants(body):
         if isinstance(node, cst.Finally) and any(
-            _is_close_call(n, name) for n in iter_descendants(node)
+            _is_close_call(n, name) or _closes_through_helper(n, name, context)
+            for n in iter_descendants(node)
         ):
             return True
         if isinstance(node, cst.With) and node.asynchronous is not None:
@@ -234,6 +237,13 @@ def _is_closed_elsewhere(body: cst.BaseSuite, name: str) -> bool:
             if callee in CLOSING_CALLS and any(dotted_name(a.value) == name for a in node.args):
                 return True
     return False
+
+
+def _closes_through_helper(node: cst.CSTNode, name: str, context: FileContext) -> bool:
+    if not isinstance(node, cst.Call):
+        return False
+    effects = session_effects(node, name, context)
+    return effects is not None and "close" in effects
 
 
 def _is_close_call(node: cst.CSTNode, name: str) -> bool:

@@ -154,15 +154,34 @@ def summarize(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, Any] | 
     }
 
 
-@collector(SUMMARIES, triggers=(b"def ",), empty={})
+#: A function can have a summary only if its text holds one of these (a session method
+#: call, or a ``Session`` annotation): a cheap test before walking its body.
+_METHOD_CALLS = (*(f"{method}(".encode() for method in _METHOD_EFFECTS), b"execute(")
+_TOKENS = (*(b"." + call for call in _METHOD_CALLS), b"Session")
+
+
+@collector(SUMMARIES, triggers=_TOKENS, empty={})
 def function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     """``func`` and ``Class.method`` -> summary, for module-level functions and methods."""
     found: dict[str, Any] = {}
+    lines = facts.source.split(b"\n")
+
+    def may_have_effects(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """A parameter annotated with a Session class, or ``<param>.<session method>(``
+        in the function's text (a few substring tests instead of a walk)."""
+        args = func.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        if any(a.annotation is not None and _names_session(a.annotation) for a in every):
+            return True
+        if not facts.source or func.end_lineno is None:
+            return True
+        text = b"\n".join(lines[func.lineno - 1 : func.end_lineno])
+        return any(f"{a.arg}.".encode() + call in text for a in every for call in _METHOD_CALLS)
 
     def scan(body: list[ast.stmt], prefix: str) -> None:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                summary = summarize(stmt)
+                summary = summarize(stmt) if may_have_effects(stmt) else None
                 if summary is not None:
                     found[prefix + stmt.name] = summary
             elif isinstance(stmt, ast.ClassDef) and not prefix:

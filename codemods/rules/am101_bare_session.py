@@ -166,8 +166,8 @@ class BareSession(Rule):
         name = binding.name
         # Names that hold the session itself (aliases, objects built around it, stream
         # results): they keep it alive past any block the fix could draw.
-        holders = session_holders(func.body, {name})
-        for stmt in iter_descendants(func.body):
+        holders = session_holders(func.body, {name}, self.semantic.children)
+        for stmt in self.semantic.descendants(func.body):
             if isinstance(stmt, (cst.Global, cst.Nonlocal)) and any(
                 n.name.value in holders for n in stmt.names
             ):

@@ -9,7 +9,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Rule
 from asyncmend.codemods.semantic.session_flow import session_holders
 from asyncmend.codemods.semantic.sessions import is_session_factory_call, session_names
-from asyncmend.codemods.semantic.tree import dotted_name, own_scope
+from asyncmend.codemods.semantic.tree import dotted_name
 
 #: Ancestors that keep a statement at module level (or in a module-level class body).
 MODULE_LEVEL = (
@@ -135,12 +135,14 @@ class GlobalSession(Rule):
     def _check_function(self, node: cst.FunctionDef) -> None:
         declared = {
             name.name.value
-            for stmt in own_scope(node.body)
+            for stmt in self.semantic.own_scope(node.body)
             if isinstance(stmt, cst.Global)
             for name in stmt.names
         }
-        sessions = session_holders(node.body, set(session_names(node, self.context)))
-        for stmt in own_scope(node.body):
+        sessions = session_holders(
+            node.body, set(session_names(node, self.context)), self.semantic.children
+        )
+        for stmt in self.semantic.own_scope(node.body):
             if isinstance(stmt, cst.Assign):
                 targets, value = [t.target for t in stmt.targets], stmt.value
             elif isinstance(stmt, cst.AnnAssign) and stmt.value is not None:

@@ -17,6 +17,7 @@ from asyncmend.codemods.semantic.fastapi import (
 from asyncmend.codemods.semantic.session_flow import carries, session_holders
 from asyncmend.codemods.semantic.sessions import is_session_dependency, session_names
 from asyncmend.codemods.semantic.tree import (
+    Children,
     annotation_of,
     dotted_name,
     own_scope,
@@ -100,15 +101,15 @@ class RequestSessionEscapes(Rule):
         sessions = self._request_sessions(node)
         if not sessions:
             return
-        holders = session_holders(node.body, set(sessions))
+        holders = session_holders(node.body, set(sessions), self.semantic.children)
         # A nested function that reads the session carries it too (`add_task(job)`).
-        for stmt in own_scope(node.body):
+        for stmt in self.semantic.own_scope(node.body):
             if isinstance(stmt, cst.FunctionDef) and reads(stmt.body, holders):
                 holders.add(stmt.name.value)
         local = self.semantic.local_names(node)
         tasks = self._background_tasks_names(node)
-        task_groups = _task_groups(node.body)
-        for item, parent in own_scope_with_parents(node.body):
+        task_groups = _task_groups(node.body, self.semantic.children)
+        for item, parent in own_scope_with_parents(node.body, self.semantic.children):
             if isinstance(item, cst.Call):
                 self._check_call(item, parent, node, holders, sessions, local, tasks, task_groups)
             elif isinstance(item, (cst.Assign, cst.AnnAssign)) and item.value is not None:
@@ -183,7 +184,7 @@ class RequestSessionEscapes(Rule):
     def _background_tasks_names(self, func: cst.FunctionDef) -> set[str]:
         names = set(background_tasks_params(func, self.context))
         # `tasks = BackgroundTasks()` handed to a response (`background=tasks`).
-        for item in own_scope(func.body):
+        for item in self.semantic.own_scope(func.body):
             if (
                 isinstance(item, cst.Assign)
                 and isinstance(item.value, cst.Call)
@@ -298,11 +299,11 @@ def _base_name(target: cst.BaseExpression) -> str | None:
     return target.value if isinstance(target, cst.Name) else None
 
 
-def _task_groups(body: cst.CSTNode) -> set[str]:
+def _task_groups(body: cst.CSTNode, children: Children) -> set[str]:
     """Names bound by ``async with TaskGroup() as tg`` (or anyio's task groups): their
     tasks end before the block does."""
     names = set()
-    for item in own_scope(body):
+    for item in own_scope(body, children):
         if isinstance(item, cst.WithItem) and item.asname is not None:
             target = item.asname.name
             callee = dotted_name(item.item.func) if isinstance(item.item, cst.Call) else None

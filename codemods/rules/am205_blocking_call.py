@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
-from asyncmend.codemods.semantic.tree import dotted_name, iter_descendants
+from asyncmend.codemods.semantic.tree import dotted_name
 
 #: What each blocking callable should become (qualified name -> advice).
 _HTTP = "use `httpx.AsyncClient` (or run it in `asyncio.to_thread`)"
@@ -201,7 +201,7 @@ class BlockingCall(Rule):
         if cached is not None:
             return cached
         found: set[str] = set()
-        for stmt in iter_descendants(func.body):
+        for stmt in self.semantic.descendants(func.body):
             pairs: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
             if isinstance(stmt, cst.Assign):
                 pairs = [(t.target, stmt.value) for t in stmt.targets]

@@ -16,7 +16,7 @@ from asyncmend.codemods.semantic.locks import (
     repo_lock_graph,
     row_lock,
 )
-from asyncmend.codemods.semantic.tree import dotted_name, own_scope
+from asyncmend.codemods.semantic.tree import dotted_name
 
 
 class LockOrderCycle(Rule):
@@ -127,7 +127,7 @@ class LockOrderCycle(Rule):
             return None
         owner: cst.With | None = None
         outer: cst.With | None = None
-        for node in own_scope(func.body):
+        for node in self.semantic.own_scope(func.body):
             if isinstance(node, cst.With) and node.asynchronous is not None:
                 if any(i is item for i in node.items):
                     owner = node

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from asyncmend.codemods.semantic.tree import dotted_name, own_scope
+from asyncmend.codemods.semantic.tree import Children, dotted_name, iter_children, own_scope
 
 #: Binding kinds that make a local variable of the scope (not a declaration or import).
 _LOCAL_KINDS = frozenset({"assign", "def", "loop", "except"})
@@ -98,7 +98,7 @@ def bindings_of(node: cst.CSTNode) -> Iterator[tuple[str, Binding]]:
         yield node.name.value, Binding(None, annotation, "param")
 
 
-def bound_names(stmt: cst.CSTNode) -> frozenset[str]:
+def bound_names(stmt: cst.CSTNode, children: Children = iter_children) -> frozenset[str]:
     """Plain names a statement binds as variables of its own scope (assignments, loops,
     ``with ... as``, walrus, defs, ``except ... as``; not imports or declarations, not
     inside nested scopes). ``SemanticModel.bound_names`` memoizes it."""
@@ -106,7 +106,8 @@ def bound_names(stmt: cst.CSTNode) -> frozenset[str]:
         return frozenset({stmt.name.value})  # its body binds in its own scope
     return frozenset(
         name
-        for node in own_scope(stmt)
+        for node in own_scope(stmt, children)
+        if type(node) in _BINDING_TYPES  # most nodes bind nothing: skip the generator
         for name, binding in bindings_of(node)
         if binding.kind in _LOCAL_KINDS and "." not in name
     )

@@ -22,11 +22,10 @@ from asyncmend.codemods.semantic.fastapi import parameter_depends
 from asyncmend.codemods.semantic.sessions import is_async_session_class, method_session_names
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
+    Children,
     annotation_of,
     assigned_names,
     dotted_name,
-    iter_children,
-    iter_descendants,
     owner_class,
     parameters,
 )
@@ -147,14 +146,15 @@ def flow_of(func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CST
     cached = context.semantic.memo.get(key)
     if cached is None:
         sessions = method_session_names(func, owner_class(func, ancestors), context)
-        cached = _FlowBuilder(func, sessions).build()
+        cached = _FlowBuilder(func, sessions, context.semantic.children).build()
         context.semantic.memo[key] = cached
     return cached
 
 
 class _FlowBuilder:
-    def __init__(self, func: cst.FunctionDef, sessions: frozenset[str]) -> None:
+    def __init__(self, func: cst.FunctionDef, sessions: frozenset[str], children: Children) -> None:
         self.flow = Flow(func, sessions)
+        self.children = children
         self.order = 0
         #: id(call) -> the ``await`` around it (the await is walked before its call).
         self.awaits: dict[int, cst.Await] = {}
@@ -184,7 +184,7 @@ class _FlowBuilder:
                 continue  # nested scopes run at another time
             self.order += 1
             self._record(node, Site(path, self.order, stmt, block), stores)
-            stack.extend(reversed(list(iter_children(node))))
+            stack.extend(reversed(self.children(node)))
 
     def _record(self, node: cst.CSTNode, site: Site, stores: set[int]) -> None:
         flow = self.flow
@@ -608,6 +608,10 @@ def mentions_attribute(func: cst.FunctionDef, attribute: str, context: FileConte
     key = ("transactions_attributes", id(func))
     names = context.semantic.memo.get(key)
     if names is None:
-        names = {n.attr.value for n in iter_descendants(func.body) if isinstance(n, cst.Attribute)}
+        names = {
+            n.attr.value
+            for n in context.semantic.descendants(func.body)
+            if isinstance(n, cst.Attribute)
+        }
         context.semantic.memo[key] = names
     return attribute in names

@@ -27,6 +27,7 @@ import libcst as cst
 from asyncmend.codemods.semantic.bindings import Binding, bindings_of, bound_names
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
+    Children,
     dotted_name,
     iter_children,
     iter_descendants,
@@ -74,6 +75,21 @@ _BLOCK_PARTS = (
 )
 
 
+def _memoized_children() -> Children:
+    memo: dict[int, tuple[cst.CSTNode, list[cst.CSTNode]]] = {}
+    lookup = memo.get
+
+    def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+        entry = lookup(id(node))
+        if entry is not None and entry[0] is node:
+            return entry[1]
+        found = iter_children(node)
+        memo[id(node)] = (node, found)
+        return found
+
+    return children
+
+
 class SemanticModel:
     """The questions every rule asks about one tree, each answered once."""
 
@@ -84,6 +100,9 @@ class SemanticModel:
         #: Entries keyed by a node id keep the node, so an id reused after the node
         #: is freed can never match.
         self.memo: dict[Any, Any] = {}
+        #: ``tree.iter_children``, memoized for this tree: rules walk the same bodies
+        #: many times (a closure over a local dict: this is the hottest call there is).
+        self.children: Children = _memoized_children()
 
     # -- memo ----------------------------------------------------------------------
 
@@ -94,6 +113,14 @@ class SemanticModel:
     def remember(self, kind: str, node: cst.CSTNode, value: Any) -> Any:
         self.memo[(kind, id(node))] = (node, value)
         return value
+
+    # -- walking the tree ------------------------------------------------------------
+
+    def descendants(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        return iter_descendants(node, self.children)
+
+    def own_scope(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        return own_scope(node, self.children)
 
     # -- imports and qualified names -------------------------------------------------
 
@@ -144,7 +171,7 @@ class SemanticModel:
         found = self.memoized("function_imports", func)
         if found is None:
             found = {}
-            for node in own_scope(func.body):
+            for node in self.own_scope(func.body):
                 if isinstance(node, cst.Import):
                     found.update(_import_targets(node, None))
                 elif isinstance(node, cst.ImportFrom):
@@ -190,7 +217,7 @@ class SemanticModel:
                     table.setdefault(name, []).append(binding)
                 if node is not scope and isinstance(node, SCOPE_NODES):
                     continue  # its name is bound here; its body is another scope
-                stack.extend(iter_children(node))
+                stack.extend(self.children(node))
             self.remember("bindings", scope, table)
         return table
 
@@ -199,7 +226,7 @@ class SemanticModel:
         table = self.memoized("class_bindings", cls)
         if table is None:
             table = {}
-            for node in iter_descendants(cls.body):
+            for node in self.descendants(cls.body):
                 for name, binding in bindings_of(node):
                     if name.startswith("self."):
                         table.setdefault(name, []).append(binding)
@@ -210,7 +237,7 @@ class SemanticModel:
         """``bindings.bound_names``, memoized."""
         found = self.memoized("bound_names", stmt)
         if found is None:
-            found = self.remember("bound_names", stmt, bound_names(stmt))
+            found = self.remember("bound_names", stmt, bound_names(stmt, self.children))
         return found
 
     def local_names(self, func: cst.FunctionDef | cst.Lambda) -> frozenset[str]:
@@ -354,7 +381,7 @@ class SemanticModel:
         """``tree.names_in``, memoized: rules ask it of the same bodies many times."""
         found = self.memoized("names_read", node)
         if found is None:
-            found = self.remember("names_read", node, names_in(node))
+            found = self.remember("names_read", node, names_in(node, self.children))
         return found
 
     def reads(self, node: cst.CSTNode, names: set[str] | frozenset[str]) -> bool:
@@ -370,7 +397,7 @@ class SemanticModel:
             found = self.remember(
                 "identifiers",
                 node,
-                frozenset(n.value for n in iter_descendants(node) if isinstance(n, cst.Name)),
+                frozenset(n.value for n in self.descendants(node) if isinstance(n, cst.Name)),
             )
         return found
 
@@ -415,7 +442,7 @@ class SemanticModel:
                     found.extend(node.items)
                 children = [
                     c
-                    for c in iter_children(node)
+                    for c in self.children(node)
                     if isinstance(
                         c, (*_BLOCK_PARTS, cst.SimpleStatementLine, cst.SimpleStatementSuite)
                     )
@@ -437,7 +464,7 @@ class SemanticModel:
                 elif isinstance(node, _BLOCK_PARTS):
                     children = [
                         c
-                        for c in iter_children(node)
+                        for c in self.children(node)
                         if isinstance(
                             c, (*_BLOCK_PARTS, cst.SimpleStatementLine, cst.SimpleStatementSuite)
                         )

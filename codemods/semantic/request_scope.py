@@ -18,7 +18,6 @@ from asyncmend.codemods.semantic.tree import (
     assigned_names,
     dotted_name,
     name_nodes,
-    own_scope,
     parameters,
     reads,
 )
@@ -85,15 +84,15 @@ def request_scoped(handler: cst.FunctionDef, context: FileContext) -> Scoped:
         elif any(_is_orm_model(t, context) for t in types):
             scoped.add({param.name.value}, _DEPENDENCY_ORM)
     resources: set[str] = set()
-    for node in own_scope(handler.body):
+    for node in context.semantic.own_scope(handler.body):
         if isinstance(node, cst.WithItem) and node.asname is not None:
             resources |= assigned_names(node.asname.name)  # type: ignore[arg-type]
     scoped.add(resources - set(sessions), _RESOURCE)
     # ORM objects: whatever is computed from the session (or from what was), to a fixpoint.
     derived: set[str] = set(sessions)
-    for node in own_scope(handler.body):
+    for node in context.semantic.own_scope(handler.body):
         derived |= _attached_names(node, sessions)
-    bindings = list(_bindings(handler))
+    bindings = list(_bindings(handler, context))
     relationships = relationship_names(context)
     changed = True
     while changed:
@@ -119,9 +118,11 @@ def _is_orm_model(qualified: str, context: FileContext) -> bool:
     return bool(facts and name in route_facts.orm_models.of(facts))
 
 
-def _bindings(handler: cst.FunctionDef) -> Iterator[tuple[set[str], cst.BaseExpression]]:
+def _bindings(
+    handler: cst.FunctionDef, context: FileContext
+) -> Iterator[tuple[set[str], cst.BaseExpression]]:
     """(names bound, value) for the assignments and loops of the handler's own scope."""
-    for node in own_scope(handler.body):
+    for node in context.semantic.own_scope(handler.body):
         if isinstance(node, cst.Assign):
             names: set[str] = set()
             for target in node.targets:

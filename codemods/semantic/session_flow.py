@@ -15,9 +15,11 @@ from asyncmend.codemods.semantic.sessions import (
     session_names,
 )
 from asyncmend.codemods.semantic.tree import (
+    Children,
     assigned_names,
     dotted_name,
     in_nested_scope,
+    iter_children,
     name_nodes,
     own_scope,
     owner_class,
@@ -79,7 +81,9 @@ def is_binding_occurrence(node: cst.Name, path: list[cst.CSTNode]) -> bool:
     return False
 
 
-def session_holders(body: cst.CSTNode, names: set[str]) -> set[str]:
+def session_holders(
+    body: cst.CSTNode, names: set[str], children: Children = iter_children
+) -> set[str]:
     """``names`` plus names bound to values built from them outside an ``await``
     (``alias = session``, ``repo = Repo(session)``, ``async with session as s``), or to
     results that keep its connection (``stream = await session.stream(q)``),
@@ -88,7 +92,7 @@ def session_holders(body: cst.CSTNode, names: set[str]) -> set[str]:
     changed = True
     while changed:
         changed = False
-        for node in own_scope(body):
+        for node in own_scope(body, children):
             value: cst.BaseExpression | None = None
             targets: list[cst.BaseExpression] = []
             if isinstance(node, cst.Assign):

@@ -17,7 +17,6 @@ from asyncmend.codemods.semantic.tree import (
     annotation_of,
     assignment,
     dotted_name,
-    iter_descendants,
     names_in,
     parameters,
     self_name,
@@ -233,11 +232,13 @@ def _yields_session(func: cst.FunctionDef, context: FileContext) -> bool:
         first = returns.slice[0].slice
         if isinstance(first, cst.Index) and _annotation_is_session(first.value, context):
             return True
-    for node in iter_descendants(func.body):
+    for node in context.semantic.descendants(func.body):
         if isinstance(node, cst.With):
             for item in node.items:
                 if item.asname is not None and is_session_factory_call(item.item, context):
-                    return any(isinstance(n, cst.Yield) for n in iter_descendants(func.body))
+                    return any(
+                        isinstance(n, cst.Yield) for n in context.semantic.descendants(func.body)
+                    )
     return False
 
 
@@ -391,7 +392,7 @@ def session_attributes(cls: cst.ClassDef, context: FileContext) -> frozenset[str
                         else:
                             other.add(small.target.value)
             elif isinstance(stmt, cst.FunctionDef) and (receiver := self_name(stmt)):
-                for node in iter_descendants(stmt.body):
+                for node in context.semantic.descendants(stmt.body):
                     value, targets = assignment(node)
                     for target in targets:
                         if (

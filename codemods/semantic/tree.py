@@ -9,7 +9,7 @@ which owns their memo for the lifetime of the tree.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
@@ -49,29 +49,47 @@ def child_fields(node_type: type) -> tuple[str, ...]:
     return fields
 
 
-def iter_children(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
+def iter_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The child nodes that carry code (not whitespace), in source order."""
     items: list[cst.CSTNode] = []
-    for name in child_fields(type(node)):
+    known = NODE_TYPES
+    for name in _FIELDS.get(type(node)) or child_fields(type(node)):
         value = getattr(node, name)
-        if is_node(value):
-            items.append(value)  # type: ignore[arg-type]
-        elif type(value) is tuple or type(value) is list:
-            items.extend(item for item in value if is_node(item))
-    return tuple(items)
+        kind = type(value)
+        if kind is tuple or kind is list:
+            for item in value:
+                is_child = known.get(type(item))
+                if is_child is None:
+                    is_child = is_node(item)
+                if is_child:
+                    items.append(item)
+        else:
+            is_child = known.get(kind)
+            if is_child is None:
+                is_child = is_node(value)
+            if is_child:
+                items.append(value)
+    return items
 
 
-def iter_descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+#: How a walk reads a node's children: ``iter_children``, or the memoized
+#: ``SemanticModel.children`` (walks of the same subtree repeat, per rule and per call).
+Children = Callable[[cst.CSTNode], "list[cst.CSTNode] | tuple[cst.CSTNode, ...]"]
+
+
+def iter_descendants(
+    node: cst.CSTNode, children: Children = iter_children
+) -> Iterator[cst.CSTNode]:
     """``node`` and everything below it, depth first, in source order."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(iter_children(current)))
+        stack.extend(reversed(children(current)))
 
 
 def own_scope_with_parents(
-    node: cst.CSTNode,
+    node: cst.CSTNode, children: Children = iter_children
 ) -> Iterator[tuple[cst.CSTNode, cst.CSTNode | None]]:
     """The one "walk without entering nested scopes": ``node`` and its descendants in
     source order, each with its parent (None for ``node``), not entering nested
@@ -82,13 +100,18 @@ def own_scope_with_parents(
         yield current, parent
         if current is not node and type(current) in _SCOPE_TYPES:
             continue
-        stack.extend((child, current) for child in reversed(iter_children(current)))
+        stack.extend((child, current) for child in reversed(children(current)))
 
 
-def own_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """``own_scope_with_parents`` without the parents."""
-    for current, _ in own_scope_with_parents(node):
+def own_scope(node: cst.CSTNode, children: Children = iter_children) -> Iterator[cst.CSTNode]:
+    """``own_scope_with_parents`` without the parents (and without their cost)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
         yield current
+        if current is not node and type(current) in _SCOPE_TYPES:
+            continue
+        stack.extend(reversed(children(current)))
 
 
 def dotted_name(node: cst.CSTNode | None) -> str | None:
@@ -176,7 +199,7 @@ def not_a_variable(node: cst.CSTNode) -> cst.CSTNode | None:
     return None
 
 
-def names_in(node: cst.CSTNode) -> frozenset[str]:
+def names_in(node: cst.CSTNode, children: Children = iter_children) -> frozenset[str]:
     """The variable names that occur in the subtree (see ``name_nodes``).
     ``SemanticModel.names_read`` memoizes it."""
     names: set[str] = set()
@@ -187,7 +210,7 @@ def names_in(node: cst.CSTNode) -> frozenset[str]:
             names.add(current.value)  # type: ignore[attr-defined]
             continue
         skip = not_a_variable(current)
-        stack.extend(child for child in iter_children(current) if child is not skip)
+        stack.extend(child for child in children(current) if child is not skip)
     return frozenset(names)
 
 

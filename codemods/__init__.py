@@ -1,2 +1,4 @@
-"""asyncmend's rules: one module per rule (``am<code>_<name>.py``), the ``Rule`` base
-class (``base``), shared matchers (``matchers``, ``analysis``) and the registry."""
+"""asyncmend's rules and what they share: ``rules/`` (one module per rule), ``semantic/``
+(the per-file model every rule asks), ``facts/`` (pass-1 collectors), ``edits/`` (fix
+building), the ``Rule`` base class (``base``) and the registry. At run time nothing
+here imports ``asyncmend.engine``."""

@@ -6,9 +6,10 @@ to the ``visit_<NodeType>`` / ``leave_<NodeType>`` methods of all selected rules
 finding with ``self.report(node, message, fix=...)``; a fix is a set of node
 replacements (by identity) plus imports to add, applied by the engine afterwards.
 
-Rules do not use libcst's ``MetadataWrapper`` by default: scope and parent metadata cost
-several times the parse itself. ``self.ancestors`` (the walker's stack) and the helpers
-in ``asyncmend.codemods.analysis`` cover what the rules need.
+Rules do not use libcst's ``MetadataWrapper``: scope and parent metadata cost several
+times the parse itself. ``self.ancestors`` (the walker's stack) and the per-file
+``SemanticModel`` (``self.semantic``, see ``asyncmend.codemods.semantic``) answer what
+the rules ask, each question once per tree.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import libcst as cst
+
+from asyncmend.codemods.semantic.model import SemanticModel
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -80,11 +84,14 @@ class FileContext:
     index: RepoIndex
     #: Module name of this file within the repo index (``app.services.users``) or None.
     module_name: str | None = None
-    #: Scratch space shared by the rules of one file (lazily computed helpers cache here).
-    cache: dict[str, Any] = field(default_factory=dict)
     #: The file's bytes as read, for cheap token checks before costly analysis (fixes
     #: of earlier rounds may have added code that is not in them).
     source: bytes = b""
+
+    @cached_property
+    def semantic(self) -> SemanticModel:
+        """The model of this tree, built lazily; it owns every memo of the tree."""
+        return SemanticModel(self)
 
 
 class Rule:
@@ -141,6 +148,10 @@ class Rule:
     @property
     def config(self) -> Config:
         return self.context.config
+
+    @property
+    def semantic(self) -> SemanticModel:
+        return self.context.semantic
 
     @property
     def settings(self) -> Mapping[str, Any]:

@@ -27,16 +27,22 @@ class UnknownRuleError(ValueError):
     """A code or prefix that matches no rule."""
 
 
+#: Packages whose ``am<code>_<name>.py`` modules are rules: ``rules/`` (where every
+#: rule lives) and this package itself (where a branch may still add one).
+_RULE_PACKAGES = ("asyncmend.codemods.rules", "asyncmend.codemods")
+
+
 @cache
 def _builtin_modules() -> dict[str, str]:
-    """Rule code -> module name, from the file names of this package."""
-    import asyncmend.codemods as package
-
+    """Rule code -> module name, from the file names of the rule packages (found
+    without importing any rule)."""
     found = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        match = _MODULE.match(info.name)
-        if match:
-            found[f"AM{match.group(1)}"] = f"{package.__name__}.{info.name}"
+    for package_name in _RULE_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            match = _MODULE.match(info.name)
+            if match:
+                found.setdefault(f"AM{match.group(1)}", f"{package_name}.{info.name}")
     return found
 
 
@@ -118,16 +124,18 @@ def check_selectors(selectors: Sequence[str]) -> None:
 
 
 def select_codes(select: Sequence[str], ignore: Sequence[str] = ()) -> list[str]:
-    """Codes chosen by ``select``/``ignore`` codes or prefixes (the longer prefix wins)."""
-    from asyncmend.engine.config import selected
-
+    """Codes chosen by ``select``/``ignore`` codes or prefixes; the longer prefix wins,
+    as in ruff (``ALL`` is the empty prefix)."""
     check_selectors([*select, *ignore])
 
     def norm(items: Sequence[str]) -> list[str]:
         return ["" if s.upper() == "ALL" else s.upper() for s in items]
 
-    return selected(list(all_codes()), norm(select), norm(ignore))
-
-
-def select_rules(select: Sequence[str], ignore: Sequence[str] = ()) -> list[type[Rule]]:
-    return [rule_by_code(code) for code in select_codes(select, ignore)]
+    chosen_by, left_by = norm(select), norm(ignore)
+    chosen = []
+    for code in all_codes():
+        best_select = max((len(p) for p in chosen_by if code.startswith(p)), default=-1)
+        best_ignore = max((len(p) for p in left_by if code.startswith(p)), default=-1)
+        if best_select > best_ignore:
+            chosen.append(code)
+    return chosen

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
 
 NO_NEWLINE = "\\ No newline at end of file\n"
 
@@ -41,17 +40,3 @@ def unified_diff(path: str, before: str, after: str, context: int = 3) -> str:
         else:  # the last line of a file without a final newline
             out.append(line + "\n" + NO_NEWLINE)
     return "".join(out)
-
-
-def iter_hunks(diff: str) -> Iterator[str]:
-    """The hunks of one file's diff, each starting with its ``@@`` line."""
-    current: list[str] = []
-    for line in diff.splitlines(keepends=True):
-        if line.startswith("@@"):
-            if current:
-                yield "".join(current)
-            current = [line]
-        elif current:
-            current.append(line)
-    if current:
-        yield "".join(current)

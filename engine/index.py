@@ -4,7 +4,8 @@ Some rules need the whole repo: which functions are coroutines (missing await), 
 a sessionmaker sets ``expire_on_commit=False`` (read-after-commit), which dependency
 yields the request session, which locks are taken in which order. Facts are collected
 with the standard library's ``ast`` (several times cheaper than a libcst parse); a file
-``ast`` cannot read (syntax newer than the running Python) contributes no facts.
+``ast`` cannot read (syntax newer than the running Python) is read by libcst and lowered
+(``codemods.facts.parse``), so it still contributes its facts.
 
 Facts are plain data (picklable, JSON-able), cached by content hash.
 """
@@ -12,10 +13,15 @@ Facts are plain data (picklable, JSON-able), cached by content hash.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+from asyncmend.codemods.facts import collectors  # noqa: F401
+from asyncmend.codemods.facts.base import COLLECTOR_TRIGGERS, COLLECTORS, FileFacts, dotted
+from asyncmend.codemods.facts.parse import parse_for_facts
+
+# Importing ``collectors`` registers every pass-1 collector of the rules.
+from asyncmend.codemods.facts.sessions import async_def_kinds
 
 #: Bytes that must occur in a file for pass 1 to parse it at all.
 FACT_TRIGGERS: tuple[bytes, ...] = (
@@ -32,30 +38,6 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
     b"Semaphore(",
     b"Condition(",
 )
-
-
-@dataclass
-class FileFacts:
-    path: str
-    module: str | None
-    #: Qualified names (``func``, ``Class.method``) of the module's ``async def``s.
-    async_defs: list[str] = field(default_factory=list)
-    #: Module-level import bindings: local name -> dotted target.
-    imports: dict[str, str] = field(default_factory=dict)
-    #: Module-level sessionmaker bindings: name -> {"async": bool, "expire_on_commit": bool|None}.
-    sessionmakers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: Facts from extra collectors (see ``COLLECTORS``), by collector name.
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: The file's bytes while pass 1 runs, so a collector can skip work a token rules
-    #: out (``b"yield"``); emptied before the facts are stored or sent anywhere.
-    source: bytes = field(default=b"", repr=False, compare=False)
-
-
-#: Extra fact collectors: name -> function(tree, facts) returning JSON-able data.
-#: Rule families register theirs here so the index stays one pass.
-COLLECTORS: dict[str, Callable[[ast.Module, FileFacts], Any]] = {}
-#: Optional prefilter of a collector: it runs only on files holding one of these bytes.
-COLLECTOR_TRIGGERS: dict[str, tuple[bytes, ...]] = {}
 
 
 def module_name_for(path: str | Path) -> str | None:
@@ -80,12 +62,10 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
     # its imports are what resolves ``package.create_user`` to the coroutine.
     if not any(token in data for token in FACT_TRIGGERS) and not path.endswith("__init__.py"):
         return facts
-    try:
-        tree = ast.parse(data)
-    except (SyntaxError, ValueError):
+    tree = parse_for_facts(data)
+    if tree is None:
         return facts
     _collect_module_level(tree, facts)
-    _load_collectors()
     facts.source = data
     for name, collector in COLLECTORS.items():
         tokens = COLLECTOR_TRIGGERS.get(name)
@@ -93,16 +73,6 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
             facts.extra[name] = collector(tree, facts)
     facts.source = b""
     return facts
-
-
-def dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for an ``ast`` Name/Attribute chain, else None (pass 1's dotted_name)."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
 
 
 def _resolve_relative(module: str | None, level: int, target: str | None, is_package: bool) -> str:
@@ -215,7 +185,7 @@ class RepoIndex:
             facts = self.by_module.get(module)
             if facts is not None:
                 # Async generators and asynccontextmanager functions return no coroutine.
-                kind = facts.extra.get("async_def_kinds", {}).get(qualname)
+                kind = async_def_kinds.of(facts).get(qualname)
                 return qualname in facts.async_defs and kind not in ("generator", "contextmanager")
         return False
 
@@ -231,84 +201,3 @@ class RepoIndex:
         if not seen:
             return True
         return any(value is not False for value in seen)
-
-
-def _mentions_session(node: ast.AST | None) -> bool:
-    return node is not None and any(
-        (isinstance(n, ast.Name) and n.id == "AsyncSession")
-        or (isinstance(n, ast.Attribute) and n.attr == "AsyncSession")
-        for n in ast.walk(node)
-    )
-
-
-def _session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
-    """``SessionDep = Annotated[AsyncSession, Depends(get_session)]`` and the like."""
-    return [
-        target.id
-        for stmt in tree.body
-        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)
-        and _mentions_session(stmt.value)
-        for target in stmt.targets
-        if isinstance(target, ast.Name)
-    ]  # fmt: skip
-
-
-def _session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
-    """Module-level generator functions that yield an AsyncSession (FastAPI dependencies):
-    annotated ``-> AsyncIterator[AsyncSession]``, or yielding from ``async with
-    <sessionmaker>() as s``. One walk per function."""
-    makers = set(facts.sessionmakers) | {"AsyncSession"}
-    found = []
-    for stmt in tree.body:
-        if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
-            continue
-        has_yield = opens_session = False
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Yield):
-                has_yield = True
-            elif isinstance(node, ast.AsyncWith):
-                opens_session = opens_session or any(
-                    isinstance(item.context_expr, ast.Call)
-                    and (dotted(item.context_expr.func) or "").rsplit(".", 1)[-1] in makers
-                    for item in node.items
-                )
-        if has_yield and (opens_session or _mentions_session(stmt.returns)):
-            found.append(stmt.name)
-    return found
-
-
-COLLECTORS["session_aliases"] = _session_aliases
-COLLECTORS["session_dependencies"] = _session_dependencies
-
-#: Modules that register more collectors when imported; loaded on the first pass-1
-#: parse (not at import: a warm run answered from the cache never needs them).
-COLLECTOR_MODULES: list[str] = [
-    # Route facts (app and router objects, ORM models) live with the rules that use them.
-    "asyncmend.codemods._route_facts",
-    "asyncmend.codemods._transactions_facts",
-    "asyncmend.engine.lock_facts",
-    "asyncmend.engine.facts_sessions",
-]
-
-
-def _load_collectors() -> None:
-    import importlib
-
-    for name in COLLECTOR_MODULES:
-        importlib.import_module(name)
-
-
-# A collector runs only on files that hold one of its tokens (it would find nothing else).
-COLLECTOR_TRIGGERS.update(
-    {
-        "session_aliases": (b"AsyncSession",),
-        "session_dependencies": (b"yield",),
-        "dependency_factories": (b"yield",),
-        "alias_dependencies": (b"Depends",),
-        "no_result_handlers": (b"exception_handler",),
-        "sessionmaker_calls": (b"sessionmaker", b"AsyncSession("),
-        "app_objects": (b"FastAPI", b"APIRouter"),
-        "orm_relationships": (b"elationship",),
-        "type_aliases": (b"Annotated",),
-    }
-)

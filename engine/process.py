@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from asyncmend.codemods.analysis import reset_memo
 from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
@@ -151,7 +150,6 @@ def _run_rules(
     rules: Sequence[type[Rule]],
     job: Job,
 ) -> tuple[list[RawFinding], Positions, Suppressions]:
-    reset_memo()
     ancestors: list[cst.CSTNode] = []
     context = FileContext(
         path=path,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Code of the pseudo-rule for files that do not parse.
@@ -43,9 +43,6 @@ class Finding:
             "end_location": {"row": self.end_line, "column": self.end_column},
             "fix": fix,
         }
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

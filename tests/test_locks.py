@@ -11,11 +11,11 @@ import pytest
 from conftest import FIXTURES, ROOT, asyncmend, seeded_markers
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from asyncmend.codemods._locks import acquisition_slots, qualified_function_name
+from asyncmend.codemods.semantic.lock_graph import build_graph
+from asyncmend.codemods.semantic.locks import acquisition_slots, qualified_function_name
+from asyncmend.codemods.semantic.tree import iter_descendants
 from asyncmend.engine import run
 from asyncmend.engine.index import RepoIndex, collect_facts
-from asyncmend.engine.lock_graph import build_graph
-from asyncmend.engine.walker import iter_descendants
 
 TRICKY = """
 import asyncio

@@ -184,6 +184,52 @@ def test_am301_input_raises_pending_rollback_and_fix_imports_the_rest(tmp_path: 
     ]
 
 
+SWALLOWED_IN_SAVEPOINT = (
+    MODELS
+    + """
+
+async def register(session: AsyncSession, email: str, alias: str) -> None:
+    session.add(User(email=email, name=email))
+    nested = await session.begin_nested()
+    try:
+        session.add(User(email=alias, name=alias))
+        await session.flush()
+    except IntegrityError:
+        pass  # the alias is taken: register without it
+    await session.commit()
+
+
+async def main(url: str) -> list[str]:
+    factory = await setup(url)
+    async with factory() as seeding:
+        seeding.add(User(email="taken@example.com", name="Taken"))
+        await seeding.commit()
+    async with factory() as session:
+        await register(session, "ada@example.com", "taken@example.com")
+    return await emails(factory)
+"""
+)
+
+
+def test_am301_fix_in_a_savepoint_rolls_back_the_savepoint_and_keeps_earlier_work(
+    tmp_path: Path,
+) -> None:
+    """Issue 12: rolling back the session here would lose the request's earlier work."""
+    original, fixed = _fixed_by_asyncmend(tmp_path, SWALLOWED_IN_SAVEPOINT, "AM301")
+    assert "await nested.rollback()" in fixed.read_text()
+    assert "await session.rollback()" not in fixed.read_text()
+
+    before = _load(original, "am301_savepoint_before")
+    with pytest.raises(PendingRollbackError):
+        asyncio.run(before.main(_url(tmp_path, "before")))
+
+    after = _load(fixed, "am301_savepoint_after")
+    assert asyncio.run(after.main(_url(tmp_path, "after"))) == [
+        "taken@example.com",
+        "ada@example.com",
+    ]
+
+
 UNCHECKED_SCALAR_ONE = (
     MODELS
     + """

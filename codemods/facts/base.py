@@ -1,0 +1,123 @@
+"""What pass 1 records per file, and how collectors register.
+
+A collector is a function ``(tree, facts) -> JSON-able data`` over a stdlib ``ast``
+tree, registered with ``@collector(name, triggers=..., empty=...)`` beside the tokens
+that must occur in a file for it to find anything. The decorator turns it into a typed
+``Fact``: rules read ``fact.of(file_facts)`` (typed by the collector's return type),
+never a string key. The records stay plain JSON-able data, so the cache stores them
+as they are.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+R = TypeVar("R")
+Collector = Callable[[ast.Module, "FileFacts"], Any]
+
+
+@dataclass
+class FileFacts:
+    path: str
+    module: str | None
+    #: Qualified names (``func``, ``Class.method``) of the module's ``async def``s.
+    async_defs: list[str] = field(default_factory=list)
+    #: Module-level import bindings: local name -> dotted target.
+    imports: dict[str, str] = field(default_factory=dict)
+    #: Module-level sessionmaker bindings: name -> {"async": bool, "expire_on_commit": bool|None}.
+    sessionmakers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Facts from the registered collectors (see ``COLLECTORS``), by collector name.
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: The file's bytes while pass 1 runs, so a collector can skip work a token rules
+    #: out (``b"yield"``); emptied before the facts are stored or sent anywhere.
+    source: bytes = field(default=b"", repr=False, compare=False)
+
+
+#: Registered collectors: name -> function(tree, facts) returning JSON-able data.
+COLLECTORS: dict[str, Collector] = {}
+#: A collector runs only on files holding one of its tokens (absent: on every file).
+COLLECTOR_TRIGGERS: dict[str, tuple[bytes, ...]] = {}
+
+
+class Fact(Generic[R]):
+    """A registered pass-1 collector and the typed reader of what it recorded."""
+
+    def __init__(self, name: str, func: Callable[[ast.Module, FileFacts], R], empty: R) -> None:
+        self.name = name
+        self.func = func
+        self.empty = empty
+
+    def __call__(self, tree: ast.Module, facts: FileFacts) -> R:
+        return self.func(tree, facts)
+
+    def of(self, facts: FileFacts | None) -> R:
+        """What the collector recorded for one file (``empty`` when nothing was)."""
+        if facts is None:
+            return self.empty
+        return facts.extra.get(self.name, self.empty)  # type: ignore[no-any-return]
+
+
+def collector(
+    name: str, *, empty: Any, triggers: tuple[bytes, ...] = ()
+) -> Callable[[Callable[[ast.Module, FileFacts], R]], Fact[R]]:
+    """Register a pass-1 collector under ``name``, run on files holding one of
+    ``triggers`` (every parsed file when empty); ``empty`` is what ``Fact.of`` answers
+    for a file it found nothing in."""
+
+    def register(func: Callable[[ast.Module, FileFacts], R]) -> Fact[R]:
+        if name in COLLECTORS:
+            raise ValueError(f"two pass-1 collectors named {name!r}")
+        fact = Fact(name, func, empty)
+        COLLECTORS[name] = fact
+        if triggers:
+            COLLECTOR_TRIGGERS[name] = triggers
+        return fact
+
+    return register
+
+
+def assignment(stmt: ast.stmt) -> tuple[list[ast.expr], ast.expr | None]:
+    """(targets, value) of ``x = v`` / ``x: T = v``; ([], None) for anything else."""
+    if isinstance(stmt, ast.Assign):
+        return stmt.targets, stmt.value
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        return [stmt.target], stmt.value
+    return [], None
+
+
+def depends_aliases(tree: ast.Module) -> list[tuple[str, ast.Subscript, ast.Call]]:
+    """Pass 1's one reader of ``Depends`` in aliases: module-level ``Alias = X[...,
+    Depends(dep, ...)]`` -> (alias, the subscript, the ``Depends`` call)."""
+    found = []
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
+            continue
+        call = next(
+            (
+                node
+                for node in ast.walk(stmt.value)
+                if isinstance(node, ast.Call)
+                and (dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"
+            ),
+            None,
+        )
+        if call is not None:
+            found.extend(
+                (target.id, stmt.value, call)
+                for target in stmt.targets
+                if isinstance(target, ast.Name)
+            )
+    return found
+
+
+def dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for an ``ast`` Name/Attribute chain, else None (pass 1's dotted_name)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None

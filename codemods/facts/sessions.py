@@ -1,0 +1,193 @@
+"""Pass-1 collectors for the session and missing-await rules (AM102-AM104, AM204).
+
+- ``async_def_kinds``: the module's and classes' ``async def``s that do not return a
+  plain coroutine when called: async generators (``"generator"``), functions wrapped by
+  an ``asynccontextmanager`` (``"contextmanager"``), and those wrapped by a decorator
+  this module does not know (``"decorated"``: still reported, never fixed).
+- ``session_alias_depends``: module-level ``X = Annotated[AsyncSession, Depends(dep, ...)]``
+  aliases with the ``scope=`` their ``Depends`` passes (``""`` when none).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases
+from asyncmend.codemods.facts.base import dotted as _dotted
+
+#: Decorators that return the function they wrap (or an equivalent coroutine function).
+PRESERVING_DECORATORS = frozenset(
+    {"staticmethod", "classmethod", "abstractmethod", "override", "overload", "wraps"}
+)
+#: Route and event decorators of FastAPI/Starlette objects return the function unchanged.
+PRESERVING_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "api_route",
+     "websocket", "route", "on_event", "middleware", "exception_handler", "websocket_route"}
+)  # fmt: skip
+CONTEXT_MANAGER_DECORATORS = frozenset({"asynccontextmanager", "contextmanager"})
+
+
+def _own_nodes(func: ast.AST) -> Iterable[ast.AST]:
+    """The nodes of ``func``'s body, not those of nested functions, lambdas or classes."""
+    stack = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def decorator_kind(names: Iterable[str]) -> str | None:
+    """``"contextmanager"``, ``"decorated"`` (unknown wrapper) or None (keeps a coroutine)."""
+    kind = None
+    for name in names:
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in CONTEXT_MANAGER_DECORATORS:
+            return "contextmanager"
+        if leaf in PRESERVING_DECORATORS or ("." in name and leaf in PRESERVING_METHODS):
+            continue
+        kind = "decorated"
+    return kind
+
+
+@collector("async_def_kinds", empty={})
+def async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    may_yield = b"yield" in facts.source
+
+    def scan(body: Iterable[ast.stmt], prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.AsyncFunctionDef):
+                names = []
+                for decorator in stmt.decorator_list:
+                    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                    names.append(_dotted(target) or "<expression>")
+                kind = decorator_kind(names)
+                if (
+                    kind != "contextmanager"
+                    and may_yield
+                    and any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(stmt))
+                ):
+                    kind = "generator"
+                if kind is not None:
+                    kinds[prefix + stmt.name] = kind
+            elif isinstance(stmt, ast.ClassDef):
+                scan(stmt.body, f"{prefix}{stmt.name}.")
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                scan(stmt.body, prefix)
+
+    scan(tree.body, "")
+    return kinds
+
+
+def _mentions(node: ast.AST, name: str) -> bool:
+    return any(
+        (isinstance(n, ast.Name) and n.id == name)
+        or (isinstance(n, ast.Attribute) and n.attr == name)
+        for n in ast.walk(node)
+    )
+
+
+@collector("session_alias_depends", empty={})
+def session_alias_depends(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for alias, value, call in depends_aliases(tree):
+        if _mentions(value, "AsyncSession"):
+            found[alias] = next(
+                (
+                    str(keyword.value.value)
+                    for keyword in call.keywords
+                    if keyword.arg == "scope" and isinstance(keyword.value, ast.Constant)
+                ),
+                "",
+            )
+    return found
+
+
+def _mentions_session(node: ast.AST | None) -> bool:
+    return node is not None and any(
+        (isinstance(n, ast.Name) and n.id == "AsyncSession")
+        or (isinstance(n, ast.Attribute) and n.attr == "AsyncSession")
+        for n in ast.walk(node)
+    )
+
+
+@collector("session_aliases", triggers=(b"AsyncSession",), empty=())
+def session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """``SessionDep = Annotated[AsyncSession, Depends(get_session)]`` and the like."""
+    return [
+        target.id
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)
+        and _mentions_session(stmt.value)
+        for target in stmt.targets
+        if isinstance(target, ast.Name)
+    ]  # fmt: skip
+
+
+@collector("session_dependencies", triggers=(b"yield",), empty=())
+def session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """Module-level generator functions that yield an AsyncSession (FastAPI dependencies):
+    annotated ``-> AsyncIterator[AsyncSession]``, or yielding from ``async with
+    <sessionmaker>() as s``. One walk per function."""
+    makers = set(facts.sessionmakers) | {"AsyncSession"}
+    found = []
+    for stmt in tree.body:
+        if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
+            continue
+        has_yield = opens_session = False
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Yield):
+                has_yield = True
+            elif isinstance(node, ast.AsyncWith):
+                opens_session = opens_session or any(
+                    isinstance(item.context_expr, ast.Call)
+                    and (_dotted(item.context_expr.func) or "").rsplit(".", 1)[-1] in makers
+                    for item in node.items
+                )
+        if has_yield and (opens_session or _mentions_session(stmt.returns)):
+            found.append(stmt.name)
+    return found
+
+
+def _mentions_sync_session(node: ast.AST | None) -> bool:
+    """An annotation naming a sync ``Session`` (``Iterator[Session]``) and no AsyncSession."""
+    return (
+        node is not None
+        and not _mentions_session(node)
+        and any(
+            (isinstance(n, ast.Name) and n.id == "Session")
+            or (isinstance(n, ast.Attribute) and n.attr == "Session")
+            for n in ast.walk(node)
+        )
+    )
+
+
+@collector("sync_session_dependencies", triggers=(b"yield",), empty=())
+def sync_session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """Module-level generator functions that yield a sync ``Session`` (negative evidence:
+    a ``Depends`` on one is no AsyncSession, whatever the parameter is called): annotated
+    ``-> Iterator[Session]`` / ``Generator[Session, ...]``, or a plain ``def`` generator
+    that makes no async session (it could not close one: closing needs ``await``)."""
+    async_makers = {name for name, info in facts.sessionmakers.items() if info["async"]}
+    found = []
+    for stmt in tree.body:
+        if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
+            continue
+        if not any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in ast.walk(stmt)):
+            continue
+        if _mentions_sync_session(stmt.returns):
+            found.append(stmt.name)
+        elif (
+            isinstance(stmt, ast.FunctionDef)
+            and not _mentions_session(stmt.returns)
+            and not _mentions_session(stmt)
+            and not any(
+                isinstance(node, ast.Call) and (_dotted(node.func) or "") in async_makers
+                for node in ast.walk(stmt)
+            )
+        ):
+            found.append(stmt.name)
+    return found

@@ -1,0 +1,199 @@
+"""Pass-1 function summaries: what each function of the repo does with the session
+parameters it receives, so that rules read a callee's summary instead of guessing from
+its name (AM302 sees a write inside a helper, AM301 sees whether a handler's helper
+rolls the failed session back).
+
+A parameter's *effects*, from how the function body uses it (data flow, not names):
+``write`` (``add``/``delete``/``merge``..., an executed insert/update/delete), ``flush``,
+``commit``, ``rollback``, ``close``, and ``handoff`` (passed on to another call, whose
+own summary says the rest). Only session-like parameters are recorded: those with an
+effect of their own, or annotated with a ``Session`` class; only functions with one.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+from asyncmend.codemods.facts.base import FileFacts, collector
+from asyncmend.codemods.facts.base import dotted as _dotted
+
+SUMMARIES = "function_summaries"
+
+_METHOD_EFFECTS = {
+    "add": "write", "add_all": "write", "delete": "write", "delete_all": "write",
+    "merge": "write", "merge_all": "write", "flush": "flush", "commit": "commit",
+    "rollback": "rollback", "close": "close", "aclose": "close", "reset": "close",
+    "invalidate": "close",
+}  # fmt: skip
+_WRITE_STATEMENTS = frozenset({"insert", "update", "delete", "upsert"})
+_WRITE_SQL = ("insert", "update", "delete", "merge", "replace", "upsert")
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A parameter passed on: to ``callee`` (dotted as written), as argument ``position``
+    or keyword ``keyword``."""
+
+    callee: str
+    position: int | None
+    keyword: str | None
+
+
+@dataclass(frozen=True)
+class FunctionSummary:
+    """What one function does with its session parameters (see the module doc)."""
+
+    coroutine: bool
+    #: Parameter names in order (``self`` included for methods).
+    params: tuple[str, ...]
+    #: Session-like parameter -> its own effects (every recorded parameter is a key).
+    effects: dict[str, frozenset[str]]
+    #: Parameter -> the calls it is passed on to.
+    handoffs: dict[str, tuple[Handoff, ...]]
+    #: Parameters the function returns.
+    returns: frozenset[str]
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> FunctionSummary:
+        return cls(
+            coroutine=bool(data.get("coroutine")),
+            params=tuple(data.get("params", ())),
+            effects={k: frozenset(v) for k, v in data.get("effects", {}).items()},
+            handoffs={
+                k: tuple(Handoff(c, p, kw) for c, p, kw in v)
+                for k, v in data.get("handoffs", {}).items()
+            },
+            returns=frozenset(data.get("returns", ())),
+        )
+
+
+def _is_write_statement(node: ast.expr | None) -> bool:
+    """``insert(M)...``, ``update(M).where(...)``, ``text("UPDATE ...")``."""
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        node = node.func.value  # down the method chain to its root call
+    if not isinstance(node, ast.Call):
+        return False
+    root = (_dotted(node.func) or "").rsplit(".", 1)[-1]
+    if root in _WRITE_STATEMENTS:
+        return True
+    if root == "text" and node.args and isinstance(node.args[0], ast.Constant):
+        sql = node.args[0].value
+        return isinstance(sql, str) and sql.lstrip().lower().startswith(_WRITE_SQL)
+    return False
+
+
+def _names_session(annotation: ast.expr) -> bool:
+    """An annotation that names a ``...Session`` class (``AsyncSession``, ``Session``,
+    ``Annotated[AsyncSession, ...]``, ``SessionDep``)."""
+    return any(
+        (isinstance(n, ast.Name) and "Session" in n.id)
+        or (isinstance(n, ast.Attribute) and "Session" in n.attr)
+        for n in ast.walk(annotation)
+    )
+
+
+def _own_nodes(func: ast.AST) -> list[ast.AST]:
+    """The function's body, not entering nested functions, lambdas or classes."""
+    found: list[ast.AST] = []
+    stack = list(getattr(func, "body", []))
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def summarize(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, Any] | None:
+    """The JSON-able summary of one function, None when it does nothing to a parameter."""
+    args = func.args
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    params = [a.arg for a in every]
+    names = set(params)
+    annotated = {a.arg for a in every if a.annotation is not None and _names_session(a.annotation)}
+    effects: dict[str, set[str]] = {}
+    handoffs: dict[str, list[list[Any]]] = {}
+    returns: set[str] = set()
+    for node in _own_nodes(func):
+        if isinstance(node, ast.Call):
+            func_node = node.func
+            if isinstance(func_node, ast.Attribute) and isinstance(func_node.value, ast.Name):
+                receiver = func_node.value.id
+                effect = _METHOD_EFFECTS.get(func_node.attr)
+                if func_node.attr == "execute" and node.args and _is_write_statement(node.args[0]):
+                    effect = "write"
+                if receiver in names and effect is not None:
+                    effects.setdefault(receiver, set()).add(effect)
+            callee = _dotted(func_node)
+            if callee is not None and callee.split(".")[0] in names:
+                continue  # a method of a parameter (`session.add(user)`): not a hand-off
+            for position, arg in enumerate(node.args):
+                if isinstance(arg, ast.Name) and arg.id in names and callee:
+                    handoffs.setdefault(arg.id, []).append([callee, position, None])
+            for keyword in node.keywords:
+                value = keyword.value
+                if isinstance(value, ast.Name) and value.id in names and callee and keyword.arg:
+                    handoffs.setdefault(value.id, []).append([callee, None, keyword.arg])
+        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Name):
+            if node.value.id in names:
+                returns.add(node.value.id)
+    kept = set(effects) | annotated
+    handoffs = {k: v for k, v in handoffs.items() if k in kept}
+    returns &= kept
+    if not effects and not handoffs and not returns:
+        return None
+    return {
+        "coroutine": isinstance(func, ast.AsyncFunctionDef),
+        "params": params,
+        "effects": {k: sorted(effects.get(k, ())) for k in sorted(kept)},
+        "handoffs": handoffs,
+        "returns": sorted(returns),
+    }
+
+
+#: A function can have a summary only if its text holds one of these (a session method
+#: call, or a ``Session`` annotation): a cheap test before walking its body.
+_METHOD_CALLS = (*(f"{method}(".encode() for method in _METHOD_EFFECTS), b"execute(")
+_TOKENS = (*(b"." + call for call in _METHOD_CALLS), b"Session")
+
+
+@collector(SUMMARIES, triggers=_TOKENS, empty={})
+def function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
+    """``func`` and ``Class.method`` -> summary, for module-level functions and methods."""
+    found: dict[str, Any] = {}
+    lines = facts.source.split(b"\n")
+
+    def may_have_effects(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """A parameter annotated with a Session class, or ``<param>.<session method>(``
+        in the function's text (a few substring tests instead of a walk)."""
+        args = func.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        if any(a.annotation is not None and _names_session(a.annotation) for a in every):
+            return True
+        if not facts.source or func.end_lineno is None:
+            return True
+        text = b"\n".join(lines[func.lineno - 1 : func.end_lineno])
+        return any(f"{a.arg}.".encode() + call in text for a in every for call in _METHOD_CALLS)
+
+    def scan(body: list[ast.stmt], prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                summary = summarize(stmt) if may_have_effects(stmt) else None
+                if summary is not None:
+                    found[prefix + stmt.name] = summary
+            elif isinstance(stmt, ast.ClassDef) and not prefix:
+                scan(stmt.body, f"{stmt.name}.")
+
+    scan(tree.body, "")
+    return found
+
+
+def summaries_of(facts: FileFacts | None) -> dict[str, FunctionSummary]:
+    """The typed summaries of one file's facts (empty when there are none)."""
+    if facts is None:
+        return {}
+    data = function_summaries.of(facts)
+    return {name: FunctionSummary.from_data(item) for name, item in data.items()}

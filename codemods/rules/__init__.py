@@ -1,0 +1,1 @@
+"""One module per rule: ``am<code>_<name>.py`` defining one ``Rule`` subclass."""

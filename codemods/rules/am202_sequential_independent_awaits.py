@@ -1,0 +1,285 @@
+"""AM202 sequential-independent-awaits: independent network calls awaited one by one."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.imports import asyncio_reference
+from asyncmend.codemods.edits.indent import shift_continuations
+from asyncmend.codemods.semantic.sessions import session_names
+from asyncmend.codemods.semantic.tree import dotted_name, reads
+
+if TYPE_CHECKING:
+    from asyncmend.engine.config import Config
+
+#: Kinds of receiver that are never concurrency-safe, whatever the settings say.
+_NEVER_SAFE = ("AsyncSession", "AsyncConnection", "Connection", "Session", "AsyncEngine")
+_LINE_LENGTH = 88
+
+
+@dataclass
+class _Await:
+    """``target = await callee(...)`` as one statement line."""
+
+    line: cst.SimpleStatementLine
+    target: str
+    call: cst.Call
+
+
+class SequentialIndependentAwaits(Rule):
+    """
+    ## What it does
+    Finds consecutive awaits that do not depend on each other, of callees that are safe
+    to run concurrently.
+
+    That is: statements `a = await f(...)` then `b = await g(...)` where the second does
+    not read what the first bound. The callees must be listed in the shared
+    `concurrency-safe` setting (`"Class.method"` patterns, the class known by what the
+    receiver was bound to, or dotted function names); by default methods of
+    `httpx.AsyncClient` and `aiohttp.ClientSession` objects, and `asyncio.sleep`.
+
+    ## Why is this bad?
+    Each await waits for the previous one to finish, so independent network calls add
+    their latencies up instead of overlapping. Running them with `asyncio.gather`
+    costs only the slowest one.
+
+    The fix is unsafe: running two requests concurrently changes their order on the
+    wire, which matters when the server sees them as related (a write then a read).
+    A session or connection is never a candidate (it is not safe for concurrent use),
+    nor are awaits with anything between them.
+
+    ## Example
+    ```python
+    async def checkout_context(client: httpx.AsyncClient, customer_id: str) -> dict:
+        methods = await client.get(f"/customers/{customer_id}/payment-methods")
+        limits = await client.get(f"/customers/{customer_id}/limits")
+        return {"methods": methods.json(), "limits": limits.json()}
+    ```
+
+    ## Use instead
+    ```python
+    async def checkout_context(client: httpx.AsyncClient, customer_id: str) -> dict:
+        methods, limits = await asyncio.gather(
+            client.get(f"/customers/{customer_id}/payment-methods"),
+            client.get(f"/customers/{customer_id}/limits"),
+        )
+        return {"methods": methods.json(), "limits": limits.json()}
+    ```
+    """
+
+    code = "AM202"
+    name = "sequential-independent-awaits"
+    fix_applicability = Applicability.UNSAFE
+    triggers = (b"await",)
+
+    @classmethod
+    def tokens(cls, config: Config) -> tuple[bytes, ...]:
+        """A file can only match a ``concurrency-safe`` pattern if it spells the class or
+        function the pattern names: ``AsyncClient`` for ``httpx.AsyncClient.*``, ``sleep``
+        for ``asyncio.sleep`` (a pattern with no literal part means every file)."""
+        found: list[bytes] = []
+        for pattern in config.settings.get("concurrency-safe", []):
+            literal = _literal_part(pattern)
+            if not literal:
+                return cls.triggers
+            found.append(literal.encode())
+        return tuple(found) or cls.triggers  # () would mean "every file"
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        func = self.enclosing_function()
+        if func is None or func.asynchronous is None:
+            return
+        run: list[_Await] = []
+        for statement in node.body:
+            candidate = self._candidate(statement, func)
+            if candidate is not None and run and _independent(candidate, run):
+                run.append(candidate)
+                continue
+            self._flush(run, node)
+            run = [candidate] if candidate is not None else []
+        self._flush(run, node)
+
+    # -- matching ----------------------------------------------------------------------
+
+    def _candidate(self, statement: cst.BaseStatement, func: cst.FunctionDef) -> _Await | None:
+        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+            return None
+        small = statement.body[0]
+        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+            return None
+        target = small.targets[0].target
+        if not isinstance(target, cst.Name) or not isinstance(small.value, cst.Await):
+            return None
+        call = small.value.expression
+        if not isinstance(call, cst.Call) or small.value.lpar:
+            return None
+        if self._safe_callee(call, func) is None:
+            return None
+        return _Await(statement, target.value, call)
+
+    def _safe_callee(self, call: cst.Call, func: cst.FunctionDef) -> str | None:
+        """The qualified callee (``httpx.AsyncClient.get``) when the settings list it as
+        concurrency-safe, else None."""
+        patterns = list(self.settings.get("concurrency-safe", []))
+        qualified: str | None = None
+        receiver: str | None = None
+        if isinstance(call.func, cst.Attribute):
+            receiver = dotted_name(call.func.value)
+            if receiver is not None:
+                kind = self.semantic.binding_kind(receiver, self.ancestors)
+                if kind is not None and kind.rsplit(".", 1)[-1] not in _NEVER_SAFE:
+                    qualified = f"{kind}.{call.func.attr.value}"
+        if qualified is None:
+            # A function reached through the module's imports: `asyncio.sleep`.
+            qualified = self.semantic.resolve(call.func)
+            if qualified is None or not self.semantic.resolves_to(
+                call.func, frozenset({qualified}), self.ancestors
+            ):
+                return None
+        if not qualified or not any(fnmatch.fnmatchcase(qualified, p) for p in patterns):
+            return None
+        if receiver is not None and receiver in session_names(func, self.context):
+            return None  # a session is never concurrency-safe, whatever it was bound to
+        return qualified
+
+    # -- reporting and fixing ----------------------------------------------------------
+
+    def _flush(self, run: list[_Await], block: cst.IndentedBlock) -> None:
+        if len(run) < 2:
+            return
+        names = ", ".join(f"`{item.target}`" for item in run)
+        message = (
+            f"The awaits binding {names} do not depend on each other but run one after "
+            "the other; run them concurrently with `asyncio.gather`"
+        )
+        self.report(run[1].line, message, fix=self._fix(run, block))
+
+    def _fix(self, run: list[_Await], block: cst.IndentedBlock) -> Fix | None:
+        gather, imports = self._gather_callee()
+        if gather is None:
+            return None
+        target = ", ".join(item.target for item in run)
+        comments = [_trailing_comment(item.line) for item in run]
+        leading = [line for item in run[1:] for line in item.line.leading_lines if line.comment]
+        first = run[0].line
+        indent = self._indent_width(block)
+        codes = [cst.Module([]).code_for_node(item.call) for item in run]
+        one_line = f"{target} = await {gather}({', '.join(codes)})"
+        fits = indent + len(one_line) <= _LINE_LENGTH and all("\n" not in c for c in codes)
+        if fits and not any(comments[1:]) and not leading:
+            statement = cst.parse_statement(one_line + "\n", self.context.module.config_for_parsing)
+            statement = statement.with_changes(
+                leading_lines=first.leading_lines, trailing_whitespace=first.trailing_whitespace
+            )
+        else:
+            statement = self._multi_line(run, target, gather, comments)
+        replacements: list[tuple[cst.CSTNode, object]] = [(first, statement)]
+        replacements += [(item.line, cst.RemovalSentinel.REMOVE) for item in run[1:]]
+        return Fix(
+            f"Await them together with `{gather}`",
+            Applicability.UNSAFE,
+            replacements=replacements,  # type: ignore[arg-type]
+            imports=imports,
+        )
+
+    def _multi_line(
+        self, run: list[_Await], target: str, gather: str, comments: list[str | None]
+    ) -> cst.SimpleStatementLine:
+        """``a, b = await gather(`` / one call per line with its own comment / ``)``."""
+        config = self.context.module.config_for_parsing
+        template = cst.parse_statement(f"{target} = await {gather}()\n", config)
+        assert isinstance(template, cst.SimpleStatementLine)
+        assign = template.body[0]
+        assert isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Await)
+        gather_call = assign.value.expression
+        assert isinstance(gather_call, cst.Call)
+        indent = self.context.module.default_indent
+
+        def newline_then(
+            comment: str | None, lines: list[cst.EmptyLine], last: bool
+        ) -> cst.ParenthesizedWhitespace:
+            return cst.ParenthesizedWhitespace(
+                first_line=cst.TrailingWhitespace(
+                    whitespace=cst.SimpleWhitespace("  " if comment else ""),
+                    comment=cst.Comment(comment) if comment else None,
+                ),
+                empty_lines=[
+                    cst.EmptyLine(
+                        indent=True, whitespace=cst.SimpleWhitespace(indent), comment=c.comment
+                    )
+                    for c in lines
+                ],
+                indent=True,
+                last_line=cst.SimpleWhitespace("" if last else indent),
+            )
+
+        args: list[cst.Arg] = []
+        for position, item in enumerate(run):
+            last = position == len(run) - 1
+            following = (
+                [] if last else [e for e in run[position + 1].line.leading_lines if e.comment]
+            )
+            args.append(
+                cst.Arg(
+                    shift_continuations(item.call, add=indent),
+                    comma=cst.Comma(
+                        whitespace_after=newline_then(comments[position], following, last)
+                    ),
+                )
+            )
+        gather_call = gather_call.with_changes(
+            args=args, whitespace_before_args=newline_then(None, [], False)
+        )
+        new_assign = assign.with_changes(value=assign.value.with_changes(expression=gather_call))
+        first = run[0].line
+        return template.with_changes(
+            body=[new_assign],
+            leading_lines=first.leading_lines,
+            trailing_whitespace=cst.TrailingWhitespace(newline=first.trailing_whitespace.newline),
+        )
+
+    def _gather_callee(self) -> tuple[str | None, list[ImportSpec]]:
+        """How to spell ``asyncio.gather`` here, and the import that needs."""
+        prefix, needs_import = asyncio_reference(self.semantic, self.ancestors)
+        if prefix is not None:
+            return f"{prefix}.gather", [ImportSpec("asyncio")] if needs_import else []
+        for local, target in self.semantic.imports.items():
+            if target == "asyncio.gather" and self.semantic.resolves_to(
+                cst.Name(local), frozenset({"asyncio.gather"}), self.ancestors
+            ):
+                return local, []
+        return None, []
+
+    def _indent_width(self, block: cst.IndentedBlock) -> int:
+        default = self.context.module.default_indent
+        width = 0
+        for node in [*self.ancestors, block]:
+            if isinstance(node, cst.IndentedBlock):
+                width += len((node.indent if node.indent is not None else default).expandtabs(8))
+        return width
+
+
+def _literal_part(pattern: str) -> str:
+    """The longest run of plain characters in the last meaningful component of an
+    fnmatch pattern (``httpx.AsyncClient.*`` -> ``AsyncClient``)."""
+    parts = [p for p in pattern.split(".") if re.sub(r"[*?\[\]!]", "", p)]
+    if not parts:
+        return ""
+    return max(re.split(r"[*?\[\]!]+", parts[-1]), key=len)
+
+
+def _independent(candidate: _Await, run: list[_Await]) -> bool:
+    """``candidate`` reads none of the names the run bound, and binds a new one."""
+    bound = frozenset(item.target for item in run)
+    return candidate.target not in bound and not reads(candidate.call, bound)
+
+
+def _trailing_comment(line: cst.SimpleStatementLine) -> str | None:
+    comment = line.trailing_whitespace.comment
+    return comment.value if comment is not None else None

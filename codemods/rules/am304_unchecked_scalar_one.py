@@ -1,0 +1,245 @@
+"""AM304 unchecked-scalar-one: a lookup by id in a route handler that 500s on a miss."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.facts.transactions import no_result_handlers
+from asyncmend.codemods.semantic.fastapi import is_route_handler
+from asyncmend.codemods.semantic.flow import (
+    Flow,
+    Site,
+    entity_of,
+    execute_source,
+    first_arg,
+    flow_of,
+    method_chain,
+    resolve_query,
+)
+from asyncmend.codemods.semantic.tree import caught_types, dotted_name, iter_descendants
+
+#: Where FastAPI's HTTPException may come from (the fix reuses such a binding).
+HTTP_EXCEPTIONS = frozenset(
+    {
+        "fastapi.HTTPException",
+        "fastapi.exceptions.HTTPException",
+        "starlette.exceptions.HTTPException",
+    }
+)
+#: Query methods whose arguments are criteria.
+CRITERIA_METHODS = frozenset({"where", "filter"})
+
+
+class UncheckedScalarOne(Rule):
+    """
+    ## What it does
+    Finds, in a FastAPI route handler, a lookup by id (`select(M).where(M.id == x)`,
+    `filter_by(id=x)`, a `*_id` column) executed through the session and ending in
+    `.scalar_one()`.
+
+    ## Why is this bad?
+    `scalar_one()` raises `NoResultFound` when the row does not exist. In a route
+    handler an id comes from the client, so a missing row is an ordinary request, but
+    the exception surfaces as a 500 Internal Server Error (and an error report) instead
+    of a 404.
+
+    The fix uses `scalar_one_or_none()` and raises `HTTPException(status_code=404)` when
+    the result is `None` (adding `from fastapi import HTTPException` when needed). It is
+    unsafe because it changes the response. There is no fix when the value is not
+    assigned to a name, when the query selects a column (a `None` could then be a NULL
+    value of an existing row), or when `HTTPException` names something else in the
+    module. Lookups inside a `try` that handles `NoResultFound` are not reported, nor
+    any when the app registers an exception handler for `NoResultFound` (repo index).
+
+    ## Example
+    ```python
+    @router.get("/orders/{order_id}")
+    async def get_order(order_id: int, session: SessionDep) -> Order:
+        result = await session.execute(select(Order).where(Order.id == order_id))
+        order = result.scalar_one()
+        return order
+    ```
+
+    ## Use instead
+    ```python
+    @router.get("/orders/{order_id}")
+    async def get_order(order_id: int, session: SessionDep) -> Order:
+        result = await session.execute(select(Order).where(Order.id == order_id))
+        order = result.scalar_one_or_none()
+        if order is None:
+            raise HTTPException(status_code=404, detail="Order not found")
+        return order
+    ```
+    """
+
+    code = "AM304"
+    name = "unchecked-scalar-one"
+    fix_applicability = Applicability.UNSAFE
+    triggers = (b"scalar_one()",)
+    uses_index = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "scalar_one") or node.args:
+            return
+        handler = self.enclosing_function()
+        if handler is None or not is_route_handler(handler, self.context):
+            return
+        if self._app_handles_no_result():
+            return
+        flow = flow_of(handler, self.context, self.ancestors)
+        site = self._site_of(flow, node)
+        if site is None:
+            return
+        source = execute_source(flow, func.value, site)
+        if source is None or source[1]:
+            return
+        call = source[0]
+        query = resolve_query(flow, first_arg(call.call), call.site)
+        if query is None or not _looks_up_id(query) or self._handles_no_result():
+            return
+        model = entity_of(query)
+        label = (model or "row").rsplit(".", 1)[-1]
+        message = (
+            f"`.scalar_one()` on a lookup by id in a route handler: a missing {label} raises "
+            "`NoResultFound`, answered as a 500; use `scalar_one_or_none()` and a 404"
+        )
+        reason = self._no_fix_reason(model)
+        line = self._assignment_line(node)
+        if reason is None and line is None:
+            reason = "the value is not assigned to a plain name on a line of its own"
+        if reason is not None:
+            self.report(node, f"{message} (no automatic fix: {reason})")
+            return
+        assert line is not None and model is not None
+        self.report(node, message, fix=self._fix(node, line, label))
+
+    def _site_of(self, flow: Flow, node: cst.Call) -> Site | None:
+        """Where ``node`` sits: ``result.scalar_one()`` is recorded as an attribute use,
+        ``(await s.execute(q)).scalar_one()`` through its session call."""
+        for use in flow.attributes:
+            if use.node is node.func:
+                return use.site
+        inner = {id(n) for n in iter_descendants(node.func)}
+        for call in flow.calls:
+            if id(call.call) in inner:
+                return call.site
+        return None
+
+    def _app_handles_no_result(self) -> bool:
+        """Some module of the repo registers an exception handler for ``NoResultFound``
+        (pass-1 fact ``no_result_handlers``): a miss is then answered as the app says."""
+        cached = self.context.semantic.memo.get("app_handles_no_result")
+        if cached is None:
+            cached = any(
+                no_result_handlers.of(facts) for facts in self.context.index.by_path.values()
+            )
+            self.context.semantic.memo["app_handles_no_result"] = cached
+        return cached
+
+    def _handles_no_result(self) -> bool:
+        """Inside the body of a ``try`` whose handler catches ``NoResultFound`` (or a
+        base of it: ``Exception``, ``SQLAlchemyError``... or a bare ``except``)."""
+        for index, ancestor in enumerate(self.ancestors):
+            if not isinstance(ancestor, cst.Try):
+                continue
+            inside_body = (
+                index + 1 < len(self.ancestors) and self.ancestors[index + 1] is ancestor.body
+            )
+            if not inside_body:
+                continue
+            for handler in ancestor.handlers:
+                types = caught_types(handler)
+                if types is None:
+                    return True
+                for expr in types:
+                    name = self.semantic.resolve(expr) or ""
+                    if name in ("Exception", "BaseException", "LookupError") or name.startswith(
+                        ("sqlalchemy.", "sqlmodel.")
+                    ):
+                        return True
+        return False
+
+    def _no_fix_reason(self, model: str | None) -> str | None:
+        if model is None:
+            return "the query selects a column, so `None` may be a NULL value"
+        bound = self.semantic.imports.get("HTTPException")
+        if bound is not None and bound not in HTTP_EXCEPTIONS:
+            return "`HTTPException` names something else here"
+        return None
+
+    def _assignment_line(self, node: cst.Call) -> cst.SimpleStatementLine | None:
+        """The ``x = ....scalar_one()`` line (alone on its line, in an indented block)."""
+        if len(self.ancestors) < 3:
+            return None
+        assign, line, block = self.ancestors[-1], self.ancestors[-2], self.ancestors[-3]
+        if not (
+            isinstance(assign, cst.Assign)
+            and assign.value is node
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0].target, cst.Name)
+            and isinstance(line, cst.SimpleStatementLine)
+            and len(line.body) == 1
+            and isinstance(block, cst.IndentedBlock)
+        ):
+            return None
+        return line
+
+    def _fix(self, node: cst.Call, line: cst.SimpleStatementLine, label: str) -> Fix:
+        assign = line.body[0]
+        assert isinstance(assign, cst.Assign)
+        target = assign.targets[0].target
+        assert isinstance(target, cst.Name)
+        func = node.func
+        assert isinstance(func, cst.Attribute)
+        new_call = node.with_changes(func=func.with_changes(attr=cst.Name("scalar_one_or_none")))
+        new_line = line.with_changes(body=[assign.with_changes(value=new_call)])
+        check = cst.parse_statement(
+            f"if {target.value} is None:\n"
+            f'    raise HTTPException(status_code=404, detail="{label} not found")\n',
+            config=self.context.module.config_for_parsing,
+        )
+        imports = (
+            []
+            if "HTTPException" in self.semantic.imports
+            else [ImportSpec("fastapi", "HTTPException")]
+        )
+        return Fix(
+            message=f"Use `scalar_one_or_none()` and raise a 404 when `{target.value}` is None",
+            applicability=Applicability.UNSAFE,
+            replacements=[(line, cst.FlattenSentinel([new_line, check]))],
+            imports=imports,
+        )
+
+
+def _looks_up_id(query: cst.BaseExpression) -> bool:
+    """The query's criteria compare an id column for equality: ``M.id == x``,
+    ``M.order_id == x``, ``filter_by(id=x)``."""
+    for call in method_chain(query):
+        method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
+        if method == "filter_by":
+            if any(arg.keyword is not None and _is_id(arg.keyword.value) for arg in call.args):
+                return True
+        elif method in CRITERIA_METHODS:
+            for arg in call.args:
+                for node in iter_descendants(arg.value):
+                    if _is_id_equality(node):
+                        return True
+    return False
+
+
+def _is_id(name: str) -> bool:
+    return name in ("id", "pk", "uuid") or name.endswith(("_id", "_uuid"))
+
+
+def _is_id_equality(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.Comparison) or len(node.comparisons) != 1:
+        return False
+    target = node.comparisons[0]
+    if not isinstance(target.operator, cst.Equal):
+        return False
+    for side in (node.left, target.comparator):
+        if isinstance(side, cst.Attribute) and _is_id(side.attr.value) and dotted_name(side.value):
+            return True
+    return False

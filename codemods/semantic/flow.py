@@ -1,0 +1,617 @@
+"""Helpers of the transaction rules (AM301-AM304): session calls, where each statement of
+a function sits on its control-flow paths, which objects a session loaded or added.
+
+A function is read once per file (``flow_of`` caches it): every node the rules ask about
+gets a *site*, the chain of ``(block, index)`` pairs from the function body down to the
+statement holding it. Two sites are on one path when, at the first block where their
+chains part, they are in the same block (one statement runs before the other); in two
+blocks of the same compound statement (``if``/``else``, ``try``/``except``) they are on
+different paths. Loops are read as straight code (a statement is not "after" itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from asyncmend.codemods.base import FileContext
+from asyncmend.codemods.facts import transactions as transaction_facts
+from asyncmend.codemods.facts.base import FileFacts
+from asyncmend.codemods.semantic.fastapi import parameter_depends
+from asyncmend.codemods.semantic.sessions import is_async_session_class, method_session_names
+from asyncmend.codemods.semantic.tree import (
+    SCOPE_NODES,
+    Children,
+    annotation_of,
+    assigned_names,
+    dotted_name,
+    owner_class,
+    parameters,
+)
+
+#: Session methods that stage writes for the next flush.
+WRITE_METHODS = frozenset({"add", "add_all", "delete", "merge", "merge_all", "delete_all"})
+#: SQL statement constructors that write.
+WRITE_STATEMENTS = frozenset({"insert", "update", "delete", "upsert"})
+WRITE_SQL = ("insert", "update", "delete", "merge", "replace", "upsert")
+#: Result methods that return one ORM object (or None) of an entity query.
+ONE_OBJECT = {
+    "scalar_one": False,
+    "scalar_one_or_none": True,
+    "scalar": True,
+    "first": True,
+    "one": False,
+    "one_or_none": True,
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a node sits in its function: the block chain down to its statement, and its
+    position in source order (to order nodes of one statement)."""
+
+    path: tuple[tuple[int, int], ...]
+    order: int
+    #: The innermost statement holding the node (a small statement for ``a; b`` lines).
+    statement: cst.CSTNode
+    #: The statement list (IndentedBlock or SimpleStatementSuite) holding ``statement``'s
+    #: line, or None for the function header.
+    block: cst.CSTNode | None
+
+
+def precedes(a: Site, b: Site) -> bool:
+    """``a`` runs before ``b`` on some path through the function (see module doc)."""
+    for (block_a, index_a), (block_b, index_b) in zip(a.path, b.path, strict=False):
+        if block_a != block_b:
+            return False
+        if index_a != index_b:
+            return index_a < index_b
+    return a.order < b.order
+
+
+def dominates(a: Site, b: Site) -> bool:
+    """Every path to ``b`` passes ``a`` first: ``a``'s block encloses ``b`` and ``a`` comes
+    earlier in it."""
+    if len(a.path) > len(b.path) or a.path[:-1] != b.path[: len(a.path) - 1]:
+        return False
+    return precedes(a, b)
+
+
+@dataclass
+class SessionCall:
+    site: Site
+    session: str
+    method: str
+    call: cst.Call
+    #: The ``await`` around the call, if any.
+    awaited: cst.Await | None
+
+
+@dataclass
+class Binding:
+    site: Site
+    name: str
+    #: The value bound, when the target is the plain name (None for tuples, loops...).
+    value: cst.BaseExpression | None
+
+
+@dataclass
+class AttributeUse:
+    site: Site
+    name: str
+    node: cst.Attribute
+    #: Assigned or deleted (``x.a = 1``), not read; ``x.a += 1`` reads.
+    store: bool
+    #: The target of ``x.a += 1`` (reads and writes).
+    augmented: bool = False
+
+
+@dataclass
+class Flow:
+    """The facts of one function the transaction rules need, in source order."""
+
+    func: cst.FunctionDef
+    sessions: frozenset[str]
+    calls: list[SessionCall] = field(default_factory=list)
+    #: Calls that receive a session as an argument (``method`` is the callee as written).
+    handoffs: list[SessionCall] = field(default_factory=list)
+    bindings: list[Binding] = field(default_factory=list)
+    attributes: list[AttributeUse] = field(default_factory=list)
+    #: Statement (line) -> the block holding it and its index there.
+    positions: dict[int, tuple[cst.CSTNode, int]] = field(default_factory=dict)
+
+    def bindings_of(self, name: str) -> list[Binding]:
+        return [b for b in self.bindings if b.name == name]
+
+    def value_of(self, name: str, before: Site) -> cst.BaseExpression | None:
+        """The value of the one binding of ``name`` before ``before`` (None when there are
+        several, or none: then the name's value is not known)."""
+        found = [b for b in self.bindings_of(name) if precedes(b.site, before)]
+        if len(self.bindings_of(name)) == 1 and len(found) == 1:
+            return found[0].value
+        return None
+
+    def session_call(self, call: cst.Call) -> SessionCall | None:
+        for item in self.calls:
+            if item.call is call:
+                return item
+        return None
+
+
+def flow_of(func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CSTNode]) -> Flow:
+    """The flow of ``func`` (built once per file); ``ancestors`` are ``func``'s, to find
+    the class it is a method of (its ``self.<attr>`` sessions count)."""
+    key = ("transactions_flow", id(func))
+    cached = context.semantic.memo.get(key)
+    if cached is None:
+        sessions = method_session_names(func, owner_class(func, ancestors), context)
+        cached = _FlowBuilder(func, sessions, context.semantic.children).build()
+        context.semantic.memo[key] = cached
+    return cached
+
+
+class _FlowBuilder:
+    def __init__(self, func: cst.FunctionDef, sessions: frozenset[str], children: Children) -> None:
+        self.flow = Flow(func, sessions)
+        self.children = children
+        self.order = 0
+        #: id(call) -> the ``await`` around it (the await is walked before its call).
+        self.awaits: dict[int, cst.Await] = {}
+
+    def build(self) -> Flow:
+        self._block(self.flow.func.body, ())
+        return self.flow
+
+    def _block(self, block: cst.BaseSuite, path: tuple[tuple[int, int], ...]) -> None:
+        for index, stmt in enumerate(block.body):
+            self.flow.positions[id(stmt)] = (block, index)
+            if not isinstance(stmt, SCOPE_NODES):  # nested defs run at another time
+                self._statement(stmt, (*path, (id(block), index)), block)
+
+    def _statement(
+        self, stmt: cst.CSTNode, path: tuple[tuple[int, int], ...], block: cst.CSTNode
+    ) -> None:
+        stores: set[int] = set()
+        self.augmented: set[int] = set()
+        stack: list[cst.CSTNode] = [stmt]
+        while stack:
+            node = stack.pop()
+            if node is not stmt and isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+                self._block(node, path)
+                continue
+            if node is not stmt and isinstance(node, SCOPE_NODES):
+                continue  # nested scopes run at another time
+            self.order += 1
+            self._record(node, Site(path, self.order, stmt, block), stores)
+            stack.extend(reversed(self.children(node)))
+
+    def _record(self, node: cst.CSTNode, site: Site, stores: set[int]) -> None:
+        flow = self.flow
+        if isinstance(node, cst.Await) and isinstance(node.expression, cst.Call):
+            self.awaits[id(node.expression)] = node
+        elif isinstance(node, cst.Call):
+            if isinstance(node.func, cst.Attribute):
+                receiver = dotted_name(node.func.value)
+                if receiver is not None and receiver in flow.sessions:
+                    awaited = self.awaits.get(id(node))
+                    method = node.func.attr.value
+                    flow.calls.append(SessionCall(site, receiver, method, node, awaited))
+            for arg in node.args:
+                session = dotted_name(arg.value)
+                if session is not None and session in flow.sessions:
+                    callee = dotted_name(node.func) or ""
+                    awaited = self.awaits.get(id(node))
+                    flow.handoffs.append(SessionCall(site, session, callee, node, awaited))
+        elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Del)):
+            targets: list[cst.BaseExpression] = (
+                [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            )
+            for target in targets:
+                for item in _flatten_targets(target):
+                    if isinstance(item, cst.Attribute):
+                        augmented = isinstance(node, cst.AugAssign)
+                        (self.augmented if augmented else stores).add(id(item))
+            if isinstance(node, (cst.Assign, cst.AnnAssign)):
+                for target in targets:
+                    if isinstance(target, cst.Name):
+                        flow.bindings.append(Binding(site, target.value, node.value))
+                    else:
+                        for name in assigned_names(target):
+                            flow.bindings.append(Binding(site, name, None))
+        elif isinstance(node, cst.For):
+            for name in assigned_names(node.target):
+                flow.bindings.append(Binding(site, name, None))
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            target = node.asname.name
+            if isinstance(target, cst.Name):
+                flow.bindings.append(Binding(site, target.value, node.item))
+            else:
+                for name in assigned_names(target):  # type: ignore[arg-type]
+                    flow.bindings.append(Binding(site, name, None))
+        elif isinstance(node, cst.NamedExpr) and isinstance(node.target, cst.Name):
+            flow.bindings.append(Binding(site, node.target.value, node.value))
+        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+            flow.attributes.append(
+                AttributeUse(
+                    site, node.value.value, node, id(node) in stores, id(node) in self.augmented
+                )
+            )
+
+
+def _flatten_targets(target: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        found: list[cst.BaseExpression] = []
+        for element in target.elements:
+            found.extend(_flatten_targets(element.value))
+        return found
+    if isinstance(target, cst.StarredElement):
+        return _flatten_targets(target.value)
+    return [target]
+
+
+# -- queries -----------------------------------------------------------------------------
+
+
+def method_chain(expr: cst.BaseExpression) -> list[cst.Call]:
+    """The calls of a method chain, outermost first: ``select(M).where(...).limit(1)``
+    gives the ``limit``, ``where`` and ``select`` calls."""
+    calls: list[cst.Call] = []
+    current: cst.BaseExpression = expr
+    while isinstance(current, cst.Call):
+        calls.append(current)
+        if isinstance(current.func, cst.Attribute):
+            current = current.func.value
+        else:
+            break
+    return calls
+
+
+def select_of(query: cst.BaseExpression | None) -> cst.Call | None:
+    """The ``select(...)`` call a statement chain starts from."""
+    if query is None:
+        return None
+    chain = method_chain(query)
+    if chain and (dotted_name(chain[-1].func) or "").rsplit(".", 1)[-1] == "select":
+        return chain[-1]
+    return None
+
+
+def entity_of(query: cst.BaseExpression | None) -> str | None:
+    """``M`` when ``query`` is ``select(M)...`` of one mapped class (a name that looks like
+    a class: capitalised), not of columns or functions."""
+    select = select_of(query)
+    if select is None or len(select.args) != 1 or select.args[0].keyword is not None:
+        return None
+    name = dotted_name(select.args[0].value)
+    if name is None or not name.rsplit(".", 1)[-1][:1].isupper():
+        return None
+    return name
+
+
+def is_write_statement(query: cst.BaseExpression | None) -> bool:
+    """``insert(M)...``, ``update(M)...``, ``delete(M)...`` or ``text("UPDATE ...")``."""
+    if query is None:
+        return False
+    chain = method_chain(query)
+    if not chain:
+        return False
+    root = (dotted_name(chain[-1].func) or "").rsplit(".", 1)[-1]
+    if root in WRITE_STATEMENTS:
+        return True
+    if root == "text" and chain[-1].args:
+        value = chain[-1].args[0].value
+        if isinstance(value, cst.SimpleString):
+            sql = value.evaluated_value
+            return isinstance(sql, str) and sql.lstrip().lower().startswith(WRITE_SQL)
+    return False
+
+
+def resolve_query(
+    flow: Flow, expr: cst.BaseExpression | None, at: Site
+) -> cst.BaseExpression | None:
+    """A query expression, following one plain local assignment (``q = select(M)...``)."""
+    if isinstance(expr, cst.Name):
+        return flow.value_of(expr.value, at)
+    return expr
+
+
+def first_arg(call: cst.Call) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is None and not arg.star:
+            return arg.value
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "statement":
+            return arg.value
+    return None
+
+
+def is_write(flow: Flow, call: SessionCall) -> bool:
+    """A session call that stages or runs a write."""
+    if call.method in WRITE_METHODS:
+        return True
+    if call.method == "execute":
+        return is_write_statement(resolve_query(flow, first_arg(call.call), call.site))
+    return False
+
+
+@dataclass
+class Loaded:
+    """An object added to or loaded through a session, bound to ``name``."""
+
+    name: str
+    site: Site
+    session: str
+    #: Whether the value may be None (``get``, ``scalar_one_or_none``...).
+    may_be_none: bool
+
+
+def loaded_objects(flow: Flow) -> list[Loaded]:
+    """Names bound to ORM objects of a session: ``x = await s.get(M, k)``,
+    ``x = (await s.execute(select(M)...)).scalar_one()`` (directly or through a result
+    name), ``x = (await s.scalars(select(M)...)).first()``, ``s.add(x)``, ``s.add_all([x])``."""
+    found: list[Loaded] = []
+    for call in flow.calls:
+        if call.method == "add" and call.call.args:
+            value = call.call.args[0].value
+            if isinstance(value, cst.Name):
+                found.append(Loaded(value.value, call.site, call.session, False))
+        elif call.method == "add_all" and call.call.args:
+            value = call.call.args[0].value
+            if isinstance(value, (cst.List, cst.Tuple)):
+                for element in value.elements:
+                    if isinstance(element.value, cst.Name):
+                        found.append(Loaded(element.value.value, call.site, call.session, False))
+    for binding in flow.bindings:
+        if binding.value is None:
+            continue
+        origin = object_origin(flow, binding.value, binding.site)
+        if origin is not None:
+            session, may_be_none = origin
+            found.append(Loaded(binding.name, binding.site, session, may_be_none))
+    found.sort(key=lambda item: item.site.order)
+    return found
+
+
+def _awaited_session_call(flow: Flow, expr: cst.BaseExpression) -> SessionCall | None:
+    if isinstance(expr, cst.Await) and isinstance(expr.expression, cst.Call):
+        return flow.session_call(expr.expression)
+    return None
+
+
+def object_origin(flow: Flow, value: cst.BaseExpression, at: Site) -> tuple[str, bool] | None:
+    """``(session, may_be_none)`` when ``value`` evaluates to one ORM object of a session."""
+    direct = _awaited_session_call(flow, value)
+    if direct is not None:
+        if direct.method in ("get", "get_one", "merge"):
+            return direct.session, direct.method == "get"
+        if direct.method == "scalar":
+            query = resolve_query(flow, first_arg(direct.call), direct.site)
+            return (direct.session, True) if entity_of(query) else None
+        return None
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute)):
+        return None
+    method = value.func.attr.value
+    if method not in ONE_OBJECT or value.args:
+        return None
+    receiver = value.func.value
+    source = execute_source(flow, receiver, at)
+    if source is None:
+        return None
+    call, scalars = source
+    if method in ("first", "one", "one_or_none") and not scalars:
+        return None  # a Row, not an object
+    query = resolve_query(flow, first_arg(call.call), call.site)
+    if entity_of(query) is None:
+        return None
+    return call.session, ONE_OBJECT[method]
+
+
+def _without_scalars(expr: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
+    """``x`` and True for ``x.scalars()``, else ``expr`` and False."""
+    if (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value == "scalars"
+        and not expr.args
+    ):
+        return expr.func.value, True
+    return expr, False
+
+
+def execute_source(
+    flow: Flow, receiver: cst.BaseExpression, at: Site
+) -> tuple[SessionCall, bool] | None:
+    """The ``execute``/``scalars`` call a result comes from, and whether the result is a
+    scalars result: ``(await s.execute(q))``, ``(await s.execute(q)).scalars()``,
+    ``(await s.scalars(q))``, or a name bound once to one of those."""
+    receiver, scalars = _without_scalars(receiver)
+    if isinstance(receiver, cst.Name):
+        bound = flow.value_of(receiver.value, at)
+        if bound is None:
+            return None
+        receiver, bound_scalars = _without_scalars(bound)
+        scalars = scalars or bound_scalars
+    call = _awaited_session_call(flow, receiver)
+    if call is None:
+        return None
+    if call.method == "execute":
+        return call, scalars
+    if call.method == "scalars" and not scalars:
+        return call, True
+    return None
+
+
+def commit_flow(
+    func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CSTNode]
+) -> tuple[Flow, list[SessionCall]] | None:
+    """For an ``async def`` that mentions ``commit`` at all: its flow and its awaited
+    commits, in source order (the start of every commit-reading rule); else None."""
+    if func.asynchronous is None or not isinstance(func.body, cst.IndentedBlock):
+        return None
+    if not mentions_attribute(func, "commit", context):
+        return None
+    flow = flow_of(func, context, ancestors)
+    return flow, awaited_method(flow, "commit")
+
+
+def awaited_method(flow: Flow, method: str) -> list[SessionCall]:
+    """``await s.<method>(...)`` calls on a session of the function, in source order."""
+    return [c for c in flow.calls if c.method == method and c.awaited is not None]
+
+
+def statement_line(flow: Flow, call: SessionCall) -> cst.SimpleStatementLine | None:
+    """The line of an ``await s.m(...)`` written as a statement of its own (in an indented
+    block), else None."""
+    line = call.site.statement
+    if not (
+        isinstance(line, cst.SimpleStatementLine)
+        and len(line.body) == 1
+        and isinstance(line.body[0], cst.Expr)
+        and line.body[0].value is call.awaited
+        and isinstance(call.site.block, cst.IndentedBlock)
+    ):
+        return None
+    return line
+
+
+# -- expire_on_commit ----------------------------------------------------------------------
+
+
+def repo_expires_on_commit(context: FileContext) -> bool:
+    """Whether sessions of unknown origin (parameters, dependencies) expire on commit:
+    False only when every async session factory the repo index saw visibly sets
+    ``expire_on_commit=False``. Falls back on the index's module-level sessionmaker fact
+    when no file carries the ``sessionmaker_calls`` fact."""
+    cached = context.semantic.memo.get("repo_expires_on_commit")
+    if cached is None:
+        seen = [
+            value
+            for facts in context.index.by_path.values()
+            for value in transaction_facts.sessionmaker_calls.of(facts)
+        ]
+        if seen:
+            cached = any(value is not False for value in seen)
+        else:
+            cached = context.index.sessionmaker_expires_on_commit()
+        context.semantic.memo["repo_expires_on_commit"] = cached
+    return cached
+
+
+def session_expires_on_commit(flow: Flow, session: str, context: FileContext) -> bool:
+    """Whether ``session`` expires its objects on commit. A session bound once in the
+    function to a factory call we can read (``AsyncSession(..., expire_on_commit=...)``,
+    or a sessionmaker of this module or imported from the repo) answers for itself;
+    a parameter ``Depends(dep)`` (directly, in ``Annotated``, or through an alias such as
+    ``SessionDep``) whose dependency yields a session of a known sessionmaker answers
+    with that sessionmaker; any other session takes the repo's answer."""
+    bindings = flow.bindings_of(session)
+    known: bool | None = None
+    if len(bindings) == 1 and isinstance(bindings[0].value, cst.Call):
+        known = _factory_expires(bindings[0].value, context)
+    elif not bindings:
+        known = _dependency_expires(flow.func, session, context)
+    return repo_expires_on_commit(context) if known is None else known
+
+
+def _factory_expires(call: cst.Call, context: FileContext) -> bool | None:
+    callee = dotted_name(call.func)
+    if callee is None:
+        return None
+    qualified = context.semantic.resolve(call.func) or callee
+    if is_async_session_class(call.func, context):
+        for arg in call.args:
+            if arg.star == "**":
+                return None
+            if arg.keyword is not None and arg.keyword.value == "expire_on_commit":
+                return _literal_bool(arg.value)
+        return True
+    facts = context.index.by_path.get(context.path) or context.index.by_module.get(
+        context.module_name or ""
+    )
+    name = callee
+    if "." in callee or callee in context.semantic.imports:
+        module, _, name = context.index.resolve(qualified).rpartition(".")
+        facts = context.index.by_module.get(module)
+    if facts is None:
+        return None
+    info = facts.sessionmakers.get(name)
+    if not info or not info.get("async"):
+        return None
+    value = info.get("expire_on_commit")
+    return value if isinstance(value, bool) else None
+
+
+def _literal_bool(expr: cst.BaseExpression) -> bool | None:
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False"):
+        return expr.value == "True"
+    return None
+
+
+def _resolve_written(
+    facts: FileFacts, written: str, context: FileContext
+) -> tuple[FileFacts, str] | None:
+    """The module facts and name that ``written`` (a dotted name as written in the
+    module of ``facts``) refers to: a name of that module, or one it imports."""
+    head, _, rest = written.partition(".")
+    target = facts.imports.get(head)
+    if target is None:
+        return (facts, written) if not rest else None
+    qualified = f"{target}.{rest}" if rest else target
+    module, _, name = context.index.resolve(qualified).rpartition(".")
+    other = context.index.by_module.get(module)
+    return (other, name) if other is not None else None
+
+
+def _dependency_expires(func: cst.FunctionDef, session: str, context: FileContext) -> bool | None:
+    """``expire_on_commit`` of the sessionmaker behind a session parameter's dependency
+    (pass-1 facts ``alias_dependencies`` and ``dependency_factories``), None if unknown."""
+    here = context.index.by_path.get(context.path) or context.index.by_module.get(
+        context.module_name or ""
+    )
+    if here is None:
+        return None
+    param = next((p for p in parameters(func) if p.name.value == session), None)
+    if param is None:
+        return None
+    annotation = annotation_of(param)
+    depends = parameter_depends(param)
+    written = dotted_name(depends.args[0].value) if depends is not None and depends.args else None
+    dependency: tuple[FileFacts, str] | None = None
+    if written is not None:
+        dependency = _resolve_written(here, written, context)
+    elif (alias := dotted_name(annotation)) is not None:
+        located = _resolve_written(here, alias, context)
+        if located is not None:
+            alias_facts, alias_name = located
+            target = transaction_facts.alias_dependencies.of(alias_facts).get(alias_name)
+            if target is not None:
+                dependency = _resolve_written(alias_facts, target, context)
+    if dependency is None:
+        return None
+    dep_facts, dep_name = dependency
+    factory = transaction_facts.dependency_factories.of(dep_facts).get(dep_name)
+    located = _resolve_written(dep_facts, factory, context) if factory else None
+    if located is None:
+        return None
+    maker_facts, maker_name = located
+    info = maker_facts.sessionmakers.get(maker_name)
+    if not info or not info.get("async"):
+        return None
+    value = info.get("expire_on_commit")
+    return value if isinstance(value, bool) else None
+
+
+def mentions_attribute(func: cst.FunctionDef, attribute: str, context: FileContext) -> bool:
+    """Whether ``func`` contains ``<something>.<attribute>`` at all: a cheap test before
+    the flow (whose session matching is the costly part) is built."""
+    key = ("transactions_attributes", id(func))
+    names = context.semantic.memo.get(key)
+    if names is None:
+        names = {
+            n.attr.value
+            for n in context.semantic.descendants(func.body)
+            if isinstance(n, cst.Attribute)
+        }
+        context.semantic.memo[key] = names
+    return attribute in names

@@ -175,7 +175,12 @@ def run(
     cache = None
     if use_cache and not job.extra_rules and job.codemod is None:
         cache = ResultCache.open(
-            config.root, config.digest(), job.rule_codes, fix, config.unsafe_fixes
+            config.root,
+            config.digest(),
+            job.rule_codes,
+            fix,
+            config.unsafe_fixes,
+            in_project=config.source is not None,
         )
     uses_index = _uses_index(job, cache)
     digests, errors = hash_files(file_names)

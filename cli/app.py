@@ -323,6 +323,8 @@ def _diff(options: Options, output: Path | None) -> None:
     report = _run(options, fix=True)
     patch = report.patch()
     if output is not None:
+        if report.is_source(output):
+            fail(f"{output}: is one of the checked source files; not overwritten with the patch")
         try:
             output.write_bytes(patch)
         except OSError as exc:
@@ -435,18 +437,22 @@ def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> 
     if answers is not None:
         _fix_interactive(report, options, answers)
         return
-    outcome = report.apply()
+    outcome = report.apply(on_wait=_say_waiting)
     for path in outcome.skipped:
         typer.echo(
             f"asyncmend: warning: {path}: changed on disk since it was read; not written", err=True
         )
+    for _path, message in outcome.refused:
+        typer.echo(f"asyncmend: warning: {message}", err=True)
+    for _path, message in outcome.failed:
+        typer.echo(f"asyncmend: error: {message}", err=True)
     counts: dict[str, int] = {}
     written = set(outcome.written)
     for result in report.changed:
         if result.path in written:
             for code, n in result.applied.items():
                 counts[code] = counts.get(code, 0) + n
-    remaining = report.remaining
+    remaining = report.remaining_after(outcome)
     if not (options.codemod and not report.findings):  # a libcst codemod reports no findings
         _print_findings(remaining, options)
     if counts and options.output_format is OutputFormat.text and _is_codemod_run(report):
@@ -459,8 +465,14 @@ def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> 
             label = f"{code} {rule_name(code)}" if rule_name(code) != code else code
             typer.echo(f"  {label}: {n}", err=True)
     _error_exit(report)
+    if outcome.failed:
+        raise typer.Exit(2)
     if remaining or (exit_non_zero_on_fix and counts):
         raise typer.Exit(1)
+
+
+def _say_waiting() -> None:
+    typer.echo("asyncmend: waiting for another `asyncmend fix` on this project to finish", err=True)
 
 
 def _fix_stdin(report, options: Options, exit_non_zero_on_fix: bool) -> None:  # type: ignore[no-untyped-def]
@@ -492,6 +504,8 @@ def _fix_interactive(report, options: Options, answers) -> None:  # type: ignore
     if left:
         _print_findings(sorted(left, key=lambda f: (f.path, f.line, f.column)), options)
     _error_exit(report)
+    if outcome.failed:
+        raise typer.Exit(2)
     if left or outcome.rejected or outcome.broken or outcome.skipped:
         raise typer.Exit(1)
 

@@ -22,7 +22,7 @@ from asyncmend.engine.diff import split_lines, text_codec
 from asyncmend.engine.hunks import Hunk, apply_hunks, compute_hunks, hunk_findings, render_hunk
 from asyncmend.engine.process import verify_output
 from asyncmend.engine.results import FileResult, Finding
-from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
+from asyncmend.engine.writer import ChangedOnDiskError, WriteSkipped, write_atomic
 
 #: Styles on a terminal unless NO_COLOR is set (https://no-color.org); never in pipes.
 COLOR: bool | None = False if os.environ.get("NO_COLOR") else None
@@ -44,6 +44,8 @@ class ReviewOutcome:
     broken: list[str] = field(default_factory=list)
     #: Files changed on disk since they were read: not written.
     skipped: list[str] = field(default_factory=list)
+    #: Files whose write failed (an error: exit 2).
+    failed: list[str] = field(default_factory=list)
     #: Findings of the rejected hunks: they remain in the files.
     unfixed: list[Finding] = field(default_factory=list)
     #: The user quit: later hunks were not asked about.
@@ -199,6 +201,17 @@ def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: Review
             f"asyncmend: warning: {path}: changed on disk since it was read; not written", err=True
         )
         outcome.skipped.append(result.path)
+        return
+    except WriteSkipped as exc:
+        _echo(f"asyncmend: warning: {exc}", err=True)
+        outcome.skipped.append(result.path)
+        return
+    except OSError as exc:
+        _echo(
+            f"asyncmend: error: {path}: cannot write: {(exc.strerror or str(exc)).lower()}",
+            err=True,
+        )
+        outcome.failed.append(result.path)
         return
     outcome.written.append(result.path)
 

@@ -31,7 +31,13 @@ from asyncmend.engine.runner import (
     index_digest,
     index_scope,
 )
-from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
+from asyncmend.engine.writer import (
+    ChangedOnDiskError,
+    WriteSkipped,
+    project_lock,
+    write_atomic,
+    write_target,
+)
 
 if TYPE_CHECKING:
     from asyncmend.codemods.base import Rule
@@ -42,6 +48,16 @@ class ApplyResult:
     written: list[str] = field(default_factory=list)
     #: Files left alone because they changed on disk since they were read.
     skipped: list[str] = field(default_factory=list)
+    #: Files left alone on purpose (read-only, hard links, owner that cannot be kept),
+    #: as ``(path, one-line message)``.
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    #: Files whose write failed (read-only folder, disk full, name too long), as
+    #: ``(path, one-line message)``: an error (exit 2); the other writes still happen.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def not_written(self) -> set[str]:
+        return {*self.skipped, *(p for p, _ in self.refused), *(p for p, _ in self.failed)}
 
 
 @dataclass
@@ -54,6 +70,25 @@ class Report:
     input_errors: list[str] = field(default_factory=list)
     #: Rules that crashed or fixes that failed verification (exit 2).
     internal_errors: list[str] = field(default_factory=list)
+    #: The project root (its write lock serialises ``apply`` across runs).
+    root: Path | None = None
+    #: Every file the run checked.
+    sources: list[str] = field(default_factory=list)
+
+    def is_source(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is (or links to) one of the checked files."""
+        try:
+            here = os.stat(path)
+        except OSError:
+            return False
+        for source in self.sources:
+            try:
+                there = os.stat(source)
+            except OSError:
+                continue
+            if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+                return True
+        return False
 
     @property
     def findings(self) -> list[Finding]:
@@ -97,18 +132,42 @@ class Report:
             for path, text in self.diffs()
         )
 
-    def apply(self) -> ApplyResult:
-        """Write every changed file atomically; skip those changed on disk meanwhile."""
+    def apply(self, *, on_wait: Callable[[], None] | None = None) -> ApplyResult:
+        """Write every changed file atomically, keeping its identity (see
+        ``engine.writer``), under the project's write lock (``on_wait`` is called if
+        another run holds it). A file that changed on disk meanwhile is skipped; one
+        write failing does not stop the others."""
         outcome = ApplyResult()
-        for result in self.changed:
-            assert result.original is not None and result.fixed is not None
-            try:
-                write_atomic(result.path, result.fixed, expected=result.original)
-            except (ChangedOnDiskError, FileNotFoundError):
-                outcome.skipped.append(result.path)
-            else:
-                outcome.written.append(result.path)
+        targets: set[str] = set()
+        with project_lock(self.root or Path.cwd(), on_wait):
+            for result in self.changed:
+                assert result.original is not None and result.fixed is not None
+                try:
+                    target = str(write_target(result.path))
+                    if target in targets:
+                        continue  # a symlink and its target both checked: written once
+                    write_atomic(result.path, result.fixed, expected=result.original)
+                except (ChangedOnDiskError, FileNotFoundError):
+                    outcome.skipped.append(result.path)
+                except WriteSkipped as exc:
+                    outcome.refused.append((result.path, str(exc)))
+                except OSError as exc:
+                    reason = (exc.strerror or str(exc)).lower()
+                    outcome.failed.append((result.path, f"{result.path}: cannot write: {reason}"))
+                else:
+                    targets.add(target)
+                    outcome.written.append(result.path)
         return outcome
+
+    def remaining_after(self, outcome: ApplyResult) -> list[Finding]:
+        """Findings left in the files as they are on disk after ``apply``: a file not
+        written keeps all of its findings."""
+        skipped = outcome.not_written
+        return [
+            f
+            for result in self.results
+            for f in (result.findings if result.path in skipped else result.remaining)
+        ]
 
 
 def _display_path(path: str) -> str:
@@ -167,8 +226,10 @@ def run(
         files = [f for f in files if f.resolve() in changed]
     if on_start is not None:
         on_start(len(files))
-    report = Report(files_checked=len(files))
     file_names = [str(p) for p in files]
+    report = Report(
+        files_checked=len(files), root=Path(os.path.abspath(config.root)), sources=file_names
+    )
     root = Path(os.path.abspath(config.root))
     relpaths = [_relative_to(p, root) for p in files]
 

@@ -1,16 +1,37 @@
-"""Safe writes: temp file in the same folder, then ``os.replace``; the file's mode is
-kept, and a file that changed on disk since it was read is left alone."""
+"""Safe writes.
+
+A write replaces the file atomically (temp file in the same folder, ``fsync``,
+``os.replace``) and keeps what the file is:
+
+- owner, group and mode are copied to the new file (a file whose owner cannot be kept is
+  skipped with a message rather than handed to another user);
+- a symlink is written through to its target, as ruff does; the link stays a link;
+- a read-only file (no write bit at all) is skipped with a message, even for root;
+- a file with several hard links is skipped with a message: replacing it would split
+  the links, and writing in place is not atomic;
+- the content check ("still the bytes the fix was computed from") and the replace
+  happen under an exclusive ``flock`` of the file, so two concurrent runs never both
+  write a file (no lost update, no double write). ``project_lock`` serialises whole
+  write phases per project root on top of that.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
-class ChangedOnDiskError(Exception):
+class WriteSkipped(Exception):
+    """The file was left alone on purpose; the message says why."""
+
+
+class ChangedOnDiskError(WriteSkipped):
     """The file's bytes are not the ones the fix was computed from."""
 
 
@@ -18,25 +39,95 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def write_atomic(path: str | Path, new: bytes, *, expected: bytes) -> None:
-    """Replace ``path`` with ``new`` if it still holds ``expected``."""
+@contextlib.contextmanager
+def project_lock(root: str | Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the project root folder (no lock file is
+    created). ``on_wait`` is called once if another run holds it; then this one waits."""
+    try:
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+    except OSError:
+        yield  # no such folder (or not readable): the per-file locks still hold
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def write_target(path: str | Path) -> Path:
+    """The file a write to ``path`` changes: the final target of a symlink."""
     path = Path(path)
-    with open(path, "rb") as handle:
-        current = handle.read()
-    if current != expected:
-        raise ChangedOnDiskError(f"{path}: changed on disk since it was read; not written")
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".asyncmend")
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def write_atomic(path: str | Path, new: bytes, *, expected: bytes) -> None:
+    """Replace ``path`` (its target, for a symlink) with ``new`` if it still holds
+    ``expected``. Raises ``WriteSkipped`` (``ChangedOnDiskError``) when the file is left
+    alone on purpose, ``OSError`` when writing failed (the file is then unchanged)."""
+    target = write_target(path)
+    for _attempt in range(5):
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            info = os.fstat(fd)
+            _check_identity(path, info)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                now = os.stat(target, follow_symlinks=False)
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+                continue  # replaced while we waited for the lock: lock the new file
+            with open(target, "rb") as handle:
+                current = handle.read(len(expected) + 1)
+            if current != expected:
+                raise ChangedOnDiskError(f"{path}: changed on disk since it was read; not written")
+            _replace(target, new, info)
+            return
+        finally:
+            os.close(fd)
+    raise ChangedOnDiskError(f"{path}: changed on disk since it was read; not written")
+
+
+def _check_identity(path: str | Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise WriteSkipped(f"{path}: not a regular file; not written")
+    if info.st_nlink > 1:
+        raise WriteSkipped(
+            f"{path}: has {info.st_nlink} hard links; not written "
+            "(replacing it would break the links)"
+        )
+    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise WriteSkipped(f"{path}: read-only file; not written")
+    if os.geteuid() != 0 and not os.access(path, os.W_OK):
+        raise WriteSkipped(f"{path}: not writable by this user; not written")
+
+
+def _replace(target: Path, new: bytes, info: os.stat_result) -> None:
+    fd, temp = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".asyncmend-tmp"
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
+            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(handle.fileno(), info.st_uid, info.st_gid)
+                except PermissionError:
+                    raise WriteSkipped(
+                        f"{target}: owned by another user (uid {info.st_uid}) whose ownership "
+                        "this user cannot keep; not written"
+                    ) from None
+            os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
             handle.write(new)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
+        os.replace(temp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-        except FileNotFoundError:
-            pass
         raise

@@ -446,6 +446,10 @@ def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> 
         typer.echo(f"asyncmend: warning: {message}", err=True)
     for _path, message in outcome.failed:
         typer.echo(f"asyncmend: error: {message}", err=True)
+    if outcome.interrupted:
+        names = ", ".join(outcome.written) or "none"
+        typer.echo(f"asyncmend: interrupted; files written before it: {names}", err=True)
+        raise typer.Exit(130)
     counts: dict[str, int] = {}
     written = set(outcome.written)
     for result in report.changed:

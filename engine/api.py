@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,9 @@ class ApplyResult:
     #: Files whose write failed (read-only folder, disk full, name too long), as
     #: ``(path, one-line message)``: an error (exit 2); the other writes still happen.
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: A SIGINT/SIGTERM arrived: the file being written was finished, no later file was
+    #: touched (``written`` lists what was).
+    interrupted: bool = False
 
     @property
     def not_written(self) -> set[str]:
@@ -139,8 +145,11 @@ class Report:
         write failing does not stop the others."""
         outcome = ApplyResult()
         targets: set[str] = set()
-        with project_lock(self.root or Path.cwd(), on_wait):
+        with project_lock(self.root or Path.cwd(), on_wait), _deferred_signals() as stop:
             for result in self.changed:
+                if stop:
+                    outcome.interrupted = True
+                    break
                 assert result.original is not None and result.fixed is not None
                 try:
                     target = str(write_target(result.path))
@@ -168,6 +177,24 @@ class Report:
             for result in self.results
             for f in (result.findings if result.path in skipped else result.remaining)
         ]
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM wait for the file being written (the list they yield becomes
+    non-empty); in the main thread only, where Python runs signal handlers."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda number, _frame: received.append(number))
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _display_path(path: str) -> str:
@@ -259,7 +286,8 @@ def run(
         index_files = list(dict.fromkeys([*file_names, *scope]))
     index_key = index_digest(digests, index_files) if uses_index else ""
 
-    with Pool(jobs or default_jobs()) as pool:
+    # More workers than CPUs only cost memory and switches.
+    with Pool(min(jobs or default_jobs(), default_jobs())) as pool:
         if uses_index:
             job.index = build_index(pool, index_files, digests, cache)
         results = check_files(

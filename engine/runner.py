@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
+import signal
 import sys
-import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -54,17 +55,9 @@ def _decodable(data: bytes) -> bool:
 
 # -- worker side --------------------------------------------------------------------
 
-_LOADED: dict[str, Job] = {}
-
-
-def _load_job(job_file: str) -> Job:
-    job = _LOADED.get(job_file)
-    if job is None:
-        with open(job_file, "rb") as handle:
-            job = pickle.load(handle)
-        _LOADED.clear()
-        _LOADED[job_file] = job
-    return job
+#: The job of the pool this worker belongs to: inherited through fork, or sent once in
+#: memory as the initializer's argument (spawn). Never a file on disk.
+_JOB: Job | None = None
 
 
 def _facts_task(path: str) -> tuple[str, FileFacts] | str:
@@ -89,13 +82,43 @@ def check_source(path: str, relpath: str, job: Job) -> FileResult:
     return result
 
 
-def _check_task(task: tuple[str, str, str]) -> FileResult:
-    path, relpath, job_file = task
-    return check_source(path, relpath, _load_job(job_file))
+def _check_task(task: tuple[str, str]) -> FileResult:
+    path, relpath = task
+    assert _JOB is not None, "a pass-2 pool is always started with its job"
+    return check_source(path, relpath, _JOB)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int, job: Job | None) -> None:
+    global _JOB
+    _JOB = job
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    # The main process handles Ctrl-C and shuts the pool down; workers must not print
+    # a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Workers never outlive the main process, however it ends (SIGKILL included):
+    the kernel's parent-death signal on Linux, and a watchdog thread everywhere."""
+    if sys.platform == "linux":
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="asyncmend-parent-watchdog", daemon=True).start()
 
 
 # -- orchestration --------------------------------------------------------------------
@@ -103,33 +126,43 @@ def _init_worker() -> None:
 
 @dataclass
 class Pool:
-    """A process pool (or none) shared by both passes of a run, started on first need."""
+    """Worker processes (or none) for the passes of a run, started on first need. A
+    pass that needs a job (pass 2) gets a pool started with it, in memory."""
 
     jobs: int
     executor: Executor | None = None
+    job: Job | None = None
 
     def __enter__(self) -> Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
+            self.executor = None
 
     def parallel(self, count: int) -> bool:
         return self.jobs > 1 and count >= POOL_THRESHOLD
 
-    def map(self, fn: Callable, items: Sequence) -> Iterator:  # type: ignore[type-arg]
+    def map(self, fn: Callable, items: Sequence, job: Job | None = None) -> Iterator:  # type: ignore[type-arg]
         if not self.parallel(len(items)):
             return map(fn, items)
+        if self.executor is not None and job is not None and job is not self.job:
+            self._stop()  # pass 1's workers do not know pass 2's job
         if self.executor is None:
             import multiprocessing
 
-            # fork shares the already imported rules and libcst with the workers.
+            # fork shares the already imported rules, libcst and the job with the workers.
             method = "fork" if sys.platform == "linux" else None
+            self.job = job
             self.executor = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context(method),
                 initializer=_init_worker,
+                initargs=(os.getpid(), job),
             )
         chunk = max(1, min(16, len(items) // (self.jobs * 8) or 1))
         return self.executor.map(fn, items, chunksize=chunk)
@@ -214,13 +247,7 @@ def check_files(
             for path, rel in todo:
                 yield check_source(path, rel, job)
             return
-        with tempfile.NamedTemporaryFile("wb", suffix=".asyncmend-job", delete=False) as handle:
-            pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            job_file = handle.name
-        try:
-            yield from pool.map(_check_task, [(p, r, job_file) for p, r in todo])
-        finally:
-            os.unlink(job_file)
+        yield from pool.map(_check_task, todo, job=job)
 
     for result in computed():
         if cache is not None and result.digest:

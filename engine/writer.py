@@ -18,13 +18,17 @@ A write replaces the file atomically (temp file in the same folder, ``fsync``,
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
+
+#: Suffix of the temp files a write creates next to its file (gone once it returns).
+TEMP_SUFFIX = ".asyncmend-tmp"
 
 
 class WriteSkipped(Exception):
@@ -108,26 +112,71 @@ def _check_identity(path: str | Path, info: os.stat_result) -> None:
         raise WriteSkipped(f"{path}: not writable by this user; not written")
 
 
+#: Whether unnamed temp files can be given a name here (some sandboxes refuse linkat
+#: through /proc); learnt on the first write.
+_UNNAMED_OK = [bool(getattr(os, "O_TMPFILE", 0)) and os.path.isdir("/proc/self/fd")]
+
+
 def _replace(target: Path, new: bytes, info: os.stat_result) -> None:
-    fd, temp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".asyncmend-tmp"
-    )
+    if _UNNAMED_OK[0]:
+        try:
+            fd = os.open(target.parent, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+        else:
+            # Unnamed until complete: a kill before the link leaves nothing behind.
+            with os.fdopen(fd, "wb") as handle:
+                _fill(handle, new, info, target)
+                temp = _temp_name(target)
+                try:
+                    os.link(f"/proc/self/fd/{handle.fileno()}", temp)
+                except OSError:
+                    _UNNAMED_OK[0] = False
+                    temp = None
+            if temp is not None:
+                _rename(temp, target)
+                return
+    # Only the holder of the file's lock writes this name, so one left there was left by
+    # a run that was killed mid-write: remove it.
+    temp = str(target.parent / f".{target.name}{TEMP_SUFFIX}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
-                try:
-                    os.fchown(handle.fileno(), info.st_uid, info.st_gid)
-                except PermissionError:
-                    raise WriteSkipped(
-                        f"{target}: owned by another user (uid {info.st_uid}) whose ownership "
-                        "this user cannot keep; not written"
-                    ) from None
-            os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
-            handle.write(new)
-            handle.flush()
-            os.fsync(handle.fileno())
+            _fill(handle, new, info, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    _rename(temp, target)
+
+
+def _fill(handle: BinaryIO, new: bytes, info: os.stat_result, target: Path) -> None:
+    """Owner, group and mode of the old file, then the new bytes, on disk."""
+    if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.fchown(handle.fileno(), info.st_uid, info.st_gid)
+        except PermissionError:
+            raise WriteSkipped(
+                f"{target}: owned by another user (uid {info.st_uid}) whose ownership "
+                "this user cannot keep; not written"
+            ) from None
+    os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
+    handle.write(new)
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _rename(temp: str, target: Path) -> None:
+    try:
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+def _temp_name(target: Path) -> str:
+    return str(target.parent / f".{target.name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")

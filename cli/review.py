@@ -53,18 +53,29 @@ class ReviewOutcome:
 
 
 class Answers:
-    """Where answers come from: a terminal (prompting) or lines piped to stdin."""
+    """Where answers come from: a terminal (prompting) or lines piped to stdin, read one
+    at a time as they are needed (``yes y | asyncmend fix -i`` must not read forever).
+    The end of input means "no" for every remaining hunk."""
 
     def __init__(self, stream: TextIO, interactive: bool) -> None:
         self.stream = stream
         self.interactive = interactive
-        self.piped: list[str] = []
+        self._ahead: str | None = None
         if not interactive:
-            self.piped = [line.strip() for line in stream.read().splitlines() if line.strip()]
+            self._ahead = self._next_piped()
+
+    def _next_piped(self) -> str | None:
+        """The next non-empty piped line, or None at the end of input."""
+        while True:
+            line = self.stream.readline()
+            if not line:
+                return None
+            if line.strip():
+                return line.strip()
 
     @property
     def available(self) -> bool:
-        return self.interactive or bool(self.piped)
+        return self.interactive or self._ahead is not None
 
     def ask(self, prompt: str) -> str | None:
         """The next answer's first letter, lowercased; None when answers ran out."""
@@ -77,10 +88,11 @@ class Answers:
                     return None
                 answer = line.strip().lower()
             else:
-                if not self.piped:
+                if self._ahead is None:
                     _echo()
                     return None
-                answer = self.piped.pop(0).lower()
+                answer, self._ahead = self._ahead.lower(), None
+                self._ahead = self._next_piped()
                 _echo(answer)
             if answer[:1] in ("y", "n", "a", "d", "q"):
                 return answer[:1]

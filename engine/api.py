@@ -33,6 +33,7 @@ from asyncmend.engine.runner import (
     hash_files,
     index_digest,
     index_scope,
+    max_file_bytes,
 )
 from asyncmend.engine.writer import (
     ChangedOnDiskError,
@@ -271,7 +272,8 @@ def run(
             in_project=config.source is not None,
         )
     uses_index = _uses_index(job, cache)
-    digests, errors = hash_files(file_names)
+    limit = max_file_bytes(config)
+    digests, errors = hash_files(file_names, limit)
     report.input_errors.extend(errors)
     index_files: list[str] = []
     if uses_index and files:
@@ -281,7 +283,7 @@ def run(
             given.get(os.path.abspath(p), str(p))
             for p in discover(index_scope(files), root=config.root)
         ]
-        scope_digests, _ = hash_files([p for p in scope if p not in digests])
+        scope_digests, _ = hash_files([p for p in scope if p not in digests], limit)
         digests.update(scope_digests)
         index_files = list(dict.fromkeys([*file_names, *scope]))
     index_key = index_digest(digests, index_files) if uses_index else ""
@@ -289,7 +291,7 @@ def run(
     # More workers than CPUs only cost memory and switches.
     with Pool(min(jobs or default_jobs(), default_jobs())) as pool:
         if uses_index:
-            job.index = build_index(pool, index_files, digests, cache)
+            job.index = build_index(pool, index_files, digests, cache, limit)
         results = check_files(
             pool,
             file_names,

@@ -44,6 +44,17 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     result.encoding = module.encoding
     try:
         _fix_loop(path, data, module, rules, job, result)
+    except RecursionError:
+        # Nesting deeper than the analysis can follow: say so, as for a file that does
+        # not parse, and leave it alone.
+        too_deep = Finding(
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME,
+            "Cannot analyse: expressions nested too deeply; file left alone",
+            path, 1, 1, 1, 1,
+        )  # fmt: skip
+        result.fixed = result.original = None
+        result.applied = {}
+        result.findings = result.remaining = [too_deep]
     except Exception:
         # A crashing rule must not stop the run or write anything: report and move on.
         result.fixed = None
@@ -62,10 +73,16 @@ def parse_source(path: str, data: bytes) -> cst.Module | Finding:
             PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot parse: {message}",
             path, line, column, line, column,
         )  # fmt: skip
-    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+    except (UnicodeError, LookupError, SyntaxError) as exc:
+        # UnicodeError: a codec that exists but fails (a ``punycode`` cookie).
         return Finding(
             PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot decode: {exc}", path, 1, 1, 1, 1
         )
+    except (RecursionError, MemoryError):
+        return Finding(
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME,
+            "Cannot parse: expressions nested too deeply", path, 1, 1, 1, 1,
+        )  # fmt: skip
 
 
 def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
@@ -76,7 +93,7 @@ def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, st
     except SyntaxError as error:
         if error.lineno:
             return error.lineno, error.offset or 1, error.msg
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):
         pass
     return exc.raw_line, exc.raw_column + 1, exc.message.removeprefix("parser error: ")
 
@@ -252,11 +269,11 @@ def verify_output(path: str, before: bytes, after: bytes) -> str | None:
         return f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
     try:
         compile(before, path, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # the input needs a newer Python than this one; parsing is the check
     try:
         compile(after, path, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return (
             f"internal error: fix output for {path} does not compile ({exc}); file left unchanged"
         )

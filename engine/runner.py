@@ -5,9 +5,11 @@ when the cache answers). Workers get paths, not sources; results stream back in 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -28,19 +30,89 @@ if TYPE_CHECKING:
 POOL_THRESHOLD = 24
 
 
+#: Recursion limit while checking files (libcst's visitors recurse once per level).
+RECURSION_LIMIT = 10_000
+
+#: Files larger than this are skipped with a message (``max-file-size`` in the config):
+#: checking costs memory in proportion to the source.
+DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
 class InputError(Exception):
-    """A file that cannot be read as Python source (unreadable, binary)."""
+    """A file that cannot be read as Python source (unreadable, binary): exit 2."""
 
 
-def read_source(path: str) -> bytes:
+class SkippedFile(Exception):
+    """A file left out on purpose (special file, over the size limit): a warning. The
+    message does not name the file."""
+
+
+def max_file_bytes(config: object) -> int:
+    """The per-file size limit: ``max-file-size`` (bytes, or a string such as "8MB")
+    when the config has it, else ``DEFAULT_MAX_FILE_BYTES``."""
+    value = getattr(config, "max_file_size", None)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().upper().removesuffix("B")
+        scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+        number = text[:-1] if scale != 1 else text
+        try:
+            return max(1, int(float(number) * scale))
+        except ValueError:
+            pass
+    return DEFAULT_MAX_FILE_BYTES
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def read_source(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The file's bytes. Never blocks on a FIFO or reads a device: the file is opened
+    without blocking and must be a regular file of at most ``limit`` bytes."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {(exc.strerror or str(exc)).lower()}") from exc
-    if b"\x00" in data or not _decodable(data):
-        raise InputError(f"{path}: binary file, not Python source")
+        raise InputError(f"{path}: cannot read: {_reason(exc)}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise SkippedFile(f"{kind}, not a source file; skipped")
+        if info.st_size > limit:
+            raise SkippedFile(_too_big(info.st_size, limit))
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {_reason(exc)}") from exc
+    if len(data) > limit:
+        raise SkippedFile(_too_big(len(data), limit))
+    if b"\x00" in data:
+        raise InputError(f"{path}: contains NUL bytes: a binary file, not Python source")
+    if not _decodable(data):
+        raise InputError(
+            f"{path}: not valid UTF-8 and no encoding declaration (PEP 263): "
+            "not readable as Python source"
+        )
     return data
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _too_big(size: int, limit: int) -> str:
+    mb = 1024 * 1024
+    return (
+        f"{size / mb:.1f} MB, over the size limit of {limit / mb:.1f} MB "
+        "(`max-file-size` in [tool.asyncmend]); skipped"
+    )
 
 
 def _decodable(data: bytes) -> bool:
@@ -60,23 +132,31 @@ def _decodable(data: bytes) -> bool:
 _JOB: Job | None = None
 
 
-def _facts_task(path: str) -> tuple[str, FileFacts] | str:
-    from asyncmend.engine.index import collect_facts
+def _facts_task(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str, FileFacts] | str:
+    from asyncmend.engine.index import FileFacts, collect_facts, module_name_for
 
+    deep_recursion()
     try:
-        data = read_source(path)
-    except InputError as exc:
+        data = read_source(path, limit)
+    except (InputError, SkippedFile) as exc:
         return str(exc)
-    return content_hash(data), collect_facts(path, data)
+    try:
+        facts = collect_facts(path, data)
+    except Exception:  # (RecursionError on deep nesting, a codec's error): no facts
+        facts = FileFacts(path=path, module=module_name_for(path))
+    return content_hash(data), facts
 
 
 def check_source(path: str, relpath: str, job: Job) -> FileResult:
     from asyncmend.engine.process import process_source
 
+    deep_recursion()
     try:
-        data = read_source(path)
+        data = read_source(path, max_file_bytes(job.config))
     except InputError as exc:
         return FileResult(path=path, error=f"input: {exc}")
+    except SkippedFile as exc:
+        return FileResult(path=path, warnings=[str(exc)])
     result = process_source(path, data, job, relpath=relpath)
     result.digest = content_hash(data)
     return result
@@ -88,10 +168,17 @@ def _check_task(task: tuple[str, str]) -> FileResult:
     return check_source(path, relpath, _JOB)
 
 
+def deep_recursion() -> None:
+    """Room for deeply nested (but valid) code, the same in workers and in the main
+    process (``-j 1``, few files); deeper nesting becomes an AM000 finding."""
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+
+
 def _init_worker(parent: int, job: Job | None) -> None:
     global _JOB
     _JOB = job
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    deep_recursion()
     # The main process handles Ctrl-C and shuts the pool down; workers must not print
     # a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -175,15 +262,20 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def hash_files(paths: Iterable[str]) -> tuple[dict[str, str], list[str]]:
-    """Content hash of every readable file, and the input errors of the others."""
+def hash_files(
+    paths: Iterable[str], limit: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[dict[str, str], list[str]]:
+    """Content hash of every readable file, and the input errors of the others (files
+    skipped on purpose get neither: pass 2 reports them)."""
     digests: dict[str, str] = {}
     errors: list[str] = []
     for path in paths:
         try:
-            digests[path] = content_hash(read_source(path))
+            digests[path] = content_hash(read_source(path, limit))
         except InputError as exc:
             errors.append(str(exc))
+        except SkippedFile:
+            pass
     return digests, errors
 
 
@@ -196,7 +288,11 @@ def index_digest(digests: dict[str, str], paths: Iterable[str]) -> str:
 
 
 def build_index(
-    pool: Pool, paths: Sequence[str], digests: dict[str, str], cache: ResultCache | None
+    pool: Pool,
+    paths: Sequence[str],
+    digests: dict[str, str],
+    cache: ResultCache | None,
+    limit: int = DEFAULT_MAX_FILE_BYTES,
 ) -> RepoIndex:
     """Pass 1: facts of every file (from the cache where its content is unchanged)."""
     from asyncmend.engine.index import RepoIndex
@@ -209,7 +305,7 @@ def build_index(
             index.add(facts)
         elif path in digests:
             missing.append(path)
-    for item in pool.map(_facts_task, missing):
+    for item in pool.map(functools.partial(_facts_task, limit=limit), missing):
         if isinstance(item, str):
             continue  # unreadable now: reported by pass 2 for checked files
         digest, facts = item

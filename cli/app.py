@@ -497,16 +497,16 @@ def _fix_stdin(report, options: Options, exit_non_zero_on_fix: bool) -> None:  #
 
 
 def _fix_interactive(report, options: Options, answers) -> None:  # type: ignore[no-untyped-def]
-    from asyncmend.cli.review import review_changes
+    from asyncmend.cli.review import remaining_findings, review_changes
 
     outcome = review_changes(report.changed, answers, rule_name)
     typer.echo(
         f"Accepted {outcome.accepted} hunk(s), rejected {outcome.rejected}; "
         f"wrote {len(outcome.written)} file(s)."
     )
-    left = [*outcome.unfixed, *report.remaining]
+    left = remaining_findings(report, outcome)
     if left:
-        _print_findings(sorted(left, key=lambda f: (f.path, f.line, f.column)), options)
+        _print_findings(left, options)
     _error_exit(report)
     if outcome.failed:
         raise typer.Exit(2)

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
@@ -22,6 +22,9 @@ from asyncmend.engine.diff import split_lines, text_codec
 from asyncmend.engine.hunks import Hunk, apply_hunks, compute_hunks, hunk_findings, render_hunk
 from asyncmend.engine.process import verify_output
 from asyncmend.engine.results import FileResult, Finding
+
+if TYPE_CHECKING:
+    from asyncmend.engine.api import Report
 from asyncmend.engine.writer import ChangedOnDiskError, WriteSkipped, write_atomic
 
 #: Styles on a terminal unless NO_COLOR is set (https://no-color.org); never in pipes.
@@ -44,6 +47,9 @@ class ReviewOutcome:
     broken: list[str] = field(default_factory=list)
     #: Files changed on disk since they were read: not written.
     skipped: list[str] = field(default_factory=list)
+    #: Files written with every hunk of their fix (their remaining findings are the
+    #: engine's; the others are checked again as written).
+    fully_written: list[str] = field(default_factory=list)
     #: Files whose write failed (an error: exit 2).
     failed: list[str] = field(default_factory=list)
     #: Findings of the rejected hunks: they remain in the files.
@@ -150,8 +156,40 @@ def _show(review: _FileReview, number: int, name_of: Callable[[str], str]) -> No
 def review_changes(
     changed: Sequence[FileResult], answers: Answers, name_of: Callable[[str], str]
 ) -> ReviewOutcome:
-    """Ask about every hunk of every changed file; write what was accepted."""
+    """Ask about every hunk of every changed file; write what was accepted. Ctrl-C
+    stops the review and says which files were already written (exit 130)."""
     outcome = ReviewOutcome()
+    try:
+        _review(changed, answers, name_of, outcome)
+    except KeyboardInterrupt:
+        names = ", ".join(display_path(p) for p in outcome.written) or "none"
+        _echo(f"\nasyncmend: interrupted; files written before it: {names}", err=True)
+        raise typer.Exit(130) from None
+    return outcome
+
+
+def remaining_findings(report: Report, outcome: ReviewOutcome) -> list[Finding]:
+    """The findings left in the files as they are now: the engine's for files written
+    with their whole fix (and files without one), the files' own for the others
+    (partly accepted, rejected, not written), checked again as they are on disk."""
+    done = set(outcome.fully_written)
+    left: list[Finding] = []
+    again: list[str] = []
+    for result in report.results:
+        if result.changed and result.path not in done:
+            again.append(result.path)
+        else:
+            left.extend(result.remaining)
+    left.extend(report.findings_on_disk(again))
+    return sorted(left, key=lambda f: (f.path, f.line, f.column, f.code))
+
+
+def _review(
+    changed: Sequence[FileResult],
+    answers: Answers,
+    name_of: Callable[[str], str],
+    outcome: ReviewOutcome,
+) -> None:
     for result in changed:
         review = _prepare(result)
         path = display_path(result.path)
@@ -186,7 +224,6 @@ def review_changes(
                 outcome.unfixed.extend(f for f in review.labels[number] if f not in outcome.unfixed)
         if accepted:
             _write(review, accepted, path, outcome)
-    return outcome
 
 
 def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: ReviewOutcome) -> None:
@@ -226,6 +263,8 @@ def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: Review
         outcome.failed.append(result.path)
         return
     outcome.written.append(result.path)
+    if new == result.fixed:
+        outcome.fully_written.append(result.path)
 
 
 def answers_from_stdin() -> Answers | None:

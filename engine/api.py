@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -81,6 +82,23 @@ class Report:
     root: Path | None = None
     #: Every file the run checked.
     sources: list[str] = field(default_factory=list)
+    #: What pass 2 ran (for ``findings_on_disk``).
+    job: Job | None = field(default=None, repr=False)
+
+    def findings_on_disk(self, paths: Sequence[str]) -> list[Finding]:
+        """The findings of these files as they are on disk now (after a partial review,
+        a skipped write): checked again with the run's rules, config and repo index."""
+        if self.job is None or not paths:
+            return []
+        from asyncmend.engine.runner import check_source
+
+        job = dataclasses.replace(self.job, fix=False)
+        root = self.root or Path.cwd()
+        found: list[Finding] = []
+        for path in paths:
+            result = check_source(path, _relative_to(Path(path), root), job)
+            found.extend(result.findings)
+        return found
 
     def is_source(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` is (or links to) one of the checked files."""
@@ -256,7 +274,10 @@ def run(
         on_start(len(files))
     file_names = [str(p) for p in files]
     report = Report(
-        files_checked=len(files), root=Path(os.path.abspath(config.root)), sources=file_names
+        files_checked=len(files),
+        root=Path(os.path.abspath(config.root)),
+        sources=file_names,
+        job=job,
     )
     root = Path(os.path.abspath(config.root))
     relpaths = [_relative_to(p, root) for p in files]

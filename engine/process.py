@@ -75,9 +75,8 @@ def parse_source(path: str, data: bytes) -> cst.Module | Finding:
         )  # fmt: skip
     except (UnicodeError, LookupError, SyntaxError) as exc:
         # UnicodeError: a codec that exists but fails (a ``punycode`` cookie).
-        return Finding(
-            PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot decode: {exc}", path, 1, 1, 1, 1
-        )
+        message = f"Cannot decode: {exc}".encode("unicode_escape").decode("ascii")
+        return Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, message, path, 1, 1, 1, 1)
     except (RecursionError, MemoryError):
         return Finding(
             PARSE_ERROR_CODE, PARSE_ERROR_NAME,
@@ -118,6 +117,8 @@ def _fix_loop(
         chosen = _choose_fixes(raw, positions, job)
         if not chosen:
             break
+        if round_number == 0:
+            _record_fix_lines(raw, findings, chosen, positions)
         current = apply_fixes(current, chosen, positions)
         for item in chosen:
             result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1
@@ -171,6 +172,25 @@ def _run_rules(
             kept.append(item)
     kept.sort(key=lambda f: (positions.span(f.node)[:2], f.rule.code))
     return kept, positions
+
+
+def _record_fix_lines(
+    raw: Sequence[RawFinding],
+    findings: Sequence[Finding],
+    chosen: Sequence[RawFinding],
+    positions: Positions,
+) -> None:
+    """Where in the original file each first-round fix edits: a fix may change lines
+    other than its finding's (a refresh after the commit, an import), and review and
+    SARIF attribute the diff's hunks to findings by these lines."""
+    picked = {id(item) for item in chosen}
+    for item, finding in zip(raw, findings, strict=True):
+        if id(item) not in picked or item.fix is None:
+            continue
+        spans = [positions.span(old) for old, _ in item.fix.replacements if old in positions]
+        if spans:
+            finding.fix_line = min(span[0] for span in spans)
+            finding.fix_end_line = max(span[2] for span in spans)
 
 
 def _to_finding(path: str, item: RawFinding, span: Span) -> Finding:

@@ -24,6 +24,10 @@ class Finding:
     #: "safe" / "unsafe" when the finding has a fix, else None.
     fix_applicability: str | None = None
     fix_message: str | None = None
+    #: The original lines (1-based, inclusive) the applied fix edits, when known (a
+    #: fix may edit lines other than its finding's: review and SARIF need them).
+    fix_line: int | None = None
+    fix_end_line: int | None = None
 
     @property
     def fixable(self) -> bool:

@@ -81,7 +81,7 @@ def test_punycode_cookie_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     result = asyncmend("check", "--no-cache", "-j", "1", ".", cwd=root)
     assert result.returncode == 1, result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("puny.py"))
-    assert "AM000 Cannot decode" in line
+    assert "AM000 Cannot decode" in line and line.endswith("point '\\n')")
     _assert_good_file_reported(result)
 
 

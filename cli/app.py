@@ -15,6 +15,8 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from asyncmend.engine.results import printable
+
 app = typer.Typer(
     name="asyncmend",
     help="Find and rewrite async anti-patterns in FastAPI + SQLAlchemy (asyncio) code.",
@@ -200,7 +202,7 @@ def _run(  # type: ignore[no-untyped-def]
         ]
     for result in report.results:
         for warning in result.warnings:
-            typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
+            typer.echo(f"asyncmend: warning: {printable(result.path)}: {warning}", err=True)
     for message in report.input_errors:
         typer.echo(f"asyncmend: error: {message}", err=True)
     for message in report.internal_errors:
@@ -440,14 +442,15 @@ def _fix(options: Options, *, exit_non_zero_on_fix: bool, interactive: bool) -> 
     outcome = report.apply(on_wait=_say_waiting)
     for path in outcome.skipped:
         typer.echo(
-            f"asyncmend: warning: {path}: changed on disk since it was read; not written", err=True
+            f"asyncmend: warning: {printable(path)}: changed on disk since it was read; not written",
+            err=True,
         )
     for _path, message in outcome.refused:
         typer.echo(f"asyncmend: warning: {message}", err=True)
     for _path, message in outcome.failed:
         typer.echo(f"asyncmend: error: {message}", err=True)
     if outcome.interrupted:
-        names = ", ".join(outcome.written) or "none"
+        names = ", ".join(printable(p) for p in outcome.written) or "none"
         typer.echo(f"asyncmend: interrupted; files written before it: {names}", err=True)
         raise typer.Exit(130)
     counts: dict[str, int] = {}

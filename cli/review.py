@@ -21,7 +21,7 @@ from asyncmend.cli.output import display_path
 from asyncmend.engine.diff import split_lines, text_codec
 from asyncmend.engine.hunks import Hunk, apply_hunks, compute_hunks, hunk_findings, render_hunk
 from asyncmend.engine.process import verify_output
-from asyncmend.engine.results import FileResult, Finding
+from asyncmend.engine.results import FileResult, Finding, printable
 
 if TYPE_CHECKING:
     from asyncmend.engine.api import Report
@@ -162,7 +162,7 @@ def review_changes(
     try:
         _review(changed, answers, name_of, outcome)
     except KeyboardInterrupt:
-        names = ", ".join(display_path(p) for p in outcome.written) or "none"
+        names = ", ".join(printable(display_path(p)) for p in outcome.written) or "none"
         _echo(f"\nasyncmend: interrupted; files written before it: {names}", err=True)
         raise typer.Exit(130) from None
     return outcome
@@ -192,7 +192,7 @@ def _review(
 ) -> None:
     for result in changed:
         review = _prepare(result)
-        path = display_path(result.path)
+        path = printable(display_path(result.path))
         if not outcome.quit:
             _echo(typer.style(f"--- {path}", bold=True))
         accepted: list[Hunk] = []

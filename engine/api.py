@@ -25,7 +25,7 @@ from asyncmend.engine.diff import text_codec, unified_diff
 from asyncmend.engine.discovery import discover
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.job import Job
-from asyncmend.engine.results import FileResult, Finding
+from asyncmend.engine.results import FileResult, Finding, printable
 from asyncmend.engine.runner import (
     Pool,
     build_index,
@@ -181,7 +181,9 @@ class Report:
                     outcome.refused.append((result.path, str(exc)))
                 except OSError as exc:
                     reason = (exc.strerror or str(exc)).lower()
-                    outcome.failed.append((result.path, f"{result.path}: cannot write: {reason}"))
+                    outcome.failed.append(
+                        (result.path, f"{printable(result.path)}: cannot write: {reason}")
+                    )
                 else:
                     targets.add(target)
                     outcome.written.append(result.path)

@@ -219,6 +219,8 @@ class ResultCache:
         return entry[1] if entry is not None and entry[0] == digest else None
 
     def put_facts(self, path: str, digest: str, facts: Any) -> None:
+        if not _storable(path):
+            return
         # Only facts that come back from the cache exactly as they were are kept (a
         # collector returning tuples or sets would read back as lists: recompute those).
         try:
@@ -242,6 +244,8 @@ class ResultCache:
         return True, entry[2]
 
     def put_result(self, path: str, digest: str, index_digest: str, result: FileResult) -> None:
+        if not _storable(path):
+            return
         if result.error:  # errors are not cached: the next run tries again
             self.results.pop(path, None)
         else:
@@ -274,6 +278,15 @@ class ResultCache:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+
+
+def _storable(path: str) -> bool:
+    """Paths with bytes that are not UTF-8 (``surrogateescape``) are not cached."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _ensure_gitignore(folder: Path) -> None:

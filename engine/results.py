@@ -10,6 +10,23 @@ PARSE_ERROR_CODE = "AM000"
 PARSE_ERROR_NAME = "syntax-error"
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on one line: control characters (a newline in a file
+    name) escaped as Python does, bytes that are not UTF-8 (``surrogateescape``) as
+    ``\\xNN``."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif 0xDC80 <= ord(char) <= 0xDCFF:
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
 @dataclass
 class Finding:
     code: str

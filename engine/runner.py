@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache, content_hash
-from asyncmend.engine.results import FileResult
+from asyncmend.engine.results import FileResult, printable
 
 if TYPE_CHECKING:
     from asyncmend.engine.index import FileFacts, RepoIndex
@@ -79,7 +79,7 @@ def read_source(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {_reason(exc)}") from exc
+        raise InputError(f"{printable(path)}: cannot read: {_reason(exc)}") from exc
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -90,14 +90,14 @@ def read_source(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
         try:
             data = handle.read(limit + 1)
         except OSError as exc:
-            raise InputError(f"{path}: cannot read: {_reason(exc)}") from exc
+            raise InputError(f"{printable(path)}: cannot read: {_reason(exc)}") from exc
     if len(data) > limit:
         raise SkippedFile(_too_big(len(data), limit))
     if b"\x00" in data:
-        raise InputError(f"{path}: contains NUL bytes: a binary file, not Python source")
+        raise InputError(f"{printable(path)}: contains NUL bytes: a binary file, not Python source")
     if not _decodable(data):
         raise InputError(
-            f"{path}: not valid UTF-8 and no encoding declaration (PEP 263): "
+            f"{printable(path)}: not valid UTF-8 and no encoding declaration (PEP 263): "
             "not readable as Python source"
         )
     return data
@@ -283,7 +283,7 @@ def index_digest(digests: dict[str, str], paths: Iterable[str]) -> str:
     """Identifies the repo index: the files it was built from and their contents."""
     h = hashlib.blake2b(digest_size=16)
     for path in sorted(paths):
-        h.update(f"{path}\0{digests.get(path, '')}\n".encode())
+        h.update(os.fsencode(path) + f"\0{digests.get(path, '')}\n".encode())
     return h.hexdigest()
 
 

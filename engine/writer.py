@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from asyncmend.engine.results import printable
+
 #: Suffix of the temp files a write creates next to its file (gone once it returns).
 TEMP_SUFFIX = ".asyncmend-tmp"
 
@@ -90,26 +92,30 @@ def write_atomic(path: str | Path, new: bytes, *, expected: bytes) -> None:
             with open(target, "rb") as handle:
                 current = handle.read(len(expected) + 1)
             if current != expected:
-                raise ChangedOnDiskError(f"{path}: changed on disk since it was read; not written")
+                raise ChangedOnDiskError(
+                    f"{printable(str(path))}: changed on disk since it was read; not written"
+                )
             _replace(target, new, info)
             return
         finally:
             os.close(fd)
-    raise ChangedOnDiskError(f"{path}: changed on disk since it was read; not written")
+    raise ChangedOnDiskError(
+        f"{printable(str(path))}: changed on disk since it was read; not written"
+    )
 
 
 def _check_identity(path: str | Path, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise WriteSkipped(f"{path}: not a regular file; not written")
+        raise WriteSkipped(f"{printable(str(path))}: not a regular file; not written")
     if info.st_nlink > 1:
         raise WriteSkipped(
-            f"{path}: has {info.st_nlink} hard links; not written "
+            f"{printable(str(path))}: has {info.st_nlink} hard links; not written "
             "(replacing it would break the links)"
         )
     if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        raise WriteSkipped(f"{path}: read-only file; not written")
+        raise WriteSkipped(f"{printable(str(path))}: read-only file; not written")
     if os.geteuid() != 0 and not os.access(path, os.W_OK):
-        raise WriteSkipped(f"{path}: not writable by this user; not written")
+        raise WriteSkipped(f"{printable(str(path))}: not writable by this user; not written")
 
 
 #: Whether unnamed temp files can be given a name here (some sandboxes refuse linkat
@@ -160,7 +166,7 @@ def _fill(handle: BinaryIO, new: bytes, info: os.stat_result, target: Path) -> N
             os.fchown(handle.fileno(), info.st_uid, info.st_gid)
         except PermissionError:
             raise WriteSkipped(
-                f"{target}: owned by another user (uid {info.st_uid}) whose ownership "
+                f"{printable(str(target))}: owned by another user (uid {info.st_uid}) whose ownership "
                 "this user cannot keep; not written"
             ) from None
     os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))

@@ -136,3 +136,29 @@ def test_fix_interactive_end_of_input_means_no(tmp_path: Path) -> None:
     result = asyncmend("fix", "-i", "--no-cache", "good.py", cwd=root, stdin="?\n")
     assert "rejected 1" in result.stdout
     assert (root / "good.py").read_bytes() == CASE.read_bytes()
+
+
+def test_file_names_with_newlines_or_bytes_that_are_not_utf8_print_escaped(
+    tmp_path: Path,
+) -> None:
+    source = CASE.read_bytes()
+    root = os.fsencode(tmp_path)
+    for name in (b"new\nline.py", b"bad\xff.py", b"ro\nonly.py"):
+        with open(os.path.join(root, name), "wb") as handle:
+            handle.write(source)
+    os.chmod(os.path.join(root, b"ro\nonly.py"), 0o444)
+    checked = subprocess.run(
+        [entry_point(), "check", "."], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    assert checked.returncode == 1, checked.stderr
+    lines = checked.stdout.decode().splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "bad\\xff.py",
+        "new\\nline.py",
+        "ro\\nonly.py",
+    ]
+    fixed = subprocess.run(
+        [entry_point(), "fix", "."], cwd=tmp_path, capture_output=True, timeout=120
+    )
+    assert b"asyncmend: warning: ro\\nonly.py: read-only file; not written\n" in fixed.stderr
+    assert fixed.stdout.decode().startswith("ro\\nonly.py:11:5: AM101")

@@ -94,7 +94,9 @@ def read_source(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
     if len(data) > limit:
         raise SkippedFile(_too_big(len(data), limit))
     if b"\x00" in data:
-        raise InputError(f"{printable(path)}: contains NUL bytes: a binary file, not Python source")
+        raise InputError(
+            f"{printable(path)}: binary file (it contains NUL bytes), not Python source"
+        )
     if not _decodable(data):
         raise InputError(
             f"{printable(path)}: not valid UTF-8 and no encoding declaration (PEP 263): "

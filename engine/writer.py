@@ -135,6 +135,8 @@ def _replace(target: Path, new: bytes, info: os.stat_result) -> None:
             with os.fdopen(fd, "wb") as handle:
                 _fill(handle, new, info, target)
                 temp = _temp_name(target)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)  # left by a killed run (we hold the file's lock)
                 try:
                     os.link(f"/proc/self/fd/{handle.fileno()}", temp)
                 except OSError:
@@ -145,7 +147,7 @@ def _replace(target: Path, new: bytes, info: os.stat_result) -> None:
                 return
     # Only the holder of the file's lock writes this name, so one left there was left by
     # a run that was killed mid-write: remove it.
-    temp = str(target.parent / f".{target.name}{TEMP_SUFFIX}")
+    temp = _temp_name(target)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -185,4 +187,9 @@ def _rename(temp: str, target: Path) -> None:
 
 
 def _temp_name(target: Path) -> str:
-    return str(target.parent / f".{target.name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
+    """The temp file's name next to ``target``: one per file (only the holder of the
+    file's lock uses it), short enough for any name the folder accepts."""
+    name = target.name
+    if len(os.fsencode(name)) > 200:
+        name = hashlib.blake2b(os.fsencode(name), digest_size=8).hexdigest()
+    return str(target.parent / f".{name}{TEMP_SUFFIX}")

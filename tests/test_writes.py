@@ -146,3 +146,37 @@ def test_two_concurrent_fix_runs_lose_no_update_and_write_nothing_twice(tmp_path
         assert count + skipped == 60, err
     assert sum(written) == 60, outputs
     assert sorted(p.name for p in src.iterdir()) == sorted(f"m{n}.py" for n in range(60))
+
+
+def test_a_second_fix_waits_for_the_first_and_says_so(tmp_path: Path) -> None:
+    """Another run holds the project's write lock: `fix` says it waits, then writes."""
+    import fcntl
+
+    (tmp_path / "pyproject.toml").write_text("[tool.asyncmend]\n")
+    shutil.copy(CASE, tmp_path / "a.py")
+    fd = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        env = {**os.environ, "NO_COLOR": "1"}
+        process = subprocess.Popen(
+            [entry_point(), "fix", "--no-cache", "a.py"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert process.stderr is not None
+        line = process.stderr.readline()  # blocks until the run reaches the lock
+        assert "waiting for another `asyncmend fix` on this project" in line
+        assert (tmp_path / "a.py").read_bytes() == ORIGINAL
+    finally:
+        os.close(fd)  # releases the lock
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert (tmp_path / "a.py").read_bytes() == FIXED
+
+
+def test_a_file_whose_name_is_near_the_limit_is_written(tmp_path: Path) -> None:
+    long_name = "m" * 250 + ".py"
+    shutil.copy(CASE, tmp_path / long_name)
+    result = asyncmend("fix", "--no-cache", long_name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / long_name).read_bytes() == FIXED
+    assert [p.name for p in tmp_path.iterdir() if "asyncmend" in p.name] == []

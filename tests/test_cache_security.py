@@ -121,7 +121,7 @@ def test_a_symlinked_cache_folder_is_not_written_through(tmp_path: Path) -> None
     assert list(elsewhere.iterdir()) == []
 
 
-def test_corrupt_truncated_or_foreign_cache_is_a_miss(tmp_path: Path) -> None:
+def test_corrupt_truncated_or_foreign_cache_is_a_miss(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     shutil.copy(CASE, tmp_path / "app.py")
     (tmp_path / "pyproject.toml").write_text(PYPROJECT)
     home = tmp_path / "home"
@@ -129,14 +129,26 @@ def test_corrupt_truncated_or_foreign_cache_is_a_miss(tmp_path: Path) -> None:
     [cache_file] = (tmp_path / CACHE_FOLDER).glob("*.msgpack")
     assert (tmp_path / CACHE_FOLDER / ".gitignore").read_text().splitlines()[-1] == "*"
     good = cache_file.read_bytes()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+
+    def loaded() -> dict[str, object]:
+        cache = cache_module.ResultCache(cache_file, key=cache_module._user_key())
+        cache._load()
+        return cache.results
+
+    assert loaded()  # the genuine file is read
     for bad in (b"", good[:10], good[: len(good) // 2], good + b"x", b"\x00" * 200):
         cache_file.write_bytes(bad)
-        _assert_correct(_cli(tmp_path, home, "check", "--format", "json", "."))
+        assert loaded() == {}
     # A file of another user (we may be root in CI: chown works then) is ignored.
     if os.geteuid() == 0:
         cache_file.write_bytes(good)
         os.chown(cache_file, 12345, 12345)
-        _assert_correct(_cli(tmp_path, home, "check", "--format", "json", "."))
+        assert loaded() == {}
+    # And the CLI on a corrupt cache: the same answer as a cold run, no error.
+    cache_file.unlink()
+    cache_file.write_bytes(good[: len(good) // 2])
+    _assert_correct(_cli(tmp_path, home, "check", "--format", "json", "."))
 
 
 def test_no_pyproject_means_no_cache_in_the_current_folder(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def _wait_gone(pids: set[int]) -> None:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_workers_die_with_the_main_process(tmp_path: Path, signum: int) -> None:
-    _tree(tmp_path, files=40, functions=15)
+    _tree(tmp_path, files=30, functions=12)
     process, tmp = _start(tmp_path, "check", "--no-cache", "-j", "2", "src")
     workers = _wait_for_workers(process, 2)
     time.sleep(0.3)
@@ -102,7 +102,7 @@ def test_workers_die_with_the_main_process(tmp_path: Path, signum: int) -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_jobs_are_capped_at_the_cpu_count(tmp_path: Path) -> None:
-    _tree(tmp_path, files=40, functions=10)
+    _tree(tmp_path, files=30, functions=6)
     process, _ = _start(tmp_path, "check", "--no-cache", "-j", "64", "src")
     workers = _wait_for_workers(process, 1)
     most = len(workers)

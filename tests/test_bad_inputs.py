@@ -53,7 +53,7 @@ def test_files_over_the_size_limit_are_skipped_with_a_message(tmp_path: Path) ->
     with open(root / "huge.py", "wb") as handle:
         handle.write(b"# " + b"x" * (DEFAULT_MAX_FILE_BYTES + 10) + b"\n")
     result = asyncmend("check", "--no-cache", ".", cwd=root)
-    assert "huge.py: 5.0 MB, over the size limit of 5.0 MB (`max-file-size`" in result.stderr
+    assert "huge.py: 5.0 MB, over the size limit of 5.0 MB; skipped" in result.stderr
     _assert_good_file_reported(result)
     assert result.returncode == 1
 

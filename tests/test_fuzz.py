@@ -16,7 +16,8 @@ CI runs a bounded profile (about 30-60 s). The long profile, for a fuzzing sessi
     ASYNCMEND_FUZZ=long .venv/bin/pytest -q tests/test_fuzz.py -p no:cacheprovider
 
 (``ASYNCMEND_FUZZ_EXAMPLES=N`` sets the number of examples per test.) Every failure it
-finds becomes a regression case in ``REGRESSIONS`` below (or a fixture of the rule).
+finds becomes a small fixture-style regression test (the rule's fixtures for a rule's
+fix, ``tests/test_bad_inputs.py`` for the engine).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import os
 from functools import cache
 from pathlib import Path
 
-import pytest
 from conftest import FIXTURES
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -45,9 +45,6 @@ settings.register_profile(
     database=None,
 )
 FUZZ = settings.get_profile("asyncmend-fuzz")
-
-#: Inputs the long profile once broke, kept as regression cases.
-REGRESSIONS: list[bytes] = []
 
 
 @cache
@@ -199,11 +196,6 @@ def test_a_suppressed_finding_is_neither_reported_nor_fixed(
     assert not [f for f in reported if f.line == finding.line and f.code == finding.code]
     if after is not None and after.fixed is not None:
         assert suppressed.split(b"\n")[finding.line - 1] in after.fixed.split(b"\n")
-
-
-@pytest.mark.parametrize("data", REGRESSIONS)
-def test_regressions(data: bytes, tmp_path: Path) -> None:
-    check_invariants(data, tmp_path)
 
 
 # -- hypothesmith: any valid Python --------------------------------------------------------

@@ -355,7 +355,10 @@ def index_scope(files: Iterable[Path]) -> list[Path]:
     file still knows the rest of its package."""
     roots: dict[Path, None] = {}
     for file in files:
-        folder = file.resolve().parent
+        try:
+            folder = file.resolve().parent
+        except (OSError, RuntimeError):  # a symlink loop: read errors report it
+            continue
         top = None
         while (folder / "__init__.py").is_file():
             top = folder

@@ -162,3 +162,15 @@ def test_file_names_with_newlines_or_bytes_that_are_not_utf8_print_escaped(
     )
     assert b"asyncmend: warning: ro\\nonly.py: read-only file; not written\n" in fixed.stderr
     assert fixed.stdout.decode().startswith("ro\\nonly.py:11:5: AM101")
+
+
+def test_a_symlink_loop_in_a_tree_is_one_line(tmp_path: Path) -> None:
+    root = _tree_with_good_file(tmp_path)
+    (root / "loop.py").symlink_to(root / "loop.py")
+    for verb in ("check", "fix"):
+        result = asyncmend(verb, "--no-cache", ".", cwd=root)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == (
+            "asyncmend: error: loop.py: cannot read: too many levels of symbolic links\n"
+        )
+    assert (root / "good.py").read_bytes() == CASE.read_bytes()  # bad input: nothing written

@@ -53,6 +53,13 @@ def _fixture_sources() -> tuple[bytes, ...]:
     return tuple(p.read_bytes() for p in files)
 
 
+@cache
+def _positive_sources() -> tuple[bytes, ...]:
+    """Fixture files that have findings (suppressing one needs one)."""
+    files = sorted((FIXTURES / "rules").rglob("positive*.py"))
+    return tuple(p.read_bytes() for p in files if ".expected" not in p.name)
+
+
 def _compiles(data: bytes) -> bool:
     try:
         compile(data, "<fuzz>", "exec", dont_inherit=True)
@@ -174,7 +181,7 @@ def test_fix_invariants_on_mutated_fixtures(data: bytes, tmp_path_factory) -> No
 
 
 @settings(FUZZ, max_examples=max(1, EXAMPLES // 2))  # two runs per example
-@given(source=st.sampled_from(_fixture_sources()), pick=st.integers(0, 10_000))
+@given(source=st.sampled_from(_positive_sources()), pick=st.integers(0, 10_000))
 def test_a_suppressed_finding_is_neither_reported_nor_fixed(
     source: bytes,
     pick: int,
@@ -186,7 +193,8 @@ def test_a_suppressed_finding_is_neither_reported_nor_fixed(
     finding = result.findings[pick % len(result.findings)]
     lines = source.split(b"\n")
     target = lines[finding.line - 1]
-    assume(b'"""' not in target and b"'''" not in target and b"#" not in target)
+    assume(b'"""' not in target and b"'''" not in target)
+    assume(not target.rstrip().endswith(b"\\"))  # no comment after a continuation
     lines[finding.line - 1] = (
         target.rstrip(b"\r") + b"  # asyncmend: ignore" + (b"\r" if target.endswith(b"\r") else b"")
     )

@@ -22,6 +22,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from asyncmend.engine.results import printable
+
 app = typer.Typer(
     name="asyncmend",
     help="Find and rewrite async anti-patterns in FastAPI + SQLAlchemy (asyncio) code.",
@@ -482,7 +484,7 @@ def _run(  # type: ignore[no-untyped-def]
     if not options.silent:
         for result in report.results:
             for warning in result.warnings:
-                typer.echo(f"asyncmend: warning: {result.path}: {warning}", err=True)
+                typer.echo(f"asyncmend: warning: {printable(result.path)}: {warning}", err=True)
         for message in report.warnings:
             typer.echo(f"asyncmend: warning: {message}", err=True)
     for message in report.input_errors:
@@ -755,6 +757,8 @@ def _diff(options: Options) -> None:
     patch = report.patch()
     output = options.output
     if output is not None:
+        if report.is_source(output):
+            fail(f"{output}: is one of the checked source files; not overwritten with the patch")
         try:
             output.write_bytes(patch)
         except OSError as exc:
@@ -857,18 +861,27 @@ def _fix(options: Options) -> NoReturn:
         _fix_stdin(report, options, printer)
     if answers is not None:
         _fix_interactive(report, options, printer, answers)
-    outcome = report.apply()
+    outcome = report.apply(on_wait=_say_waiting)
     for path in outcome.skipped:
         typer.echo(
-            f"asyncmend: warning: {path}: changed on disk since it was read; not written", err=True
+            f"asyncmend: warning: {printable(path)}: changed on disk since it was read; not written",
+            err=True,
         )
+    for _path, message in outcome.refused:
+        typer.echo(f"asyncmend: warning: {message}", err=True)
+    for _path, message in outcome.failed:
+        typer.echo(f"asyncmend: error: {message}", err=True)
+    if outcome.interrupted:
+        names = ", ".join(printable(p) for p in outcome.written) or "none"
+        typer.echo(f"asyncmend: interrupted; files written before it: {names}", err=True)
+        raise typer.Exit(130)
     written = set(outcome.written)
     applied = [r for r in report.changed if r.path in written]
     counts: dict[str, int] = {}
     for result in applied:
         for code, n in result.applied.items():
             counts[code] = counts.get(code, 0) + n
-    remaining = report.remaining
+    remaining = report.remaining_after(outcome)
     codemod_run = bool(options.codemod) and not report.findings  # a libcst codemod
     if not options.fix_only and not codemod_run:
         _print_findings(remaining, options, printer)
@@ -888,6 +901,8 @@ def _fix(options: Options) -> NoReturn:
             printer.note(f"  {label}: {n}")
     printer.close()
     _error_exit(report)
+    if outcome.failed:
+        raise typer.Exit(2)
     _fix_exit(options, bool(remaining), bool(counts))
 
 
@@ -897,6 +912,10 @@ def _fix_exit(options: Options, remaining: bool, fixed: bool) -> NoReturn:
     if remaining and not (options.fix_only or options.exit_zero):
         raise typer.Exit(1)
     raise typer.Exit(0)
+
+
+def _say_waiting() -> None:
+    typer.echo("asyncmend: waiting for another `asyncmend fix` on this project to finish", err=True)
 
 
 def _fix_stdin(report, options: Options, printer: Printer) -> NoReturn:  # type: ignore[no-untyped-def]
@@ -918,18 +937,20 @@ def _fix_stdin(report, options: Options, printer: Printer) -> NoReturn:  # type:
 
 
 def _fix_interactive(report, options: Options, printer: Printer, answers) -> NoReturn:  # type: ignore[no-untyped-def]
-    from asyncmend.cli.review import review_changes
+    from asyncmend.cli.review import remaining_findings, review_changes
 
     outcome = review_changes(report.changed, answers, rule_name)
     printer.out(
         f"Accepted {outcome.accepted} hunk(s), rejected {outcome.rejected}; "
         f"wrote {len(outcome.written)} file(s)."
     )
-    left = [*outcome.unfixed, *report.remaining]
+    left = remaining_findings(report, outcome)
     if left:
         _print_findings(sorted(left, key=lambda f: (f.path, f.line, f.column)), options, printer)
     printer.close()
     _error_exit(report)
+    if outcome.failed:
+        raise typer.Exit(2)
     if left or outcome.rejected or outcome.broken or outcome.skipped:
         raise typer.Exit(1)
     raise typer.Exit(0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from asyncmend.engine.results import FileResult, Finding
+from asyncmend.engine.results import FileResult, Finding, printable
 
 #: ``formatter(findings, changed)``: ``changed`` holds the results whose fixes are known
 #: (a fix-mode run), for formats that carry fixes (SARIF); others ignore it.
@@ -37,7 +37,9 @@ def format_text_lines(findings: Sequence[Finding], *, unsafe_fixes: bool = False
     """The ``concise`` format: one line per finding."""
     lines = []
     for f in findings:
-        location = typer.style(display_path(f.path), bold=True) + f":{f.line}:{f.column}:"
+        location = (
+            typer.style(printable(display_path(f.path)), bold=True) + f":{f.line}:{f.column}:"
+        )
         code = typer.style(f.code, fg="red", bold=True)
         lines.append(f"{location} {code} {f.message}{_marker(f, unsafe_fixes)}")
     return lines

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 
@@ -21,8 +21,11 @@ from asyncmend.cli.output import display_path
 from asyncmend.engine.diff import split_lines, text_codec
 from asyncmend.engine.hunks import Hunk, apply_hunks, compute_hunks, hunk_findings, render_hunk
 from asyncmend.engine.process import verify_output
-from asyncmend.engine.results import FileResult, Finding
-from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
+from asyncmend.engine.results import FileResult, Finding, printable
+
+if TYPE_CHECKING:
+    from asyncmend.engine.api import Report
+from asyncmend.engine.writer import ChangedOnDiskError, WriteSkipped, write_atomic
 
 #: Styles on a terminal unless NO_COLOR is set (https://no-color.org); never in pipes.
 COLOR: bool | None = False if os.environ.get("NO_COLOR") else None
@@ -44,6 +47,11 @@ class ReviewOutcome:
     broken: list[str] = field(default_factory=list)
     #: Files changed on disk since they were read: not written.
     skipped: list[str] = field(default_factory=list)
+    #: Files written with every hunk of their fix (their remaining findings are the
+    #: engine's; the others are checked again as written).
+    fully_written: list[str] = field(default_factory=list)
+    #: Files whose write failed (an error: exit 2).
+    failed: list[str] = field(default_factory=list)
     #: Findings of the rejected hunks: they remain in the files.
     unfixed: list[Finding] = field(default_factory=list)
     #: The user quit: later hunks were not asked about.
@@ -51,18 +59,29 @@ class ReviewOutcome:
 
 
 class Answers:
-    """Where answers come from: a terminal (prompting) or lines piped to stdin."""
+    """Where answers come from: a terminal (prompting) or lines piped to stdin, read one
+    at a time as they are needed (``yes y | asyncmend fix -i`` must not read forever).
+    The end of input means "no" for every remaining hunk."""
 
     def __init__(self, stream: TextIO, interactive: bool) -> None:
         self.stream = stream
         self.interactive = interactive
-        self.piped: list[str] = []
+        self._ahead: str | None = None
         if not interactive:
-            self.piped = [line.strip() for line in stream.read().splitlines() if line.strip()]
+            self._ahead = self._next_piped()
+
+    def _next_piped(self) -> str | None:
+        """The next non-empty piped line, or None at the end of input."""
+        while True:
+            line = self.stream.readline()
+            if not line:
+                return None
+            if line.strip():
+                return line.strip()
 
     @property
     def available(self) -> bool:
-        return self.interactive or bool(self.piped)
+        return self.interactive or self._ahead is not None
 
     def ask(self, prompt: str) -> str | None:
         """The next answer's first letter, lowercased; None when answers ran out."""
@@ -75,10 +94,11 @@ class Answers:
                     return None
                 answer = line.strip().lower()
             else:
-                if not self.piped:
+                if self._ahead is None:
                     _echo()
                     return None
-                answer = self.piped.pop(0).lower()
+                answer, self._ahead = self._ahead.lower(), None
+                self._ahead = self._next_piped()
                 _echo(answer)
             if answer[:1] in ("y", "n", "a", "d", "q"):
                 return answer[:1]
@@ -136,11 +156,43 @@ def _show(review: _FileReview, number: int, name_of: Callable[[str], str]) -> No
 def review_changes(
     changed: Sequence[FileResult], answers: Answers, name_of: Callable[[str], str]
 ) -> ReviewOutcome:
-    """Ask about every hunk of every changed file; write what was accepted."""
+    """Ask about every hunk of every changed file; write what was accepted. Ctrl-C
+    stops the review and says which files were already written (exit 130)."""
     outcome = ReviewOutcome()
+    try:
+        _review(changed, answers, name_of, outcome)
+    except KeyboardInterrupt:
+        names = ", ".join(printable(display_path(p)) for p in outcome.written) or "none"
+        _echo(f"\nasyncmend: interrupted; files written before it: {names}", err=True)
+        raise typer.Exit(130) from None
+    return outcome
+
+
+def remaining_findings(report: Report, outcome: ReviewOutcome) -> list[Finding]:
+    """The findings left in the files as they are now: the engine's for files written
+    with their whole fix (and files without one), the files' own for the others
+    (partly accepted, rejected, not written), checked again as they are on disk."""
+    done = set(outcome.fully_written)
+    left: list[Finding] = []
+    again: list[str] = []
+    for result in report.results:
+        if result.changed and result.path not in done:
+            again.append(result.path)
+        else:
+            left.extend(result.remaining)
+    left.extend(report.findings_on_disk(again))
+    return sorted(left, key=lambda f: (f.path, f.line, f.column, f.code))
+
+
+def _review(
+    changed: Sequence[FileResult],
+    answers: Answers,
+    name_of: Callable[[str], str],
+    outcome: ReviewOutcome,
+) -> None:
     for result in changed:
         review = _prepare(result)
-        path = display_path(result.path)
+        path = printable(display_path(result.path))
         if not outcome.quit:
             _echo(typer.style(f"--- {path}", bold=True))
         accepted: list[Hunk] = []
@@ -172,7 +224,6 @@ def review_changes(
                 outcome.unfixed.extend(f for f in review.labels[number] if f not in outcome.unfixed)
         if accepted:
             _write(review, accepted, path, outcome)
-    return outcome
 
 
 def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: ReviewOutcome) -> None:
@@ -200,7 +251,20 @@ def _write(review: _FileReview, accepted: list[Hunk], path: str, outcome: Review
         )
         outcome.skipped.append(result.path)
         return
+    except WriteSkipped as exc:
+        _echo(f"asyncmend: warning: {exc}", err=True)
+        outcome.skipped.append(result.path)
+        return
+    except OSError as exc:
+        _echo(
+            f"asyncmend: error: {path}: cannot write: {(exc.strerror or str(exc)).lower()}",
+            err=True,
+        )
+        outcome.failed.append(result.path)
+        return
     outcome.written.append(result.path)
+    if new == result.fixed:
+        outcome.fully_written.append(result.path)
 
 
 def answers_from_stdin() -> Answers | None:

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from asyncmend.cli.output import display_path
 from asyncmend.engine.diff import split_lines, text_codec
-from asyncmend.engine.hunks import Hunk, compute_hunks
+from asyncmend.engine.hunks import Hunk, compute_hunks, finding_hunks, hunk_findings
 from asyncmend.engine.results import PARSE_ERROR_CODE, FileResult, Finding
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -83,14 +83,12 @@ class _FileFixes:
         for line in self.before:
             self.offsets.append(self.offsets[-1] + len(line))
         fixed = [f for f in result.findings if f.code in result.applied]
-        self.orphans = [
-            h for h in self.hunks if not any(h.touches(f.line, f.end_line) for f in fixed)
-        ]
+        self.orphans = [h for h in self.hunks if not hunk_findings(h, fixed)]
 
     def replacements(self, finding: Finding) -> list[dict[str, Any]]:
         if finding.code not in self.result.applied:
             return []
-        own = [h for h in self.hunks if h.touches(finding.line, finding.end_line)]
+        own = finding_hunks(finding, self.hunks)
         if not own:
             return []
         chosen: list[Hunk] = sorted({*own, *self.orphans}, key=lambda h: h.start)

@@ -9,7 +9,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +25,7 @@ from asyncmend.engine.diff import text_codec, unified_diff
 from asyncmend.engine.discovery import discover
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.job import Job
-from asyncmend.engine.results import FileResult, Finding
+from asyncmend.engine.results import FileResult, Finding, printable
 from asyncmend.engine.runner import (
     InputError,
     Pool,
@@ -32,8 +36,15 @@ from asyncmend.engine.runner import (
     hash_files,
     index_digest,
     index_scope,
+    max_file_bytes,
 )
-from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
+from asyncmend.engine.writer import (
+    ChangedOnDiskError,
+    WriteSkipped,
+    project_lock,
+    write_atomic,
+    write_target,
+)
 
 if TYPE_CHECKING:
     from asyncmend.codemods.base import Rule
@@ -44,6 +55,19 @@ class ApplyResult:
     written: list[str] = field(default_factory=list)
     #: Files left alone because they changed on disk since they were read.
     skipped: list[str] = field(default_factory=list)
+    #: Files left alone on purpose (read-only, hard links, owner that cannot be kept),
+    #: as ``(path, one-line message)``.
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    #: Files whose write failed (read-only folder, disk full, name too long), as
+    #: ``(path, one-line message)``: an error (exit 2); the other writes still happen.
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    #: A SIGINT/SIGTERM arrived: the file being written was finished, no later file was
+    #: touched (``written`` lists what was).
+    interrupted: bool = False
+
+    @property
+    def not_written(self) -> set[str]:
+        return {*self.skipped, *(p for p, _ in self.refused), *(p for p, _ in self.failed)}
 
 
 @dataclass
@@ -60,6 +84,42 @@ class Report:
     skipped_generated: int = 0
     #: Things skipped on purpose that the user should know (a README.md named).
     warnings: list[str] = field(default_factory=list)
+    #: The project root (its write lock serialises ``apply`` across runs).
+    root: Path | None = None
+    #: Every file the run checked.
+    sources: list[str] = field(default_factory=list)
+    #: What pass 2 ran (for ``findings_on_disk``).
+    job: Job | None = field(default=None, repr=False)
+
+    def findings_on_disk(self, paths: Sequence[str]) -> list[Finding]:
+        """The findings of these files as they are on disk now (after a partial review,
+        a skipped write): checked again with the run's rules, config and repo index."""
+        if self.job is None or not paths:
+            return []
+        from asyncmend.engine.runner import check_source
+
+        job = dataclasses.replace(self.job, fix=False)
+        root = self.root or Path.cwd()
+        found: list[Finding] = []
+        for path in paths:
+            result = check_source(path, _relative_to(Path(path), root), job)
+            found.extend(result.findings)
+        return found
+
+    def is_source(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` is (or links to) one of the checked files."""
+        try:
+            here = os.stat(path)
+        except OSError:
+            return False
+        for source in self.sources:
+            try:
+                there = os.stat(source)
+            except OSError:
+                continue
+            if (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+                return True
+        return False
 
     @property
     def findings(self) -> list[Finding]:
@@ -103,18 +163,65 @@ class Report:
             for path, text in self.diffs()
         )
 
-    def apply(self) -> ApplyResult:
-        """Write every changed file atomically; skip those changed on disk meanwhile."""
+    def apply(self, *, on_wait: Callable[[], None] | None = None) -> ApplyResult:
+        """Write every changed file atomically, keeping its identity (see
+        ``engine.writer``), under the project's write lock (``on_wait`` is called if
+        another run holds it). A file that changed on disk meanwhile is skipped; one
+        write failing does not stop the others."""
         outcome = ApplyResult()
-        for result in self.changed:
-            assert result.original is not None and result.fixed is not None
-            try:
-                write_atomic(result.path, result.fixed, expected=result.original)
-            except (ChangedOnDiskError, FileNotFoundError):
-                outcome.skipped.append(result.path)
-            else:
-                outcome.written.append(result.path)
+        targets: set[str] = set()
+        with project_lock(self.root or Path.cwd(), on_wait), _deferred_signals() as stop:
+            for result in self.changed:
+                if stop:
+                    outcome.interrupted = True
+                    break
+                assert result.original is not None and result.fixed is not None
+                try:
+                    target = str(write_target(result.path))
+                    if target in targets:
+                        continue  # a symlink and its target both checked: written once
+                    write_atomic(result.path, result.fixed, expected=result.original)
+                except (ChangedOnDiskError, FileNotFoundError):
+                    outcome.skipped.append(result.path)
+                except WriteSkipped as exc:
+                    outcome.refused.append((result.path, str(exc)))
+                except OSError as exc:
+                    reason = (exc.strerror or str(exc)).lower()
+                    outcome.failed.append(
+                        (result.path, f"{printable(result.path)}: cannot write: {reason}")
+                    )
+                else:
+                    targets.add(target)
+                    outcome.written.append(result.path)
         return outcome
+
+    def remaining_after(self, outcome: ApplyResult) -> list[Finding]:
+        """Findings left in the files as they are on disk after ``apply``: a file not
+        written keeps all of its findings."""
+        skipped = outcome.not_written
+        return [
+            f
+            for result in self.results
+            for f in (result.findings if result.path in skipped else result.remaining)
+        ]
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM wait for the file being written (the list they yield becomes
+    non-empty); in the main thread only, where Python runs signal handlers."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda number, _frame: received.append(number))
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _display_path(path: str) -> str:
@@ -197,24 +304,33 @@ def run(
         files, skipped = split_generated(files)
     if on_start is not None:
         on_start(len(files))
+    file_names = [str(p) for p in files]
     report = Report(
         files_checked=len(files),
         skipped_generated=len(skipped),
         input_errors=walk_errors,
         warnings=walk_warnings,
+        root=Path(os.path.abspath(config.root)),
+        sources=file_names,
+        job=job,
     )
-    file_names = [str(p) for p in files]
     root = Path(os.path.abspath(config.root))
     relpaths = [_relative_to(p, root) for p in files]
 
     cache = None
     if use_cache and not job.extra_rules and job.codemod is None:
         cache = ResultCache.open(
-            config.root, config.digest(), job.rule_codes, fix, config.unsafe_fixes,
+            config.root,
+            config.digest(),
+            job.rule_codes,
+            fix,
+            config.unsafe_fixes,
             job.variants_key(),
-        )  # fmt: skip
+            in_project=config.source is not None,
+        )
     uses_index = _uses_index(job, cache)
-    digests, errors = hash_files(file_names)
+    limit = max_file_bytes(config)
+    digests, errors = hash_files(file_names, limit)
     report.input_errors.extend(errors)
     index_files: list[str] = []
     if uses_index and files:
@@ -226,14 +342,15 @@ def run(
                 index_scope([f for f in files if f.exists()]), root=config.root, errors=[]
             )
         ]
-        scope_digests, _ = hash_files([p for p in scope if p not in digests])
+        scope_digests, _ = hash_files([p for p in scope if p not in digests], limit)
         digests.update(scope_digests)
         index_files = list(dict.fromkeys([*file_names, *scope]))
     index_key = index_digest(digests, index_files) if uses_index else ""
 
-    with Pool(jobs or default_jobs()) as pool:
+    # More workers than CPUs only cost memory and switches.
+    with Pool(min(jobs or default_jobs(), default_jobs())) as pool:
         if uses_index:
-            job.index = build_index(pool, index_files, digests, cache)
+            job.index = build_index(pool, index_files, digests, cache, limit)
         results = check_files(
             pool,
             file_names,

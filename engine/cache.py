@@ -1,28 +1,54 @@
 """The content-hash cache: a second run over an unchanged tree reads and hashes the
 files, and nothing else (no parse, no worker processes, no libcst import).
 
-One cache file per run key (tool version, config digest, rule selection, mode), under
-``.asyncmend_cache/`` in the project root, or ``$ASYNCMEND_CACHE_DIR``. It maps each
-path to the content hash it was computed from, with the pass-1 facts and the pass-2
-result. Results of rules that read the repo index are only valid for the index they
-saw, so the file also records the index digest. Writes go through a temp file and
-``os.replace``: concurrent runs never see a torn file (the last writer wins).
+One cache file per run key (tool version, config digest, rule selection, mode). It maps
+each path to the content hash it was computed from, with the pass-1 facts and the
+pass-2 result. Results of rules that read the repo index are only valid for the index
+they saw, so the file also records the index digest.
+
+Nothing read from the cache is ever executed, and nothing planted in a checked tree can
+change a run's answers (the cache folder of a cloned repository is attacker-controlled):
+
+- the format is data only: msgpack through ``msgspec``, decoded against the exact types
+  below; anything else (a pickle, a truncated or corrupt file, an old layout) is a miss;
+- every file carries an HMAC-SHA256 of its payload under a per-user key kept in the
+  user's cache folder (mode 0600), so a data file this user's runs did not write is a
+  miss even when it is well-formed;
+- files and folders are opened with ``O_NOFOLLOW`` and must belong to the current user;
+  a symlinked cache folder or file is never read or written through;
+- writes go through a temp file and ``os.replace`` (concurrent runs never see a torn
+  file; the last writer wins), and the folder gets its own ``.gitignore`` holding ``*``.
+
+Where: ``$ASYNCMEND_CACHE_DIR`` if set; else ``.asyncmend_cache/`` in the project root
+(the folder of the ``pyproject.toml`` the config came from); with no ``pyproject.toml``,
+a folder per project under the user's cache folder (``$XDG_CACHE_HOME/asyncmend`` or
+``~/.cache/asyncmend``), never the current folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import os
-import pickle
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from asyncmend.engine.results import FileResult
 
 #: Bump when the cache layout or the meaning of a cached value changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 4
+#: First bytes of every cache file, then the 32-byte HMAC, then the msgpack payload.
+MAGIC = b"asyncmend-cache\x02"
+#: A cache file larger than this is not read (a planted huge file costs nothing).
+MAX_CACHE_BYTES = 512 * 1024 * 1024
+CACHE_FOLDER = ".asyncmend_cache"
+GITIGNORE = b"# Automatically created by asyncmend.\n*\n"
 
 
 def content_hash(data: bytes) -> str:
@@ -38,9 +64,102 @@ def tool_version() -> str:
         return "0+unknown"
 
 
-def cache_dir(root: Path) -> Path:
+def user_cache_home() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "asyncmend"
+
+
+def cache_dir(root: Path, *, in_project: bool = True) -> Path:
+    """The cache folder of a run rooted at ``root``. ``in_project``: ``root`` holds the
+    project's ``pyproject.toml`` (else it is only the current folder)."""
     configured = os.environ.get("ASYNCMEND_CACHE_DIR")
-    return Path(configured) if configured else root / ".asyncmend_cache"
+    if configured:
+        return Path(configured)
+    if in_project:
+        return root / CACHE_FOLDER
+    key = hashlib.sha256(os.fsencode(os.path.abspath(root))).hexdigest()[:24]
+    return user_cache_home() / "projects" / key
+
+
+# -- the schema: exactly what a cache file may hold ---------------------------------------
+
+
+class _FactsEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    digest: str
+    facts: Any  # FileFacts, decoded below against its own type
+
+
+class _ResultEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    digest: str
+    index_digest: str
+    result: FileResult | None
+
+
+class _Payload(msgspec.Struct, forbid_unknown_fields=True):
+    facts: dict[str, _FactsEntry]
+    results: dict[str, _ResultEntry]
+    meta: dict[str, bool | int | str]
+
+
+def _facts_type() -> type:
+    from asyncmend.engine.index import FileFacts
+
+    return FileFacts
+
+
+# -- files that belong to this user, never through a symlink ------------------------------
+
+
+def _open_own(path: Path, flags: int, mode: int = 0o600) -> int | None:
+    """An fd for ``path`` (a regular file of this user, not a symlink), or None."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        os.close(fd)
+        return None
+    return fd
+
+
+def _own_folder(folder: Path, *, create: bool) -> bool:
+    """Whether ``folder`` is a real folder (not a symlink) of this user; created (0700
+    for the user's own cache folders) when asked."""
+    if create:
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
+
+
+def _user_key() -> bytes | None:
+    """This user's secret for signing cache files (created on first use), or None when
+    the user's cache folder is unusable (then nothing is cached)."""
+    home = user_cache_home()
+    if not _own_folder(home, create=True):
+        return None
+    path = home / "cache-key"
+    fd = _open_own(path, os.O_RDONLY)
+    if fd is None:
+        fd = _open_own(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        if fd is None:
+            return None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32))
+        fd = _open_own(path, os.O_RDONLY)
+        if fd is None:
+            return None
+    with os.fdopen(fd, "rb") as handle:
+        key = handle.read(64)
+    return key if len(key) == 32 else None
+
+
+def _sign(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, MAGIC + payload, hashlib.sha256).digest()
 
 
 @dataclass
@@ -54,37 +173,64 @@ class ResultCache:
     #: Facts about the run key itself (e.g. whether the rules read the repo index).
     meta: dict[str, Any] = field(default_factory=dict)
     dirty: bool = False
+    #: The signing key; None disables reading and writing.
+    key: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, root: Path, *key_parts: object) -> ResultCache:
-        key = hashlib.sha256(repr((CACHE_FORMAT, tool_version(), *key_parts)).encode()).hexdigest()[
-            :24
-        ]
-        path = cache_dir(root) / f"{key}.pickle"
-        cache = cls(path)
-        try:
-            with open(path, "rb") as handle:
-                data = pickle.load(handle)
-            cache.facts = data["facts"]
-            cache.results = data["results"]
-            cache.meta = data["meta"]
-        except (
-            OSError,
-            EOFError,
-            pickle.UnpicklingError,
-            KeyError,
-            TypeError,
-            AttributeError,
-            ImportError,
-        ):
-            pass  # no cache yet, or one from another version: start afresh
+    def open(cls, root: Path, *key_parts: object, in_project: bool = True) -> ResultCache:
+        name = hashlib.sha256(repr((CACHE_FORMAT, tool_version(), *key_parts)).encode())
+        path = cache_dir(root, in_project=in_project) / f"{name.hexdigest()[:24]}.msgpack"
+        cache = cls(path, key=_user_key())
+        if cache.key is not None and _own_folder(path.parent, create=False):
+            cache._load()
         return cache
+
+    def _load(self) -> None:
+        """Read the file if it is ours, signed and well-formed; anything else is a miss."""
+        assert self.key is not None
+        fd = _open_own(self.path, os.O_RDONLY)
+        if fd is None:
+            return
+        with os.fdopen(fd, "rb") as handle:
+            blob = handle.read(MAX_CACHE_BYTES + 1)
+        if len(blob) > MAX_CACHE_BYTES or not blob.startswith(MAGIC):
+            return
+        mac, payload = blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
+        if not hmac.compare_digest(mac, _sign(self.key, payload)):
+            return
+        try:
+            data = msgspec.msgpack.decode(payload, type=_Payload)
+            facts_type = _facts_type()
+            facts = {
+                path: (entry.digest, msgspec.convert(entry.facts, facts_type))
+                for path, entry in data.facts.items()
+            }
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        self.facts = facts
+        self.results = {
+            path: (entry.digest, entry.index_digest, entry.result)
+            for path, entry in data.results.items()
+        }
+        self.meta = dict(data.meta)
 
     def get_facts(self, path: str, digest: str) -> Any | None:
         entry = self.facts.get(path)
         return entry[1] if entry is not None and entry[0] == digest else None
 
     def put_facts(self, path: str, digest: str, facts: Any) -> None:
+        if not _storable(path):
+            return
+        # Only facts that come back from the cache exactly as they were are kept (a
+        # collector returning tuples or sets would read back as lists: recompute those).
+        try:
+            stored = msgspec.convert(
+                msgspec.msgpack.decode(msgspec.msgpack.encode(facts)), _facts_type()
+            )
+        except (TypeError, msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if stored != facts:
+            return
         self.facts[path] = (digest, facts)
         self.dirty = True
 
@@ -98,6 +244,8 @@ class ResultCache:
         return True, entry[2]
 
     def put_result(self, path: str, digest: str, index_digest: str, result: FileResult) -> None:
+        if not _storable(path):
+            return
         if result.error:  # errors are not cached: the next run tries again
             self.results.pop(path, None)
         else:
@@ -106,17 +254,49 @@ class ResultCache:
         self.dirty = True
 
     def save(self) -> None:
-        if not self.dirty:
+        if not self.dirty or self.key is None:
             return
-        payload = {"facts": self.facts, "results": self.results, "meta": self.meta}
+        payload = msgspec.msgpack.encode(
+            {
+                "facts": {p: (d, f) for p, (d, f) in self.facts.items()},
+                "results": {p: (d, i, r) for p, (d, i, r) in self.results.items()},
+                "meta": self.meta,
+            }
+        )
+        folder = self.path.parent
+        if not _own_folder(folder, create=True):
+            return  # a planted symlink or someone else's folder: do not write through it
+        _ensure_gitignore(folder)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            gitignore = self.path.parent / ".gitignore"
-            if not gitignore.exists():
-                gitignore.write_text("# Created by asyncmend\n*\n")
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temp, self.path)
+            fd, temp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
         except OSError:
-            pass  # a read-only checkout still gets its results, just not cached
+            return  # a read-only checkout still gets its results, just not cached
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(MAGIC + _sign(self.key, payload) + payload)
+            os.replace(temp, self.path)  # replaces a symlink itself, never its target
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
+def _storable(path: str) -> bool:
+    """Paths with bytes that are not UTF-8 (``surrogateescape``) are not cached."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _ensure_gitignore(folder: Path) -> None:
+    """``folder/.gitignore`` holding ``*`` (as ruff's cache folder has); never written
+    through a symlink, never overwriting anything."""
+    try:
+        fd = os.open(
+            folder / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644
+        )
+    except OSError:
+        return  # already there (or a symlink, or read-only): leave it
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(GITIGNORE)

@@ -69,6 +69,7 @@ RUN_KEYS = {
     "baseline",
     "force-exclude",
     "preview",
+    "max-file-size",
 }
 
 
@@ -88,6 +89,8 @@ class Config:
     force_exclude: bool = False
     #: Run preview rules too (``preview = true`` / ``--preview``), as ruff's preview.
     preview: bool = False
+    #: Files larger than this are skipped with a message (bytes, or "8MB"); None: 5 MB.
+    max_file_size: int | str | None = None
     settings: dict[str, Any] = field(default_factory=lambda: dict(SHARED_SETTINGS))
     #: Per-rule sections: ``{"AM202": {"key": value}}``.
     rule_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -301,6 +304,15 @@ def apply_table(
         elif key in ("unsafe-fixes", "respect-gitignore", "force-exclude", "preview"):
             _expect(value, bool, key, where)
             setattr(config, key.replace("-", "_"), value)
+        elif key == "max-file-size":
+            _expect(value, (int, str), key, where)
+            from_text = str(value).strip().upper().removesuffix("B")
+            if isinstance(value, bool) or not from_text.rstrip("KMG").replace(".", "", 1).isdigit():
+                raise ConfigError(
+                    f"{where}: [tool.asyncmend] {key}: expected a size such as 5000000 or "
+                    f'"8MB", got {value!r}'
+                )
+            config.max_file_size = value
         elif key == "baseline":
             config.baseline = _expect(value, str, key, where)
         elif key in SHARED_SETTINGS:

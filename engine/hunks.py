@@ -64,8 +64,21 @@ def apply_hunks(before: Sequence[str], after: Sequence[str], chosen: Iterable[Hu
 
 
 def hunk_findings(hunk: Hunk, findings: Sequence[Finding]) -> list[Finding]:
-    """The findings whose (original) line range meets a line the hunk changes."""
-    return [f for f in findings if hunk.touches(f.line, f.end_line)]
+    """The findings whose fix (or, where the fix's lines are unknown, whose own
+    original line range) meets a line the hunk changes."""
+    return [f for f in findings if _touches_fix(hunk, f)]
+
+
+def _touches_fix(hunk: Hunk, finding: Finding) -> bool:
+    if finding.fix_line is not None and finding.fix_end_line is not None:
+        if hunk.touches(finding.fix_line, finding.fix_end_line):
+            return True
+    return hunk.touches(finding.line, finding.end_line)
+
+
+def finding_hunks(finding: Finding, hunks: Sequence[Hunk]) -> list[Hunk]:
+    """The hunks that belong to one finding's fix."""
+    return [h for h in hunks if _touches_fix(h, finding)]
 
 
 def render_hunk(hunk: Hunk, before: Sequence[str], after: Sequence[str]) -> str:

@@ -52,16 +52,14 @@ class _SpanCodegenState(PositionProvidingCodegenState):
         end_node: cst.CSTNode | None = None,
     ) -> Iterator[None]:
         start = (self.line, self.column)
-        try:
-            yield
-        finally:
-            computed = self.provider._computed  # type: ignore[attr-defined]
-            end = (self.line, self.column)
-            if start_node is not None:
-                start = computed[id(start_node)][:2]
-            if end_node is not None:
-                end = computed[id(end_node)][2:]
-            computed[id(node)] = (*start, *end)
+        yield  # an error inside (RecursionError) propagates as it is
+        computed = self.provider._computed  # type: ignore[attr-defined]
+        end = (self.line, self.column)
+        if start_node is not None:
+            start = computed[id(start_node)][:2]
+        if end_node is not None:
+            end = computed[id(end_node)][2:]
+        computed[id(node)] = (*start, *end)
 
 
 @dataclass

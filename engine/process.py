@@ -3,12 +3,13 @@ verification of what the fixes produced."""
 
 from __future__ import annotations
 
+import bisect
 import traceback
 from collections.abc import Sequence
 
 import libcst as cst
 
-from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
+from asyncmend.codemods.base import FileContext, Fix, ImportSpec, RawFinding, Rule
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
@@ -51,6 +52,17 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     enabled = frozenset(r.code for r in job.rules if not any(r.code.startswith(c) for c in ignored))
     try:
         _fix_loop(path, data, module, rules, job, result, enabled)
+    except RecursionError:
+        # Nesting deeper than the analysis can follow: say so, as for a file that does
+        # not parse, and leave it alone.
+        too_deep = Finding(
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME,
+            "Cannot analyse: expressions nested too deeply; file left alone",
+            path, 1, 1, 1, 1,
+        )  # fmt: skip
+        result.fixed = result.original = None
+        result.applied = {}
+        result.findings = result.remaining = [too_deep]
     except Exception:
         # A crashing rule must not stop the run or write anything: report and move on.
         result.fixed = None
@@ -69,10 +81,15 @@ def parse_source(path: str, data: bytes) -> cst.Module | Finding:
             PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot parse: {message}",
             path, line, column, line, column,
         )  # fmt: skip
-    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+    except (UnicodeError, LookupError, SyntaxError) as exc:
+        # UnicodeError: a codec that exists but fails (a ``punycode`` cookie).
+        message = f"Cannot decode: {exc}".encode("unicode_escape").decode("ascii")
+        return Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, message, path, 1, 1, 1, 1)
+    except (RecursionError, MemoryError):
         return Finding(
-            PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot decode: {exc}", path, 1, 1, 1, 1
-        )
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME,
+            "Cannot parse: expressions nested too deeply", path, 1, 1, 1, 1,
+        )  # fmt: skip
     # libcst accepts what CPython's implementation limits reject (nesting depth).
     return syntax_finding(path, data, parsed=True) or module
 
@@ -85,7 +102,7 @@ def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, st
     except SyntaxError as error:
         if error.lineno:
             return error.lineno, error.offset or 1, error.msg
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):
         pass
     return exc.raw_line, exc.raw_column + 1, exc.message.removeprefix("parser error: ")
 
@@ -116,6 +133,8 @@ def _fix_loop(
         checked = not chosen
         if not chosen:
             break
+        if round_number == 0:
+            _record_fix_lines(raw, findings, chosen, positions)
         current = apply_fixes(current, chosen, positions)
         for item in chosen:
             result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1
@@ -179,6 +198,25 @@ def _run_rules(
     return kept, positions, suppressions
 
 
+def _record_fix_lines(
+    raw: Sequence[RawFinding],
+    findings: Sequence[Finding],
+    chosen: Sequence[RawFinding],
+    positions: Positions,
+) -> None:
+    """Where in the original file each first-round fix edits: a fix may change lines
+    other than its finding's (a refresh after the commit, an import), and review and
+    SARIF attribute the diff's hunks to findings by these lines."""
+    picked = {id(item) for item in chosen}
+    for item, finding in zip(raw, findings, strict=True):
+        if id(item) not in picked or item.fix is None:
+            continue
+        spans = [positions.span(old) for old, _ in item.fix.replacements if old in positions]
+        if spans:
+            finding.fix_line = min(span[0] for span in spans)
+            finding.fix_end_line = max(span[2] for span in spans)
+
+
 def _to_finding(path: str, item: RawFinding, span: Span) -> Finding:
     fix = item.fix
     return Finding(
@@ -226,21 +264,32 @@ def _choose_fixes(raw: list[RawFinding], positions: Positions, job: Job) -> list
 
 
 class _ReplaceNodes(cst.CSTTransformer):
-    """Replace nodes by identity, descending only into subtrees that hold a target."""
+    """Replace nodes by identity, descending only into subtrees that hold a target.
+
+    Whether a subtree holds a target is a binary search over the targets' extents
+    sorted by start (the fixes chosen in one round are disjoint), so a round costs
+    O(nodes x log fixes), not O(nodes x fixes): fix time stays linear in findings.
+    """
 
     def __init__(
         self, replacements: dict[int, object], extents: list[_Extent], positions: Positions
     ) -> None:
         super().__init__()
         self.replacements = replacements
-        self.extents = extents
+        self.extents = sorted(extents)
+        self.starts = [start for start, _ in self.extents]
         self.positions = positions
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if node not in self.positions:
             return True
         start, end = _extent(self.positions, node)
-        return any(start <= s and e <= end for s, e in self.extents)
+        index = bisect.bisect_left(self.starts, start)
+        while index < len(self.extents) and self.extents[index][0] <= end:
+            if self.extents[index][1] <= end:
+                return True
+            index += 1
+        return False
 
     def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
         return self.replacements.get(id(original_node), updated_node)
@@ -250,21 +299,69 @@ def apply_fixes(
     module: cst.Module, chosen: Sequence[RawFinding], positions: Positions
 ) -> cst.Module:
     """Apply the chosen fixes' replacements, then add the imports they need."""
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import AddImportsVisitor
-
     fixes: list[Fix] = [item.fix for item in chosen if item.fix is not None]
     replacements = {id(old): new for fix in fixes for old, new in fix.replacements}
     extents = [_extent(positions, old) for fix in fixes for old, _ in fix.replacements]
     updated = module.visit(_ReplaceNodes(replacements, extents, positions))
-    imports = [spec for fix in fixes for spec in fix.imports]
-    if imports:
-        context = CodemodContext()
-        for spec in imports:
-            AddImportsVisitor.add_needed_import(context, spec.module, spec.obj, spec.asname)
-        updated = AddImportsVisitor(context).transform_module(updated)
+    assert isinstance(updated, cst.Module)
+    return _add_imports(updated, [spec for fix in fixes for spec in fix.imports])
+
+
+def _add_imports(module: cst.Module, imports: Sequence[ImportSpec]) -> cst.Module:
+    """Add the imports the fixes need. ``AddImportsVisitor`` walks the whole module
+    twice, so imports already there at module level (the common case) are dropped first
+    by a look at the top-level statements alone."""
+    present = _top_level_imports(module)
+    needed = [
+        spec
+        for spec in dict.fromkeys(imports)
+        if (spec.module, spec.obj, spec.asname) not in present
+    ]
+    if not needed:
+        return module
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import AddImportsVisitor
+
+    context = CodemodContext()
+    for spec in needed:
+        AddImportsVisitor.add_needed_import(context, spec.module, spec.obj, spec.asname)
+    updated = AddImportsVisitor(context).transform_module(module)
     assert isinstance(updated, cst.Module)
     return updated
+
+
+def _top_level_imports(module: cst.Module) -> set[tuple[str, str | None, str | None]]:
+    """``(module, name or None, asname or None)`` of the module-level imports."""
+    found: set[tuple[str, str | None, str | None]] = set()
+    for statement in module.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    found.add((_dotted(alias.name), None, _asname(alias)))
+            elif (
+                isinstance(small, cst.ImportFrom)
+                and not small.relative
+                and small.module is not None
+                and not isinstance(small.names, cst.ImportStar)
+            ):
+                base = _dotted(small.module)
+                for alias in small.names:
+                    found.add((base, _dotted(alias.name), _asname(alias)))
+    return found
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return node.value if isinstance(node, cst.Name) else ""
+
+
+def _asname(alias: cst.ImportAlias) -> str | None:
+    if alias.asname is None or not isinstance(alias.asname.name, cst.Name):
+        return None
+    return alias.asname.name.value
 
 
 def verify_output(path: str, before: bytes, after: bytes) -> str | None:
@@ -275,11 +372,11 @@ def verify_output(path: str, before: bytes, after: bytes) -> str | None:
         return f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
     try:
         compile(before, path, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # the input needs a newer Python than this one; parsing is the check
     try:
         compile(after, path, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return (
             f"internal error: fix output for {path} does not compile ({exc}); file left unchanged"
         )

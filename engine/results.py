@@ -10,6 +10,23 @@ PARSE_ERROR_CODE = "AM000"
 PARSE_ERROR_NAME = "syntax-error"
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on one line: control characters (a newline in a file
+    name) escaped as Python does, bytes that are not UTF-8 (``surrogateescape``) as
+    ``\\xNN``."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif 0xDC80 <= ord(char) <= 0xDCFF:
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
 @dataclass
 class Finding:
     code: str
@@ -24,6 +41,10 @@ class Finding:
     #: "safe" / "unsafe" when the finding has a fix, else None.
     fix_applicability: str | None = None
     fix_message: str | None = None
+    #: The original lines (1-based, inclusive) the applied fix edits, when known (a
+    #: fix may edit lines other than its finding's: review and SARIF need them).
+    fix_line: int | None = None
+    fix_end_line: int | None = None
 
     @property
     def fixable(self) -> bool:

@@ -5,11 +5,14 @@ when the cache answers). Workers get paths, not sources; results stream back in 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-import pickle
+import signal
+import stat
 import sys
-import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache, content_hash
-from asyncmend.engine.results import FileResult
+from asyncmend.engine.results import FileResult, printable
 
 if TYPE_CHECKING:
     from asyncmend.engine.index import FileFacts, RepoIndex
@@ -27,24 +30,93 @@ if TYPE_CHECKING:
 POOL_THRESHOLD = 24
 
 
+#: Recursion limit while checking files (libcst's visitors recurse once per level).
+RECURSION_LIMIT = 10_000
+
+#: Files larger than this are skipped with a message (``max-file-size`` in the config):
+#: checking costs memory in proportion to the source.
+DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
+
+
 class InputError(Exception):
-    """A file that cannot be read as Python source (unreadable, binary)."""
+    """A file that cannot be read as Python source (unreadable, binary): exit 2."""
 
 
-def read_source(path: str) -> bytes:
+class SkippedFile(Exception):
+    """A file left out on purpose (special file, over the size limit): a warning. The
+    message does not name the file."""
+
+
+def max_file_bytes(config: object) -> int:
+    """The per-file size limit: ``max-file-size`` (bytes, or a string such as "8MB")
+    when the config has it, else ``DEFAULT_MAX_FILE_BYTES``."""
+    value = getattr(config, "max_file_size", None)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().upper().removesuffix("B")
+        scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+        number = text[:-1] if scale != 1 else text
+        try:
+            return max(1, int(float(number) * scale))
+        except ValueError:
+            pass
+    return DEFAULT_MAX_FILE_BYTES
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def read_source(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The file's bytes. Never blocks on a FIFO or reads a device: the file is opened
+    without blocking and must be a regular file of at most ``limit`` bytes."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise InputError(f"{path}: cannot read: {(exc.strerror or str(exc)).lower()}") from exc
+        raise InputError(f"{printable(path)}: cannot read: {_reason(exc)}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise SkippedFile(f"{kind}, not a source file; skipped")
+        if info.st_size > limit:
+            raise SkippedFile(_too_big(info.st_size, limit))
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise InputError(f"{printable(path)}: cannot read: {_reason(exc)}") from exc
+    if len(data) > limit:
+        raise SkippedFile(_too_big(len(data), limit))
     check_text(path, data)
     return data
 
 
 def check_text(path: str, data: bytes) -> None:
     """Raise ``InputError`` when ``data`` cannot be Python source (a file's or stdin's)."""
-    if b"\x00" in data or not _decodable(data):
-        raise InputError(f"{path}: binary file, not Python source")
+    if b"\x00" in data:
+        raise InputError(
+            f"{printable(path)}: binary file (it contains NUL bytes), not Python source"
+        )
+    if not _decodable(data):
+        raise InputError(
+            f"{printable(path)}: not valid UTF-8 and no encoding declaration (PEP 263): "
+            "not readable as Python source"
+        )
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _too_big(size: int, limit: int) -> str:
+    mb = 1024 * 1024
+    return f"{size / mb:.1f} MB, over the size limit of {limit / mb:.1f} MB; skipped"
 
 
 def _decodable(data: bytes) -> bool:
@@ -59,48 +131,85 @@ def _decodable(data: bytes) -> bool:
 
 # -- worker side --------------------------------------------------------------------
 
-_LOADED: dict[str, Job] = {}
+#: The job of the pool this worker belongs to: inherited through fork, or sent once in
+#: memory as the initializer's argument (spawn). Never a file on disk.
+_JOB: Job | None = None
 
 
-def _load_job(job_file: str) -> Job:
-    job = _LOADED.get(job_file)
-    if job is None:
-        with open(job_file, "rb") as handle:
-            job = pickle.load(handle)
-        _LOADED.clear()
-        _LOADED[job_file] = job
-    return job
+def _facts_task(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str, FileFacts] | str:
+    from asyncmend.engine.index import FileFacts, collect_facts, module_name_for
 
-
-def _facts_task(path: str) -> tuple[str, FileFacts] | str:
-    from asyncmend.engine.index import collect_facts
-
+    deep_recursion()
     try:
-        data = read_source(path)
-    except InputError as exc:
+        data = read_source(path, limit)
+    except (InputError, SkippedFile) as exc:
         return str(exc)
-    return content_hash(data), collect_facts(path, data)
+    try:
+        facts = collect_facts(path, data)
+    except Exception:  # (RecursionError on deep nesting, a codec's error): no facts
+        facts = FileFacts(path=path, module=module_name_for(path))
+    return content_hash(data), facts
 
 
 def check_source(path: str, relpath: str, job: Job) -> FileResult:
     from asyncmend.engine.process import process_source
 
+    deep_recursion()
     try:
-        data = read_source(path)
+        data = read_source(path, max_file_bytes(job.config))
     except InputError as exc:
         return FileResult(path=path, error=f"input: {exc}")
+    except SkippedFile as exc:
+        return FileResult(path=path, warnings=[str(exc)])
     result = process_source(path, data, job, relpath=relpath)
     result.digest = content_hash(data)
     return result
 
 
-def _check_task(task: tuple[str, str, str]) -> FileResult:
-    path, relpath, job_file = task
-    return check_source(path, relpath, _load_job(job_file))
+def _check_task(task: tuple[str, str]) -> FileResult:
+    path, relpath = task
+    assert _JOB is not None, "a pass-2 pool is always started with its job"
+    return check_source(path, relpath, _JOB)
 
 
-def _init_worker() -> None:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+def deep_recursion() -> None:
+    """Room for deeply nested (but valid) code, the same in workers and in the main
+    process (``-j 1``, few files); deeper nesting becomes an AM000 finding."""
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+
+
+def _init_worker(parent: int, job: Job | None) -> None:
+    global _JOB
+    _JOB = job
+    deep_recursion()
+    # The main process handles Ctrl-C and shuts the pool down; workers must not print
+    # a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Workers never outlive the main process, however it ends (SIGKILL included):
+    the kernel's parent-death signal on Linux, and a watchdog thread everywhere."""
+    if sys.platform == "linux":
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="asyncmend-parent-watchdog", daemon=True).start()
 
 
 # -- orchestration --------------------------------------------------------------------
@@ -108,33 +217,43 @@ def _init_worker() -> None:
 
 @dataclass
 class Pool:
-    """A process pool (or none) shared by both passes of a run, started on first need."""
+    """Worker processes (or none) for the passes of a run, started on first need. A
+    pass that needs a job (pass 2) gets a pool started with it, in memory."""
 
     jobs: int
     executor: Executor | None = None
+    job: Job | None = None
 
     def __enter__(self) -> Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
+            self.executor = None
 
     def parallel(self, count: int) -> bool:
         return self.jobs > 1 and count >= POOL_THRESHOLD
 
-    def map(self, fn: Callable, items: Sequence) -> Iterator:  # type: ignore[type-arg]
+    def map(self, fn: Callable, items: Sequence, job: Job | None = None) -> Iterator:  # type: ignore[type-arg]
         if not self.parallel(len(items)):
             return map(fn, items)
+        if self.executor is not None and job is not None and job is not self.job:
+            self._stop()  # pass 1's workers do not know pass 2's job
         if self.executor is None:
             import multiprocessing
 
-            # fork shares the already imported rules and libcst with the workers.
+            # fork shares the already imported rules, libcst and the job with the workers.
             method = "fork" if sys.platform == "linux" else None
+            self.job = job
             self.executor = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context(method),
                 initializer=_init_worker,
+                initargs=(os.getpid(), job),
             )
         chunk = max(1, min(16, len(items) // (self.jobs * 8) or 1))
         return self.executor.map(fn, items, chunksize=chunk)
@@ -147,15 +266,20 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def hash_files(paths: Iterable[str]) -> tuple[dict[str, str], list[str]]:
-    """Content hash of every readable file, and the input errors of the others."""
+def hash_files(
+    paths: Iterable[str], limit: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[dict[str, str], list[str]]:
+    """Content hash of every readable file, and the input errors of the others (files
+    skipped on purpose get neither: pass 2 reports them)."""
     digests: dict[str, str] = {}
     errors: list[str] = []
     for path in paths:
         try:
-            digests[path] = content_hash(read_source(path))
+            digests[path] = content_hash(read_source(path, limit))
         except InputError as exc:
             errors.append(str(exc))
+        except SkippedFile:
+            pass
     return digests, errors
 
 
@@ -163,12 +287,16 @@ def index_digest(digests: dict[str, str], paths: Iterable[str]) -> str:
     """Identifies the repo index: the files it was built from and their contents."""
     h = hashlib.blake2b(digest_size=16)
     for path in sorted(paths):
-        h.update(f"{path}\0{digests.get(path, '')}\n".encode("utf-8", "surrogateescape"))
+        h.update(os.fsencode(path) + f"\0{digests.get(path, '')}\n".encode())
     return h.hexdigest()
 
 
 def build_index(
-    pool: Pool, paths: Sequence[str], digests: dict[str, str], cache: ResultCache | None
+    pool: Pool,
+    paths: Sequence[str],
+    digests: dict[str, str],
+    cache: ResultCache | None,
+    limit: int = DEFAULT_MAX_FILE_BYTES,
 ) -> RepoIndex:
     """Pass 1: facts of every file (from the cache where its content is unchanged)."""
     from asyncmend.engine.index import RepoIndex
@@ -181,7 +309,7 @@ def build_index(
             index.add(facts)
         elif path in digests:
             missing.append(path)
-    for item in pool.map(_facts_task, missing):
+    for item in pool.map(functools.partial(_facts_task, limit=limit), missing):
         if isinstance(item, str):
             continue  # unreadable now: reported by pass 2 for checked files
         digest, facts = item
@@ -219,13 +347,7 @@ def check_files(
             for path, rel in todo:
                 yield check_source(path, rel, job)
             return
-        with tempfile.NamedTemporaryFile("wb", suffix=".asyncmend-job", delete=False) as handle:
-            pickle.dump(job, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            job_file = handle.name
-        try:
-            yield from pool.map(_check_task, [(p, r, job_file) for p, r in todo])
-        finally:
-            os.unlink(job_file)
+        yield from pool.map(_check_task, todo, job=job)
 
     for result in computed():
         if cache is not None and result.digest:
@@ -238,7 +360,10 @@ def index_scope(files: Iterable[Path]) -> list[Path]:
     file still knows the rest of its package."""
     roots: dict[Path, None] = {}
     for file in files:
-        folder = file.resolve().parent
+        try:
+            folder = file.resolve().parent
+        except (OSError, RuntimeError):  # a symlink loop: read errors report it
+            continue
         top = None
         while (folder / "__init__.py").is_file():
             top = folder

@@ -67,3 +67,16 @@ def seeded_markers(root: Path, codes: Iterable[str]) -> set[tuple[str, int, str]
                     if code in wanted:
                         found.add((path.relative_to(root).as_posix(), number, code))
     return found
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterable[None]:
+    """The user's cache folder (the cache's signing key) lives in a temp folder during the
+    tests, for the CLI subprocesses too: nothing is left in the real home."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous

@@ -26,7 +26,7 @@ def _findings(result: subprocess.CompletedProcess[str]) -> list[tuple[str, int, 
 def test_warm_run_answers_from_cache_without_importing_libcst(tmp_path: Path) -> None:
     shutil.copy(CASE, tmp_path / "a.py")
     cold = asyncmend("check", "--format", "json", ".", cwd=tmp_path)
-    assert list((tmp_path / ".asyncmend_cache").glob("*.pickle"))
+    assert list((tmp_path / ".asyncmend_cache").glob("*.msgpack"))
     probe = (
         "import sys, runpy; sys.argv=['asyncmend','check','--format','json','.'];\n"
         "try:\n    runpy.run_module('asyncmend.cli.app', run_name='__main__')\n"

@@ -27,6 +27,7 @@ def _found(result) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
         (b'[tool.asyncmend]\nextend = "nowhere.toml"\n', "no such file"),
         (b'[tool.asyncmend]\nextend = "pyproject.toml"\n', "cycle"),
         (b"[tool.asyncmend]\nextend = 3\n", "extend: expected str"),
+        (b'[tool.asyncmend]\nmax-file-size = "big"\n', "max-file-size: expected a size"),
     ],
 )
 def test_invalid_config_is_one_line_and_exit_2(
@@ -123,3 +124,13 @@ def test_nested_config_excludes_apply_to_its_files(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert _found(forced) == [("sub/b.py", "AM205")]
+
+
+def test_max_file_size_from_the_config(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(SLEEPY)
+    (tmp_path / "pyproject.toml").write_text("[tool.asyncmend]\nmax-file-size = 20\n")
+    result = asyncmend("check", "a.py", "--no-cache", cwd=tmp_path)
+    assert "over the size limit" in result.stderr
+    assert "AM205" not in result.stdout
+    (tmp_path / "pyproject.toml").write_text('[tool.asyncmend]\nmax-file-size = "1KB"\n')
+    assert "AM205" in asyncmend("check", "a.py", "--no-cache", cwd=tmp_path).stdout

@@ -659,8 +659,8 @@ def certainly_followed_by(
     """The first of ``candidates`` (statements of their own) that runs on every path
     that leaves ``site``'s statement normally: in its block or an enclosing one (not
     leaving a loop: an item's statement is not followed by the code after the loop),
-    with no ``return``/``break``/``continue`` in between. Raising paths are not counted
-    (they are the failures the transaction rules are about)."""
+    with no ``return``/``break``/``continue``/``raise`` statement in between. Calls that
+    may raise are not counted (they are the failures the transaction rules are about)."""
     lines = {id(c.site.statement): c for c in candidates if statement_line(flow, c) is not None}
     blocks = {id(block): block for block, _ in flow.positions.values()}
     for depth in range(len(site.path) - 1, -1, -1):
@@ -695,6 +695,10 @@ def _first_certain(
         found = lines.get(id(stmt))
         if found is not None:
             return found, False
+        if isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(small, cst.Raise) for small in stmt.body
+        ):
+            return None, True  # the path ends here
         if _runs_its_body(stmt):
             found, left = _first_certain(list(stmt.body.body), lines)  # type: ignore[attr-defined]
             if found is not None or left:

@@ -482,10 +482,14 @@ def statement_line(flow: Flow, call: SessionCall) -> cst.SimpleStatementLine | N
 
 
 def repo_expires_on_commit(context: FileContext) -> bool:
-    """Whether sessions of unknown origin (parameters, dependencies) expire on commit:
-    False only when every async session factory the repo index saw visibly sets
-    ``expire_on_commit=False``. Falls back on the index's module-level sessionmaker fact
-    when no file carries the ``sessionmaker_calls`` fact."""
+    """Whether a session whose factory is not known (a parameter, a dependency we cannot
+    follow) expires its objects on commit: only when the repo makes sessions (its
+    sessionmakers and ``AsyncSession(...)`` calls, repo index) and every one of them
+    visibly keeps the default ``expire_on_commit=True``; then whichever it came from, it
+    expires. When they disagree (one test file's ``AsyncSession(engine)`` next to the
+    app's ``expire_on_commit=False`` factory), when a value cannot be read, or when the
+    repo makes no session (a library: its users' factories decide), it cannot be known:
+    False, so the rules stay silent."""
     cached = context.semantic.memo.get("repo_expires_on_commit")
     if cached is None:
         seen = [
@@ -493,10 +497,14 @@ def repo_expires_on_commit(context: FileContext) -> bool:
             for facts in context.index.by_path.values()
             for value in transaction_facts.sessionmaker_calls.of(facts)
         ]
-        if seen:
-            cached = any(value is not False for value in seen)
-        else:
-            cached = context.index.sessionmaker_expires_on_commit()
+        if not seen:
+            seen = [
+                info.get("expire_on_commit")
+                for facts in context.index.by_path.values()
+                for info in facts.sessionmakers.values()
+                if info.get("async")
+            ]
+        cached = bool(seen) and all(value is True for value in seen)
         context.semantic.memo["repo_expires_on_commit"] = cached
     return cached
 

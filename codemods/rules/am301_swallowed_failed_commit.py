@@ -129,6 +129,7 @@ class SwallowedFailedCommit(Rule):
         if node.finalbody is not None and _recovers(node.finalbody, recovering, self.context):
             return
         raises_after = _raise_follows(node, self.ancestors)
+        values = _single_values(func)
         swallowing = [
             handler
             for handler in node.handlers
@@ -136,7 +137,7 @@ class SwallowedFailedCommit(Rule):
             and not ends_with_raise(handler.body)
             and not (raises_after and not may_leave(handler))
             and not _recovers(handler.body, recovering, self.context)
-            and not all(_raises_when(handler.body, f.guards, node) for f in failing)
+            and not all(_raises_when(handler.body, f.guards, node, values) for f in failing)
         ]
         if not swallowing:
             return
@@ -408,6 +409,7 @@ def _raises_when(
     handler: cst.BaseSuite,
     guards: tuple[tuple[cst.BaseExpression, bool], ...],
     node: cst.Try,
+    values: dict[str, cst.BaseExpression],
 ) -> bool:
     """The handler re-raises on exactly the path where the commit ran: one of its
     top-level ``if`` statements tests what guarded the commit (the same branch, names not
@@ -417,11 +419,20 @@ def _raises_when(
     rebound = {n for stmt in node.body.body for n in bound_names(stmt)}
     rebound |= {n for stmt in handler.body for n in bound_names(stmt)}
     wanted: set[tuple[str, bool]] = set()
-    for test, taken in guards:
+    pending = list(guards)
+    while pending:
+        test, taken = pending.pop()
         if any(isinstance(n, cst.Name) and n.value in rebound for n in iter_descendants(test)):
             continue
         code, polarity = _normal_test(test)
         wanted.add((code, polarity == taken))
+        # `a and b` held: so did `a` and `b`; a name bound once to such a test stands for it.
+        if isinstance(test, cst.Name) and test.value in values:
+            pending.append((values[test.value], taken))
+        elif (
+            taken and isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And)
+        ):
+            pending += [(test.left, True), (test.right, True)]
     for stmt in handler.body:
         if not isinstance(stmt, cst.If):
             continue
@@ -433,6 +444,18 @@ def _raises_when(
             if ends_with_raise(orelse.body):
                 return True
     return False
+
+
+def _single_values(func: cst.FunctionDef) -> dict[str, cst.BaseExpression]:
+    """Names assigned exactly once in ``func`` (plain ``name = value``) -> that value."""
+    seen: dict[str, list[cst.BaseExpression | None]] = {}
+    for node in own_scope(func.body):
+        value, targets = assignment(node)
+        for target in targets:
+            for name in assigned_names(target):
+                plain = isinstance(target, cst.Name) and len(targets) == 1
+                seen.setdefault(name, []).append(value if plain else None)
+    return {n: v[0] for n, v in seen.items() if len(v) == 1 and v[0] is not None}
 
 
 def _raise_follows(node: cst.Try, ancestors: list[cst.CSTNode]) -> bool:

@@ -617,11 +617,12 @@ CLASS_FILES: dict[str, str] = {
 
 def run_peers(exe: str) -> int:
     """Score the peer cases and the review's class cases, one table each."""
+    extra = _preview_flag(exe)  # preview rules are measured too
     for folder, files, title in (
         (PEER_CASES, PEER_FILES, "peer rule"),
         (CLASS_CASES, CLASS_FILES, "class from the review"),
     ):
-        cmd = [exe, "check", "--no-cache", "--select", "ALL", "--format", "json", "."]
+        cmd = [exe, "check", "--no-cache", "--select", "ALL", "--format", "json", *extra, "."]
         proc, _ = _run(cmd, folder)
         if problem := _internal_error(proc, "check"):
             print(problem, file=sys.stderr)

@@ -22,6 +22,7 @@ from asyncmend.codemods.facts.parse import parse_for_facts
 
 # Importing ``collectors`` registers every pass-1 collector of the rules.
 from asyncmend.codemods.facts.sessions import async_def_kinds
+from asyncmend.codemods.facts.transactions import expire_on_commit_of
 
 #: Bytes that must occur in a file for pass 1 to parse it at all.
 FACT_TRIGGERS: tuple[bytes, ...] = (
@@ -114,12 +115,8 @@ def _collect_module_level(tree: ast.Module, facts: FileFacts) -> None:
             callee = dotted(stmt.value.func) or ""
             leaf = callee.rsplit(".", 1)[-1]
             if leaf in ("async_sessionmaker", "sessionmaker"):
-                expire: bool | None = None
-                for keyword in stmt.value.keywords:
-                    if keyword.arg == "expire_on_commit" and isinstance(
-                        keyword.value, ast.Constant
-                    ):
-                        expire = bool(keyword.value.value)
+                # The default is True; None when `**kwargs` or a non-literal may set it.
+                expire = expire_on_commit_of(stmt.value)
                 is_async = leaf == "async_sessionmaker" or any(
                     k.arg == "class_" and (dotted(k.value) or "").endswith("AsyncSession")
                     for k in stmt.value.keywords

@@ -1,4 +1,4 @@
-"""The demo app: `check --select AM301,AM302,AM303,AM304` reports exactly the lines
+"""The demo app: `check --select AM301,AM302,AM303,AM304 --preview` reports exactly the lines
 seeded with those codes (``# seeded: AMxxx``), and fixing them keeps the demo valid."""
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ def test_seeded_markers_exist() -> None:
 
 def test_check_reports_exactly_the_seeded_lines(demo_copy: Path) -> None:
     result = asyncmend(
-        "check", ".", "--select", ",".join(CODES), "--format", "json", "--no-cache", cwd=demo_copy
+        "check",
+        ".",
+        "--select",
+        ",".join(CODES),
+        "--preview",
+        "--format",
+        "json",
+        "--no-cache",
+        cwd=demo_copy,
     )
     assert result.returncode == 1, result.stderr
     findings = {
@@ -29,11 +37,13 @@ def test_check_reports_exactly_the_seeded_lines(demo_copy: Path) -> None:
 
 def test_fix_clears_the_findings_and_output_compiles(demo_copy: Path) -> None:
     select = ",".join(CODES)
-    fixed = asyncmend("fix", ".", "--select", select, "--unsafe-fixes", "--no-cache", cwd=demo_copy)
+    fixed = asyncmend(
+        "fix", ".", "--select", select, "--preview", "--unsafe-fixes", "--no-cache", cwd=demo_copy
+    )
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     for path in demo_copy.rglob("*.py"):
         compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
-    again = asyncmend("check", ".", "--select", select, "--no-cache", cwd=demo_copy)
+    again = asyncmend("check", ".", "--select", select, "--preview", "--no-cache", cwd=demo_copy)
     assert again.returncode == 0, again.stdout
     orders = (demo_copy / "app/routers/orders.py").read_text()
     assert "order = result.scalar_one_or_none()" in orders

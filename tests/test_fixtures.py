@@ -23,6 +23,7 @@ def _run(case: Case, root: Path, *, fix: bool):  # type: ignore[no-untyped-def]
         select=["AM"] if case.code == "AM001" else [case.code],
         fix=fix,
         unsafe_fixes=True,
+        preview=True,  # preview rules are tested like the others
         config_path=config,
         jobs=1,
     )

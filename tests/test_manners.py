@@ -182,9 +182,11 @@ def test_fix_only_show_fixes_and_exit_zero(tmp_path: Path) -> None:
 
 def test_no_unsafe_fixes_overrides_the_config(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    (project / "pyproject.toml").write_text("[tool.asyncmend]\nunsafe-fixes = true\n")
-    source = (FIXTURES / "rules" / "AM302").glob("positive_*.py")
-    case = next(p for p in sorted(source) if not p.name.endswith(".expected.py"))
+    # AM302 is a preview rule: the config turns preview on as well.
+    (project / "pyproject.toml").write_text(
+        "[tool.asyncmend]\nunsafe-fixes = true\npreview = true\n"
+    )
+    case = FIXTURES / "rules" / "AM302" / "positive_order_and_audit.py"  # one finding
     (project / "a.py").write_text(case.read_text())
     with_config = asyncmend("diff", "--select", "AM302", "a.py", cwd=project)
     assert with_config.returncode == 1 and "flush" in with_config.stdout

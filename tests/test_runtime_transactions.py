@@ -121,12 +121,16 @@ def _fixed_by_asyncmend(
     """The original file and a copy fixed by asyncmend's Python API (``code`` only)."""
     original = _write(tmp_path / "original", source)
     fixed = _write(tmp_path / "fixed", source)
-    report = run([str(fixed.parent)], select=[code], fix=True, unsafe_fixes=unsafe, jobs=1)
+    report = run(
+        [str(fixed.parent)], select=[code], fix=True, unsafe_fixes=unsafe, preview=True, jobs=1
+    )
     assert not report.internal_errors, report.internal_errors
     assert [f.code for f in report.findings] == [code]
     report.apply()
     assert fixed.read_text() != source, "asyncmend did not change the file"
-    again = run([str(fixed.parent)], select=[code], fix=True, unsafe_fixes=unsafe, jobs=1)
+    again = run(
+        [str(fixed.parent)], select=[code], fix=True, unsafe_fixes=unsafe, preview=True, jobs=1
+    )
     assert not again.findings, "the fixed file still has findings"
     return original, fixed
 

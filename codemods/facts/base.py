@@ -27,7 +27,7 @@ class FileFacts:
     async_defs: list[str] = field(default_factory=list)
     #: Module-level import bindings: local name -> dotted target.
     imports: dict[str, str] = field(default_factory=dict)
-    #: Module-level sessionmaker bindings: name -> {"async": bool, "expire_on_commit": bool|None}.
+    #: Module-level sessionmaker bindings: name -> {"async": bool, "expire_on_commit": bool|None} (None: not readable).
     sessionmakers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Facts from the registered collectors (see ``COLLECTORS``), by collector name.
     extra: dict[str, Any] = field(default_factory=dict)

@@ -3,10 +3,14 @@ rolling the session back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
 from asyncmend.codemods.semantic.bindings import bound_names
+from asyncmend.codemods.semantic.flow import ends_with_raise, may_leave
 from asyncmend.codemods.semantic.sessions import method_session_names
 from asyncmend.codemods.semantic.summaries import session_effects
 from asyncmend.codemods.semantic.tree import (
@@ -16,6 +20,7 @@ from asyncmend.codemods.semantic.tree import (
     caught_types,
     dotted_name,
     iter_children,
+    iter_descendants,
     own_scope,
     owner_class,
 )
@@ -44,13 +49,31 @@ class SwallowedFailedCommit(Rule):
     flush"). A handler that logs and carries on (skips the row, returns `False`) turns
     one bad row into failures everywhere the session is used next.
 
-    The fix adds `await session.rollback()` as the handler's first statement (rolling
-    back a failed session is always allowed and has no other effect). Handlers that only
-    catch exceptions a commit cannot raise (`ValueError`, `KeyError`...), that end by
-    raising, that roll back, close or reset the session, or that hand the session to
-    another function that may roll it back (one whose summary in the repo shows a
-    rollback, or that is not known) are left alone, as are commits inside
-    `async with session.begin()` / `begin_nested()`, which roll back themselves.
+    The fix adds `await session.rollback()` to the handler: as its first statement, or,
+    when the handler already re-raises on some path, right after that raise (a rollback
+    must not run before it). Inside `begin_nested()` (`async with s.begin_nested()` or
+    `sp = await s.begin_nested()`) only the savepoint may be rolled back: the fix rolls
+    back `sp`, never the session (that would discard the outer transaction's work). The
+    fix is safe when the handler catches only SQLAlchemy errors or the `try` holds nothing
+    but the commit; a broad `except Exception` around more than the commit makes it
+    unsafe, because the rollback then also runs for errors that left the session healthy
+    and discards the writes the caller would have committed. There is no fix when the
+    handler reads `s.is_active` / `s.in_transaction()` (a rollback would change the
+    answer it acts on).
+
+    Not reported: handlers that only catch exceptions a commit cannot raise
+    (`ValueError`, `KeyError`...), that end by raising, that re-raise on exactly the path
+    where the commit ran (`if error is None: raise` around `if error is None: commit`),
+    that fall through to a `raise` right after the `try`, that roll back, close or reset
+    the session or its savepoint, or that hand the session to a function that may roll it
+    back (its summary in the repo shows a rollback, or it is not known; a known helper
+    that never rolls back is the failed session's next user: reported). Commits inside
+    `async with session.begin()` / `begin_nested()` roll back themselves. A failure is
+    reported once, at the innermost `try` that handles it.
+
+    Status: stable. On the ecosystem corpus the false positives of the review (a
+    savepoint rollback, a conditional re-raise, a raise after the `try`) are gone and the
+    `is_active` case gets no fix (see bench/ECOSYSTEM.md).
 
     ## Example
     ```python
@@ -95,26 +118,30 @@ class SwallowedFailedCommit(Rule):
         sessions = method_session_names(func, owner_class(func, self.ancestors), self.context)
         if not sessions:
             return
-        failing = _failing_calls(node.body, sessions)
+        failing = _failing_calls(node.body, sessions, self._handles_inside)
         if not failing:
             return
-        committed = list(dict.fromkeys(session for session, _ in failing))
+        committed = list(dict.fromkeys(f.session for f in failing))
         # Rolling back a savepoint of the session is a rollback too.
         recovering = set(committed) | {
             name for name, owner in _savepoints(func, sessions).items() if owner in committed
         }
         if node.finalbody is not None and _recovers(node.finalbody, recovering, self.context):
             return
+        raises_after = _raise_follows(node, self.ancestors)
+        values = _single_values(func)
         swallowing = [
             handler
             for handler in node.handlers
             if self._catches_commit_errors(handler)
-            and not _ends_with_raise(handler.body)
+            and not ends_with_raise(handler.body)
+            and not (raises_after and not may_leave(handler))
             and not _recovers(handler.body, recovering, self.context)
+            and not all(_raises_when(handler.body, f.guards, node, values) for f in failing)
         ]
         if not swallowing:
             return
-        session, call = failing[0]
+        session, call = failing[0].session, failing[0].call
         method = call.func.attr.value  # type: ignore[attr-defined]
         caught = ", ".join(_describe(h) for h in swallowing)
         inside, savepoint = self._enclosing_transaction(node, func, set(committed))
@@ -155,12 +182,54 @@ class SwallowedFailedCommit(Rule):
             rollbacks = [savepoint]
         else:
             rollbacks = committed
+        if any(_checks_transaction_state(h.body, set(committed)) for h in swallowing):
+            # The handler asks whether the session is still usable and acts on the answer:
+            # a rollback first would change that answer (and discard earlier flushed rows).
+            self.report(
+                call,
+                f"{message} (no automatic fix: the handler reads the session's transaction "
+                "state, which a rollback would change)",
+            )
+            return
+        replacements = []
+        for handler in swallowing:
+            body = _with_rollback(handler.body, rollbacks, recovering)
+            if body is None:
+                self.report(
+                    call,
+                    f"{message} (no automatic fix: the handler re-raises on some paths, and a "
+                    "rollback before that raise would change what it raises)",
+                )
+                return
+            replacements.append((handler.body, body))
+        applicability = Applicability.SAFE
+        reason = ""
+        if any(_broad(self, h) for h in swallowing) and not _only_commits(node.body, sessions):
+            # A broad handler around more than the commit also runs for errors that leave
+            # the session healthy: a rollback there discards writes the caller may commit.
+            applicability = Applicability.UNSAFE
+            reason = " (unsafe: the handler also catches errors of other statements)"
         fix = Fix(
-            message=f"Add `await {rollbacks[0]}.rollback()` as the handler's first statement",
-            applicability=Applicability.SAFE,
-            replacements=[(h.body, _with_rollback(h.body, rollbacks)) for h in swallowing],
+            message=f"Add `await {rollbacks[0]}.rollback()` to the handler{reason}",
+            applicability=applicability,
+            replacements=replacements,
         )
         self.report(call, message, fix=fix)
+
+    def _handles_inside(self, inner: cst.Try, sessions: frozenset[str]) -> bool:
+        """An inner ``try`` handles its own failed commits: a failure there never reaches
+        an outer handler as a failed session (it is swallowed or rolled back inside; it is
+        reported there)."""
+        if inner.finalbody is not None and _recovers(inner.finalbody, set(sessions), self.context):
+            return True
+        return any(
+            self._catches_commit_errors(handler)
+            and (
+                not ends_with_raise(handler.body)
+                or _recovers(handler.body, set(sessions), self.context)
+            )
+            for handler in inner.handlers
+        )
 
     def _enclosing_transaction(
         self, node: cst.Try, func: cst.FunctionDef, sessions: set[str]
@@ -213,14 +282,30 @@ def _session_method(node: cst.CSTNode, sessions: frozenset[str] | set[str]) -> t
     return "", ""
 
 
-def _failing_calls(body: cst.BaseSuite, sessions: frozenset[str]) -> list[tuple[str, cst.Call]]:
+@dataclass(frozen=True)
+class _Failing:
+    """A commit/flush of the try body, and the ``if`` tests (with the branch taken) on
+    the way to it."""
+
+    session: str
+    call: cst.Call
+    guards: tuple[tuple[cst.BaseExpression, bool], ...]
+
+
+def _failing_calls(
+    body: cst.BaseSuite,
+    sessions: frozenset[str],
+    handles_inside: Callable[[cst.Try, frozenset[str]], bool],
+) -> list[_Failing]:
     """``await s.commit()`` / ``await s.flush()`` in the try body, not inside a nested
     scope nor inside ``async with s.begin()`` / ``s.begin_nested()`` (which roll back) or
-    ``async with factory() as s`` (which closes the session)."""
-    found: list[tuple[str, cst.Call]] = []
-    stack: list[cst.CSTNode] = [body]
+    ``async with factory() as s`` (which closes the session), nor in the body of an
+    inner ``try`` that handles it (reported there)."""
+    found: list[_Failing] = []
+    Guards = tuple[tuple[cst.BaseExpression, bool], ...]
+    stack: list[tuple[cst.CSTNode, Guards]] = [(body, ())]
     while stack:
-        current = stack.pop()
+        current, guards = stack.pop()
         if current is not body and isinstance(current, SCOPE_NODES):
             continue
         if isinstance(current, cst.With) and any(
@@ -236,8 +321,19 @@ def _failing_calls(body: cst.BaseSuite, sessions: frozenset[str]) -> list[tuple[
         if isinstance(current, cst.Await):
             session, method = _session_method(current.expression, sessions)
             if method in FAILING_METHODS:
-                found.append((session, current.expression))  # type: ignore[arg-type]
-        stack.extend(reversed(list(iter_children(current))))
+                found.append(_Failing(session, current.expression, guards))  # type: ignore[arg-type]
+        if isinstance(current, cst.If):
+            branches: list[tuple[cst.CSTNode, Guards]] = [
+                (current.body, (*guards, (current.test, True)))
+            ]
+            if current.orelse is not None:
+                branches.append((current.orelse, (*guards, (current.test, False))))
+            stack.extend(reversed(branches))
+            continue
+        children = list(iter_children(current))
+        if isinstance(current, cst.Try) and handles_inside(current, sessions):
+            children = [c for c in children if c is not current.body]
+        stack.extend((child, guards) for child in reversed(children))
     return found
 
 
@@ -293,14 +389,141 @@ def _recovers(body: cst.CSTNode, sessions: set[str], context: FileContext) -> bo
     return False
 
 
-def _ends_with_raise(body: cst.BaseSuite) -> bool:
-    statements = list(body.body)
-    if not statements:
+def _normal_test(test: cst.BaseExpression) -> tuple[str, bool]:
+    """A test as code and a polarity, so that ``not x`` / ``x``, ``a is None`` / ``a is
+    not None`` and ``a == b`` / ``a != b`` compare as one test with opposite polarity."""
+    polarity = True
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test, polarity = test.expression, not polarity
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        target = test.comparisons[0]
+        flipped = {cst.IsNot: cst.Is, cst.NotEqual: cst.Equal, cst.NotIn: cst.In}
+        for negative, positive in flipped.items():
+            if isinstance(target.operator, negative):
+                test = test.with_changes(comparisons=[target.with_changes(operator=positive())])
+                polarity = not polarity
+    return cst.Module([]).code_for_node(test.with_changes(lpar=(), rpar=())), polarity
+
+
+def _raises_when(
+    handler: cst.BaseSuite,
+    guards: tuple[tuple[cst.BaseExpression, bool], ...],
+    node: cst.Try,
+    values: dict[str, cst.BaseExpression],
+) -> bool:
+    """The handler re-raises on exactly the path where the commit ran: one of its
+    top-level ``if`` statements tests what guarded the commit (the same branch, names not
+    rebound in the ``try``) and that branch ends by raising."""
+    if not guards:
         return False
-    last = statements[-1]
-    if isinstance(last, cst.SimpleStatementLine):
-        return isinstance(last.body[-1], cst.Raise)
-    return isinstance(last, cst.Raise)
+    rebound = {n for stmt in node.body.body for n in bound_names(stmt)}
+    rebound |= {n for stmt in handler.body for n in bound_names(stmt)}
+    wanted: set[tuple[str, bool]] = set()
+    pending = list(guards)
+    while pending:
+        test, taken = pending.pop()
+        if any(isinstance(n, cst.Name) and n.value in rebound for n in iter_descendants(test)):
+            continue
+        code, polarity = _normal_test(test)
+        wanted.add((code, polarity == taken))
+        # `a and b` held: so did `a` and `b`; a name bound once to such a test stands for it.
+        if isinstance(test, cst.Name) and test.value in values:
+            pending.append((values[test.value], taken))
+        elif (
+            taken and isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And)
+        ):
+            pending += [(test.left, True), (test.right, True)]
+    for stmt in handler.body:
+        if not isinstance(stmt, cst.If):
+            continue
+        code, polarity = _normal_test(stmt.test)
+        if (code, polarity) in wanted and ends_with_raise(stmt.body):
+            return True
+        orelse = stmt.orelse
+        if (code, not polarity) in wanted and isinstance(orelse, cst.Else):
+            if ends_with_raise(orelse.body):
+                return True
+    return False
+
+
+def _single_values(func: cst.FunctionDef) -> dict[str, cst.BaseExpression]:
+    """Names assigned exactly once in ``func`` (plain ``name = value``) -> that value."""
+    seen: dict[str, list[cst.BaseExpression | None]] = {}
+    for node in own_scope(func.body):
+        value, targets = assignment(node)
+        for target in targets:
+            for name in assigned_names(target):
+                plain = isinstance(target, cst.Name) and len(targets) == 1
+                seen.setdefault(name, []).append(value if plain else None)
+    return {n: v[0] for n, v in seen.items() if len(v) == 1 and v[0] is not None}
+
+
+def _raise_follows(node: cst.Try, ancestors: list[cst.CSTNode]) -> bool:
+    """The statement right after the ``try`` raises: a handler that falls through
+    leaves the function by raising, and never uses the session again."""
+    parent = ancestors[-1] if ancestors else None
+    if not isinstance(parent, cst.IndentedBlock):
+        return False
+    body = list(parent.body)
+    index = next((i for i, stmt in enumerate(body) if stmt is node), None)
+    if index is None or index + 1 >= len(body):
+        return False
+    following = body[index + 1]
+    return isinstance(following, cst.SimpleStatementLine) and isinstance(
+        following.body[0], cst.Raise
+    )
+
+
+def _checks_transaction_state(body: cst.CSTNode, sessions: set[str]) -> bool:
+    """The block reads ``s.is_active`` or calls ``s.in_transaction()`` /
+    ``s.in_nested_transaction()``."""
+    for node in own_scope(body):
+        if (
+            isinstance(node, cst.Attribute)
+            and node.attr.value in ("is_active", "in_transaction", "in_nested_transaction")
+            and dotted_name(node.value) in sessions
+        ):
+            return True
+    return False
+
+
+def _broad(rule: SwallowedFailedCommit, handler: cst.ExceptHandler) -> bool:
+    """A bare ``except``, ``Exception`` or ``BaseException``: it also catches errors that
+    have nothing to do with the database."""
+    types = caught_types(handler)
+    if types is None:
+        return True
+    return any((rule.semantic.resolve(t) or "") in BROAD_EXCEPTIONS for t in types)
+
+
+def _only_commits(body: cst.BaseSuite, sessions: frozenset[str]) -> bool:
+    """The try body holds nothing that can fail but the commits and flushes (and
+    ``s.add(x)``, ``return``, ``pass``, ``break``, ``continue``)."""
+    for stmt in body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return False
+        for small in stmt.body:
+            if isinstance(small, (cst.Pass, cst.Break, cst.Continue)):
+                continue
+            if isinstance(small, cst.Return) and (
+                small.value is None or isinstance(small.value, (cst.Name, cst.Integer))
+            ):
+                continue
+            if not isinstance(small, cst.Expr):
+                return False
+            value = small.value
+            if isinstance(value, cst.Await):
+                if _session_method(value.expression, sessions)[1] in FAILING_METHODS:
+                    continue
+                return False
+            method = _session_method(value, sessions)[1]
+            if method in ("add", "add_all") and all(
+                isinstance(arg.value, (cst.Name, cst.List))
+                for arg in value.args  # type: ignore[attr-defined]
+            ):
+                continue
+            return False
+    return True
 
 
 def _describe(handler: cst.ExceptHandler) -> str:
@@ -318,18 +541,38 @@ def _rollback_line(session: str) -> cst.SimpleStatementLine:
     return statement
 
 
-def _with_rollback(body: cst.BaseSuite, sessions: list[str]) -> cst.IndentedBlock:
+def _with_rollback(
+    body: cst.BaseSuite, sessions: list[str], recovering: set[str]
+) -> cst.IndentedBlock | None:
+    """The handler with the rollback as its first statement, or, when the handler
+    re-raises on some path, right after its last statement that raises (a rollback must
+    not run before a raise the handler already does); None when that is not possible
+    (the raise and the fall-through share a statement, or the session is used before)."""
     rollbacks = [_rollback_line(s) for s in sessions]
-    if isinstance(body, cst.IndentedBlock):
-        statements = list(body.body)
-        if statements:
-            # Comments above the first statement stay at the top of the handler.
-            first = statements[0]
-            rollbacks[0] = rollbacks[0].with_changes(leading_lines=first.leading_lines)
-            statements[0] = first.with_changes(leading_lines=())
-        return body.with_changes(body=[*rollbacks, *statements])
-    assert isinstance(body, cst.SimpleStatementSuite)
-    return cst.IndentedBlock(
-        body=[*rollbacks, cst.SimpleStatementLine(body=body.body)],
-        header=body.trailing_whitespace,
-    )
+    if isinstance(body, cst.SimpleStatementSuite):
+        if any(isinstance(small, cst.Raise) for small in body.body):
+            return None
+        return cst.IndentedBlock(
+            body=[*rollbacks, cst.SimpleStatementLine(body=body.body)],
+            header=body.trailing_whitespace,
+        )
+    statements = list(body.body)
+    raising = [i for i, stmt in enumerate(statements) if _contains_raise(stmt)]
+    at = raising[-1] + 1 if raising else 0
+    if at:
+        if may_leave(statements[at - 1]) or any(
+            isinstance(n, cst.Name) and n.value in {s.split(".")[0] for s in recovering}
+            for stmt in statements[:at]
+            for n in own_scope(stmt)
+        ):
+            return None
+    elif statements:
+        # Comments above the first statement stay at the top of the handler.
+        first = statements[0]
+        rollbacks[0] = rollbacks[0].with_changes(leading_lines=first.leading_lines)
+        statements[0] = first.with_changes(leading_lines=())
+    return body.with_changes(body=[*statements[:at], *rollbacks, *statements[at:]])
+
+
+def _contains_raise(stmt: cst.CSTNode) -> bool:
+    return any(isinstance(n, cst.Raise) for n in own_scope(stmt))

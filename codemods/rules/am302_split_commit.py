@@ -9,21 +9,22 @@ from asyncmend.codemods.semantic.flow import (
     Flow,
     SessionCall,
     Site,
+    certainly_followed_by,
     commit_flow,
+    hands_off,
     is_write,
     loaded_objects,
     precedes,
-    statement_line,
+    same_object,
 )
 from asyncmend.codemods.semantic.summaries import session_effects
-from asyncmend.codemods.semantic.tree import SCOPE_NODES, iter_children
 
 
 class SplitCommit(Rule):
     """
     ## What it does
-    Finds two or more `await session.commit()` on one path through a function, with
-    writes before the first and writes between them.
+    Finds an `await session.commit()` with writes before it, followed on every normal
+    path by a later commit of the same session with writes in between.
 
     ## Why is this bad?
     Each commit ends a transaction. If anything fails after the first one (the second
@@ -31,14 +32,25 @@ class SplitCommit(Rule):
     before it are saved and the rest are not: an order without its audit row, a transfer
     debited but not credited. One unit of work should be one transaction.
 
-    The fix turns every commit but the last into `await session.flush()`: the earlier
-    writes still reach the database (ids are assigned, constraints are checked) but are
+    The fix turns the earlier commit into `await session.flush()`: the earlier writes
+    still reach the database (ids are assigned, constraints are checked) but are
     committed together with the rest. It is unsafe because it changes what is saved when
-    something fails in between, which is the point. There is no fix when the last commit
-    is not certain to run after the earlier one (it sits in a branch, or a `return`,
-    `break` or `continue` can leave in between): turning the first commit into a flush
-    would then lose its writes. Commits in different branches of an `if` are not on one
-    path; a single commit inside a loop (one transaction per item) is not reported.
+    something fails in between, which is the point. There is no fix when the session is
+    rolled back between the commits (a flush would let that rollback undo the earlier
+    writes): a savepoint (`begin_nested()`) around the part that may fail is the remedy.
+
+    Not reported, because the earlier commit is meant: when the function can end after
+    it without the later one (a branch that commits and returns, a later commit inside an
+    `if`: the state it saves is one the function ends in anyway), when a commit per loop
+    item is followed by code after the loop, when something between the commits hands the
+    saved data to another reader (a Celery `.delay`/`.apply_async`, `create_task`,
+    `add_task`, a queue publish, an HTTP request), and when the two commits belong to two
+    sessions that share a name (two `async with maker() as s` blocks). Writes made by a
+    helper that receives the session count (its function summary in the repo index).
+
+    Status: preview. On the ecosystem corpus its four findings were all false (commits on
+    paths that never both run); after the changes above it has no finding there, which
+    measures nothing: it stays in preview until it has reviewed true positives.
 
     ## Example
     ```python
@@ -68,6 +80,7 @@ class SplitCommit(Rule):
     fix_applicability = Applicability.UNSAFE
     triggers = (b"commit",)
     uses_index = True
+    preview = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         found = commit_flow(node, self.context, self.ancestors)
@@ -87,7 +100,15 @@ class SplitCommit(Rule):
         commits: list[SessionCall],
         writes: list[Site],
     ) -> None:
-        same = [c for c in commits if c.session == commit.session]
+        session = commit.session
+        # One name may hold two sessions (two `async with maker() as s` blocks): only the
+        # commits and writes the same binding reaches are one session's.
+        same = [
+            c
+            for c in commits
+            if c.session == session and same_object(flow, session, c.site, commit.site)
+        ]
+        writes = [w for w in writes if same_object(flow, session, w, commit.site)]
         others = [c.site for c in same if c is not commit]
         # Writes since the function started or since the previous commit on this path.
         before = [
@@ -98,24 +119,43 @@ class SplitCommit(Rule):
         ]
         if not before:
             return
-        later = [
-            c
-            for c in same
-            if c is not commit
-            and precedes(commit.site, c.site)
-            and any(precedes(commit.site, w) and precedes(w, c.site) for w in writes)
-        ]
-        if not later:
+        # Only a later commit that runs on every normal path after this one makes a split:
+        # where the function can end after this commit alone (a branch that returns, a
+        # later commit in an `if`), the state this commit saves is one it ends in anyway.
+        later = certainly_followed_by(flow, commit.site, [c for c in same if c is not commit])
+        if later is None:
             return
-        session = commit.session
+        if not any(precedes(commit.site, w) and precedes(w, later.site) for w in writes):
+            return
+        if any(
+            precedes(commit.site, site)
+            and precedes(site, later.site)
+            and hands_off(call, flow, self.context)
+            for site, call in flow.every_call
+        ):
+            return  # committed for a worker, task or service that reads it next
         message = (
             f"`await {session}.commit()` splits one unit of work: later writes are committed "
             "separately, so a failure in between leaves half the change saved"
         )
-        if _certain_later_commit(flow, commit, same) is None:
+        rollback = next(
+            (
+                c
+                for c in flow.calls
+                if c.method == "rollback"
+                and c.session == session
+                and precedes(commit.site, c.site)
+                and precedes(c.site, later.site)
+            ),
+            None,
+        )
+        if rollback is not None:
+            # A flush would let that rollback undo these writes too.
             self.report(
                 commit.call,
-                f"{message} (no automatic fix: the last commit may not run after this one)",
+                f"{message} (no automatic fix: `{session}.rollback()` between the commits "
+                f"would then undo these writes too; put the part that may fail in "
+                f"`{session}.begin_nested()`)",
             )
             return
         func = commit.call.func
@@ -149,43 +189,3 @@ def _write_sites(flow: Flow, context: FileContext) -> dict[str, list[Site]]:
             ):
                 found.setdefault(loaded.session, []).append(use.site)
     return found
-
-
-def _certain_later_commit(
-    flow: Flow, commit: SessionCall, same: list[SessionCall]
-) -> SessionCall | None:
-    """A later ``await s.commit()`` statement in the same block as ``commit``, with
-    nothing between them that can leave the block other than by raising."""
-    position = flow.positions.get(id(commit.site.statement))
-    if position is None:
-        return None
-    block, index = position
-    for other in same:
-        if other is commit or statement_line(flow, other) is None:
-            continue
-        other_position = flow.positions.get(id(other.site.statement))
-        if other_position is None or other_position[0] is not block:
-            continue
-        other_index = other_position[1]
-        if other_index <= index:
-            continue
-        between = list(block.body[index:other_index])  # type: ignore[attr-defined]
-        if not any(_may_leave(stmt) for stmt in between):
-            return other
-    return None
-
-
-def _may_leave(stmt: cst.CSTNode) -> bool:
-    """A ``return`` anywhere, or a ``break``/``continue`` not inside a loop of ``stmt``."""
-    stack: list[tuple[cst.CSTNode, bool]] = [(stmt, False)]
-    while stack:
-        node, in_loop = stack.pop()
-        if node is not stmt and isinstance(node, SCOPE_NODES):
-            continue
-        if isinstance(node, cst.Return):
-            return True
-        if isinstance(node, (cst.Break, cst.Continue)) and not in_loop:
-            return True
-        inner = in_loop or isinstance(node, (cst.For, cst.While))
-        stack.extend((child, inner) for child in iter_children(node))
-    return False

@@ -51,12 +51,19 @@ class ReadAfterCommit(Rule):
     when the object may be `None` there (from `get()` or `scalar_one_or_none()` without a
     `None` check before the commit) or is not bound on every path to the commit.
 
-    Silent when the session's factory sets `expire_on_commit=False`: the factory of a
-    session made in the function (`async with async_session() as s`,
-    `AsyncSession(engine, expire_on_commit=False)`) decides for that session; for other
-    sessions (parameters, dependencies) the rule stays silent only when every async
-    sessionmaker and `AsyncSession(...)` call of the repo visibly sets
-    `expire_on_commit=False` (repo index).
+    Decided per session factory, for the factory the session came from: a session made
+    in the function (`async with async_session() as s`, `AsyncSession(engine, ...)`,
+    `maker()`) or a parameter whose `Depends` dependency (directly, in `Annotated`, or
+    through an alias such as `SessionDep`) yields a session of a sessionmaker the repo
+    defines takes that factory's `expire_on_commit`. A session whose factory cannot be
+    determined is reported only when every factory of the repo keeps the default (then it
+    expires whichever it came from); when they disagree (a test file's
+    `AsyncSession(engine)` next to the app's `expire_on_commit=False` factory), when a
+    value cannot be read, or when the repo makes no session at all (a library), the rule
+    is silent.
+
+    Status: stable by default; no finding on the ecosystem corpus (its services' factories
+    set `expire_on_commit=False`, and the rule is rightly silent there).
 
     ## Example
     ```python

@@ -120,6 +120,8 @@ class Flow:
     attributes: list[AttributeUse] = field(default_factory=list)
     #: Statement (line) -> the block holding it and its index there.
     positions: dict[int, tuple[cst.CSTNode, int]] = field(default_factory=dict)
+    #: Every call of the function's own scope, with its site.
+    every_call: list[tuple[Site, cst.Call]] = field(default_factory=list)
 
     def bindings_of(self, name: str) -> list[Binding]:
         return [b for b in self.bindings if b.name == name]
@@ -191,6 +193,7 @@ class _FlowBuilder:
         if isinstance(node, cst.Await) and isinstance(node.expression, cst.Call):
             self.awaits[id(node.expression)] = node
         elif isinstance(node, cst.Call):
+            flow.every_call.append((site, node))
             if isinstance(node.func, cst.Attribute):
                 receiver = dotted_name(node.func.value)
                 if receiver is not None and receiver in flow.sessions:
@@ -479,10 +482,14 @@ def statement_line(flow: Flow, call: SessionCall) -> cst.SimpleStatementLine | N
 
 
 def repo_expires_on_commit(context: FileContext) -> bool:
-    """Whether sessions of unknown origin (parameters, dependencies) expire on commit:
-    False only when every async session factory the repo index saw visibly sets
-    ``expire_on_commit=False``. Falls back on the index's module-level sessionmaker fact
-    when no file carries the ``sessionmaker_calls`` fact."""
+    """Whether a session whose factory is not known (a parameter, a dependency we cannot
+    follow) expires its objects on commit: only when the repo makes sessions (its
+    sessionmakers and ``AsyncSession(...)`` calls, repo index) and every one of them
+    visibly keeps the default ``expire_on_commit=True``; then whichever it came from, it
+    expires. When they disagree (one test file's ``AsyncSession(engine)`` next to the
+    app's ``expire_on_commit=False`` factory), when a value cannot be read, or when the
+    repo makes no session (a library: its users' factories decide), it cannot be known:
+    False, so the rules stay silent."""
     cached = context.semantic.memo.get("repo_expires_on_commit")
     if cached is None:
         seen = [
@@ -490,10 +497,14 @@ def repo_expires_on_commit(context: FileContext) -> bool:
             for facts in context.index.by_path.values()
             for value in transaction_facts.sessionmaker_calls.of(facts)
         ]
-        if seen:
-            cached = any(value is not False for value in seen)
-        else:
-            cached = context.index.sessionmaker_expires_on_commit()
+        if not seen:
+            seen = [
+                info.get("expire_on_commit")
+                for facts in context.index.by_path.values()
+                for info in facts.sessionmakers.values()
+                if info.get("async")
+            ]
+        cached = bool(seen) and all(value is True for value in seen)
         context.semantic.memo["repo_expires_on_commit"] = cached
     return cached
 
@@ -615,3 +626,179 @@ def mentions_attribute(func: cst.FunctionDef, attribute: str, context: FileConte
         }
         context.semantic.memo[key] = names
     return attribute in names
+
+
+# -- paths after a statement ---------------------------------------------------------------
+
+
+def reaching_binding(flow: Flow, name: str, at: Site) -> Binding | None:
+    """The latest binding of ``name`` that runs before ``at`` on its path (None for a
+    parameter or a name bound elsewhere): two uses of one name reached by different
+    bindings (two ``async with maker() as s`` blocks) are two different objects."""
+    found = [b for b in flow.bindings_of(name) if precedes(b.site, at)]
+    return max(found, key=lambda b: b.site.order) if found else None
+
+
+def same_object(flow: Flow, name: str, a: Site, b: Site) -> bool:
+    """``name`` at ``a`` and at ``b`` is the same object: one binding reaches both."""
+    return reaching_binding(flow, name, a) is reaching_binding(flow, name, b)
+
+
+def may_leave(stmt: cst.CSTNode) -> bool:
+    """A ``return`` anywhere in ``stmt``, or a ``break``/``continue`` not inside a loop of
+    ``stmt``: after it, the code that follows ``stmt`` may not run."""
+    stack: list[tuple[cst.CSTNode, bool]] = [(stmt, False)]
+    while stack:
+        node, in_loop = stack.pop()
+        if node is not stmt and isinstance(node, SCOPE_NODES):
+            continue
+        if isinstance(node, cst.Return):
+            return True
+        if isinstance(node, (cst.Break, cst.Continue)) and not in_loop:
+            return True
+        inner = in_loop or isinstance(node, (cst.For, cst.While))
+        stack.extend((child, inner) for child in node.children)
+    return False
+
+
+def certainly_followed_by(
+    flow: Flow, site: Site, candidates: list[SessionCall]
+) -> SessionCall | None:
+    """The first of ``candidates`` (statements of their own) that runs on every path
+    that leaves ``site``'s statement normally: in its block or an enclosing one (not
+    leaving a loop: an item's statement is not followed by the code after the loop),
+    with no ``return``/``break``/``continue``/``raise`` statement in between. Calls that
+    may raise are not counted (they are the failures the transaction rules are about)."""
+    lines = {id(c.site.statement): c for c in candidates if statement_line(flow, c) is not None}
+    blocks = {id(block): block for block, _ in flow.positions.values()}
+    for depth in range(len(site.path) - 1, -1, -1):
+        block_id, index = site.path[depth]
+        block = blocks.get(block_id)
+        if block is None:
+            return None
+        found, left = _first_certain(list(block.body)[index + 1 :], lines)  # type: ignore[attr-defined]
+        if found is not None or left:
+            return found
+        if depth == 0:
+            return None
+        parent_block_id, parent_index = site.path[depth - 1]
+        parent = blocks.get(parent_block_id)
+        if parent is None:
+            return None
+        owner = list(parent.body)[parent_index]  # type: ignore[attr-defined]
+        if isinstance(owner, (cst.For, cst.While)):
+            return None
+        # Leaving a `try` body when the try has an `else`/handlers: the code after it
+        # still runs on the normal path, so go on.
+    return None
+
+
+def _first_certain(
+    statements: list[cst.CSTNode], lines: dict[int, SessionCall]
+) -> tuple[SessionCall | None, bool]:
+    """The first of ``lines`` that ``statements`` certainly run, looking into the bodies
+    of ``with`` and ``try`` statements (which run when reached); and whether a statement
+    before it may leave (then nothing after is certain)."""
+    for stmt in statements:
+        found = lines.get(id(stmt))
+        if found is not None:
+            return found, False
+        if isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(small, cst.Raise) for small in stmt.body
+        ):
+            return None, True  # the path ends here
+        if _runs_its_body(stmt):
+            found, left = _first_certain(list(stmt.body.body), lines)  # type: ignore[attr-defined]
+            if found is not None or left:
+                return found, left
+        if may_leave(stmt):
+            return None, True
+    return None, False
+
+
+def _runs_its_body(stmt: cst.CSTNode) -> bool:
+    """A ``with``, or a ``try`` whose handlers all end by raising: reached normally, its
+    body runs to the end or the function raises."""
+    if isinstance(stmt, cst.With):
+        return isinstance(stmt.body, cst.IndentedBlock)
+    if not isinstance(stmt, cst.Try) or not isinstance(stmt.body, cst.IndentedBlock):
+        return False
+    return all(ends_with_raise(handler.body) for handler in stmt.handlers)
+
+
+def ends_with_raise(body: cst.BaseSuite) -> bool:
+    """The block's last statement is a ``raise``."""
+    statements = list(body.body)
+    if not statements:
+        return False
+    last = statements[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return isinstance(last.body[-1], cst.Raise)
+    return isinstance(last, cst.Raise)
+
+
+#: Calls (by the callee's API, method name of the receiver) that hand committed state to
+#: another worker, task or process, which reads it there: the commit before them is meant.
+HANDOFF_METHODS = frozenset(
+    {
+        # Celery, RQ, dramatiq, arq
+        "delay", "apply_async", "send_task", "enqueue", "enqueue_job", "send_with_options",
+        # asyncio / anyio / FastAPI / Starlette: run elsewhere
+        "create_task", "ensure_future", "start_soon", "add_task", "run_in_executor",
+        # queues and brokers
+        "publish", "basic_publish", "send_message", "put", "put_nowait", "xadd", "lpush",
+        "rpush", "produce", "send_and_wait",
+    }
+)  # fmt: skip
+#: HTTP client methods (the state is read by another service).
+HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete", "request", "send", "stream"})
+HTTP_MODULES = ("httpx", "requests", "aiohttp", "urllib", "urllib3")
+
+
+def hands_off(call: cst.Call, flow: Flow, context: FileContext) -> bool:
+    """``call`` passes work to another worker or service (Celery ``.delay``, a task, a
+    queue publish, an HTTP request): a commit just before it makes the data durable for
+    that reader on purpose."""
+    qualified = context.semantic.resolve(call.func) or ""
+    if qualified.split(".")[0] in HTTP_MODULES or qualified in (
+        "asyncio.create_task",
+        "asyncio.ensure_future",
+    ):
+        return True
+    func = call.func
+    if not isinstance(func, cst.Attribute):
+        return False
+    receiver = dotted_name(func.value)
+    if receiver is not None and receiver in flow.sessions:
+        return False
+    method = func.attr.value
+    if method in HANDOFF_METHODS:
+        return True
+    if method in HTTP_METHODS:
+        root = func.value
+        while isinstance(root, (cst.Attribute, cst.Call)):
+            root = root.func if isinstance(root, cst.Call) else root.value
+        resolved = (context.semantic.resolve(root) if isinstance(root, cst.Name) else None) or ""
+        return resolved.split(".")[0] in HTTP_MODULES or _bound_to_http_client(
+            flow, func.value, context
+        )
+    return False
+
+
+def _bound_to_http_client(flow: Flow, receiver: cst.BaseExpression, context: FileContext) -> bool:
+    """``client.post(...)`` where ``client`` is bound in the function to an HTTP client
+    (``async with httpx.AsyncClient() as client``) or annotated as one."""
+    if not isinstance(receiver, cst.Name):
+        return False
+    for binding in flow.bindings_of(receiver.value):
+        value = binding.value
+        if isinstance(value, cst.Call):
+            resolved = context.semantic.resolve(value.func) or ""
+            if resolved.split(".")[0] in HTTP_MODULES:
+                return True
+    for param in parameters(flow.func):
+        if param.name.value == receiver.value:
+            annotation = annotation_of(param)
+            resolved = context.semantic.resolve(annotation) if annotation is not None else None
+            return (resolved or "").split(".")[0] in HTTP_MODULES
+    return False

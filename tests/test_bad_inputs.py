@@ -170,7 +170,7 @@ def test_a_symlink_loop_in_a_tree_is_one_line(tmp_path: Path) -> None:
     for verb in ("check", "fix"):
         result = asyncmend(verb, "--no-cache", ".", cwd=root)
         assert result.returncode == 2, result.stderr
-        assert result.stderr == (
-            "asyncmend: error: loop.py: cannot read: too many levels of symbolic links\n"
-        )
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("asyncmend: error: ")
+        assert "loop.py" in result.stderr and "symlink loop" in result.stderr
     assert (root / "good.py").read_bytes() == CASE.read_bytes()  # bad input: nothing written

@@ -25,6 +25,7 @@ def _run(case: Case, root: Path, *, fix: bool):  # type: ignore[no-untyped-def]
         unsafe_fixes=True,
         config_path=config,
         jobs=1,
+        preview=True,  # a rule in preview is tested as it will ship
     )
 
 

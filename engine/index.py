@@ -37,6 +37,9 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
     b"table=True",
     b"Semaphore(",
     b"Condition(",
+    b"Depends(",
+    b"create_async_engine",
+    b"AsyncEngine",
 )
 
 

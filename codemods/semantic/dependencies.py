@@ -35,20 +35,35 @@ def is_yield_dependency(func: cst.FunctionDef, context: FileContext) -> bool:
     return name in _dependency_names(context) or is_session_dependency(cst.Name(name), context)
 
 
+def dependency_scopes(func: cst.FunctionDef, context: FileContext) -> frozenset[str]:
+    """The ``scope=`` values under which the repo's ``Depends(...)`` name ``func``
+    (``""``: no scope given), empty when none names it."""
+    return _dependency_scopes(context).get(func.name.value, frozenset())
+
+
 def _dependency_names(context: FileContext) -> frozenset[str]:
     """Names of this module's functions that some ``Depends(...)`` of the repo names."""
-    cached = context.semantic.memo.get("dependency_names")
+    return frozenset(_dependency_scopes(context))
+
+
+def _dependency_scopes(context: FileContext) -> dict[str, frozenset[str]]:
+    """This module's functions named by a ``Depends(...)`` of the repo -> its scopes."""
+    cached = context.semantic.memo.get("dependency_scopes")
     if cached is not None:
         return cached
+    found: dict[str, set[str]] = {}
     here = context.index.by_path.get(context.path)
-    local = set(route_facts.depends_targets.of(here)) if here is not None else set()
+    for name, scopes in route_facts.depends_targets.of(here).items():
+        if "." not in name:
+            found.setdefault(name, set()).update(scopes)
     prefix = f"{context.module_name}." if context.module_name else None
     if prefix is not None:
         for facts in context.index.by_module.values():
-            for target in route_facts.depends_targets.of(facts):
+            for target, scopes in route_facts.depends_targets.of(facts).items():
                 resolved = context.index.resolve(target)
-                if resolved.startswith(prefix) and "." not in resolved[len(prefix) :]:
-                    local.add(resolved[len(prefix) :])
-    result = frozenset(n for n in local if "." not in n)
-    context.semantic.memo["dependency_names"] = result
+                leaf = resolved[len(prefix) :]
+                if resolved.startswith(prefix) and "." not in leaf:
+                    found.setdefault(leaf, set()).update(scopes)
+    result = {name: frozenset(scopes) for name, scopes in found.items()}
+    context.semantic.memo["dependency_scopes"] = result
     return result

@@ -38,6 +38,9 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
     b"table=True",
     b"Semaphore(",
     b"Condition(",
+    b"Depends(",
+    b"create_async_engine",
+    b"AsyncEngine",
 )
 
 

@@ -103,3 +103,35 @@ def type_aliases(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
             target = f"{facts.module}.{head}" if facts.module else head
         found[stmt.targets[0].id] = f"{target}.{rest}" if rest else target
     return found
+
+
+@collector("depends_targets", triggers=(b"Depends",), empty={})
+def depends_targets(tree: ast.Module, facts: FileFacts) -> dict[str, list[str]]:
+    """What every ``Depends(dep, scope=...)`` of the module names, resolved through its
+    imports (``app.db.get_session``; the bare name for a function of this module), with
+    the ``scope``s it is depended on under (``""`` when none): the functions FastAPI runs
+    as dependencies (AM105, AM106)."""
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and (_dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"
+            and node.args
+        ):
+            continue
+        name = _dotted(node.args[0])
+        if name is None:
+            continue
+        head, _, rest = name.partition(".")
+        target = facts.imports.get(head)
+        scope = next(
+            (
+                str(k.value.value)
+                for k in node.keywords
+                if k.arg == "scope" and isinstance(k.value, ast.Constant)
+            ),
+            "",
+        )
+        key = (f"{target}.{rest}" if rest else target) if target else name
+        found.setdefault(key, set()).add(scope)
+    return {key: sorted(scopes) for key, scopes in found.items()}

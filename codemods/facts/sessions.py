@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases
+from asyncmend.codemods.facts.base import FileFacts, assignment, collector, depends_aliases
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: Decorators that return the function they wrap (or an equivalent coroutine function).
@@ -190,4 +190,25 @@ def sync_session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
             )
         ):
             found.append(stmt.name)
+    return found
+
+
+#: What ``create_async_engine(...)`` / an ``AsyncEngine`` annotation is spelled as.
+_ASYNC_ENGINE_NAMES = frozenset({"create_async_engine", "AsyncEngine"})
+
+
+@collector("async_engines", triggers=(b"create_async_engine", b"AsyncEngine"), empty=())
+def async_engines(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """Module-level names bound to an ``AsyncEngine``: ``engine =
+    create_async_engine(...)`` or ``engine: AsyncEngine = ...`` (AM206 reads them where
+    another module imports the engine)."""
+    found = []
+    for stmt in tree.body:
+        targets, value = assignment(stmt)
+        annotation = stmt.annotation if isinstance(stmt, ast.AnnAssign) else None
+        callee = _dotted(value.func) if isinstance(value, ast.Call) else None
+        if (callee or "").rsplit(".", 1)[-1] in _ASYNC_ENGINE_NAMES or (
+            (_dotted(annotation) or "").rsplit(".", 1)[-1] == "AsyncEngine"
+        ):
+            found.extend(t.id for t in targets if isinstance(t, ast.Name))
     return found

@@ -1,0 +1,72 @@
+"""AM206 at run time, on SQLite through aiosqlite: a listener registered on the
+``AsyncEngine`` makes the module fail at import (SQLAlchemy raises
+``NotImplementedError``); asyncmend's fix registers it on ``engine.sync_engine``, where
+it runs on every new connection (the pragma it sets is visible to queries).
+
+The module below is fixed by asyncmend itself (``run(..., fix=True)``), then both
+versions are imported with importlib and run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from asyncmend.engine import run
+
+SOURCE = '''\
+"""The database engine, with foreign keys enforced on every SQLite connection."""
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite://")
+
+
+@event.listens_for(engine, "connect")
+def enable_foreign_keys(dbapi_connection, connection_record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+async def foreign_keys_enforced() -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
+'''
+
+
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(tmp_path: Path, folder: str) -> Path:
+    path = tmp_path / folder / f"db_{folder}.py"
+    path.parent.mkdir()
+    path.write_text(SOURCE, encoding="utf-8")
+    return path
+
+
+def test_listener_on_async_engine_fails_at_import(tmp_path: Path) -> None:
+    with pytest.raises(NotImplementedError, match="asynchronous events are not implemented"):
+        _load(_write(tmp_path, "original"), "asyncmend_am206_original")
+
+
+def test_fixed_listener_runs_on_each_connection(tmp_path: Path) -> None:
+    path = _write(tmp_path, "fixed")
+    report = run([str(path)], select=["AM206"], preview=True, fix=True, jobs=1)
+    assert [f.code for f in report.findings] == ["AM206"]
+    assert report.apply().written == [str(path)]
+    assert '@event.listens_for(engine.sync_engine, "connect")' in path.read_text("utf-8")
+
+    module = _load(path, "asyncmend_am206_fixed")
+    assert asyncio.run(module.foreign_keys_enforced()) == 1
+    asyncio.run(module.engine.dispose())

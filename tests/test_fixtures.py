@@ -26,7 +26,6 @@ def _run(case: Case, root: Path, *, fix: bool):  # type: ignore[no-untyped-def]
         preview=True,  # preview rules are tested like the others
         config_path=config,
         jobs=1,
-        preview=True,  # a rule in preview is tested as it will ship
     )
 
 

@@ -310,3 +310,28 @@ def scoped_sessions(tree: ast.Module, facts: FileFacts) -> list[str]:
         ):
             found.extend(t.id for t in targets if isinstance(t, ast.Name))
     return found
+
+
+#: Where the sync ``Session`` class is imported from.
+_SYNC_SESSION_MODULES = (
+    "sqlalchemy.orm.Session",
+    "sqlalchemy.orm.session.Session",
+    "sqlmodel.Session",
+)
+
+
+@collector("sync_session_aliases", triggers=(b"Session",), empty=())
+def sync_session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """``SessionDep = Annotated[Session, Depends(...)]`` where ``Session`` is the sync
+    class this module imports (``sqlalchemy.orm``, ``sqlmodel``)."""
+    sync = {local for local, target in facts.imports.items() if target in _SYNC_SESSION_MODULES}
+    found = []
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
+            continue
+        value = stmt.value
+        head = (_dotted(value.value) or "").rsplit(".", 1)[-1]
+        first = value.slice.elts[0] if isinstance(value.slice, ast.Tuple) else value.slice
+        if head in ("Annotated", "Optional") and isinstance(first, ast.Name) and first.id in sync:
+            found.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    return found

@@ -632,3 +632,70 @@ def _is_imported_scoped(target: str, context: FileContext) -> bool:
     module, _, name = context.index.resolve(target).rpartition(".")
     facts = context.index.by_module.get(module)
     return bool(facts and name in session_facts.scoped_sessions.of(facts))
+
+
+# -- sync sessions (AM205: a sync Session used inside an ``async def``) --------------------
+
+
+def _is_sync_session_annotation(annotation: cst.BaseExpression, context: FileContext) -> bool:
+    """``Session`` (the sync class), ``Annotated[Session, ...]``, ``Session | None``, or an
+    alias of those bound here or (repo index) in the module it is imported from."""
+    name = dotted_name(annotation)
+    if name is not None:
+        qualified = context.semantic.resolve(annotation) or name
+        if qualified in SYNC_SESSION_CLASSES:
+            return True
+        if name in context.semantic.imports:
+            module, _, alias = context.index.resolve(qualified).rpartition(".")
+            facts = context.index.by_module.get(module)
+            return bool(facts and alias in session_facts.sync_session_aliases.of(facts))
+        value = context.semantic.subscript_aliases().get(name)
+        return value is not None and _is_sync_session_annotation(value, context)
+    if isinstance(annotation, cst.Subscript):
+        base = (dotted_name(annotation.value) or "").rsplit(".", 1)[-1]
+        if base in ("Annotated", "Optional") and annotation.slice:
+            first = annotation.slice[0].slice
+            return isinstance(first, cst.Index) and _is_sync_session_annotation(
+                first.value, context
+            )
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        return _is_sync_session_annotation(annotation.left, context) or _is_sync_session_annotation(
+            annotation.right, context
+        )
+    return False
+
+
+def sync_session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]:
+    """Names that hold a sync SQLAlchemy ``Session`` inside ``func`` (not its nested
+    functions), by positive evidence only: a parameter annotated ``Session`` (or an alias
+    such as ``Annotated[Session, Depends(...)]``), ``Session(engine)``, a call of a plain
+    ``sessionmaker`` (``SessionLocal()``), or a repo function annotated or seen to give a
+    sync ``Session`` (``with get_db() as s``)."""
+    key = ("sync_session_names", id(func))
+    cached = context.semantic.memo.get(key)
+    if cached is not None and cached[0] is func:
+        return cached[1]
+    found: set[str] = set()
+    for param in parameters(func):
+        annotation = annotation_of(param)
+        if annotation is not None and _is_sync_session_annotation(annotation, context):
+            found.add(param.name.value)
+    for node in context.semantic.scope_statements(func.body):
+        value, targets = assignment(node)
+        if value is None:
+            continue
+        names = {t.value for t in targets if isinstance(t, cst.Name)}
+        if isinstance(node, cst.AnnAssign) and _is_sync_session_annotation(
+            node.annotation.annotation, context
+        ):
+            found |= names
+        elif isinstance(value, cst.Call) and (
+            (context.semantic.resolve(value.func) or "") in SYNC_SESSION_CLASSES
+            or _sessionmaker_info(value, context) is False
+            or call_gives_session(value, func, context) is False
+        ):
+            found |= names
+    # A name also bound to an async session somewhere in the function is not known.
+    result = frozenset(found - session_names(func, context, fallback=False))
+    context.semantic.memo[key] = (func, result)
+    return result

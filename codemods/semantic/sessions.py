@@ -104,9 +104,12 @@ def is_async_session_class(expr: cst.BaseExpression, context: FileContext) -> bo
 def is_session_factory_call(node: cst.CSTNode, context: FileContext) -> bool:
     """Whether ``node`` is a call that makes a new ``AsyncSession``:
     a sessionmaker instance of this module or (through the repo index) of an imported
-    one, ``AsyncSession(...)``, or a configured ``session-factories`` name."""
+    one, ``AsyncSession(...)``, ``get_session_maker()()`` (a repo function that returns
+    an async sessionmaker), or a configured ``session-factories`` name."""
     if not isinstance(node, cst.Call):
         return False
+    if isinstance(node.func, cst.Call):  # `get_session_maker()()`: a repo maker's call
+        return _returner_kind(node.func, None, context) == "maker"
     callee = dotted_name(node.func)
     if callee is None:
         return False

@@ -55,7 +55,7 @@ class BareSession(Rule):
     """
     ## What it does
     Finds an `AsyncSession` made by calling a factory (an `async_sessionmaker`,
-    `AsyncSession(...)`, or a configured session factory) and bound to a name inside an
+    `AsyncSession(...)`, `get_session_maker()()`, or a configured session factory) and bound to a name inside an
     `async def`, without `async with`.
 
     ## Why is this bad?
@@ -69,7 +69,10 @@ class BareSession(Rule):
     `await session.close()`. When the session escapes (returned, yielded, stored on an
     attribute or in a container, passed to a task, captured by a nested function, or
     bound in a branch and used outside it) there is a finding but no fix. A session
-    closed in `try/finally`, or entered later with `async with session:`, is fine.
+    closed in `try/finally` (also through a helper that closes it), entered later with
+    `async with session:`, or yielded and closed after the `yield` (a pytest fixture or
+    a FastAPI dependency, whose teardown runs after the user is done) is fine. A session
+    closed only on the success path is reported as not closed if an exception occurs.
 
     ## Example
     ```python

@@ -96,8 +96,12 @@ class MissingAwait(Rule):
     `create_task`, `TaskGroup.create_task` or `background_tasks.add_task`, returned,
     stored in a container, or bound to a name that is awaited later. Names are not
     types: a `session` bound to `aiohttp.ClientSession()` or `requests.Session()` is
-    not an `AsyncSession`. In a plain `def`, which cannot await, there is a finding
-    but no fix.
+    not an `AsyncSession`; a session is known by where it comes from (an annotation,
+    a `Depends`, a sessionmaker call, or a repo function or method that returns or
+    yields one, such as `async with db.session_context() as s`). An `async def` wrapped
+    by a decorator that may make it sync (`functools.singledispatch`, an `asyncio.run`
+    wrapper, any decorator not known to keep a coroutine function) is not reported.
+    In a plain `def`, which cannot await, there is a finding but no fix.
 
     ## Example
     ```python

@@ -58,7 +58,7 @@ class BlockingCall(Rule):
     Finds synchronous, blocking calls inside an `async def`: `time.sleep`, the `requests`
     HTTP functions (and methods of a `requests.Session`), the synchronous `httpx.get`
     / `httpx.post` / ... functions, `urllib.request.urlopen`,
-    `subprocess.run` / `call` / `check_call` / `check_output`, the builtin `open`, and a
+    `subprocess.run` / `call` / `check_call` / `check_output`, the builtin `open`, a
     synchronous SQLAlchemy `Session` or `create_engine`, and the queries and commits of a
     sync `Session` (one annotated `Session`, a `Depends` alias of one, `SessionLocal()` of
     a plain `sessionmaker`, or a repo function that returns one).

@@ -121,7 +121,8 @@ class BlockingCall(Rule):
         if isinstance(node.func, cst.Attribute) and node.func.attr.value in SYNC_SESSION_IO:
             receiver = dotted_name(node.func.value)
             func = self.enclosing_function()
-            if receiver is not None and func is not None:
+            awaited = isinstance(self.ancestors[-1], cst.Await)  # then it is no sync Session
+            if receiver is not None and func is not None and not awaited:
                 if receiver in sync_session_names(func, self.context):
                     self.report(
                         node,

@@ -97,6 +97,10 @@ def _collect_module_level(tree: ast.Module, facts: FileFacts) -> None:
         for stmt in body:
             if isinstance(stmt, ast.AsyncFunctionDef):
                 facts.async_defs.append(prefix + stmt.name)
+            elif isinstance(stmt, ast.FunctionDef) and prefix + stmt.name in facts.async_defs:
+                # A later plain def rebinds the name (`@overload async def` stubs
+                # before a sync implementation): calling it returns no coroutine.
+                facts.async_defs.remove(prefix + stmt.name)
             elif isinstance(stmt, ast.ClassDef):
                 defs(stmt.body, f"{prefix}{stmt.name}.")
             elif isinstance(stmt, (ast.If, ast.Try)):

@@ -212,3 +212,145 @@ def async_engines(tree: ast.Module, facts: FileFacts) -> list[str]:
         ):
             found.extend(t.id for t in targets if isinstance(t, ast.Name))
     return found
+# -- functions that return a session (provenance across the repo) --------------------------
+
+#: Return-annotation heads whose AsyncSession argument is what a *call of the result* makes.
+_MAKER_HEADS = frozenset({"async_sessionmaker", "sessionmaker", "Callable"})
+
+
+def _annotation(node: ast.expr | None) -> ast.expr | None:
+    """An annotation, with a string one (``-> "AsyncSession"``) parsed."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            return ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    return node
+
+
+def _returned_kind(returns: ast.expr | None) -> str | None:
+    """What a function annotated ``-> returns`` gives: ``"session"`` (an AsyncSession,
+    also through ``AsyncIterator[...]``, ``Optional[...]``, ``Awaitable[...]``),
+    ``"maker"`` (``async_sessionmaker[AsyncSession]``), ``"sync"`` (a sync ``Session``
+    or an iterator of one), else None."""
+    returns = _annotation(returns)
+    if returns is None:
+        return None
+    head = returns.value if isinstance(returns, ast.Subscript) else returns
+    leaf = (_dotted(head) or "").rsplit(".", 1)[-1]
+    if _mentions_session(returns):
+        return "maker" if leaf in _MAKER_HEADS else "session"
+    if _mentions_sync_session(returns) and leaf not in _MAKER_HEADS:
+        return "sync"
+    return None
+
+
+def _made_kind(func: ast.FunctionDef | ast.AsyncFunctionDef, makers: dict[str, bool]) -> str | None:
+    """An unannotated function that returns or yields ``maker()`` / ``AsyncSession(...)``
+    (``"session"``; a plain sessionmaker's: ``"sync"``) or returns a maker (``"maker"``)."""
+    opened: dict[str, bool] = {}
+    for node in _own_nodes(func):
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                kind = _call_kind(item.context_expr, makers)
+                if kind is not None and isinstance(item.optional_vars, ast.Name):
+                    opened[item.optional_vars.id] = kind
+    for node in _own_nodes(func):
+        value = node.value if isinstance(node, (ast.Return, ast.Yield)) else None
+        if value is None:
+            continue
+        if isinstance(value, ast.Name) and value.id in opened:
+            return "session" if opened[value.id] else "sync"
+        if isinstance(value, ast.Name) and makers.get(value.id):
+            return "maker"
+        kind = _call_kind(value, makers)
+        if kind is not None:
+            return "session" if kind else "sync"
+    return None
+
+
+def _call_kind(node: ast.expr, makers: dict[str, bool]) -> bool | None:
+    """``maker()`` of a module sessionmaker (its kind) or ``AsyncSession(...)`` (True)."""
+    if not isinstance(node, ast.Call):
+        return None
+    callee = _dotted(node.func) or ""
+    if callee.rsplit(".", 1)[-1] == "AsyncSession":
+        return True
+    return makers.get(callee)
+
+
+@collector("session_returners", triggers=(b"Session", b"sessionmaker"), empty={})
+def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
+    """Functions and methods (``func``, ``Class.method``) whose call gives a session, by
+    their return annotation or by what they return: ``get_db`` (``-> AsyncIterator[
+    AsyncSession]``, an ``@asynccontextmanager``), ``Database.session_context``,
+    ``Repo._require_session``, ``get_session_maker`` (``"maker"``: its call's call is a
+    session); ``"sync"`` for a sync ``Session`` (negative evidence)."""
+    makers = {name: bool(info["async"]) for name, info in facts.sessionmakers.items()}
+    for stmt in tree.body:  # `self.maker = async_sessionmaker(...)` in a class, and the like
+        for node in ast.walk(stmt) if isinstance(stmt, ast.ClassDef) else ():
+            targets, value = assignment(node) if isinstance(node, ast.stmt) else ([], None)
+            if isinstance(value, ast.Call):
+                leaf = (_dotted(value.func) or "").rsplit(".", 1)[-1]
+                if leaf in ("async_sessionmaker", "sessionmaker"):
+                    is_async = leaf == "async_sessionmaker" or _mentions_session(value)
+                    for target in targets:
+                        if (name := _dotted(target)) is not None:
+                            makers.setdefault(name, is_async)
+    found: dict[str, str] = {}
+
+    def scan(body: Iterable[ast.stmt], prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                kind = _returned_kind(stmt.returns) or _made_kind(stmt, makers)
+                if kind is not None:
+                    found[prefix + stmt.name] = kind
+                else:
+                    found.pop(prefix + stmt.name, None)
+            elif isinstance(stmt, ast.ClassDef) and not prefix:
+                scan(stmt.body, f"{stmt.name}.")
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                scan(stmt.body, prefix)
+
+    scan(tree.body, "")
+    return found
+
+
+@collector("scoped_sessions", triggers=(b"scoped_session",), empty=())
+def scoped_sessions(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """Module-level names bound to ``async_scoped_session(...)``: a proxy that is used
+    as a session (``session.execute(...)``), here and where it is imported."""
+    found = []
+    for stmt in tree.body:
+        targets, value = assignment(stmt)
+        if (
+            isinstance(value, ast.Call)
+            and (_dotted(value.func) or "").rsplit(".", 1)[-1] == "async_scoped_session"
+        ):
+            found.extend(t.id for t in targets if isinstance(t, ast.Name))
+    return found
+
+
+#: Where the sync ``Session`` class is imported from.
+_SYNC_SESSION_MODULES = (
+    "sqlalchemy.orm.Session",
+    "sqlalchemy.orm.session.Session",
+    "sqlmodel.Session",
+)
+
+
+@collector("sync_session_aliases", triggers=(b"Session",), empty=())
+def sync_session_aliases(tree: ast.Module, facts: FileFacts) -> list[str]:
+    """``SessionDep = Annotated[Session, Depends(...)]`` where ``Session`` is the sync
+    class this module imports (``sqlalchemy.orm``, ``sqlmodel``)."""
+    sync = {local for local, target in facts.imports.items() if target in _SYNC_SESSION_MODULES}
+    found = []
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript)):
+            continue
+        value = stmt.value
+        head = (_dotted(value.value) or "").rsplit(".", 1)[-1]
+        first = value.slice.elts[0] if isinstance(value.slice, ast.Tuple) else value.slice
+        if head in ("Annotated", "Optional") and isinstance(first, ast.Name) and first.id in sync:
+            found.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    return found

@@ -55,7 +55,7 @@ class BareSession(Rule):
     """
     ## What it does
     Finds an `AsyncSession` made by calling a factory (an `async_sessionmaker`,
-    `AsyncSession(...)`, or a configured session factory) and bound to a name inside an
+    `AsyncSession(...)`, `get_session_maker()()`, or a configured session factory) and bound to a name inside an
     `async def`, without `async with`.
 
     ## Why is this bad?
@@ -69,7 +69,10 @@ class BareSession(Rule):
     `await session.close()`. When the session escapes (returned, yielded, stored on an
     attribute or in a container, passed to a task, captured by a nested function, or
     bound in a branch and used outside it) there is a finding but no fix. A session
-    closed in `try/finally`, or entered later with `async with session:`, is fine.
+    closed in `try/finally` (also through a helper that closes it), entered later with
+    `async with session:`, or yielded and closed after the `yield` (a pytest fixture or
+    a FastAPI dependency, whose teardown runs after the user is done) is fine. A session
+    closed only on the success path is reported as not closed if an exception occurs.
 
     ## Example
     ```python
@@ -148,11 +151,17 @@ class BareSession(Rule):
         if _is_closed_elsewhere(body, binding.name, self.context):
             return
         factory = dotted_name(binding.call.func) or "the factory"
+        closes = _closes_somewhere(body, binding.name, self.context)
+        escape = self._escape_reason(func, binding)
+        if escape == "is yielded" and closes:
+            # A pytest fixture or a dependency: the code after `yield` is its teardown,
+            # which pytest and FastAPI run once the user of the session is done.
+            return
+        state = "is not closed if an exception occurs" if closes else "is never closed"
         message = (
-            f"Session `{binding.name}` from `{factory}()` is never closed; "
+            f"Session `{binding.name}` from `{factory}()` {state}; "
             f"use `async with {factory}() as {binding.name}:`"
         )
-        escape = self._escape_reason(func, binding)
         if escape is not None:
             self.report(binding.line, f"{message} (no automatic fix: it {escape})")
             return
@@ -237,6 +246,15 @@ def _is_closed_elsewhere(body: cst.BaseSuite, name: str, context: FileContext) -
             if callee in CLOSING_CALLS and any(dotted_name(a.value) == name for a in node.args):
                 return True
     return False
+
+
+def _closes_somewhere(body: cst.BaseSuite, name: str, context: FileContext) -> bool:
+    """Some path closes the session (``await name.close()`` or a closing helper), if
+    not in a ``finally``: the success path at least."""
+    return any(
+        _is_close_call(node, name) or _closes_through_helper(node, name, context)
+        for node in iter_descendants(body)
+    )
 
 
 def _closes_through_helper(node: cst.CSTNode, name: str, context: FileContext) -> bool:

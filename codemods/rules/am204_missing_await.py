@@ -96,8 +96,12 @@ class MissingAwait(Rule):
     `create_task`, `TaskGroup.create_task` or `background_tasks.add_task`, returned,
     stored in a container, or bound to a name that is awaited later. Names are not
     types: a `session` bound to `aiohttp.ClientSession()` or `requests.Session()` is
-    not an `AsyncSession`. In a plain `def`, which cannot await, there is a finding
-    but no fix.
+    not an `AsyncSession`; a session is known by where it comes from (an annotation,
+    a `Depends`, a sessionmaker call, or a repo function or method that returns or
+    yields one, such as `async with db.session_context() as s`). An `async def` wrapped
+    by a decorator that may make it sync (`functools.singledispatch`, an `asyncio.run`
+    wrapper, any decorator not known to keep a coroutine function) is not reported.
+    In a plain `def`, which cannot await, there is a finding but no fix.
 
     ## Example
     ```python
@@ -149,6 +153,10 @@ class MissingAwait(Rule):
         callee = coroutine_callee(node, self.context, sessions)
         if callee is None or self._shadowed(node, func, sessions):
             return
+        if coroutine_callee_kind(node, self.context) == "decorated":
+            # An unknown decorator may make it sync (a dispatcher, an `asyncio.run`
+            # wrapper): say nothing rather than a guess about what the call returns.
+            return
         if (
             isinstance(parent, (cst.For, cst.CompFor))
             and parent.asynchronous
@@ -156,11 +164,7 @@ class MissingAwait(Rule):
         ):
             return  # `async for x in f()`: f() is iterated asynchronously, not awaited
         what = self._describe(node, callee, sessions)
-        fixable = (
-            is_async
-            and coroutine_callee_kind(node, self.context) != "decorated"
-            and not self._in_generator_expression(func)
-        )
+        fixable = is_async and not self._in_generator_expression(func)
         if isinstance(parent, cst.Attribute) and parent.value is node:
             self._check_chain(node, callee, sessions, what, fixable)
         elif isinstance(parent, cst.Expr):
@@ -317,11 +321,8 @@ class MissingAwait(Rule):
             return f"`{callee}()` returns a coroutine that is never awaited: there is no pause"
         resolved = self.context.index.resolve(qualified)
         where = f" (`{resolved}`)" if resolved != callee else ""
-        note = ""
-        if coroutine_callee_kind(call, self.context) == "decorated":
-            note = " (its decorator may change that; no automatic fix)"
         return (
-            f"`{callee}()` is an `async def`{where}{note} called without `await`: it only "
+            f"`{callee}()` is an `async def`{where} called without `await`: it only "
             f"creates a coroutine, and its body never runs"
         )
 

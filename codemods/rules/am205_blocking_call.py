@@ -7,6 +7,7 @@ import re
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.semantic.sessions import sync_session_names
 from asyncmend.codemods.semantic.tree import dotted_name
 
 #: What each blocking callable should become (qualified name -> advice).
@@ -32,6 +33,16 @@ _REQUESTS_FUNCTIONS = frozenset(
     (module, verb) for module in ("requests", "requests.api", "httpx") for verb in REQUESTS_VERBS
 )
 REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session"})
+#: Methods of a sync ``Session`` that talk to the database (``query`` builds the query
+#: its chain runs at once: ``session.query(User).all()``).
+SYNC_SESSION_IO = frozenset(
+    {"execute", "scalar", "scalars", "commit", "flush", "refresh", "get", "get_one",
+     "merge", "rollback", "connection", "query"}
+)  # fmt: skip
+SYNC_SESSION_ADVICE = (
+    "use an `AsyncSession` (`sqlalchemy.ext.asyncio`) and `await`, or make this a plain "
+    "`def` (FastAPI runs those in a thread pool)"
+)
 OPEN_ADVICE = "use `aiofiles.open` / `anyio.open_file`, or `asyncio.to_thread`"
 _INDENTED_IMPORT = re.compile(rb"\n[ \t]+(?:import|from)[ \t]")
 #: The last part of every name above: a call spelled otherwise can only be one of them
@@ -47,8 +58,10 @@ class BlockingCall(Rule):
     Finds synchronous, blocking calls inside an `async def`: `time.sleep`, the `requests`
     HTTP functions (and methods of a `requests.Session`), the synchronous `httpx.get`
     / `httpx.post` / ... functions, `urllib.request.urlopen`,
-    `subprocess.run` / `call` / `check_call` / `check_output`, the builtin `open`, and a
-    synchronous SQLAlchemy `Session` or `create_engine`.
+    `subprocess.run` / `call` / `check_call` / `check_output`, the builtin `open`, a
+    synchronous SQLAlchemy `Session` or `create_engine`, and the queries and commits of a
+    sync `Session` (one annotated `Session`, a `Depends` alias of one, `SessionLocal()` of
+    a plain `sessionmaker`, or a repo function that returns one).
 
     ## Why is this bad?
     An `async def` runs on the event loop. A blocking call stops the loop for as long as
@@ -86,6 +99,7 @@ class BlockingCall(Rule):
     code = "AM205"
     name = "blocking-call"
     fix_applicability = Applicability.SAFE
+    uses_index = True  # a sync Session from another module (alias, sessionmaker, dependency)
     # Every reported call has one of these in its file (`Session(` also matches the
     # `orm.Session(` spelling; `requests` the module any requests call goes through).
     triggers = (
@@ -97,11 +111,25 @@ class BlockingCall(Rule):
         b"open(",
         b"Session(",
         b"create_engine",
+        b"Session",
+        b"session",
     )
 
     def visit_Call(self, node: cst.Call) -> None:
         if not self.in_async_function():
             return
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in SYNC_SESSION_IO:
+            receiver = dotted_name(node.func.value)
+            func = self.enclosing_function()
+            awaited = isinstance(self.ancestors[-1], cst.Await)  # then it is no sync Session
+            if receiver is not None and func is not None and not awaited:
+                if receiver in sync_session_names(func, self.context):
+                    self.report(
+                        node,
+                        f"`{receiver}.{node.func.attr.value}()` on a sync SQLAlchemy `Session` "
+                        f"blocks the event loop inside `async def`; {SYNC_SESSION_ADVICE}",
+                    )
+                    return
         name = dotted_name(node.func)
         if name is None or not self._could_block(name):
             return

@@ -48,7 +48,7 @@ def local_async_defs(context: FileContext) -> frozenset[str]:
             for s in context.module.body
             if isinstance(s, cst.FunctionDef)
             and s.asynchronous
-            and local_async_def_kind(s) not in ("generator", "contextmanager")
+            and local_async_def_kind(s, context) not in ("generator", "contextmanager")
         }
         sync_names = {
             s.name.value
@@ -63,20 +63,55 @@ def local_async_defs(context: FileContext) -> frozenset[str]:
 # -- "what type does this annotation name?" ----------------------------------------------
 
 
-def local_async_def_kind(func: cst.FunctionDef) -> str | None:
+def local_async_def_kind(func: cst.FunctionDef, context: FileContext | None = None) -> str | None:
     """What calling the ``async def`` ``func`` returns when it is not a plain coroutine:
     ``"generator"`` (async generator), ``"contextmanager"`` (``@asynccontextmanager``),
     ``"decorated"`` (a decorator not known to keep it a coroutine function), else None.
-    The same answer pass 1 stores as ``async_def_kinds`` for the repo index."""
+    The same answer pass 1 stores as ``async_def_kinds`` for the repo index; with
+    ``context``, a decorator of this module that returns an inner ``async def`` wrapper
+    keeps a coroutine function too."""
     names = []
+    wrappers = _async_wrapping_decorators(context) if context is not None else frozenset()
     for decorator in func.decorators:
         expr = decorator.decorator
         target = expr.func if isinstance(expr, cst.Call) else expr
-        names.append(dotted_name(target) or "<expression>")
+        name = dotted_name(target) or "<expression>"
+        if name not in wrappers:
+            names.append(name)
     kind = decorator_kind(names)
     if kind is None and _own_yield(func):
         return "generator"
     return kind
+
+
+def _async_wrapping_decorators(context: FileContext) -> frozenset[str]:
+    """Module-level ``def deco(func)`` of this file that return an inner ``async def``
+    (``@functools.wraps(func) async def wrapper(...)``): they keep a coroutine function."""
+    cached = context.semantic.memo.get("async_wrapping_decorators")
+    if cached is None:
+        found = set()
+        for stmt in context.module.body:
+            if not isinstance(stmt, cst.FunctionDef) or not isinstance(
+                stmt.body, cst.IndentedBlock
+            ):
+                continue
+            inner = {
+                s.name.value
+                for s in stmt.body.body
+                if isinstance(s, cst.FunctionDef) and s.asynchronous is not None
+            }
+            returned = {
+                small.value.value
+                for s in stmt.body.body
+                if isinstance(s, cst.SimpleStatementLine)
+                for small in s.body
+                if isinstance(small, cst.Return) and isinstance(small.value, cst.Name)
+            }
+            if returned and returned <= inner:
+                found.add(stmt.name.value)
+        cached = frozenset(found)
+        context.semantic.memo["async_wrapping_decorators"] = cached
+    return cached
 
 
 def _own_yield(func: cst.FunctionDef) -> bool:
@@ -91,9 +126,9 @@ def coroutine_callee_kind(call: cst.Call, context: FileContext) -> str | None:
     if name is None:
         return None
     if "." not in name and name in local_async_defs(context):
-        for stmt in context.module.body:
+        for stmt in reversed(context.module.body):  # the last def is what the name holds
             if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
-                return local_async_def_kind(stmt)
+                return local_async_def_kind(stmt, context)
         return None
     qualified = context.index.resolve(context.semantic.resolve(call.func) or name)
     parts = qualified.split(".")

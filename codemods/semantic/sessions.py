@@ -104,9 +104,12 @@ def is_async_session_class(expr: cst.BaseExpression, context: FileContext) -> bo
 def is_session_factory_call(node: cst.CSTNode, context: FileContext) -> bool:
     """Whether ``node`` is a call that makes a new ``AsyncSession``:
     a sessionmaker instance of this module or (through the repo index) of an imported
-    one, ``AsyncSession(...)``, or a configured ``session-factories`` name."""
+    one, ``AsyncSession(...)``, ``get_session_maker()()`` (a repo function that returns
+    an async sessionmaker), or a configured ``session-factories`` name."""
     if not isinstance(node, cst.Call):
         return False
+    if isinstance(node.func, cst.Call):  # `get_session_maker()()`: a repo maker's call
+        return _returner_kind(node.func, None, context) == "maker"
     callee = dotted_name(node.func)
     if callee is None:
         return False
@@ -286,9 +289,13 @@ def session_names(
             found |= names
         elif is_session_factory_call(value, context):
             found |= names
+        elif (made := call_gives_session(value, func, context)) is not None:
+            # `async with get_db() as s`, `s = await db.session()`, `s = maker()()`...
+            (found if made else other).update(names)
         elif isinstance(value, cst.Call) and is_other_session_call(value, context):
             # `async with httpx.AsyncClient() as session`, `db = SessionLocal()`...
             other |= names
+    found |= _free_scoped_sessions(func, context) - other
     if fallback and imports_sqlalchemy(context) and not speaks_sync(context):
         # Only the configured names the function mentions matter (and cost a look).
         configured = set(context.config.settings.get("session-names", [])) & names_in(func)
@@ -364,6 +371,14 @@ def may_know_sessions(context: FileContext) -> bool:
     return cached
 
 
+def imports_async_sqlalchemy(context: FileContext) -> bool:
+    """The module imports from ``sqlalchemy.ext.asyncio`` (or sqlmodel's async session)."""
+    return any(
+        target.startswith(("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio"))
+        for target in context.semantic.imports.values()
+    )
+
+
 def imports_sqlalchemy(context: FileContext) -> bool:
     """The module imports sqlalchemy or sqlmodel, at module level or in a function."""
     return context.semantic.imports_module("sqlalchemy", "sqlmodel")
@@ -382,6 +397,12 @@ def session_attributes(cls: cst.ClassDef, context: FileContext) -> frozenset[str
         return cached
     found: set[str] = set()
     other: set[str] = set()
+    # A class of plain ``def``s in a module without ``sqlalchemy.ext.asyncio`` holds a
+    # sync session whatever its parameter is called: the configured names say nothing.
+    fallback = isinstance(cls.body, cst.IndentedBlock) and (
+        imports_async_sqlalchemy(context)
+        or any(isinstance(s, cst.FunctionDef) and s.asynchronous for s in cls.body.body)
+    )
     if isinstance(cls.body, cst.IndentedBlock):
         for stmt in cls.body.body:
             if isinstance(stmt, cst.SimpleStatementLine):
@@ -399,7 +420,7 @@ def session_attributes(cls: cst.ClassDef, context: FileContext) -> frozenset[str
                             isinstance(target, cst.Attribute)
                             and dotted_name(target.value) == receiver
                         ):
-                            if _holds_session(value, stmt, context):
+                            if _holds_session(value, stmt, context, fallback=fallback):
                                 found.add(target.attr.value)
                             else:
                                 other.add(target.attr.value)
@@ -409,7 +430,11 @@ def session_attributes(cls: cst.ClassDef, context: FileContext) -> frozenset[str
 
 
 def _holds_session(
-    value: cst.BaseExpression | None, method: cst.FunctionDef, context: FileContext
+    value: cst.BaseExpression | None,
+    method: cst.FunctionDef,
+    context: FileContext,
+    *,
+    fallback: bool = True,
 ) -> bool:
     """``value`` (assigned to ``self.x`` in ``method``) is a session: a factory call, or a
     name that is a session in ``method``. A parameter is judged by its own annotation
@@ -424,8 +449,8 @@ def _holds_session(
             continue
         if param.annotation is not None:
             return _annotation_is_session(param.annotation.annotation, context)
-        return value.value in session_names(method, context)
-    return value.value in session_names(method, context)
+        return value.value in session_names(method, context, fallback=fallback)
+    return value.value in session_names(method, context, fallback=fallback)
 
 
 def method_session_names(
@@ -479,3 +504,201 @@ def _free_names_bound_elsewhere(
                 if isinstance(target, cst.Name) and target.value in free:
                     elsewhere.add(target.value)
     return elsewhere
+
+
+# -- sessions from calls of the repo's functions (provenance through summaries) -------------
+
+
+def call_gives_session(
+    value: cst.BaseExpression, func: cst.FunctionDef | None, context: FileContext
+) -> bool | None:
+    """Whether ``value`` (``f()``, ``await f()``, ``db.session_context()``,
+    ``self._require_session()``, ``get_maker()()``) gives an AsyncSession (True), a sync
+    ``Session`` (False), or is not known to give a session (None), from the pass-1
+    ``session_returners`` of the function it calls (this module or the repo index)."""
+    if isinstance(value, cst.Await):
+        value = value.expression
+    if not isinstance(value, cst.Call):
+        return None
+    if isinstance(value.func, cst.Call):  # `get_session_maker()()`
+        return True if _returner_kind(value.func, func, context) == "maker" else None
+    kind = _returner_kind(value, func, context)
+    return {"session": True, "sync": False}.get(kind or "")
+
+
+def _returner_kind(
+    call: cst.Call, func: cst.FunctionDef | None, context: FileContext
+) -> str | None:
+    callee = call.func
+    if isinstance(callee, cst.Name):
+        here = context.index.by_path.get(context.path)
+        if callee.value not in context.semantic.imports:
+            return session_facts.session_returners.of(here).get(callee.value)
+        return _indexed_returner(context.semantic.resolve(callee) or callee.value, context)
+    if not isinstance(callee, cst.Attribute):
+        return None
+    receiver = dotted_name(callee.value)
+    if receiver is None:
+        return None
+    method = callee.attr.value
+    if func is not None and receiver in ("self", "cls") and (owner := _owner(func, context)):
+        here = context.index.by_path.get(context.path)
+        return session_facts.session_returners.of(here).get(f"{owner}.{method}")
+    cls = _receiver_class(receiver, func, context)
+    if cls is not None:
+        if isinstance(cls, str):
+            here = context.index.by_path.get(context.path)
+            return session_facts.session_returners.of(here).get(f"{cls}.{method}")
+        return _indexed_returner(f"{cls[0]}.{method}", context)
+    if receiver.split(".")[0] in context.semantic.imports:  # `db_module.get_session()`
+        return _indexed_returner(context.semantic.resolve(callee) or "", context)
+    return None
+
+
+def _indexed_returner(qualified: str, context: FileContext) -> str | None:
+    """``session_returners`` of ``module.func`` / ``module.Class.method`` (repo index)."""
+    parts = context.index.resolve(qualified).split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        facts = context.index.by_module.get(".".join(parts[:split]))
+        if facts is not None:
+            rest = ".".join(parts[split:])
+            if "." in rest:  # `module.Class.method`: the class may be re-exported
+                head, _, method = rest.partition(".")
+                target = context.index.resolve(f"{facts.module}.{head}")
+                if target != f"{facts.module}.{head}":
+                    return _indexed_returner(f"{target}.{method}", context)
+            return session_facts.session_returners.of(facts).get(rest)
+    return None
+
+
+def _owner(func: cst.FunctionDef, context: FileContext) -> str | None:
+    """The module-level class ``func`` is a method of."""
+    owners = context.semantic.memo.get("method_owners")
+    if owners is None:
+        owners = {
+            id(stmt): cls.name.value
+            for cls in context.module.body
+            if isinstance(cls, cst.ClassDef) and isinstance(cls.body, cst.IndentedBlock)
+            for stmt in cls.body.body
+            if isinstance(stmt, cst.FunctionDef)
+        }
+        context.semantic.memo["method_owners"] = owners
+    return owners.get(id(func))
+
+
+def _receiver_class(
+    receiver: str, func: cst.FunctionDef | None, context: FileContext
+) -> str | tuple[str] | None:
+    """The class of ``receiver`` by its parameter annotation in ``func`` (``db:
+    Database``) or a module-level ``db = Database(...)``: a local class name, or
+    ``(qualified,)`` for an imported one."""
+    annotation: cst.BaseExpression | None = None
+    if func is not None and "." not in receiver:
+        for param in parameters(func):
+            if param.name.value == receiver:
+                annotation = annotation_of(param)
+                break
+    if (
+        annotation is None
+        and "." not in receiver
+        and receiver not in bound_names(func.body if func is not None else context.module)
+    ):
+        for node in context.semantic.module_statements():
+            value, targets = assignment(node)
+            if isinstance(value, cst.Call) and any(dotted_name(t) == receiver for t in targets):
+                annotation = value.func
+    name = dotted_name(annotation) if annotation is not None else None
+    if name is None:
+        return None
+    if name.split(".")[0] in context.semantic.imports:
+        return (context.semantic.resolve(annotation) or name,)  # type: ignore[arg-type]
+    return name
+
+
+def _free_scoped_sessions(func: cst.FunctionDef, context: FileContext) -> set[str]:
+    """Module-level ``async_scoped_session`` proxies ``func`` uses without rebinding:
+    bound in this module, or imported from a module that binds one (repo index)."""
+    here = context.index.by_path.get(context.path)
+    local = set(session_facts.scoped_sessions.of(here))
+    imported = {
+        name
+        for name, target in context.semantic.imports.items()
+        if _is_imported_scoped(target, context)
+    }
+    candidates = (local | imported) & names_in(func)
+    if not candidates:
+        return set()
+    return candidates - bound_names(func.body) - {p.name.value for p in parameters(func)}
+
+
+def _is_imported_scoped(target: str, context: FileContext) -> bool:
+    module, _, name = context.index.resolve(target).rpartition(".")
+    facts = context.index.by_module.get(module)
+    return bool(facts and name in session_facts.scoped_sessions.of(facts))
+
+
+# -- sync sessions (AM205: a sync Session used inside an ``async def``) --------------------
+
+
+def _is_sync_session_annotation(annotation: cst.BaseExpression, context: FileContext) -> bool:
+    """``Session`` (the sync class), ``Annotated[Session, ...]``, ``Session | None``, or an
+    alias of those bound here or (repo index) in the module it is imported from."""
+    name = dotted_name(annotation)
+    if name is not None:
+        qualified = context.semantic.resolve(annotation) or name
+        if qualified in SYNC_SESSION_CLASSES:
+            return True
+        if name in context.semantic.imports:
+            module, _, alias = context.index.resolve(qualified).rpartition(".")
+            facts = context.index.by_module.get(module)
+            return bool(facts and alias in session_facts.sync_session_aliases.of(facts))
+        value = context.semantic.subscript_aliases().get(name)
+        return value is not None and _is_sync_session_annotation(value, context)
+    if isinstance(annotation, cst.Subscript):
+        base = (dotted_name(annotation.value) or "").rsplit(".", 1)[-1]
+        if base in ("Annotated", "Optional") and annotation.slice:
+            first = annotation.slice[0].slice
+            return isinstance(first, cst.Index) and _is_sync_session_annotation(
+                first.value, context
+            )
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        return _is_sync_session_annotation(annotation.left, context) or _is_sync_session_annotation(
+            annotation.right, context
+        )
+    return False
+
+
+def sync_session_names(func: cst.FunctionDef, context: FileContext) -> frozenset[str]:
+    """Names that hold a sync SQLAlchemy ``Session`` inside ``func`` (not its nested
+    functions), by positive evidence only: a parameter annotated ``Session`` (or an alias
+    such as ``Annotated[Session, Depends(...)]``), ``Session(engine)``, a call of a plain
+    ``sessionmaker`` (``SessionLocal()``), or a repo function annotated or seen to give a
+    sync ``Session`` (``with get_db() as s``)."""
+    key = ("sync_session_names", id(func))
+    cached = context.semantic.memo.get(key)
+    if cached is not None and cached[0] is func:
+        return cached[1]
+    found: set[str] = set()
+    for param in parameters(func):
+        annotation = annotation_of(param)
+        if annotation is not None and _is_sync_session_annotation(annotation, context):
+            found.add(param.name.value)
+    for node in context.semantic.scope_statements(func.body):
+        value, targets = assignment(node)
+        if value is None:
+            continue
+        names = {t.value for t in targets if isinstance(t, cst.Name)}
+        if isinstance(node, cst.AnnAssign) and _is_sync_session_annotation(
+            node.annotation.annotation, context
+        ):
+            found |= names
+        elif isinstance(value, cst.Call) and (
+            (context.semantic.resolve(value.func) or "") in SYNC_SESSION_CLASSES
+            or _sessionmaker_info(value, context) is False
+            or call_gives_session(value, func, context) is False
+        ):
+            found |= names
+    # A name also bound to an async session somewhere in the function is not known.
+    result = frozenset(found - session_names(func, context, fallback=False))
+    context.semantic.memo[key] = (func, result)
+    return result

@@ -212,6 +212,8 @@ def async_engines(tree: ast.Module, facts: FileFacts) -> list[str]:
         ):
             found.extend(t.id for t in targets if isinstance(t, ast.Name))
     return found
+
+
 # -- functions that return a session (provenance across the repo) --------------------------
 
 #: Return-annotation heads whose AsyncSession argument is what a *call of the result* makes.

@@ -249,20 +249,18 @@ class _ReplaceNodes(cst.CSTTransformer):
 def apply_fixes(
     module: cst.Module, chosen: Sequence[RawFinding], positions: Positions
 ) -> cst.Module:
-    """Apply the chosen fixes' replacements, then add the imports they need."""
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import AddImportsVisitor
+    """Apply the chosen fixes' replacements, then add the imports they need (sorted in)
+    and drop the imports they left unused."""
+    from asyncmend.codemods.edits.imports import update_imports
 
     fixes: list[Fix] = [item.fix for item in chosen if item.fix is not None]
     replacements = {id(old): new for fix in fixes for old, new in fix.replacements}
     extents = [_extent(positions, old) for fix in fixes for old, _ in fix.replacements]
     updated = module.visit(_ReplaceNodes(replacements, extents, positions))
     imports = [spec for fix in fixes for spec in fix.imports]
-    if imports:
-        context = CodemodContext()
-        for spec in imports:
-            AddImportsVisitor.add_needed_import(context, spec.module, spec.obj, spec.asname)
-        updated = AddImportsVisitor(context).transform_module(updated)
+    unused = [name for fix in fixes for name in fix.maybe_unused]
+    if imports or unused:
+        updated = update_imports(updated, imports, unused)
     assert isinstance(updated, cst.Module)
     return updated
 

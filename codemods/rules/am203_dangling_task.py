@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.comments import without_noqa_codes
 from asyncmend.codemods.edits.imports import after_imports_anchor, asyncio_reference
 from asyncmend.codemods.semantic.tree import dotted_name
 
@@ -30,6 +31,8 @@ LOOP_GETTERS = frozenset(
         "asyncio.BaseEventLoop",
     }
 )
+#: Other linters' codes for a dropped task: a suppression of them is stale once fixed.
+_DANGLING_TASK_CODES = frozenset({"RUF006", "ASYNC300"})
 _SET_BASES = frozenset({"set", "Set", "typing.Set", "MutableSet", "typing.MutableSet"})
 
 
@@ -147,8 +150,11 @@ class DanglingTask(Rule):
                 imports.append(ImportSpec("asyncio"))
         task = self.semantic.fresh_name("task", within=func, taken={set_name})
         config = self.context.module.config_for_parsing
-        first = line.with_changes(
-            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(task))], value=call)]
+        first = without_noqa_codes(
+            line.with_changes(
+                body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(task))], value=call)]
+            ),
+            _DANGLING_TASK_CODES,
         )
         keep = cst.parse_statement(f"{set_name}.add({task})\n", config)
         discard = cst.parse_statement(f"{task}.add_done_callback({set_name}.discard)\n", config)

@@ -239,9 +239,12 @@ class BlockingCall(Rule):
         ):
             # `time.sleep(1).x` must stay `(await asyncio.sleep(1)).x`.
             awaited = awaited.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        head = (dotted_name(node.func) or "").partition(".")[0]
         return Fix(
             "Use `await asyncio.sleep()`",
             Applicability.SAFE,
             replacements=[(node, awaited)],
             imports=[ImportSpec("asyncio")],
+            # `import time` / `from time import sleep` may now be unused.
+            maybe_unused=[head] if head and head != "asyncio" else [],
         )

@@ -12,12 +12,22 @@ from asyncmend.codemods.semantic.tree import dotted_name
 #: What each blocking callable should become (qualified name -> advice).
 _HTTP = "use `httpx.AsyncClient` (or run it in `asyncio.to_thread`)"
 _SUBPROCESS = "use `asyncio.create_subprocess_exec` (or `asyncio.to_thread`)"
+_WAIT = "await the `asyncio.subprocess.Process` (`await proc.wait()`), or use `asyncio.to_thread`"
 BLOCKING_CALLS: dict[str, str] = {
     "urllib.request.urlopen": _HTTP,
     "subprocess.run": _SUBPROCESS,
     "subprocess.call": _SUBPROCESS,
     "subprocess.check_call": _SUBPROCESS,
     "subprocess.check_output": _SUBPROCESS,
+    "subprocess.Popen": _SUBPROCESS,
+    "subprocess.getoutput": _SUBPROCESS,
+    "subprocess.getstatusoutput": _SUBPROCESS,
+    "os.system": _SUBPROCESS,
+    "os.popen": _SUBPROCESS,
+    "os.wait": _WAIT,
+    "os.waitpid": _WAIT,
+    "os.wait3": _WAIT,
+    "os.wait4": _WAIT,
     "sqlalchemy.create_engine": "use `create_async_engine` with an async driver",
     "sqlalchemy.engine.create_engine": "use `create_async_engine` with an async driver",
     "sqlmodel.create_engine": "use `create_async_engine` with an async driver",
@@ -33,11 +43,20 @@ _REQUESTS_FUNCTIONS = frozenset(
 )
 REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session"})
 OPEN_ADVICE = "use `aiofiles.open` / `anyio.open_file`, or `asyncio.to_thread`"
+#: Methods of a ``pathlib.Path`` that do blocking file I/O.
+PATH_IO_METHODS = frozenset({"open", "read_text", "write_text", "read_bytes", "write_bytes"})
+PATH_TYPES = frozenset(
+    {"pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePath"}
+)
+_PATH_ADVICE = "use `anyio.Path` (its methods are awaitable), or `asyncio.to_thread`"
 _INDENTED_IMPORT = re.compile(rb"\n[ \t]+(?:import|from)[ \t]")
 #: The last part of every name above: a call spelled otherwise can only be one of them
 #: through an import that renames it (checked separately), so it needs no resolving.
 _LEAVES = frozenset(
-    {name.rsplit(".", 1)[-1] for name in BLOCKING_CALLS} | REQUESTS_VERBS | {"sleep", "open"}
+    {name.rsplit(".", 1)[-1] for name in BLOCKING_CALLS}
+    | REQUESTS_VERBS
+    | PATH_IO_METHODS
+    | {"sleep"}
 )
 
 
@@ -47,8 +66,10 @@ class BlockingCall(Rule):
     Finds synchronous, blocking calls inside an `async def`: `time.sleep`, the `requests`
     HTTP functions (and methods of a `requests.Session`), the synchronous `httpx.get`
     / `httpx.post` / ... functions, `urllib.request.urlopen`,
-    `subprocess.run` / `call` / `check_call` / `check_output`, the builtin `open`, and a
-    synchronous SQLAlchemy `Session` or `create_engine`.
+    `subprocess.run` / `call` / `check_call` / `check_output` / `Popen`, `os.system`,
+    `os.popen`, `os.wait` / `waitpid`, the builtin `open` and a `pathlib.Path`'s `open`
+    / `read_text` / `write_text` / `read_bytes` / `write_bytes`, and a synchronous
+    SQLAlchemy `Session` or `create_engine`.
 
     ## Why is this bad?
     An `async def` runs on the event loop. A blocking call stops the loop for as long as
@@ -94,6 +115,11 @@ class BlockingCall(Rule):
         b"httpx",
         b"urlopen",
         b"subprocess",
+        b"system",
+        b"wait",
+        b"popen",
+        b"_text",
+        b"_bytes",
         b"open(",
         b"Session(",
         b"create_engine",
@@ -102,7 +128,18 @@ class BlockingCall(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if not self.in_async_function():
             return
-        name = dotted_name(node.func)
+        func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in PATH_IO_METHODS
+            and self._is_path_io(node)
+        ):
+            shown = f"{dotted_name(func.value) or 'Path(...)'}.{func.attr.value}"
+            self.report(
+                node, f"`{shown}()` does blocking file I/O on the event loop; {_PATH_ADVICE}"
+            )
+            return
+        name = dotted_name(func)
         if name is None or not self._could_block(name):
             return
         if self._is_requests_session_call(node):
@@ -181,6 +218,17 @@ class BlockingCall(Rule):
         if target is None:
             return name
         return f"{target}.{rest}" if rest else target
+
+    def _is_path_io(self, node: cst.Call) -> bool:
+        """``p.read_text()`` / ``Path(x).open()`` where ``p`` is a ``pathlib.Path`` by its
+        annotation or the call that made it (not a method of any object so named)."""
+        func = node.func
+        assert isinstance(func, cst.Attribute)
+        receiver = func.value
+        if isinstance(receiver, cst.Call):
+            return self.semantic.resolve(receiver.func) in PATH_TYPES
+        name = dotted_name(receiver)
+        return name is not None and self.semantic.binding_kind(name, self.ancestors) in PATH_TYPES
 
     def _is_requests_session_call(self, node: cst.Call) -> bool:
         """``s.get(...)`` where ``s`` was bound to ``requests.Session()`` in this function."""

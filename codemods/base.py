@@ -62,6 +62,9 @@ class Fix:
     applicability: Applicability
     replacements: list[tuple[cst.CSTNode, Replacement]] = field(default_factory=list)
     imports: list[ImportSpec] = field(default_factory=list)
+    #: Names of module-level imports whose uses the fix removes: the import is dropped
+    #: when nothing else reads the name (and ``__all__`` does not list it).
+    maybe_unused: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from asyncmend.codemods.base import FileContext, Fix, ImportSpec, RawFinding, Rule
+from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
+from asyncmend.codemods.edits.imports import update_imports
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
@@ -298,34 +299,16 @@ class _ReplaceNodes(cst.CSTTransformer):
 def apply_fixes(
     module: cst.Module, chosen: Sequence[RawFinding], positions: Positions
 ) -> cst.Module:
-    """Apply the chosen fixes' replacements, then add the imports they need."""
+    """Apply the chosen fixes' replacements, then add the imports they need (sorted in)
+    and drop the imports they left unused."""
     fixes: list[Fix] = [item.fix for item in chosen if item.fix is not None]
     replacements = {id(old): new for fix in fixes for old, new in fix.replacements}
     extents = [_extent(positions, old) for fix in fixes for old, _ in fix.replacements]
     updated = module.visit(_ReplaceNodes(replacements, extents, positions))
-    assert isinstance(updated, cst.Module)
-    return _add_imports(updated, [spec for fix in fixes for spec in fix.imports])
-
-
-def _add_imports(module: cst.Module, imports: Sequence[ImportSpec]) -> cst.Module:
-    """Add the imports the fixes need. ``AddImportsVisitor`` walks the whole module
-    twice, so imports already there at module level (the common case) are dropped first
-    by a look at the top-level statements alone."""
-    present = _top_level_imports(module)
-    needed = [
-        spec
-        for spec in dict.fromkeys(imports)
-        if (spec.module, spec.obj, spec.asname) not in present
-    ]
-    if not needed:
-        return module
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import AddImportsVisitor
-
-    context = CodemodContext()
-    for spec in needed:
-        AddImportsVisitor.add_needed_import(context, spec.module, spec.obj, spec.asname)
-    updated = AddImportsVisitor(context).transform_module(module)
+    imports = [spec for fix in fixes for spec in fix.imports]
+    unused = [name for fix in fixes for name in fix.maybe_unused]
+    if imports or unused:
+        updated = update_imports(updated, imports, unused)
     assert isinstance(updated, cst.Module)
     return updated
 

@@ -106,7 +106,7 @@ def start(coro):
 """
     fixed = _fix(tmp_path, source, "AM203")
     assert fixed.startswith(
-        b"from asyncio import create_task\nimport asyncio\n\n"
+        b"import asyncio\nfrom asyncio import create_task\n\n"  # isort order
         b"_background_tasks: set[asyncio.Task] = set()\n"
     )
 

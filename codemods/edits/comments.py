@@ -4,6 +4,7 @@ nodes, which the rules' walks skip); ``comment_lines`` re-homes them above a sta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import libcst as cst
@@ -75,3 +76,36 @@ def whitespace_comments(whitespace: object) -> tuple[list[cst.EmptyLine], str]:
     comment = whitespace.first_line.comment
     lines = [line for line in whitespace.empty_lines if line.comment is not None]
     return lines, comment.value if comment else ""
+
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
+
+
+def without_noqa_codes(
+    line: cst.SimpleStatementLine, codes: frozenset[str]
+) -> cst.SimpleStatementLine:
+    """``line`` without the ``# noqa`` codes among ``codes`` that a fix made stale (a
+    ``# noqa: RUF006`` on a task the fix now keeps); the comment goes when nothing is
+    left of it. A bare ``# noqa`` silences everything and stays."""
+    comment = line.trailing_whitespace.comment
+    if comment is None:
+        return line
+    match = _NOQA.search(comment.value)
+    if match is None or not match.group("codes"):
+        return line
+    listed = [code for code in re.split(r"[\s,]+", match.group("codes")) if code]
+    kept = [code for code in listed if code.upper() not in codes]
+    if len(kept) == len(listed):
+        return line
+    before = comment.value[: match.start()].rstrip()
+    after = comment.value[match.end() :].strip()
+    noqa = f"# noqa: {', '.join(kept)}" if kept else ""
+    text = "  ".join(part for part in (before, noqa, after) if part and part != "#")
+    if text and not text.startswith("#"):
+        text = f"# {text.lstrip('# ')}"
+    trailing = line.trailing_whitespace
+    if not text:
+        trailing = trailing.with_changes(whitespace=cst.SimpleWhitespace(""), comment=None)
+    else:
+        trailing = trailing.with_changes(comment=cst.Comment(text))
+    return line.with_changes(trailing_whitespace=trailing)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from asyncmend.codemods.base import ImportSpec
 from asyncmend.codemods.semantic.bindings import bindings_of
 from asyncmend.codemods.semantic.tree import SCOPE_NODES, child_blocks, iter_children
 
@@ -97,3 +99,276 @@ def _is_import_block(stmt: cst.BaseStatement) -> bool:
                     return False
         return True
     return False
+
+
+# -- adding and dropping imports after a fix ----------------------------------------------
+
+
+def update_imports(
+    module: cst.Module, needed: Sequence[ImportSpec], maybe_unused: Sequence[str] = ()
+) -> cst.Module:
+    """``module`` with the imports fixes need added where isort (ruff's ``I001``) puts
+    them, and the module-level imports of ``maybe_unused`` (names whose uses a fix
+    removed) dropped when nothing uses them any more and ``__all__`` does not list them."""
+    plain = [spec for spec in needed if spec.obj is None and spec.asname is None]
+    for spec in dict.fromkeys(plain):
+        module = _add_plain_import(module, spec.module)
+    rest: list[ImportSpec] = []
+    for spec in dict.fromkeys(needed):
+        if spec in plain:
+            continue
+        if spec.obj is not None and spec.asname is None:
+            merged = _add_to_from_import(module, spec.module, spec.obj)
+            if merged is None and not spec.module.startswith("."):
+                merged = _insert_import(
+                    module,
+                    f"from {spec.module} import {spec.obj}\n",
+                    (_section_of(spec.module), 1, spec.module.lower()),
+                )
+            if merged is not None:
+                module = merged
+                continue
+        rest.append(spec)
+    if rest:
+        from libcst.codemod import CodemodContext
+        from libcst.codemod.visitors import AddImportsVisitor
+
+        context = CodemodContext()
+        for spec in rest:
+            AddImportsVisitor.add_needed_import(context, spec.module, spec.obj, spec.asname)
+        module = AddImportsVisitor(context).transform_module(module)
+    if maybe_unused:
+        module = _drop_unused_imports(module, set(maybe_unused))
+    return module
+
+
+def _section(stmt: cst.BaseSmallStatement) -> tuple[int, int, str] | None:
+    """isort's sort key of an import statement: (section, ``from`` last, module), with
+    sections future < standard library < the rest < relative imports."""
+    if isinstance(stmt, cst.Import):
+        name = cst.Module([]).code_for_node(stmt.names[0].name)
+        return (_section_of(name), 0, name.lower())
+    if isinstance(stmt, cst.ImportFrom):
+        if stmt.relative:
+            return (3, 1, "." * len(stmt.relative))
+        name = cst.Module([]).code_for_node(stmt.module) if stmt.module else ""
+        return (_section_of(name), 1, name.lower())
+    return None
+
+
+def _member_key(name: str) -> tuple[int, str]:
+    """isort's ``order-by-type`` order of imported names: CONSTANTS, Classes, functions."""
+    if name.isupper() and len(name) > 1:
+        return (0, name.lower())
+    return (1 if name[:1].isupper() else 2, name.lower())
+
+
+def _add_to_from_import(module: cst.Module, source: str, name: str) -> cst.Module | None:
+    """``name`` added in sorted position to the module's top-level ``from source import
+    ...`` line (None when there is none). Already there: the module unchanged."""
+    body = list(module.body)
+    for position, stmt in enumerate(body):
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            continue
+        small = stmt.body[0]
+        if (
+            not isinstance(small, cst.ImportFrom)
+            or small.relative
+            or small.module is None
+            or isinstance(small.names, cst.ImportStar)
+            or cst.Module([]).code_for_node(small.module) != source
+        ):
+            continue
+        names = list(small.names)
+        if any(alias.asname is None and alias.name.value == name for alias in names):
+            return module
+        at = 0
+        while at < len(names) and _member_key(
+            cst.Module([]).code_for_node(names[at].name)
+        ) <= _member_key(name):
+            at += 1
+        if at < len(names):
+            new = cst.ImportAlias(
+                name=cst.Name(name),
+                comma=names[at].comma
+                if at + 1 < len(names) and at > 0
+                else cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+            )
+            if at > 0 and isinstance(names[at - 1].comma, cst.Comma):
+                new = new.with_changes(comma=names[at - 1].comma)
+            names.insert(at, new)
+        else:
+            last = names[-1]
+            trailing = last.comma
+            names[-1] = last.with_changes(
+                comma=names[-2].comma
+                if len(names) > 1 and isinstance(names[-2].comma, cst.Comma)
+                else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            )
+            names.append(cst.ImportAlias(name=cst.Name(name), comma=trailing))
+        body[position] = stmt.with_changes(body=[small.with_changes(names=names)])
+        return module.with_changes(body=body)
+    return None
+
+
+def _section_of(module: str) -> int:
+    top = module.partition(".")[0]
+    if top == "__future__":
+        return 0
+    return 1 if top in sys.stdlib_module_names else 2
+
+
+def _add_plain_import(module: cst.Module, name: str) -> cst.Module:
+    """``import name`` in sorted position within the module's leading import block
+    (after a docstring and ``from __future__``); at the top when there is none. A
+    module already importing it plainly at the top level is left alone."""
+    body = list(module.body)
+    start = 1 if body and _is_docstring(body[0]) else 0
+    end = start
+    while end < len(body) and _plain_import_line(body[end]) is not None:
+        end += 1
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(small, cst.Import)
+            and any(
+                alias.asname is None and cst.Module([]).code_for_node(alias.name) == name
+                for alias in small.names
+            )
+            for small in stmt.body
+        ):
+            return module
+    return _insert_import(module, f"import {name}\n", (_section_of(name), 0, name.lower()))
+
+
+def _insert_import(module: cst.Module, text: str, key: tuple[int, int, str]) -> cst.Module:
+    """The import statement ``text`` inserted where its isort ``key`` puts it in the
+    leading import block (at the top when there is none)."""
+    body = list(module.body)
+    start = 1 if body and _is_docstring(body[0]) else 0
+    end = start
+    while end < len(body) and _plain_import_line(body[end]) is not None:
+        end += 1
+    new = cst.parse_statement(text, module.config_for_parsing)
+    assert isinstance(new, cst.SimpleStatementLine)
+    if end == start:  # no import block: the import goes first, a blank line after it
+        at = start
+        following = body[at] if at < len(body) else None
+        if following is not None:
+            new = new.with_changes(leading_lines=following.leading_lines)
+            body[at] = following.with_changes(leading_lines=[cst.EmptyLine()])
+        elif start:
+            new = new.with_changes(leading_lines=[cst.EmptyLine()])
+        body.insert(at, new)
+        return module.with_changes(body=body)
+    at = start
+    while at < end and (_plain_import_line(body[at]) or key) <= key:
+        at += 1
+    previous = _plain_import_line(body[at - 1]) if at > start else None
+    same_as_previous = previous is not None and previous[0] == key[0]
+    if at < end:
+        following = body[at]
+        following_key = _plain_import_line(following)
+        assert following_key is not None
+        if same_as_previous:
+            body.insert(at, new)
+        else:
+            # First of its section: it takes the blank lines (or header comment) above
+            # the statement it precedes; a new section starts after it when that one
+            # belongs to another section.
+            new = new.with_changes(leading_lines=following.leading_lines)
+            gap = [] if following_key[0] == key[0] else [cst.EmptyLine()]
+            body[at] = following.with_changes(leading_lines=gap)
+            body.insert(at, new)
+    else:
+        if not same_as_previous:
+            new = new.with_changes(leading_lines=[cst.EmptyLine()])
+        body.insert(at, new)
+    return module.with_changes(body=body)
+
+
+def _plain_import_line(stmt: cst.BaseStatement) -> tuple[int, int, str] | None:
+    """The sort key of a one-import top-level line, else None (the block ends there)."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    return _section(stmt.body[0])
+
+
+def _drop_unused_imports(module: cst.Module, names: set[str]) -> cst.Module:
+    """Drop the module-level import bindings of ``names`` that nothing reads any more."""
+    used: set[str] = set()
+    exported: set[str] = set()
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            continue
+        if isinstance(node, cst.Name):
+            used.add(node.value)
+        elif isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, str):
+            exported.add(node.evaluated_value)  # `__all__` entries, string annotations
+        elif isinstance(node, cst.Attribute):
+            stack.append(node.value)  # `asyncio.sleep` does not read a name `sleep`
+            continue
+        elif isinstance(node, cst.Arg):
+            stack.append(node.value)  # nor does a keyword `f(sleep=1)`
+            continue
+        stack.extend(iter_children(node))
+    gone = {name for name in names if name not in used and name not in exported}
+    if not gone:
+        return module
+    updated = module.visit(_DropImports(gone))
+    assert isinstance(updated, cst.Module)
+    return updated
+
+
+class _DropImports(cst.CSTTransformer):
+    """Remove the import bindings of ``gone`` (at any level), never emptying a block; a
+    removed line's blank lines and comments above it move to the next statement."""
+
+    def __init__(self, gone: set[str]) -> None:
+        super().__init__()
+        self.gone = gone
+
+    def _drop(self, stmt: cst.BaseStatement) -> cst.BaseStatement | None:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return stmt
+        small = stmt.body[0]
+        if not isinstance(small, (cst.Import, cst.ImportFrom)) or isinstance(
+            small.names, cst.ImportStar
+        ):
+            return stmt
+        kept = [alias for alias in small.names if _alias_binding(alias) not in self.gone]
+        if not kept:
+            return None
+        if len(kept) != len(small.names):
+            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return stmt.with_changes(body=[small.with_changes(names=kept)])
+        return stmt
+
+    def _body(self, statements: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        body: list[cst.BaseStatement] = []
+        carried: Sequence[cst.EmptyLine] | None = None
+        for stmt in statements:
+            if carried is not None and (not body or not stmt.leading_lines):
+                stmt = stmt.with_changes(leading_lines=carried)
+            carried = None
+            kept = self._drop(stmt)
+            if kept is None:
+                carried = stmt.leading_lines
+                continue
+            body.append(kept)
+        return body or list(statements)
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        return updated_node.with_changes(body=self._body(updated_node.body))
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        return updated_node.with_changes(body=self._body(updated_node.body))
+
+
+def _alias_binding(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return cst.Module([]).code_for_node(alias.name).partition(".")[0]

@@ -197,3 +197,51 @@ def summaries_of(facts: FileFacts | None) -> dict[str, FunctionSummary]:
         return {}
     data = function_summaries.of(facts)
     return {name: FunctionSummary.from_data(item) for name, item in data.items()}
+
+
+@collector("enqueue_only", triggers=(b".put",), empty=())
+def enqueue_only(tree: ast.Module, facts: FileFacts) -> tuple[str, ...]:
+    """Module-level ``async def``s whose body only puts items on a queue
+    (``await queue.put(...)``, ``queue.put_nowait(...)``): calling one waits for no I/O,
+    the work is already handed to another worker (AM401)."""
+    found = []
+    for node in tree.body:
+        if not isinstance(node, ast.AsyncFunctionDef):
+            continue
+        body = list(node.body)
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]  # the docstring
+        if body and all(_is_enqueue(stmt) for stmt in body):
+            found.append(node.name)
+    return tuple(found)
+
+
+def _is_enqueue(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Pass):
+        return True
+    if not isinstance(stmt, ast.Expr):
+        return False
+    value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr in ("put", "put_nowait")
+    )
+
+
+@collector("raises_http_error", triggers=(b"HTTPException", b"WebSocketException"), empty=())
+def raises_http_error(tree: ast.Module, facts: FileFacts) -> tuple[str, ...]:
+    """Module-level functions that raise an ``HTTPException`` themselves: a route that
+    awaits one relies on the error reaching the client (AM401 must not move the call)."""
+    found = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            isinstance(inner, ast.Raise)
+            and inner.exc is not None
+            and (_dotted(inner.exc.func if isinstance(inner.exc, ast.Call) else inner.exc) or "")
+            .rsplit(".", 1)[-1]
+            .endswith(("HTTPException", "WebSocketException"))
+            for inner in ast.walk(node)
+        ):
+            found.append(node.name)
+    return tuple(found)

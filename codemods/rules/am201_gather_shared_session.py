@@ -138,7 +138,12 @@ class GatherSharedSession(Rule):
             lpar=parent.lpar,
             rpar=parent.rpar,
         )
-        return Fix("Await the coroutines one after the other", Applicability.SAFE, [(parent, new)])
+        return Fix(
+            "Await the coroutines one after the other",
+            Applicability.SAFE,
+            [(parent, new)],
+            maybe_unused=self._gather_import(),
+        )
 
     def _starred_fix(self, awaited: cst.Await, args: list[cst.Arg]) -> Fix | None:
         """``await gather(*(f(s, x) for x in xs))`` -> ``[await f(s, x) for x in xs]``."""
@@ -151,7 +156,12 @@ class GatherSharedSession(Rule):
         if comp.asynchronous is not None:
             return None
         new = cst.ListComp(_awaited(value.elt), comp, lpar=awaited.lpar, rpar=awaited.rpar)
-        return Fix("Await the coroutines one after the other", Applicability.SAFE, [(awaited, new)])
+        return Fix(
+            "Await the coroutines one after the other",
+            Applicability.SAFE,
+            [(awaited, new)],
+            maybe_unused=self._gather_import(),
+        )
 
     def _assignment_line(
         self, awaited: cst.Await
@@ -219,7 +229,16 @@ class GatherSharedSession(Rule):
             "Await the coroutines one after the other",
             Applicability.SAFE,
             [(line, cst.FlattenSentinel(statements))],
+            maybe_unused=self._gather_import(),
         )
+
+    def _gather_import(self) -> list[str]:
+        """The import names the fix may leave unused: ``asyncio`` or ``gather``."""
+        return [
+            local
+            for local, target in self.semantic.imports.items()
+            if target in ("asyncio", "asyncio.gather")
+        ]
 
 
 def _session_uses(expression: cst.BaseExpression, sessions: frozenset[str]) -> set[str]:

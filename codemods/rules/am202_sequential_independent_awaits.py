@@ -5,13 +5,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.imports import asyncio_reference
 from asyncmend.codemods.edits.indent import shift_continuations
+from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.sessions import session_names
 from asyncmend.codemods.semantic.tree import dotted_name, reads
 
@@ -52,7 +53,11 @@ class SequentialIndependentAwaits(Rule):
     The fix is unsafe: running two requests concurrently changes their order on the
     wire, which matters when the server sees them as related (a write then a read).
     A session or connection is never a candidate (it is not safe for concurrent use),
-    nor are awaits with anything between them.
+    nor is a call given a session, nor a client that calls the app in-process (`app=`
+    or `transport=ASGITransport(...)`: the requests share the app's one session or
+    connection), nor are awaits with anything between them. Test files (`test_*.py`,
+    `*_test.py`, `conftest.py`, anything under `tests/`) are skipped unless the rule's
+    `include-tests` setting is true: tests await one step after another on purpose.
 
     ## Example
     ```python
@@ -77,6 +82,7 @@ class SequentialIndependentAwaits(Rule):
     name = "sequential-independent-awaits"
     fix_applicability = Applicability.UNSAFE
     triggers = (b"await",)
+    settings_defaults: ClassVar[dict[str, Any]] = {"include-tests": False}
 
     @classmethod
     def tokens(cls, config: Config) -> tuple[bytes, ...]:
@@ -94,6 +100,12 @@ class SequentialIndependentAwaits(Rule):
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         func = self.enclosing_function()
         if func is None or func.asynchronous is None:
+            return
+        # Tests await one step after the other on purpose, often through one client
+        # over one connection: not findings unless `include-tests = true`.
+        if not self.settings.get("include-tests", False) and is_test_file(
+            self.context.path, self.context.module_name
+        ):
             return
         run: list[_Await] = []
         for statement in node.body:
@@ -121,6 +133,10 @@ class SequentialIndependentAwaits(Rule):
             return None
         if self._safe_callee(call, func) is None:
             return None
+        if any(
+            self.semantic.reads(arg.value, session_names(func, self.context)) for arg in call.args
+        ):
+            return None  # both would use one session: it is not safe for concurrent use
         return _Await(statement, target.value, call)
 
     def _safe_callee(self, call: cst.Call, func: cst.FunctionDef) -> str | None:
@@ -133,6 +149,8 @@ class SequentialIndependentAwaits(Rule):
             receiver = dotted_name(call.func.value)
             if receiver is not None:
                 kind = self.semantic.binding_kind(receiver, self.ancestors)
+                if self._in_process_client(receiver, func):
+                    return None  # one app (and its one connection) behind the client
                 if kind is not None and kind.rsplit(".", 1)[-1] not in _NEVER_SAFE:
                     qualified = f"{kind}.{call.func.attr.value}"
         if qualified is None:
@@ -147,6 +165,36 @@ class SequentialIndependentAwaits(Rule):
         if receiver is not None and receiver in session_names(func, self.context):
             return None  # a session is never concurrency-safe, whatever it was bound to
         return qualified
+
+    def _in_process_client(self, receiver: str, func: cst.FunctionDef) -> bool:
+        """A client made with ``app=`` or ``transport=ASGITransport(app)``: it calls the
+        app in this process, whose session or connection the requests then share."""
+        found = self.semantic.bindings(func).get(receiver) or self.semantic.bindings(
+            self.semantic.module
+        ).get(receiver, [])
+        for binding in found:
+            value = binding.value
+            if isinstance(value, cst.Call) and any(
+                arg.keyword is not None and arg.keyword.value in ("app", "transport")
+                for arg in value.args
+            ):
+                return True
+        with_items = (
+            node
+            for node in self.semantic.scope_statements(func.body)
+            if isinstance(node, cst.WithItem)
+            and node.asname is not None
+            and isinstance(node.asname.name, cst.Name)
+            and node.asname.name.value == receiver
+        )
+        return any(
+            isinstance(item.item, cst.Call)
+            and any(
+                arg.keyword is not None and arg.keyword.value in ("app", "transport")
+                for arg in item.item.args
+            )
+            for item in with_items
+        )
 
     # -- reporting and fixing ----------------------------------------------------------
 

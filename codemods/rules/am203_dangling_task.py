@@ -5,8 +5,9 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.comments import without_noqa_codes
 from asyncmend.codemods.edits.imports import after_imports_anchor, asyncio_reference
-from asyncmend.codemods.semantic.tree import dotted_name
+from asyncmend.codemods.semantic.tree import dotted_name, iter_children, not_a_variable
 
 #: Functions that schedule a coroutine and return the only strong handle on its task.
 SPAWN_FUNCTIONS = frozenset(
@@ -30,6 +31,8 @@ LOOP_GETTERS = frozenset(
         "asyncio.BaseEventLoop",
     }
 )
+#: Other linters' codes for a dropped task: a suppression of them is stale once fixed.
+_DANGLING_TASK_CODES = frozenset({"RUF006", "ASYNC300"})
 _SET_BASES = frozenset({"set", "Set", "typing.Set", "MutableSet", "typing.MutableSet"})
 
 
@@ -37,7 +40,9 @@ class DanglingTask(Rule):
     """
     ## What it does
     Finds tasks created and dropped: `asyncio.create_task(...)`, `loop.create_task(...)`
-    or `asyncio.ensure_future(...)` as a statement of its own.
+    or `asyncio.ensure_future(...)` as a statement of its own, bound to a local that
+    is never read again (`task = asyncio.create_task(...)` as its last use), put in a
+    list or tuple display that is itself dropped, or only tested as a condition.
 
     ## Why is this bad?
     The event loop keeps only a weak reference to a task. Once the task waits on
@@ -86,6 +91,51 @@ class DanglingTask(Rule):
             fix = self._fix(node, small.value) if len(node.body) == 1 else None
             self.report(small.value, _message(spawner), fix=fix)
 
+    def visit_Assign(self, node: cst.Assign) -> None:
+        # `task = create_task(...)` and never read again: the local dies with the frame.
+        if len(node.targets) == 1 and isinstance(node.value, cst.Call):
+            self._check_unread_local(node.targets[0].target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.value, cst.Call):
+            self._check_unread_local(node.target, node.value)
+
+    def visit_Element(self, node: cst.Element) -> None:
+        # `[create_task(...)]` as a statement: the display is dropped with its tasks.
+        if not isinstance(node.value, cst.Call) or len(self.ancestors) < 2:
+            return
+        display, statement = self.ancestors[-1], self.ancestors[-2]
+        if isinstance(display, (cst.List, cst.Tuple, cst.Set)) and (
+            isinstance(statement, cst.Expr) and statement.value is display
+        ):
+            spawner = self._spawner(node.value)
+            if spawner is not None:
+                self.report(node.value, _message(spawner))
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        # `x if create_task(...) else y`: the task is only tested for truth, then dropped.
+        if isinstance(node.test, cst.Call):
+            spawner = self._spawner(node.test)
+            if spawner is not None:
+                self.report(node.test, _message(spawner))
+
+    def _check_unread_local(self, target: cst.BaseExpression, call: cst.Call) -> None:
+        func = self.enclosing_function()
+        if func is None or not isinstance(target, cst.Name):
+            return
+        name = target.value
+        bound = self.semantic.bindings(func).get(name, [])
+        if len(bound) != 1 or bound[0].kind != "assign" or _occurrences(func.body, name) != 1:
+            return  # read somewhere, rebound, or a `global`/`nonlocal` name
+        spawner = self._spawner(call)
+        if spawner is None:
+            return
+        line = self.ancestors[-1]
+        fix = None
+        if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+            fix = self._fix(line, call, kept_as=name)
+        self.report(call, _unread_message(spawner, name), fix=fix)
+
     def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:
         for small in node.body:  # `if x: create_task(...)`: a finding, no fix
             if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
@@ -117,8 +167,11 @@ class DanglingTask(Rule):
 
     # -- fixing ------------------------------------------------------------------------
 
-    def _fix(self, line: cst.SimpleStatementLine, call: cst.Call) -> Fix | None:
-        if not isinstance(self.ancestors[-1], (cst.IndentedBlock, cst.Module)):
+    def _fix(
+        self, line: cst.SimpleStatementLine, call: cst.Call, *, kept_as: str | None = None
+    ) -> Fix | None:
+        block = self.ancestors[-2] if self.ancestors[-1] is line else self.ancestors[-1]
+        if not isinstance(block, (cst.IndentedBlock, cst.Module)):
             return None  # `if x: create_task(...)` on one line: leave it to the user
         func = self.enclosing_function()
         replacements: list[tuple[cst.CSTNode, object]] = []
@@ -145,11 +198,18 @@ class DanglingTask(Rule):
                 replacements.append((anchor, cst.FlattenSentinel([declaration, anchor])))
             if needs_import:
                 imports.append(ImportSpec("asyncio"))
-        task = self.semantic.fresh_name("task", within=func, taken={set_name})
         config = self.context.module.config_for_parsing
-        first = line.with_changes(
-            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(task))], value=call)]
-        )
+        if kept_as is not None:
+            task = kept_as
+            first = without_noqa_codes(line, _DANGLING_TASK_CODES)
+        else:
+            task = self.semantic.fresh_name("task", within=func, taken={set_name})
+            first = without_noqa_codes(
+                line.with_changes(
+                    body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(task))], value=call)]
+                ),
+                _DANGLING_TASK_CODES,
+            )
         keep = cst.parse_statement(f"{set_name}.add({task})\n", config)
         discard = cst.parse_statement(f"{task}.add_done_callback({set_name}.discard)\n", config)
         replacements.append((line, cst.FlattenSentinel([first, keep, discard])))
@@ -200,6 +260,28 @@ _FUTURE_METHODS = frozenset(
     {"run_in_executor", "create_future", "wrap_future", "create_task", "ensure_future", "gather",
      "shield"}
 )  # fmt: skip
+
+
+def _occurrences(body: cst.CSTNode, name: str) -> int:
+    """How often the variable ``name`` occurs in ``body`` (nested scopes included)."""
+    count = 0
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if type(node) is cst.Name:
+            count += node.value == name
+            continue
+        skip = not_a_variable(node)
+        stack.extend(child for child in iter_children(node) if child is not skip)
+    return count
+
+
+def _unread_message(spawner: str, name: str) -> str:
+    return (
+        f"The task from `{spawner}(...)` is kept only in `{name}`, which is never read "
+        "again: the local dies with the frame and the event loop keeps only a weak "
+        "reference, so the task can be garbage-collected before it finishes"
+    )
 
 
 def _message(spawner: str) -> str:

@@ -13,12 +13,22 @@ from asyncmend.codemods.semantic.tree import dotted_name
 #: What each blocking callable should become (qualified name -> advice).
 _HTTP = "use `httpx.AsyncClient` (or run it in `asyncio.to_thread`)"
 _SUBPROCESS = "use `asyncio.create_subprocess_exec` (or `asyncio.to_thread`)"
+_WAIT = "await the `asyncio.subprocess.Process` (`await proc.wait()`), or use `asyncio.to_thread`"
 BLOCKING_CALLS: dict[str, str] = {
     "urllib.request.urlopen": _HTTP,
     "subprocess.run": _SUBPROCESS,
     "subprocess.call": _SUBPROCESS,
     "subprocess.check_call": _SUBPROCESS,
     "subprocess.check_output": _SUBPROCESS,
+    "subprocess.Popen": _SUBPROCESS,
+    "subprocess.getoutput": _SUBPROCESS,
+    "subprocess.getstatusoutput": _SUBPROCESS,
+    "os.system": _SUBPROCESS,
+    "os.popen": _SUBPROCESS,
+    "os.wait": _WAIT,
+    "os.waitpid": _WAIT,
+    "os.wait3": _WAIT,
+    "os.wait4": _WAIT,
     "sqlalchemy.create_engine": "use `create_async_engine` with an async driver",
     "sqlalchemy.engine.create_engine": "use `create_async_engine` with an async driver",
     "sqlmodel.create_engine": "use `create_async_engine` with an async driver",
@@ -44,11 +54,20 @@ SYNC_SESSION_ADVICE = (
     "`def` (FastAPI runs those in a thread pool)"
 )
 OPEN_ADVICE = "use `aiofiles.open` / `anyio.open_file`, or `asyncio.to_thread`"
+#: Methods of a ``pathlib.Path`` that do blocking file I/O.
+PATH_IO_METHODS = frozenset({"open", "read_text", "write_text", "read_bytes", "write_bytes"})
+PATH_TYPES = frozenset(
+    {"pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePath"}
+)
+_PATH_ADVICE = "use `anyio.Path` (its methods are awaitable), or `asyncio.to_thread`"
 _INDENTED_IMPORT = re.compile(rb"\n[ \t]+(?:import|from)[ \t]")
 #: The last part of every name above: a call spelled otherwise can only be one of them
 #: through an import that renames it (checked separately), so it needs no resolving.
 _LEAVES = frozenset(
-    {name.rsplit(".", 1)[-1] for name in BLOCKING_CALLS} | REQUESTS_VERBS | {"sleep", "open"}
+    {name.rsplit(".", 1)[-1] for name in BLOCKING_CALLS}
+    | REQUESTS_VERBS
+    | PATH_IO_METHODS
+    | {"sleep"}
 )
 
 
@@ -58,10 +77,12 @@ class BlockingCall(Rule):
     Finds synchronous, blocking calls inside an `async def`: `time.sleep`, the `requests`
     HTTP functions (and methods of a `requests.Session`), the synchronous `httpx.get`
     / `httpx.post` / ... functions, `urllib.request.urlopen`,
-    `subprocess.run` / `call` / `check_call` / `check_output`, the builtin `open`, a
-    synchronous SQLAlchemy `Session` or `create_engine`, and the queries and commits of a
-    sync `Session` (one annotated `Session`, a `Depends` alias of one, `SessionLocal()` of
-    a plain `sessionmaker`, or a repo function that returns one).
+    `subprocess.run` / `call` / `check_call` / `check_output` / `Popen`, `os.system`,
+    `os.popen`, `os.wait` / `waitpid`, the builtin `open` and a `pathlib.Path`'s `open`
+    / `read_text` / `write_text` / `read_bytes` / `write_bytes`, a synchronous
+    SQLAlchemy `Session` or `create_engine`, and the queries and commits of a sync
+    `Session` (one annotated `Session`, a `Depends` alias of one, `SessionLocal()` of a
+    plain `sessionmaker`, or a repo function that returns one).
 
     ## Why is this bad?
     An `async def` runs on the event loop. A blocking call stops the loop for as long as
@@ -108,6 +129,11 @@ class BlockingCall(Rule):
         b"httpx",
         b"urlopen",
         b"subprocess",
+        b"system",
+        b"wait",
+        b"popen",
+        b"_text",
+        b"_bytes",
         b"open(",
         b"Session(",
         b"create_engine",
@@ -130,7 +156,18 @@ class BlockingCall(Rule):
                         f"blocks the event loop inside `async def`; {SYNC_SESSION_ADVICE}",
                     )
                     return
-        name = dotted_name(node.func)
+        func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in PATH_IO_METHODS
+            and self._is_path_io(node)
+        ):
+            shown = f"{dotted_name(func.value) or 'Path(...)'}.{func.attr.value}"
+            self.report(
+                node, f"`{shown}()` does blocking file I/O on the event loop; {_PATH_ADVICE}"
+            )
+            return
+        name = dotted_name(func)
         if name is None or not self._could_block(name):
             return
         if self._is_requests_session_call(node):
@@ -210,6 +247,17 @@ class BlockingCall(Rule):
             return name
         return f"{target}.{rest}" if rest else target
 
+    def _is_path_io(self, node: cst.Call) -> bool:
+        """``p.read_text()`` / ``Path(x).open()`` where ``p`` is a ``pathlib.Path`` by its
+        annotation or the call that made it (not a method of any object so named)."""
+        func = node.func
+        assert isinstance(func, cst.Attribute)
+        receiver = func.value
+        if isinstance(receiver, cst.Call):
+            return self.semantic.resolve(receiver.func) in PATH_TYPES
+        name = dotted_name(receiver)
+        return name is not None and self.semantic.binding_kind(name, self.ancestors) in PATH_TYPES
+
     def _is_requests_session_call(self, node: cst.Call) -> bool:
         """``s.get(...)`` where ``s`` was bound to ``requests.Session()`` in this function."""
         func = node.func
@@ -267,9 +315,12 @@ class BlockingCall(Rule):
         ):
             # `time.sleep(1).x` must stay `(await asyncio.sleep(1)).x`.
             awaited = awaited.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        head = (dotted_name(node.func) or "").partition(".")[0]
         return Fix(
             "Use `await asyncio.sleep()`",
             Applicability.SAFE,
             replacements=[(node, awaited)],
             imports=[ImportSpec("asyncio")],
+            # `import time` / `from time import sleep` may now be unused.
+            maybe_unused=[head] if head and head != "asyncio" else [],
         )

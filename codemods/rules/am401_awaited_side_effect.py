@@ -10,6 +10,8 @@ import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.params import with_parameter
+from asyncmend.codemods.facts.base import Fact
+from asyncmend.codemods.facts.summaries import enqueue_only, raises_http_error
 from asyncmend.codemods.semantic.coroutines import local_async_defs
 from asyncmend.codemods.semantic.fastapi import (
     BACKGROUND_TASKS_CLASSES,
@@ -36,9 +38,13 @@ NEW_PARAM_NAMES = ("background_tasks", "bg_tasks", "background")
 
 
 def _matches_any(name: str, patterns: list[str]) -> bool:
-    """fnmatch against the last component of ``name`` or the whole of it."""
+    """fnmatch against the callee's own name (the last component: a variable or module
+    it is reached through says nothing, `email_renderer.render` is no email send); a
+    pattern with a dot is matched against the whole dotted name."""
     leaf = name.rsplit(".", 1)[-1]
-    return any(fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+    return any(
+        fnmatch.fnmatchcase(name, p) if "." in p else fnmatch.fnmatchcase(leaf, p) for p in patterns
+    )
 
 
 class AwaitedSideEffect(Rule):
@@ -113,7 +119,7 @@ class AwaitedSideEffect(Rule):
         if callee is None or not _matches_any(callee, self.settings["side-effect-patterns"]):
             return
         handler, blocks = self._handler()
-        if handler is None:
+        if handler is None or self._only_enqueues(callee):
             return
         message = (
             f"`await {callee}(...)` makes the response wait for a side effect; "
@@ -184,11 +190,33 @@ class AwaitedSideEffect(Rule):
                 return f"`{culprit}` is a relationship: its objects belong to the session"
             if culprit is not None:
                 return f"the argument `{culprit}` {scoped.reasons[culprit]}"
+        if self._callee_in(callee, raises_http_error):
+            return f"`{callee}` raises an `HTTPException` the route relies on reaching the client"
         if "." not in callee and self._known_sync(callee, handler):
             return f"`{callee}` is not an `async def`; `add_task` would run it in a thread"
         if _sets_own_background(handler):
             return "the handler returns a response with its own `background=`"
         return None
+
+    def _only_enqueues(self, callee: str) -> bool:
+        """A coroutine of this repo whose body only puts an item on a queue (its repo
+        summary says so): already backgrounded, nothing waits on the network."""
+        return self._callee_in(callee, enqueue_only)
+
+    def _callee_in(self, callee: str, fact: Fact[tuple[str, ...]]) -> bool:
+        """Whether the repo function ``callee`` (a local def or an import) is listed by
+        the pass-1 ``fact`` of its module."""
+        index = self.context.index
+        if "." not in callee and callee in self.semantic.module_bound_names():
+            module, name = self.context.module_name, callee
+            facts = index.by_module.get(module or "") or index.by_path.get(self.context.path)
+            return name in fact.of(facts)
+        head, _, rest = callee.partition(".")
+        target = self.semantic.imports.get(head)
+        if target is None:
+            return False
+        module, _, name = index.resolve(f"{target}.{rest}" if rest else target).rpartition(".")
+        return name in fact.of(index.by_module.get(module))
 
     def _known_sync(self, callee: str, handler: cst.FunctionDef) -> bool:
         """A plain ``def`` (returning an awaitable): ``add_task`` would call it in a

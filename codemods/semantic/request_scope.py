@@ -12,7 +12,7 @@ import libcst as cst
 
 from asyncmend.codemods.facts import routes as route_facts
 from asyncmend.codemods.semantic.fastapi import annotation_types
-from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES, session_names
+from asyncmend.codemods.semantic.sessions import session_names
 from asyncmend.codemods.semantic.tree import (
     annotation_of,
     assigned_names,
@@ -38,6 +38,10 @@ UPLOAD_CLASSES = frozenset(
 UPLOAD_VALUES = frozenset({"filename", "content_type", "size", "headers"})
 #: Session methods that attach an object to the session (it becomes session-bound).
 ATTACHING_METHODS = frozenset({"add", "add_all", "merge", "refresh", "delete"})
+#: Session methods whose arguments are objects of the session (``session.refresh(user)``);
+#: the arguments of the others (``session.get(Order, order_id)``, ``execute(stmt)``) are
+#: a model class, keys and statements: passing ``order_id`` loads nothing into it.
+_OBJECT_METHODS = ATTACHING_METHODS | {"delete_all", "merge_all", "expunge", "expire"}
 
 
 class Scoped:
@@ -141,7 +145,7 @@ def _attached_names(node: cst.CSTNode, sessions: frozenset[str]) -> set[str]:
     if not (
         isinstance(node, cst.Call)
         and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value in ATTACHING_METHODS | SESSION_COROUTINES
+        and node.func.attr.value in _OBJECT_METHODS
         and dotted_name(node.func.value) in sessions
     ):
         return set()

@@ -1,4 +1,4 @@
-"""`asyncmend check fixtures/demo --select AM205,AM401` reports exactly the seeded
+"""`asyncmend check fixtures/demo --select AM205,AM401 --preview` reports exactly the seeded
 instances of these rules (`# seeded: AMxxx` markers) and nothing else; the fixes make a
 demo that still compiles."""
 
@@ -14,7 +14,15 @@ CODES = ("AM205", "AM401")
 
 def _findings(root: Path) -> tuple[int, set[tuple[str, int, str]]]:
     result = asyncmend(
-        "check", ".", "--select", ",".join(CODES), "--format", "json", "--no-cache", cwd=root
+        "check",
+        ".",
+        "--select",
+        ",".join(CODES),
+        "--preview",
+        "--format",
+        "json",
+        "--no-cache",
+        cwd=root,
     )
     items = json.loads(result.stdout)
     found = {(str(Path(i["filename"])), i["location"]["row"], i["code"]) for i in items}
@@ -31,7 +39,14 @@ def test_check_reports_exactly_the_seeded_lines(demo_copy: Path) -> None:
 
 def test_fix_clears_the_fixable_findings_and_compiles(demo_copy: Path) -> None:
     result = asyncmend(
-        "fix", ".", "--select", ",".join(CODES), "--unsafe-fixes", "--no-cache", cwd=demo_copy
+        "fix",
+        ".",
+        "--select",
+        ",".join(CODES),
+        "--preview",
+        "--unsafe-fixes",
+        "--no-cache",
+        cwd=demo_copy,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for path in demo_copy.rglob("*.py"):

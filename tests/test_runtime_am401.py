@@ -36,7 +36,7 @@ def _load(path: Path, name: str) -> ModuleType:
 def _fixed_copy(tmp_path: Path) -> Path:
     target = tmp_path / "am401_checkout_fixed.py"
     shutil.copy2(SOURCE, target)
-    report = run([str(target)], select=["AM401"], fix=True, unsafe_fixes=True, jobs=1)
+    report = run([str(target)], select=["AM401"], fix=True, unsafe_fixes=True, jobs=1, preview=True)
     assert [f.code for f in report.findings] == ["AM401"]
     report.apply()
     return target

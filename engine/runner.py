@@ -374,15 +374,19 @@ def index_scope(files: Iterable[Path]) -> list[Path]:
     """The folders of the top-level packages the files lie in, so that checking one
     file still knows the rest of its package."""
     roots: dict[Path, None] = {}
+    tops: dict[Path, Path | None] = {}  # per folder: files share their package's answer
     for file in files:
         try:
-            folder = file.resolve().parent
+            start = file.resolve().parent
         except (OSError, RuntimeError):  # a symlink loop: read errors report it
             continue
-        top = None
-        while (folder / "__init__.py").is_file():
-            top = folder
-            folder = folder.parent
+        if start not in tops:
+            folder, top = start, None
+            while (folder / "__init__.py").is_file():
+                top = folder
+                folder = folder.parent
+            tops[start] = top
+        top = tops[start]
         if top is not None:
             roots[_as_given(top)] = None
     return list(roots)

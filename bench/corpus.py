@@ -1,7 +1,10 @@
-"""The two benchmark corpora: pinned real wheels, and the synthetic service project.
+"""The benchmark corpora: the real async services of the ecosystem check (the headline:
+code like our users'), pinned library wheels, and the synthetic service project.
 
-Both are materialised under ``bench/.work/corpora/`` and reused by later runs: the
-real one is keyed by the pins, the synthetic one by (lines, seed, generator version).
+All are materialised under ``bench/.work/corpora/`` and reused by later runs: the
+services by the ecosystem check's pins (their wheels are the ones
+``bench/ecosystem.py`` downloads and checks, under ``bench/.work/ecosystem/``), the
+libraries by their pins, the synthetic one by (lines, seed, generator version).
 Each corpus root is made a git repository of its own (``git init``) because
 ``bench/.work/`` is gitignored in this repo, and tools that honour ``.gitignore``
 (ruff, fixit's trailrunner, asyncmend's discovery) would otherwise see no files.
@@ -143,6 +146,26 @@ def _has_wheel(wheel_dir: Path, name: str, version: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def prepare_services(work: Path) -> Corpus:
+    """The pinned real FastAPI + async SQLAlchemy services of ``bench/ecosystem.py``,
+    side by side (downloaded, sha256-checked and extracted once, by that module)."""
+    import ecosystem
+
+    root = work / "corpora" / "services"
+    stamp: dict[str, object] = {"services": [[p.slug, p.sha256] for p in ecosystem.PACKAGES]}
+    if not _stamp_matches(root, stamp):
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        for pkg in ecosystem.PACKAGES:
+            shutil.copytree(
+                ecosystem.fetch(pkg), root / pkg.slug, ignore=shutil.ignore_patterns(".git")
+            )
+        _git_init(root)
+        _write_stamp(root, stamp)
+    files, lines = count_py(root)
+    return Corpus("services", root, files, lines)
 
 
 def prepare_synthetic(work: Path, lines: int, seed: int = synth.DEFAULT_SEED) -> Corpus:

@@ -1,6 +1,6 @@
 """asyncmend benchmark: every tool on every corpus, side by side, in one run.
 
-    python bench/run.py [--corpus real|synthetic|all] [--synthetic-lines 200000,2000000]
+    python bench/run.py [--corpus services|real|synthetic|all] [--synthetic-lines 200000,2000000]
                         [--repeat 3] [--tools asyncmend,ruff,...] [--smoke] [--setup]
 
 Prints a markdown table (median wall time of the repeats with min-max, lines/s, peak
@@ -72,7 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help=f"create {toolmod.BENCH_VENV} with the peer tools, then exit",
     )
-    p.add_argument("--corpus", choices=["real", "synthetic", "all"], default="all")
+    p.add_argument(
+        "--corpus",
+        choices=["services", "real", "synthetic", "all"],
+        default="all",
+        help="services: the ecosystem check's real async services (the headline); "
+        "real: pinned library wheels; synthetic: the generated service",
+    )
     p.add_argument(
         "--synthetic-lines",
         default="200000",
@@ -129,6 +135,8 @@ def setup_venv() -> int:
 
 def prepare_corpora(args: argparse.Namespace) -> list[Corpus]:
     found: list[Corpus] = []
+    if args.corpus in ("services", "all"):
+        found.append(corpora.prepare_services(WORK))
     if args.corpus in ("real", "all"):
         found.append(corpora.prepare_real(WORK))
     if args.corpus in ("synthetic", "all"):
@@ -157,7 +165,16 @@ def judge(tool: Tool, res: measure.Result, synthetic: bool) -> str:
 def run_tool_once(tool: Tool, c: Corpus, ctx: RunCtx, timeout: float) -> measure.Result:
     assert tool.path is not None
     env = toolmod.asyncmend_cache_env(ctx)
-    return measure.run(tool.argv(tool.path, ctx), cwd=c.root, env=env, timeout=timeout)
+    cwd = c.root
+    if tool.writes:  # `fix` pipelines rewrite files: each run gets a fresh copy (untimed)
+        cwd = WORK / "scratch" / c.name
+        shutil.rmtree(cwd, ignore_errors=True)
+        shutil.copytree(c.root, cwd, symlinks=True)
+    try:
+        return measure.run(tool.argv(tool.path, ctx), cwd=cwd, env=env, timeout=timeout)
+    finally:
+        if tool.writes:
+            shutil.rmtree(cwd, ignore_errors=True)
 
 
 def reset_caches(ctx: RunCtx) -> None:

@@ -54,6 +54,7 @@ class Tool:
     argv: Callable[[str, RunCtx], list[str]]  # (resolved exe, ctx) -> command
     group: str  # "asyncmend" or "peer": where to look the exe up
     warm: bool = False  # run once untimed first (fills the cache)
+    writes: bool = False  # rewrites files (a fix pipeline): runs on a fresh copy each time
     finds: bool = True  # reports findings: expected to print some on the synthetic corpus
     count: Callable[[str], int | None] = field(default=lambda out: _count_findings(out))
     path: str | None = None  # resolved executable, or None when not installed
@@ -84,6 +85,14 @@ def _cpu() -> int:
     return os.cpu_count() or 1
 
 
+def _ruff(exe: str, *flags: str) -> list[str]:
+    """``ruff check`` on ``.`` with the comparable rules, config and .gitignore ignored."""
+    return [
+        exe, "check", "--isolated", "--no-respect-gitignore", *flags,
+        "--select", RUFF_RULES, "--output-format", "concise", ".",
+    ]  # fmt: skip
+
+
 def all_tools() -> list[Tool]:
     parse = str(BENCH_DIR / "parse_only.py")
     return [
@@ -111,11 +120,31 @@ def all_tools() -> list[Tool]:
             count=_count_hunks,
         ),
         Tool(
+            "asyncmend-fix",
+            "asyncmend fix --no-cache (on a copy)",
+            "asyncmend",
+            lambda exe, c: [exe, "fix", "--no-cache", *_jobs("--jobs", c), "."],
+            "asyncmend",
+            finds=False,
+            count=_count_none,
+            writes=True,
+        ),
+        Tool(
             "fixit",
             f"fixit lint ({FIXIT_RULE.split(':')[1]} only)",
             "fixit",
             lambda exe, c: [exe, "--rules", FIXIT_RULE, "lint", "."],
             "peer",
+        ),
+        Tool(
+            "fixit-fix",
+            f"fixit fix --automatic ({FIXIT_RULE.split(':')[1]} only, on a copy)",
+            "fixit",
+            lambda exe, c: [exe, "--rules", FIXIT_RULE, "fix", "--automatic", "."],
+            "peer",
+            finds=False,
+            count=_count_none,
+            writes=True,
         ),
         Tool(
             "flake8-async",
@@ -136,39 +165,25 @@ def all_tools() -> list[Tool]:
             "ruff-cold",
             f"ruff check --no-cache --select {RUFF_RULES}",
             "ruff",
-            lambda exe, c: [
-                exe,
-                "check",
-                "--isolated",
-                "--no-respect-gitignore",
-                "--no-cache",
-                "--select",
-                RUFF_RULES,
-                "--output-format",
-                "concise",
-                ".",
-            ],
+            lambda exe, c: _ruff(exe, "--no-cache"),
             "peer",
         ),
         Tool(
             "ruff-warm",
             f"ruff check --select {RUFF_RULES} (warm cache)",
             "ruff",
-            lambda exe, c: [
-                exe,
-                "check",
-                "--isolated",
-                "--no-respect-gitignore",
-                "--cache-dir",
-                str(c.cache_root / "ruff"),
-                "--select",
-                RUFF_RULES,
-                "--output-format",
-                "concise",
-                ".",
-            ],
+            lambda exe, c: _ruff(exe, "--cache-dir", str(c.cache_root / "ruff")),
             "peer",
             warm=True,
+        ),
+        Tool(
+            "ruff-fix",
+            f"ruff check --fix --no-cache --select {RUFF_RULES} (on a copy)",
+            "ruff",
+            lambda exe, c: _ruff(exe, "--no-cache", "--fix"),
+            "peer",
+            finds=False,
+            writes=True,
         ),
         Tool(
             "parse-1",
@@ -192,8 +207,9 @@ def all_tools() -> list[Tool]:
 
 
 GROUPS = {
-    "asyncmend": ["asyncmend-cold", "asyncmend-warm", "asyncmend-diff"],
-    "ruff": ["ruff-cold", "ruff-warm"],
+    "asyncmend": ["asyncmend-cold", "asyncmend-warm", "asyncmend-diff", "asyncmend-fix"],
+    "ruff": ["ruff-cold", "ruff-warm", "ruff-fix"],
+    "fixit": ["fixit", "fixit-fix"],
     "parse": ["parse-1", "parse-n"],
 }
 

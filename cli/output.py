@@ -8,13 +8,23 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import typer
-
 from asyncmend.engine.results import FileResult, Finding, printable
 
 #: ``formatter(findings, changed)``: ``changed`` holds the results whose fixes are known
 #: (a fix-mode run), for formats that carry fixes (SARIF); others ignore it.
 Formatter = Callable[[Sequence[Finding], Sequence[FileResult]], str]
+
+
+#: ANSI SGR codes of the styles we use (the bytes ``click.style`` writes for them); kept
+#: here so that rendering findings imports neither typer nor click (the warm path).
+_SGR = {"red": "\033[31m", "bold": "\033[1m"}
+_RESET = "\033[0m"
+
+
+def style(text: str, *, fg: str | None = None, bold: bool = False) -> str:
+    """``text`` in colour, as ``click.style(text, fg=fg, bold=bold)`` renders it."""
+    prefix = (_SGR[fg] if fg else "") + (_SGR["bold"] if bold else "")
+    return f"{prefix}{text}{_RESET}"
 
 
 def display_path(path: str) -> str:
@@ -37,10 +47,8 @@ def format_text_lines(findings: Sequence[Finding], *, unsafe_fixes: bool = False
     """The ``concise`` format: one line per finding."""
     lines = []
     for f in findings:
-        location = (
-            typer.style(printable(display_path(f.path)), bold=True) + f":{f.line}:{f.column}:"
-        )
-        code = typer.style(f.code, fg="red", bold=True)
+        location = style(printable(display_path(f.path)), bold=True) + f":{f.line}:{f.column}:"
+        code = style(f.code, fg="red", bold=True)
         lines.append(f"{location} {code} {f.message}{_marker(f, unsafe_fixes)}")
     return lines
 
@@ -60,8 +68,8 @@ def format_full_lines(
     sources: dict[str, list[str]] = {}
     lines: list[str] = []
     for f in findings:
-        location = typer.style(display_path(f.path), bold=True) + f":{f.line}:{f.column}:"
-        code = typer.style(f.code, fg="red", bold=True)
+        location = style(display_path(f.path), bold=True) + f":{f.line}:{f.column}:"
+        code = style(f.code, fg="red", bold=True)
         marker = "[*] " if _marker(f, unsafe_fixes) else ""
         lines.append(f"{location} {code} {marker}{f.message}")
         if f.path not in sources:
@@ -96,8 +104,8 @@ def _frame(source: list[str], f: Finding) -> list[str]:
             start = f.column - 1 if number == f.line else len(text) - len(text.lstrip())
             end = f.end_column - 1 if number == f.end_line else len(text)
             end = max(end, start + 1)
-            carets = typer.style("^" * (end - start), fg="red", bold=True)
-            label = f" {typer.style(f.code, fg='red', bold=True)}" if number == last else ""
+            carets = style("^" * (end - start), fg="red", bold=True)
+            label = f" {style(f.code, fg='red', bold=True)}" if number == last else ""
             out.append(f"{gutter} {' ' * start}{carets}{label}")
     out.append(gutter)
     return out

@@ -253,7 +253,8 @@ def run(
     on_result: Callable[[FileResult], None] | None = None,
     skip_generated: bool = False,
     preview: bool | None = None,
-) -> Report:
+    cache_only: bool = False,
+) -> Report | None:
     """Check (``fix=False``) or compute fixes for (``fix=True``) the files under ``paths``.
 
     Nothing is written until ``Report.apply()``. ``rules`` runs the given rule classes
@@ -266,6 +267,8 @@ def run(
     ``preview`` runs preview rules too (None: as the config says).
     ``skip_generated`` leaves out ``@generated`` files and ``.pyi`` stubs (as LibCST's
     codemod CLI does; ``asyncmend run`` sets it) and counts them in the report.
+    ``cache_only``: answer from the cache alone (no rule, no worker, no parse) or
+    return None, having changed nothing, when any file needs work.
     Raises ``ConfigError``, ``DiscoveryError`` (``GitError``), ``UnknownRuleError`` or
     ``CodemodError`` for bad input.
     """
@@ -328,9 +331,11 @@ def run(
             job.variants_key(),
             in_project=config.source is not None,
         )
+    if cache_only and (cache is None or "uses_index" not in cache.meta):
+        return None
     uses_index = _uses_index(job, cache)
     limit = max_file_bytes(config)
-    digests, errors = hash_files(file_names, limit)
+    digests, errors = hash_files(file_names, limit, cache)
     report.input_errors.extend(errors)
     index_files: list[str] = []
     if uses_index and files:
@@ -342,10 +347,12 @@ def run(
                 index_scope([f for f in files if f.exists()]), root=config.root, errors=[]
             )
         ]
-        scope_digests, _ = hash_files([p for p in scope if p not in digests], limit)
+        scope_digests, _ = hash_files([p for p in scope if p not in digests], limit, cache)
         digests.update(scope_digests)
         index_files = list(dict.fromkeys([*file_names, *scope]))
     index_key = index_digest(digests, index_files) if uses_index else ""
+    if cache_only:
+        return _from_cache(report, cache, file_names, digests, index_key, errors)
 
     # More workers than CPUs only cost memory and switches.
     with Pool(min(jobs or default_jobs(), default_jobs())) as pool:
@@ -368,6 +375,28 @@ def run(
             _collect(report, result)
     if cache is not None:
         cache.save()
+    report.results.sort(key=lambda r: r.path)
+    return report
+
+
+def _from_cache(
+    report: Report,
+    cache: ResultCache | None,
+    files: Sequence[str],
+    digests: dict[str, str],
+    index_key: str,
+    errors: list[str],
+) -> Report | None:
+    """The report of a run every file of which the cache answers, else None. Unreadable
+    files are left to the full run (it reports them per file)."""
+    if cache is None or errors or any(path not in digests for path in files):
+        return None
+    hits = [cache.get_result(path, digests[path], index_key) for path in files]
+    if not all(hit for hit, _ in hits):
+        return None
+    for path, (_, result) in zip(files, hits, strict=True):
+        _collect(report, result if result is not None else FileResult(path=path, cached=True))
+    cache.save()  # new stats of touched but unchanged files
     report.results.sort(key=lambda r: r.path)
     return report
 

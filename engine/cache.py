@@ -1,5 +1,10 @@
-"""The content-hash cache: a second run over an unchanged tree reads and hashes the
-files, and nothing else (no parse, no worker processes, no libcst import).
+"""The content-hash cache: a second run over an unchanged tree stats the files, and
+nothing else (no read, no parse, no worker processes, no libcst import).
+
+A file whose (size, mtime_ns) is the one the cache recorded for its path is taken to
+hold the content it had then (as ruff does); any other file is read and hashed, and the
+content hash decides. A file modified within ``RACY_SECONDS`` of the run that saw it is
+never remembered by its stat (a write in the same timestamp tick would go unseen).
 
 One cache file per run key (tool version, config digest, rule selection, mode). It maps
 each path to the content hash it was computed from, with the pass-1 facts and the
@@ -33,6 +38,7 @@ import hmac
 import os
 import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,13 +48,15 @@ import msgspec
 from asyncmend.engine.results import FileResult
 
 #: Bump when the cache layout or the meaning of a cached value changes.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 #: First bytes of every cache file, then the 32-byte HMAC, then the msgpack payload.
 MAGIC = b"asyncmend-cache\x02"
 #: A cache file larger than this is not read (a planted huge file costs nothing).
 MAX_CACHE_BYTES = 512 * 1024 * 1024
 CACHE_FOLDER = ".asyncmend_cache"
 GITIGNORE = b"# Automatically created by asyncmend.\n*\n"
+#: Files modified this recently are hashed on every run, never known by their stat.
+RACY_SECONDS = 2.0
 
 
 def content_hash(data: bytes) -> str:
@@ -95,10 +103,17 @@ class _ResultEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     result: FileResult | None
 
 
+class _StatEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    size: int
+    mtime_ns: int
+    digest: str
+
+
 class _Payload(msgspec.Struct, forbid_unknown_fields=True):
     facts: dict[str, _FactsEntry]
     results: dict[str, _ResultEntry]
     meta: dict[str, bool | int | str]
+    stats: dict[str, _StatEntry]
 
 
 def _facts_type() -> type:
@@ -165,8 +180,11 @@ def _sign(key: bytes, payload: bytes) -> bytes:
 @dataclass
 class ResultCache:
     path: Path
-    #: path -> (content hash, facts or None)
+    #: path -> (content hash, facts): facts as decoded (plain data) until first asked
+    #: for, so a run answered from the cache never imports the facts' types.
     facts: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    #: path -> (size, mtime_ns, content hash) of the file when it was last hashed.
+    stats: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     #: path -> (content hash, index digest, FileResult or None when the file had
     #: nothing to say). Results of index-reading rules hold only for the index they saw.
     results: dict[str, tuple[str, str, FileResult | None]] = field(default_factory=dict)
@@ -175,6 +193,8 @@ class ResultCache:
     dirty: bool = False
     #: The signing key; None disables reading and writing.
     key: bytes | None = field(default=None, repr=False)
+    #: Facts entries read from the file and not yet asked for (undecoded).
+    _raw_facts: dict[str, tuple[str, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, root: Path, *key_parts: object, in_project: bool = True) -> ResultCache:
@@ -200,14 +220,10 @@ class ResultCache:
             return
         try:
             data = msgspec.msgpack.decode(payload, type=_Payload)
-            facts_type = _facts_type()
-            facts = {
-                path: (entry.digest, msgspec.convert(entry.facts, facts_type))
-                for path, entry in data.facts.items()
-            }
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
-        self.facts = facts
+        self._raw_facts = {path: (e.digest, e.facts) for path, e in data.facts.items()}
+        self.stats = {p: (e.size, e.mtime_ns, e.digest) for p, e in data.stats.items()}
         self.results = {
             path: (entry.digest, entry.index_digest, entry.result)
             for path, entry in data.results.items()
@@ -216,7 +232,30 @@ class ResultCache:
 
     def get_facts(self, path: str, digest: str) -> Any | None:
         entry = self.facts.get(path)
+        if entry is None and path in self._raw_facts:
+            raw_digest, raw = self._raw_facts.pop(path)
+            try:
+                entry = (raw_digest, msgspec.convert(raw, _facts_type()))
+            except msgspec.ValidationError:
+                return None  # this entry only: a miss
+            self.facts[path] = entry
         return entry[1] if entry is not None and entry[0] == digest else None
+
+    def known_digest(self, path: str, info: os.stat_result) -> str | None:
+        """The content hash of ``path`` when its size and mtime are the recorded ones."""
+        entry = self.stats.get(path)
+        if entry is None or entry[0] != info.st_size or entry[1] != info.st_mtime_ns:
+            return None
+        return entry[2]
+
+    def remember_digest(self, path: str, info: os.stat_result, digest: str) -> None:
+        """Record what ``path`` hashed to at this size and mtime (not for a file modified
+        so recently that another write in the same tick could follow unseen)."""
+        if not _storable(path) or info.st_mtime_ns > time.time_ns() - RACY_SECONDS * 1e9:
+            return
+        if self.stats.get(path) != (info.st_size, info.st_mtime_ns, digest):
+            self.stats[path] = (info.st_size, info.st_mtime_ns, digest)
+            self.dirty = True
 
     def put_facts(self, path: str, digest: str, facts: Any) -> None:
         if not _storable(path):
@@ -256,11 +295,13 @@ class ResultCache:
     def save(self) -> None:
         if not self.dirty or self.key is None:
             return
+        facts = {**self._raw_facts, **self.facts}
         payload = msgspec.msgpack.encode(
             {
-                "facts": {p: (d, f) for p, (d, f) in self.facts.items()},
+                "facts": {p: (d, f) for p, (d, f) in facts.items()},
                 "results": {p: (d, i, r) for p, (d, i, r) in self.results.items()},
                 "meta": self.meta,
+                "stats": self.stats,
             }
         )
         folder = self.path.parent

@@ -7,6 +7,7 @@ not silently turn a rule off.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -191,9 +192,21 @@ def find_config(start: Path) -> tuple[Path | None, Path | None]:
             if name != "pyproject.toml":
                 return candidate, nearest or candidate
             nearest = nearest or candidate
-            if asyncmend_table(candidate, read_toml(candidate)) is not None:
+            if _has_asyncmend_table(candidate):
                 return candidate, nearest
     return None, nearest
+
+
+def _has_asyncmend_table(pyproject: Path) -> bool:
+    """Whether a pyproject.toml holds ``[tool.asyncmend]``: read once per run for all
+    the folders under it (by its size and mtime); an invalid one raises every time."""
+    info = pyproject.stat()
+    return _has_table_cached(str(pyproject), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _has_table_cached(path: str, size: int, mtime_ns: int) -> bool:
+    return asyncmend_table(Path(path), read_toml(Path(path))) is not None
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -120,6 +120,7 @@ class _Ignorer:
         self.exclude = exclude_spec(exclude)
         self.respect_gitignore = respect_gitignore
         self._specs: dict[Path, pathspec.PathSpec | None] = {}
+        self._info: dict[Path, pathspec.PathSpec | None] = {}
 
     def _spec(self, folder: Path) -> pathspec.PathSpec | None:
         if folder not in self._specs:
@@ -143,7 +144,9 @@ class _Ignorer:
             if current == git_root or current.parent == current:
                 break
             current = current.parent
-        info = _info_exclude(git_root)
+        if git_root not in self._info:  # read once per repository, not per folder
+            self._info[git_root] = _info_exclude(git_root)
+        info = self._info[git_root]
         if info is not None:
             chain.append((git_root, info))
         return chain

@@ -5,6 +5,7 @@ when the cache answers). Workers get paths, not sources; results stream back in 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -267,19 +268,33 @@ def default_jobs() -> int:
 
 
 def hash_files(
-    paths: Iterable[str], limit: int = DEFAULT_MAX_FILE_BYTES
+    paths: Iterable[str], limit: int = DEFAULT_MAX_FILE_BYTES, cache: ResultCache | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """Content hash of every readable file, and the input errors of the others (files
-    skipped on purpose get neither: pass 2 reports them)."""
+    skipped on purpose get neither: pass 2 reports them). A regular file whose size and
+    mtime the cache knows is not even read."""
     digests: dict[str, str] = {}
     errors: list[str] = []
     for path in paths:
+        info = None
+        if cache is not None:
+            with contextlib.suppress(OSError):
+                info = os.stat(path)
+            if info is not None and stat.S_ISREG(info.st_mode) and info.st_size <= limit:
+                known = cache.known_digest(path, info)
+                if known is not None:
+                    digests[path] = known
+                    continue
         try:
-            digests[path] = content_hash(read_source(path, limit))
+            data = read_source(path, limit)
         except InputError as exc:
             errors.append(str(exc))
+            continue
         except SkippedFile:
-            pass
+            continue
+        digests[path] = content_hash(data)
+        if info is not None and len(data) == info.st_size:
+            cache.remember_digest(path, info, digests[path])  # type: ignore[union-attr]
     return digests, errors
 
 
@@ -359,15 +374,19 @@ def index_scope(files: Iterable[Path]) -> list[Path]:
     """The folders of the top-level packages the files lie in, so that checking one
     file still knows the rest of its package."""
     roots: dict[Path, None] = {}
+    tops: dict[Path, Path | None] = {}  # per folder: files share their package's answer
     for file in files:
         try:
-            folder = file.resolve().parent
+            start = file.resolve().parent
         except (OSError, RuntimeError):  # a symlink loop: read errors report it
             continue
-        top = None
-        while (folder / "__init__.py").is_file():
-            top = folder
-            folder = folder.parent
+        if start not in tops:
+            folder, top = start, None
+            while (folder / "__init__.py").is_file():
+                top = folder
+                folder = folder.parent
+            tops[start] = top
+        top = tops[start]
         if top is not None:
             roots[_as_given(top)] = None
     return list(roots)

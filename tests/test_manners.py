@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import pty
+import queue
 import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -210,17 +212,22 @@ def test_watch_reruns_on_change(tmp_path: Path) -> None:
         text=True,
     )
     seen: list[str] = []
+    lines: queue.Queue[str] = queue.Queue()
+    # A reader thread, not select() on the buffered pipe: two lines that arrive together
+    # would leave the second in the file's buffer, where select() cannot see it.
+    assert proc.stdout is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
 
     def wait_for(needle: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
-        assert proc.stdout is not None
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1)
-            if ready:
-                line = proc.stdout.readline()
-                seen.append(line)
-                if needle in line:
-                    return
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if needle in line:
+                return
         raise AssertionError(f"{needle!r} not seen in {seen}")
 
     try:

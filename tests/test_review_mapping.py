@@ -11,9 +11,12 @@ from pathlib import Path
 from conftest import asyncmend
 
 FAR_EDIT = """\
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import User
+
+# The app's one factory keeps the default expire_on_commit=True (AM303 needs to know).
+SessionFactory = async_sessionmaker(expire_on_commit=True)
 
 
 async def create_user(session: AsyncSession, email: str) -> int:
@@ -68,7 +71,7 @@ def test_a_rejected_fix_elsewhere_keeps_its_finding(tmp_path: Path) -> None:
     result = asyncmend("fix", "-i", "a.py", cwd=tmp_path, stdin="n\n")
     assert "AM303 read-after-commit" in result.stdout  # the hunk is labelled with it
     assert "needed by the fixes" not in result.stdout
-    assert "a.py:12:12: AM303" in result.stdout  # and it is reported as remaining
+    assert "a.py:15:12: AM303" in result.stdout  # and it is reported as remaining
     assert result.returncode == 1
     assert (tmp_path / "a.py").read_text() == FAR_EDIT
 

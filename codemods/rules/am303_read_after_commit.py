@@ -56,11 +56,11 @@ class ReadAfterCommit(Rule):
     `maker()`) or a parameter whose `Depends` dependency (directly, in `Annotated`, or
     through an alias such as `SessionDep`) yields a session of a sessionmaker the repo
     defines takes that factory's `expire_on_commit`. A session whose factory cannot be
-    determined is reported only when every factory of the repo keeps the default (then it
-    expires whichever it came from); when they disagree (a test file's
-    `AsyncSession(engine)` next to the app's `expire_on_commit=False` factory), when a
-    value cannot be read, or when the repo makes no session at all (a library), the rule
-    is silent.
+    determined in the function (a parameter, `self.session`) takes the repo's one factory
+    when the repo makes sessions in exactly one place and it keeps the default; with two
+    or more factories (a test file's `AsyncSession(engine)` next to the app's factory,
+    even when both keep the default), a value that cannot be read, or no factory at all
+    (a library), its factory is not determined and the rule is silent.
 
     Status: stable by default; no finding on the ecosystem corpus (its services' factories
     set `expire_on_commit=False`, and the rule is rightly silent there).

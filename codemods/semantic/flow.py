@@ -482,14 +482,14 @@ def statement_line(flow: Flow, call: SessionCall) -> cst.SimpleStatementLine | N
 
 
 def repo_expires_on_commit(context: FileContext) -> bool:
-    """Whether a session whose factory is not known (a parameter, a dependency we cannot
-    follow) expires its objects on commit: only when the repo makes sessions (its
-    sessionmakers and ``AsyncSession(...)`` calls, repo index) and every one of them
-    visibly keeps the default ``expire_on_commit=True``; then whichever it came from, it
-    expires. When they disagree (one test file's ``AsyncSession(engine)`` next to the
-    app's ``expire_on_commit=False`` factory), when a value cannot be read, or when the
-    repo makes no session (a library: its users' factories decide), it cannot be known:
-    False, so the rules stay silent."""
+    """Whether a session whose factory is not known locally (a parameter, a dependency we
+    cannot follow) expires its objects on commit. Only when the repo index determines its
+    factory: the repo makes sessions in exactly one place (one sessionmaker or one
+    ``AsyncSession(...)`` call) and that one visibly keeps the default
+    ``expire_on_commit=True``. With two or more factories (one test file's
+    ``AsyncSession(engine)`` next to the app's factory, even when both keep the default),
+    a value that cannot be read, or no factory at all (a library: its users' factories
+    decide), the factory is not determined: False, so the rules stay silent."""
     cached = context.semantic.memo.get("repo_expires_on_commit")
     if cached is None:
         seen = [
@@ -504,7 +504,7 @@ def repo_expires_on_commit(context: FileContext) -> bool:
                 for info in facts.sessionmakers.values()
                 if info.get("async")
             ]
-        cached = bool(seen) and all(value is True for value in seen)
+        cached = len(seen) == 1 and seen[0] is True
         context.semantic.memo["repo_expires_on_commit"] = cached
     return cached
 

@@ -71,6 +71,7 @@ RUN_KEYS = {
     "force-exclude",
     "preview",
     "max-file-size",
+    "line-length",
 }
 
 
@@ -92,6 +93,9 @@ class Config:
     preview: bool = False
     #: Files larger than this are skipped with a message (bytes, or "8MB"); None: 5 MB.
     max_file_size: int | str | None = None
+    #: Lines a fix makes longer than this are split where possible (``line-length``;
+    #: else the project's ``[tool.ruff]`` / ``[tool.black]`` line-length; else 88).
+    line_length: int | None = None
     settings: dict[str, Any] = field(default_factory=lambda: dict(SHARED_SETTINGS))
     #: Per-rule sections: ``{"AM202": {"key": value}}``.
     rule_sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -123,6 +127,7 @@ class Config:
             "per_file_ignores": self.per_file_ignores,
             "unsafe_fixes": self.unsafe_fixes,
             "preview": self.preview,
+            "line_length": self.line_length,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -231,11 +236,40 @@ def load_config(
     if path is None:
         path, marker = find_config(start or Path.cwd())
         if path is None:
-            return Config(source=marker)
+            config = Config(source=marker)
+            config.line_length = formatter_line_length(config.root)
+            return config
     config = Config(source=path)
     known = known_rule_settings or _registry_settings
     _load_into(config, path, explicit=explicit, known=known, chain=())
+    if config.line_length is None:
+        config.line_length = formatter_line_length(config.root)
     return config
+
+
+def formatter_line_length(root: Path) -> int | None:
+    """The line length the project's formatter keeps to: ruff's (``ruff.toml``,
+    ``.ruff.toml``, ``[tool.ruff]``), else black's; None if neither sets one. A file that
+    cannot be read here is left to the tools that own it."""
+    for name, keys in (
+        (".ruff.toml", ()),
+        ("ruff.toml", ()),
+        ("pyproject.toml", ("tool", "ruff")),
+        ("pyproject.toml", ("tool", "black")),
+    ):
+        candidate = root / name
+        if not candidate.is_file():
+            continue
+        try:
+            data: Any = read_toml(candidate)
+        except ConfigError:
+            continue
+        for key in keys:
+            data = data.get(key) if isinstance(data, dict) else None
+        value = data.get("line-length") if isinstance(data, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _load_into(
@@ -326,6 +360,13 @@ def apply_table(
                     f'"8MB", got {value!r}'
                 )
             config.max_file_size = value
+        elif key == "line-length":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 320:
+                raise ConfigError(
+                    f"{where}: [tool.asyncmend] {key}: expected a whole number from 1 to 320, "
+                    f"got {value!r}"
+                )
+            config.line_length = value
         elif key == "baseline":
             config.baseline = _expect(value, str, key, where)
         elif key in SHARED_SETTINGS:

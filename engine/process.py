@@ -11,6 +11,7 @@ import libcst as cst
 
 from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.codemods.edits.imports import update_imports
+from asyncmend.codemods.edits.wrap import DEFAULT_LINE_LENGTH, fit_changed_lines
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
@@ -150,7 +151,7 @@ def _fix_loop(
     elif current is module:
         return
     else:
-        new_bytes = current.bytes
+        new_bytes = _fit_line_length(data, current, job.config.line_length)
     if new_bytes == data:
         return
     problem = verify_output(path, data, new_bytes)
@@ -345,6 +346,15 @@ def _asname(alias: cst.ImportAlias) -> str | None:
     if alias.asname is None or not isinstance(alias.asname.name, cst.Name):
         return None
     return alias.asname.name.value
+
+
+def _fit_line_length(data: bytes, fixed: cst.Module, limit: int | None) -> bytes:
+    """The fixed file's bytes, with lines the fixes made too long split where possible."""
+    after = fixed.code
+    fitted = fit_changed_lines(
+        data.decode(fixed.encoding, errors="replace"), after, limit or DEFAULT_LINE_LENGTH
+    )
+    return fixed.bytes if fitted == after else fitted.encode(fixed.encoding)
 
 
 def verify_output(path: str, before: bytes, after: bytes) -> str | None:

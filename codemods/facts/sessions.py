@@ -152,17 +152,17 @@ def session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
     return found
 
 
+def _names_sync_session(node: ast.AST | None) -> bool:
+    return node is not None and any(
+        (isinstance(n, ast.Name) and n.id == "Session")
+        or (isinstance(n, ast.Attribute) and n.attr == "Session")
+        for n in ast.walk(node)
+    )
+
+
 def _mentions_sync_session(node: ast.AST | None) -> bool:
     """An annotation naming a sync ``Session`` (``Iterator[Session]``) and no AsyncSession."""
-    return (
-        node is not None
-        and not _mentions_session(node)
-        and any(
-            (isinstance(n, ast.Name) and n.id == "Session")
-            or (isinstance(n, ast.Attribute) and n.attr == "Session")
-            for n in ast.walk(node)
-        )
-    )
+    return not _mentions_session(node) and _names_sync_session(node)
 
 
 @collector("sync_session_dependencies", triggers=(b"yield",), empty=())
@@ -240,6 +240,8 @@ def _returned_kind(returns: ast.expr | None) -> str | None:
         return None
     head = returns.value if isinstance(returns, ast.Subscript) else returns
     leaf = (_dotted(head) or "").rsplit(".", 1)[-1]
+    if _mentions_session(returns) and _names_sync_session(returns):
+        return None  # `Union[AsyncSession, Session]`: either kind, so neither is known
     if _mentions_session(returns):
         return "maker" if leaf in _MAKER_HEADS else "session"
     if _mentions_sync_session(returns) and leaf not in _MAKER_HEADS:

@@ -18,11 +18,13 @@ from asyncmend.codemods.semantic.tree import (
     assigned_names,
     assignment,
     caught_types,
+    derived_names,
     dotted_name,
     iter_children,
     iter_descendants,
     own_scope,
     owner_class,
+    reads,
 )
 
 #: Session methods whose failure leaves the session needing a rollback.
@@ -59,7 +61,9 @@ class SwallowedFailedCommit(Rule):
     unsafe, because the rollback then also runs for errors that left the session healthy
     and discards the writes the caller would have committed. There is no fix when the
     handler reads `s.is_active` / `s.in_transaction()` (a rollback would change the
-    answer it acts on).
+    answer it acts on), or when the `try` runs in a loop over objects the session loaded
+    (a rollback expires them, and the next iteration's reads would load them again
+    outside the greenlet: a savepoint per iteration is the cure).
 
     Not reported: handlers that only catch exceptions a commit cannot raise
     (`ValueError`, `KeyError`...), that end by raising, that re-raise on exactly the path
@@ -182,6 +186,21 @@ class SwallowedFailedCommit(Rule):
             rollbacks = [savepoint]
         else:
             rollbacks = committed
+        loop = _enclosing_loop(node, func, self.ancestors)
+        if (
+            not inside
+            and isinstance(loop, cst.For)
+            and reads(loop.iter, {*committed, *derived_names(func.body, set(committed))})
+        ):
+            # A rollback expires every object the session loaded: the next iteration's
+            # reads of them would load again outside the greenlet (`MissingGreenlet`).
+            self.report(
+                call,
+                f"{message} (no automatic fix: the loop goes over objects loaded through "
+                f"`{session}`, which a rollback expires; roll back a savepoint per "
+                f"iteration: `async with {session}.begin_nested():`)",
+            )
+            return
         if any(_checks_transaction_state(h.body, set(committed)) for h in swallowing):
             # The handler asks whether the session is still usable and acts on the answer:
             # a rollback first would change that answer (and discard earlier flushed rows).
@@ -533,6 +552,18 @@ def _describe(handler: cst.ExceptHandler) -> str:
     if name is None:
         return "the `except` handler"
     return f"`except {name}`"
+
+
+def _enclosing_loop(
+    node: cst.Try, func: cst.FunctionDef, ancestors: list[cst.CSTNode]
+) -> cst.For | cst.While | None:
+    """The innermost loop of ``func`` around ``node``, if any."""
+    for parent in reversed(ancestors):
+        if parent is func:
+            return None
+        if isinstance(parent, (cst.For, cst.While)):
+            return parent
+    return None
 
 
 def _rollback_line(session: str) -> cst.SimpleStatementLine:

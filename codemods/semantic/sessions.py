@@ -163,8 +163,10 @@ def _annotation_is_session(annotation: cst.BaseExpression, context: FileContext)
             first = annotation.slice[0].slice
             return isinstance(first, cst.Index) and _annotation_is_session(first.value, context)
     if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
-        return _annotation_is_session(annotation.left, context) or _annotation_is_session(
-            annotation.right, context
+        sides = (annotation.left, annotation.right)
+        # `AsyncSession | Session`: either kind, so it is not known to be an AsyncSession.
+        return any(_annotation_is_session(side, context) for side in sides) and not any(
+            _is_sync_session_annotation(side, context) for side in sides
         )
     return False
 

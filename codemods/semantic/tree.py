@@ -169,6 +169,29 @@ def assignment(node: cst.CSTNode) -> tuple[cst.BaseExpression | None, list[cst.B
     return None, []
 
 
+def derived_names(scope: cst.CSTNode, names: set[str] | frozenset[str]) -> set[str]:
+    """Names bound in ``scope`` (nested scopes aside), transitively, to values that read
+    ``names``: ``rows = (await s.execute(q)).all()`` and ``for row in rows`` derive ``rows``
+    and ``row`` from ``s``. Order is ignored (an over-approximation)."""
+    watched = set(names)
+    derived: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for node in own_scope(scope):
+            value, targets = assignment(node)
+            if isinstance(node, (cst.For, cst.CompFor)):
+                value, targets = node.iter, [node.target]
+            if value is None or not reads(value, watched):
+                continue
+            new = set().union(*(assigned_names(t) for t in targets)) - watched
+            if new:
+                derived |= new
+                watched |= new
+                changed = True
+    return derived
+
+
 def name_nodes(node: cst.CSTNode) -> Iterator[tuple[cst.Name, list[cst.CSTNode]]]:
     """Every variable ``Name`` in the subtree (not attribute names, keyword argument
     names or parameter names), with its ancestors inside the subtree."""

@@ -236,8 +236,10 @@ class AsyncmendServer(LanguageServer):
         except Exception:  # never let one buffer stop the server
             self.log(f"asyncmend: checking {uri} failed:\n{traceback.format_exc()}", _ERROR)
 
-    async def check(self, uri: str) -> Checked | None:
-        """Check the buffer's current version and publish its diagnostics."""
+    async def check(self, uri: str, *, recheck: bool = False) -> Checked | None:
+        """Check the buffer's current version and publish its diagnostics, then refresh
+        the index with the buffer's facts. ``recheck``: the same version again, after
+        its facts changed the index (published only if the findings differ)."""
         document = self.workspace.get_text_document(uri)
         path = _path_of(uri)
         if path is None or not _is_python(document):
@@ -262,8 +264,6 @@ class AsyncmendServer(LanguageServer):
             previous.version = version
             self.publish(uri, previous)
             return previous
-        self.index_generation += 1  # this check adds the buffer's facts to the index
-        generation = self.index_generation
         try:
             report = await self.in_engine(_check, text, path, settings, index, skip)
             if report.internal_errors:
@@ -282,14 +282,45 @@ class AsyncmendServer(LanguageServer):
         except Exception as exc:  # bad settings or config: one clear message
             self.report_once(f"asyncmend: {exc}")
             return None
-        current = self.workspace.get_text_document(uri)
-        if current.version != version or current.source != text:
+        if not self.is_current(uri, version, text):
             return None  # the buffer moved on; its own check is coming
         findings = [f for result in report.results for f in result.findings]
         checked = Checked(version, text, path, settings, findings, index, skip, generation)
         self.checked[uri] = checked
-        self.publish(uri, checked)
+        if not recheck:
+            self.publish(uri, checked)
+            await self.refresh_facts(uri, checked)
+        elif previous is None or previous.findings != findings:
+            self.publish(uri, checked)
         return checked
+
+    def is_current(self, uri: str, version: int | None, text: str) -> bool:
+        current = self.workspace.get_text_document(uri)
+        return current.version == version and current.source == text
+
+    async def refresh_facts(self, uri: str, checked: Checked) -> None:
+        """After publishing: put the buffer's pass-1 facts in the index. The check just
+        published read this file's earlier facts; when the new ones differ (an edit
+        added a coroutine, a sessionmaker, an import), the index moved on: check this
+        buffer again (republished only if its findings change) and the other open ones.
+        Skipped for a version the buffer has already left (the next check does it)."""
+        if self.pending_newer(uri):
+            return
+        data, _ = source_bytes(checked.text)
+        changed = await self.in_engine(_refresh_facts, checked.index, checked.path, data)
+        if not changed:
+            return
+        self.index_generation += 1
+        for other in list(self.workspace.text_documents):
+            if other != uri:
+                self.schedule(other, DEBOUNCE_SECONDS)
+        if self.is_current(uri, checked.version, checked.text):
+            await self.check(uri, recheck=True)
+
+    def pending_newer(self, uri: str) -> bool:
+        """Whether a check of a newer version of ``uri`` is waiting (typing goes on)."""
+        task = self.pending.get(uri)
+        return task is not None and task is not asyncio.current_task() and not task.done()
 
     def publish(self, uri: str, checked: Checked) -> None:
         self.text_document_publish_diagnostics(
@@ -584,50 +615,59 @@ def _build_index(folders: tuple[str, ...], path: str, config_path: str | None) -
     return index
 
 
-def _check(text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]) -> Any:
-    """``asyncmend check --stdin-filename PATH`` on the buffer; engine thread."""
-    from asyncmend.engine.api import run_source
+def _check(
+    text: str,
+    path: str,
+    settings: Settings,
+    index: RepoIndex,
+    skip: frozenset[str],
+    *,
+    fix: bool = False,
+    select: Iterable[str] | None = None,
+) -> Any:
+    """``asyncmend check --stdin-filename PATH`` on the buffer (``fix``: ``asyncmend
+    fix``), against the index as it is (this file's facts are refreshed after
+    publishing, see ``refresh_facts``); engine thread."""
+    from asyncmend.engine.buffer import check_buffer
 
+    options = settings.engine_options(skip)
+    if select is not None:
+        options["select"] = list(select)
     data, _ = source_bytes(text)
-    return run_source(
-        data, path, index=index, unsafe_fixes=settings.unsafe_fixes, **settings.engine_options(skip)
+    return check_buffer(
+        data, path, index=index, fix=fix, unsafe_fixes=settings.unsafe_fixes, **options
     )
+
+
+def _refresh_facts(index: RepoIndex, path: str, data: bytes) -> bool:
+    from asyncmend.engine.buffer import refresh_facts
+
+    return refresh_facts(index, path, data)
 
 
 def _crashing_rules(
     text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]
 ) -> frozenset[str]:
     """The selected rules that crash on this buffer, found by running each alone."""
-    from asyncmend.engine.api import _prepare, run_source
+    from asyncmend.engine.api import _prepare
 
     options = settings.engine_options(skip)
     _config, job = _prepare(
         Path(path), options["select"], options["ignore"], False, None, None,
         options["config_path"], None, None, None,
     )  # fmt: skip
-    data, _ = source_bytes(text)
-    crashed = set()
-    for code in job.rule_codes:
-        alone = run_source(
-            data, path, select=[code], index=index, config_path=options["config_path"]
-        )
-        if alone.internal_errors:
-            crashed.add(code)
-    return frozenset(crashed)
+    return frozenset(
+        code
+        for code in job.rule_codes
+        if _check(text, path, settings, index, skip, select=[code]).internal_errors
+    )
 
 
 def _fix_all(checked: Checked) -> str | None:
     """``asyncmend fix`` on the buffer (with the unsafe fixes the settings allow)."""
-    from asyncmend.engine.api import run_source
-
-    data, codec = source_bytes(checked.text)
-    report = run_source(
-        data,
-        checked.path,
-        fix=True,
-        index=checked.index,
-        unsafe_fixes=checked.settings.unsafe_fixes,
-        **checked.settings.engine_options(checked.skip),
+    _data, codec = source_bytes(checked.text)
+    report = _check(
+        checked.text, checked.path, checked.settings, checked.index, checked.skip, fix=True
     )
     changed: list[FileResult] = report.changed
     if not changed or changed[0].fixed is None:

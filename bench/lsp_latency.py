@@ -135,17 +135,17 @@ def engine_alone(project: Path, text: str, runs: int) -> tuple[float, float]:
     """Median wall and CPU milliseconds of the same check in-process (the engine call
     the server makes, with the repo index already built): what the server adds is the
     rest. CPU time is what the check costs on an idle core, whatever else runs."""
-    from asyncmend.cli.server import Settings, _build_index, _check
+    from asyncmend.cli.server import Settings, _build_index, _diagnose
     from asyncmend.engine.runner import index_scope
 
     target = project / "svc" / "services" / TARGET
     folders = tuple(sorted(os.path.abspath(p) for p in index_scope([target])))
     index = _build_index(folders, str(target), None)
-    _check(text, str(target), Settings(), index, frozenset())  # imports, first-call costs
+    _diagnose(text, str(target), Settings(), index, frozenset())  # imports, first-call costs
     wall, cpu = [], []
     for _ in range(runs):
         started, started_cpu = time.perf_counter(), time.thread_time()
-        _check(text, str(target), Settings(), index, frozenset())
+        _diagnose(text, str(target), Settings(), index, frozenset())
         wall.append((time.perf_counter() - started) * 1000)
         cpu.append((time.thread_time() - started_cpu) * 1000)
     return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)

@@ -118,6 +118,9 @@ class Checked:
     skip: frozenset[str] = frozenset()
     #: ``AsyncmendServer.index_generation`` of this check.
     generation: int = 0
+    #: The findings with their fixes (``findings`` were found with fixes deferred),
+    #: computed when a code action first asks.
+    with_fixes: list[Finding] | None = None
     #: Each finding's fix alone, computed on first request.
     single: dict[FindingKey, str | None] = field(default_factory=dict)
     fixed_all: str | None = None
@@ -265,7 +268,7 @@ class AsyncmendServer(LanguageServer):
             self.publish(uri, previous)
             return previous
         try:
-            report = await self.in_engine(_check, text, path, settings, index, skip)
+            report = await self.in_engine(_diagnose, text, path, settings, index, skip)
             if report.internal_errors:
                 for error in report.internal_errors:
                     self.log(f"asyncmend: {error}", _ERROR)
@@ -278,7 +281,7 @@ class AsyncmendServer(LanguageServer):
                         "checking it without them until the settings change",
                         _ERROR,
                     )
-                    report = await self.in_engine(_check, text, path, settings, index, skip)
+                    report = await self.in_engine(_diagnose, text, path, settings, index, skip)
         except Exception as exc:  # bad settings or config: one clear message
             self.report_once(f"asyncmend: {exc}")
             return None
@@ -434,13 +437,20 @@ class AsyncmendServer(LanguageServer):
         resolve = self.supports_resolve()
         actions: list[types.CodeAction] = []
         base = {"uri": uri, "version": checked.version}
-        for finding in checked.findings:
-            if finding.code == PARSE_ERROR_CODE:
-                continue
-            if (finding.end_line, finding.end_column) < first or (
-                finding.line,
-                finding.column,
-            ) > last:
+        in_range = [
+            f
+            for f in checked.findings
+            if f.code != PARSE_ERROR_CODE
+            and (f.end_line, f.end_column) >= first
+            and (f.line, f.column) <= last
+        ]
+        wants_fix_all = _only(params, FIX_ALL_KIND)
+        findings = await self.findings_with_fixes(
+            checked, checked.findings if wants_fix_all else in_range
+        )
+        in_range_keys = {finding_key(f) for f in in_range}
+        for finding in findings:
+            if finding_key(finding) not in in_range_keys:
                 continue
             diagnostic = self.diagnostic(checked.text, finding)
             key = list(finding_key(finding))
@@ -470,10 +480,10 @@ class AsyncmendServer(LanguageServer):
         unsafe_ok = bool(checked.settings.unsafe_fixes)
         fixable = [
             f
-            for f in checked.findings
+            for f in findings
             if f.fix_applicability == "safe" or (unsafe_ok and f.fix_applicability == "unsafe")
         ]
-        if fixable and _only(params, FIX_ALL_KIND):
+        if fixable and wants_fix_all:
             title = (
                 "Fix all asyncmend findings (unsafe fixes included)"
                 if unsafe_ok
@@ -491,6 +501,30 @@ class AsyncmendServer(LanguageServer):
                     resolved.append(result)
             return resolved
         return actions
+
+    async def findings_with_fixes(self, checked: Checked, wanted: list[Finding]) -> list[Finding]:
+        """``checked``'s findings, with their fixes when one of ``wanted`` may have a fix
+        the diagnostics pass left unbuilt: then the buffer is checked once more with fixes
+        built, once per version (a code action is the only thing that needs them)."""
+        if checked.with_fixes is not None:
+            return checked.with_fixes
+        if not any(_fix_deferred(f) for f in wanted):
+            return checked.findings
+        try:
+            report = await self.in_engine(
+                _check, checked.text, checked.path, checked.settings, checked.index,
+                checked.skip, fix=False,
+            )  # fmt: skip
+        except Exception as exc:
+            self.report_once(f"asyncmend: {exc}")
+            return checked.findings
+        if report.internal_errors:  # a fix builder crashed: offer no fix, keep serving
+            for error in report.internal_errors:
+                self.log(f"asyncmend: {error}", _ERROR)
+            checked.with_fixes = checked.findings
+        else:
+            checked.with_fixes = [f for result in report.results for f in result.findings]
+        return checked.with_fixes
 
     async def resolve_action(
         self,
@@ -623,6 +657,7 @@ def _check(
     skip: frozenset[str],
     *,
     fix: bool = False,
+    defer_fixes: bool = False,
     select: Iterable[str] | None = None,
 ) -> Any:
     """``asyncmend check --stdin-filename PATH`` on the buffer (``fix``: ``asyncmend
@@ -635,8 +670,31 @@ def _check(
         options["select"] = list(select)
     data, _ = source_bytes(text)
     return check_buffer(
-        data, path, index=index, fix=fix, unsafe_fixes=settings.unsafe_fixes, **options
-    )
+        data, path, index=index, fix=fix, unsafe_fixes=settings.unsafe_fixes,
+        defer_fixes=defer_fixes, **options,
+    )  # fmt: skip
+
+
+def _diagnose(
+    text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]
+) -> Any:
+    """The diagnostics pass: findings, with the fixes rules build on demand left out
+    (``findings_with_fixes`` builds them when a code action asks)."""
+    return _check(text, path, settings, index, skip, defer_fixes=True)
+
+
+def _fix_deferred(finding: Finding) -> bool:
+    """Whether the diagnostics pass may have left ``finding``'s fix unbuilt: it has
+    none, and its rule offers fixes."""
+    from asyncmend.codemods.base import Applicability
+    from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
+
+    if finding.fix_applicability is not None:
+        return False
+    try:
+        return rule_by_code(finding.code).fix_applicability is not Applicability.NONE
+    except UnknownRuleError:  # AM000, a rule of a pack no longer installed
+        return False
 
 
 def _refresh_facts(index: RepoIndex, path: str, data: bytes) -> bool:
@@ -659,7 +717,9 @@ def _crashing_rules(
     return frozenset(
         code
         for code in job.rule_codes
-        if _check(text, path, settings, index, skip, select=[code]).internal_errors
+        if _check(
+            text, path, settings, index, skip, select=[code], defer_fixes=True
+        ).internal_errors
     )
 
 

@@ -6,15 +6,18 @@ every check: right for one ``--stdin-filename`` run, a fixed cost per keystroke 
 editor. Here the index is used as it is (holding this file's facts from disk or from
 an earlier version of the buffer), and ``refresh_facts`` is a separate step the caller
 takes after publishing: most edits leave the facts as they were, so the index, and
-every other file's result, stays valid.
+every other file's result, stays valid. Fixes can be left out too (``defer_fixes``):
+an editor shows findings on every keystroke and fixes only when asked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from asyncmend.codemods.base import fixes_deferred
 from asyncmend.engine.api import Report, _collect, _prepare, _relative_to
 from asyncmend.engine.index import RepoIndex, collect_facts
 from asyncmend.engine.runner import InputError, check_text
@@ -30,9 +33,12 @@ def check_buffer(
     fix: bool = False,
     unsafe_fixes: bool | None = None,
     config_path: str | os.PathLike[str] | None = None,
+    defer_fixes: bool = False,
 ) -> Report:
     """``run_source`` on ``source`` with ``index`` taken as it is: the facts this file
-    contributes are whatever ``index`` holds for ``filename`` (see ``refresh_facts``)."""
+    contributes are whatever ``index`` holds for ``filename`` (see ``refresh_facts``).
+    ``defer_fixes``: findings only; a fix a rule builds on demand is left out (see
+    ``fixes_deferred``), so a finding may say it has no fix when it has one."""
     from asyncmend.engine.process import process_source
 
     path = Path(filename)
@@ -47,7 +53,8 @@ def check_buffer(
         report.input_errors.append(str(exc))
         return report
     relpath = _relative_to(path, Path(os.path.abspath(config.root)))
-    _collect(report, process_source(str(path), source, job, relpath=relpath))
+    with fixes_deferred() if defer_fixes else contextlib.nullcontext():
+        _collect(report, process_source(str(path), source, job, relpath=relpath))
     return report
 
 

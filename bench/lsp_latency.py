@@ -9,7 +9,9 @@ boundary), starts the installed ``asyncmend server`` with a real LSP client
 (pytest-lsp, from the test extra), opens the module (the repo index is built then),
 and times ``--changes`` edits that change no index fact: each rewrites a comment line
 in the middle of the file, as typing does. The server's own debounce is included.
-Prints one JSON object: median, p90, min and max in milliseconds.
+Prints one JSON object: median, p90, min and max in milliseconds, and the CPU time
+the server process spent per change (``/proc``, Linux): on a shared machine the wall
+time follows the load, the CPU time much less.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
     opened = await asyncio.wait_for(first, 300)
     open_ms = (time.perf_counter() - started) * 1000
     line = len(text.splitlines()) // 2
-    samples = []
+    samples, cpu_samples = [], []
+    pid = client._server.pid if client._server is not None else None
     for version in range(2, changes + 2):
         waiting = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         edit = types.TextDocumentContentChangePartial(
@@ -102,7 +105,7 @@ async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
                 ),
                 text=f"# edit {version}\n",
             )
-        sent = time.perf_counter()
+        sent, sent_cpu = time.perf_counter(), process_cpu_ms(pid)
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
@@ -115,6 +118,8 @@ async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
                 client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 60
             )
         samples.append((time.perf_counter() - sent) * 1000)
+        if sent_cpu is not None and (done_cpu := process_cpu_ms(pid)) is not None:
+            cpu_samples.append(done_cpu - sent_cpu)
         await asyncio.sleep(0.2)  # typing pauses; measure each change on its own
     await client.shutdown_session()
     await client.stop()
@@ -128,7 +133,20 @@ async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
         "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 1),
         "min_ms": round(samples[0], 1),
         "max_ms": round(samples[-1], 1),
+        "server_cpu_median_ms": round(statistics.median(cpu_samples), 1) if cpu_samples else None,
+        "server_cpu_min_ms": round(min(cpu_samples), 1) if cpu_samples else None,
+        "server_cpu_max_ms": round(max(cpu_samples), 1) if cpu_samples else None,
     }
+
+
+def process_cpu_ms(pid: int | None) -> float | None:
+    """User + system CPU milliseconds of process ``pid`` so far (None off Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def engine_alone(project: Path, text: str, runs: int) -> tuple[float, float]:

@@ -28,7 +28,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,6 +54,9 @@ from asyncmend.engine.results import PARSE_ERROR_CODE, FileResult, Finding
 #: Where each rule's page lives (``docs/rules/AMxxx.md``); the lead unifies this base.
 #: Pause after a keystroke before checking, so a burst of typing costs one check.
 DEBOUNCE_SECONDS = 0.03
+#: Pause after publishing before the buffer's pass-1 facts are refreshed in the index
+#: (cancelled by the next keystroke): while typing goes on, the engine only checks.
+FACTS_DELAY_SECONDS = 0.3
 #: How long the first check waits for the client's ``workspace/configuration`` answer.
 CONFIGURATION_TIMEOUT = 5.0
 SOURCE = "asyncmend"
@@ -148,6 +151,8 @@ class AsyncmendServer(LanguageServer):
         self.indexes: dict[tuple[str, ...], asyncio.Future[RepoIndex]] = {}
         self.checked: dict[str, Checked] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+        #: Facts refreshes waiting (a timer, then an engine job not yet started).
+        self.refreshing: dict[str, asyncio.TimerHandle | Future[bool]] = {}
         self.reported_errors: set[str] = set()
         #: Rules that crashed on a file, left out of its checks until the settings change.
         self.crashed: dict[str, frozenset[str]] = {}
@@ -222,18 +227,25 @@ class AsyncmendServer(LanguageServer):
 
     # -- checking ------------------------------------------------------------------
 
-    def schedule(self, uri: str, delay: float) -> None:
-        """Check ``uri`` after ``delay`` seconds, replacing a check not yet started."""
+    def schedule(self, uri: str, delay: float, *, recheck: bool = False) -> None:
+        """Check ``uri`` after ``delay`` seconds, replacing a check (or a refresh of its
+        facts) not yet started."""
+        self.cancel_pending(uri)
+        self.pending[uri] = asyncio.ensure_future(self._check_later(uri, delay, recheck))
+
+    def cancel_pending(self, uri: str) -> None:
         previous = self.pending.pop(uri, None)
         if previous is not None and not previous.done():
             previous.cancel()
-        self.pending[uri] = asyncio.ensure_future(self._check_later(uri, delay))
+        refresh = self.refreshing.pop(uri, None)
+        if refresh is not None:
+            refresh.cancel()  # a running refresh finishes (and reports) all the same
 
-    async def _check_later(self, uri: str, delay: float) -> None:
+    async def _check_later(self, uri: str, delay: float, recheck: bool = False) -> None:
         if delay:
             await asyncio.sleep(delay)
         try:
-            await self.check(uri)
+            await self.check(uri, recheck=recheck)
         except asyncio.CancelledError:
             raise
         except Exception:  # never let one buffer stop the server
@@ -259,6 +271,7 @@ class AsyncmendServer(LanguageServer):
         skip = self.crashed.get(path, frozenset())
         generation = self.index_generation
         previous = self.checked.get(uri)
+        recheck = recheck and previous is not None and previous.text == text
         if (
             previous is not None
             and (previous.text, previous.settings, previous.skip) == (text, settings, skip)
@@ -292,7 +305,7 @@ class AsyncmendServer(LanguageServer):
         self.checked[uri] = checked
         if not recheck:
             self.publish(uri, checked)
-            await self.refresh_facts(uri, checked)
+            self.refresh_later(uri, checked)
         elif previous is None or previous.findings != findings:
             self.publish(uri, checked)
         return checked
@@ -301,29 +314,43 @@ class AsyncmendServer(LanguageServer):
         current = self.workspace.get_text_document(uri)
         return current.version == version and current.source == text
 
-    async def refresh_facts(self, uri: str, checked: Checked) -> None:
-        """After publishing: put the buffer's pass-1 facts in the index. The check just
-        published read this file's earlier facts; when the new ones differ (an edit
-        added a coroutine, a sessionmaker, an import), the index moved on: check this
-        buffer again (republished only if its findings change) and the other open ones.
-        Skipped for a version the buffer has already left (the next check does it)."""
-        if self.pending_newer(uri):
+    def refresh_later(self, uri: str, checked: Checked) -> None:
+        """Once typing pauses, put the buffer's pass-1 facts in the index. The check just
+        published read this file's earlier facts; most edits leave them as they were.
+        When they differ (an edit added a coroutine, a sessionmaker, an import), the
+        index moved on: this buffer is checked again (republished only if its findings
+        change), and so are the other open ones."""
+        loop = asyncio.get_running_loop()
+
+        def done(future: Future[bool]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: shutting down
+                loop.call_soon_threadsafe(self.facts_refreshed, uri, checked, future)
+
+        def start() -> None:
+            data, _ = source_bytes(checked.text)
+            future = self.engine.submit(_refresh_facts, checked.index, checked.path, data)
+            self.refreshing[uri] = future
+            future.add_done_callback(done)
+
+        self.refreshing[uri] = loop.call_later(FACTS_DELAY_SECONDS, start)
+
+    def facts_refreshed(self, uri: str, checked: Checked, future: Future[bool]) -> None:
+        if self.refreshing.get(uri) is future:
+            del self.refreshing[uri]
+        if future.cancelled():
             return
-        data, _ = source_bytes(checked.text)
-        changed = await self.in_engine(_refresh_facts, checked.index, checked.path, data)
-        if not changed:
+        if future.exception() is not None:
+            self.log(f"asyncmend: refreshing the facts of {checked.path} failed: "
+                     f"{future.exception()}", _ERROR)  # fmt: skip
+            return
+        if not future.result():
             return
         self.index_generation += 1
         for other in list(self.workspace.text_documents):
             if other != uri:
                 self.schedule(other, DEBOUNCE_SECONDS)
         if self.is_current(uri, checked.version, checked.text):
-            await self.check(uri, recheck=True)
-
-    def pending_newer(self, uri: str) -> bool:
-        """Whether a check of a newer version of ``uri`` is waiting (typing goes on)."""
-        task = self.pending.get(uri)
-        return task is not None and task is not asyncio.current_task() and not task.done()
+            self.schedule(uri, 0, recheck=True)
 
     def publish(self, uri: str, checked: Checked) -> None:
         self.text_document_publish_diagnostics(
@@ -811,9 +838,7 @@ def create_server() -> AsyncmendServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AsyncmendServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        task = ls.pending.pop(uri, None)
-        if task is not None:
-            task.cancel()
+        ls.cancel_pending(uri)
         ls.checked.pop(uri, None)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])

@@ -517,3 +517,26 @@ async def test_a_superseded_version_publishes_nothing_stale(project: Path) -> No
             assert params.version is not None
             has_sleep = texts[params.version] == with_sleep
             assert {str(d.code) for d in params.diagnostics} == expected[has_sleep], params.version
+
+
+async def test_an_unsaved_edit_that_changes_facts_rechecks_the_other_buffers(
+    project: Path,
+) -> None:
+    """Facts are refreshed from a buffer once typing pauses; a change in them (a
+    function became a coroutine) reaches the other open buffers without a save."""
+    jobs = project / "app" / "jobs.py"
+    jobs.write_text("def refresh() -> None:\n    pass\n")
+    caller = "from app.jobs import refresh\n\n\nasync def handler() -> None:\n    refresh()\n"
+    caller_uri, jobs_uri = (project / "app" / "caller.py").as_uri(), jobs.as_uri()
+    async with server(project) as client:
+        assert await diagnostics_after(client, open_document(client, caller_uri, caller)) == []
+        await diagnostics_after(client, open_document(client, jobs_uri, jobs.read_text()))
+        waiting = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        change_document(client, jobs_uri, 2, "async def refresh() -> None:\n    pass\n")()
+        assert (await asyncio.wait_for(waiting, 60)).uri == jobs_uri
+        for _ in range(600):
+            if [str(d.code) for d in client.diagnostics.get(caller_uri, [])] == ["AM204"]:
+                break
+            await asyncio.sleep(0.1)
+        assert [str(d.code) for d in client.diagnostics[caller_uri]] == ["AM204"]
+        assert jobs.read_text() == "def refresh() -> None:\n    pass\n"  # nothing saved

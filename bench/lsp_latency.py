@@ -159,7 +159,7 @@ def engine_alone(project: Path, text: str, runs: int) -> tuple[float, float]:
 
     target = project / "svc" / "services" / TARGET
     folders = tuple(sorted(os.path.abspath(p) for p in index_scope([target])))
-    index = _build_index(folders, str(target), None)
+    index = _build_index(folders, str(target), Settings())
     _diagnose(text, str(target), Settings(), index, frozenset())  # imports, first-call costs
     wall, cpu = [], []
     for _ in range(runs):

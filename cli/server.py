@@ -198,9 +198,7 @@ class AsyncmendServer(LanguageServer):
         future = self.indexes.get(folders)
         if future is None:
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(
-                self.indexer, _build_index, folders, path, settings.config_path
-            )
+            future = loop.run_in_executor(self.indexer, _build_index, folders, path, settings)
             self.indexes[folders] = future
         return future
 
@@ -658,20 +656,42 @@ def _is_python(document: Any) -> bool:
     return language in ("python", None, "") and (path.endswith((".py", ".pyi")) or bool(language))
 
 
-def _build_index(folders: tuple[str, ...], path: str, config_path: str | None) -> RepoIndex:
-    """Pass 1 over the folders, facts reused from the content cache where unchanged."""
+def _build_index(folders: tuple[str, ...], path: str, settings: Settings) -> RepoIndex:
+    """Pass 1 over the folders, facts reused from the content cache (the one
+    ``asyncmend check`` keeps for these settings) where a file is unchanged, and the new
+    ones stored there: the next start of the server reads them back."""
+    from asyncmend.codemods.registry import UnknownRuleError
+    from asyncmend.engine.api import _prepare
+    from asyncmend.engine.cache import ResultCache
     from asyncmend.engine.config import load_config
     from asyncmend.engine.discovery import discover
-    from asyncmend.engine.runner import Pool, build_index, hash_files
+    from asyncmend.engine.runner import Pool, build_index, hash_files, max_file_bytes
 
     if not folders:
         index = RepoIndex()
     else:
-        config = load_config(Path(config_path) if config_path else None, start=Path(path))
+        options = settings.engine_options()
+        cache: ResultCache | None = None
+        try:
+            config, job = _prepare(
+                Path(path), options["select"], options["ignore"], False, settings.unsafe_fixes,
+                None, options["config_path"], None, None, None,
+            )  # fmt: skip
+            cache = ResultCache.open(
+                config.root, config.digest(), job.rule_codes, False, config.unsafe_fixes,
+                job.variants_key(), in_project=config.source is not None,
+            )  # fmt: skip
+        except UnknownRuleError:  # bad settings, shown by the check; the index needs none
+            config = load_config(
+                Path(settings.config_path) if settings.config_path else None, start=Path(path)
+            )
+        limit = max_file_bytes(config)
         files = [os.path.abspath(p) for p in discover(folders, root=config.root)]
-        digests, _ = hash_files(files)
+        digests, _ = hash_files(files, limit, cache)
         with Pool(1) as pool:
-            index = build_index(pool, files, digests, None)
+            index = build_index(pool, files, digests, cache, limit)
+        if cache is not None:
+            cache.save()
     index.folders = folders  # type: ignore[attr-defined]
     return index
 

@@ -147,3 +147,34 @@ def test_refresh_facts_says_when_the_index_changes(tmp_path: Path) -> None:
     grown = DANGLING + "\n\nasync def more() -> None:\n    pass\n"
     assert refresh_facts(index, path, grown.encode())
     assert "more" in index.by_path[path].async_defs
+
+
+def test_the_server_index_reads_its_facts_back_from_the_content_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repo index of a restarted server comes from the content cache: pass 1 does
+    not run again on unchanged files."""
+    from asyncmend.cli.server import Settings, _build_index
+    from asyncmend.engine import runner
+
+    monkeypatch.setenv("ASYNCMEND_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    root = tmp_path / "proj"
+    (root / "app").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[tool.asyncmend]\n")
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "jobs.py").write_text("async def refresh() -> None:\n    pass\n")
+    folders, opened = (str(root / "app"),), str(root / "app" / "jobs.py")
+    first = _build_index(folders, opened, Settings())
+    assert first.by_path[opened].async_defs == ["refresh"]
+
+    def pass_one(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pass 1 ran on an unchanged file")
+
+    monkeypatch.setattr(runner, "_facts_task", pass_one)
+    again = _build_index(folders, opened, Settings())
+    assert again.by_path == first.by_path
+    # A changed file is read again (and only it).
+    (root / "app" / "jobs.py").write_text("def refresh() -> None:\n    pass\n")
+    with pytest.raises(AssertionError, match="pass 1 ran"):
+        _build_index(folders, opened, Settings())

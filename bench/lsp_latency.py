@@ -9,9 +9,11 @@ boundary), starts the installed ``asyncmend server`` with a real LSP client
 (pytest-lsp, from the test extra), opens the module (the repo index is built then),
 and times ``--changes`` edits that change no index fact: each rewrites a comment line
 in the middle of the file, as typing does. The server's own debounce is included.
-Prints one JSON object: median, p90, min and max in milliseconds, and the CPU time
-the server process spent per change (``/proc``, Linux): on a shared machine the wall
-time follows the load, the CPU time much less.
+Then a second server is started on the same project and opens the module again (the
+index's facts come from the content cache now). Prints one JSON object: median, p90,
+min and max in milliseconds, and the CPU time the server process spent per change
+(``/proc``, Linux): on a shared machine the wall time follows the load, the CPU time
+much less.
 """
 
 from __future__ import annotations
@@ -123,11 +125,13 @@ async def measure(project: Path, text: str, changes: int, pause: float = 0.2) ->
         await asyncio.sleep(pause)  # typing pauses; measure each change on its own
     await client.shutdown_session()
     await client.stop()
+    restart_ms = await open_time(project, uri, text)
     samples.sort()
     return {
         "file_lines": len(text.splitlines()),
         "diagnostics": len(opened.diagnostics),
         "open_ms_with_index_build": round(open_ms, 1),
+        "open_ms_after_restart": round(restart_ms, 1),
         "changes": changes,
         "pause_s": pause,
         "median_ms": round(statistics.median(samples), 1),
@@ -138,6 +142,34 @@ async def measure(project: Path, text: str, changes: int, pause: float = 0.2) ->
         "server_cpu_min_ms": round(min(cpu_samples), 1) if cpu_samples else None,
         "server_cpu_max_ms": round(max(cpu_samples), 1) if cpu_samples else None,
     }
+
+
+async def open_time(project: Path, uri: str, text: str) -> float:
+    """Milliseconds from ``didOpen`` to the first diagnostics of a server started again
+    on the same project (the repo index's facts then come from the content cache)."""
+    client = await ClientServerConfig(server_command=[executable(), "server"]).start()
+    assert isinstance(client, LanguageClient)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=project.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name="bench")],
+        )
+    )
+    started = time.perf_counter()
+    first = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
+        )
+    )
+    await asyncio.wait_for(first, 300)
+    elapsed = (time.perf_counter() - started) * 1000
+    await client.shutdown_session()
+    await client.stop()
+    return elapsed
 
 
 def process_cpu_ms(pid: int | None) -> float | None:

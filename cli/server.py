@@ -470,9 +470,10 @@ class AsyncmendServer(LanguageServer):
             and (f.line, f.column) <= last
         ]
         wants_fix_all = _only(params, FIX_ALL_KIND)
-        findings = await self.findings_with_fixes(
-            checked, checked.findings if wants_fix_all else in_range
-        )
+        # Fixes left unbuilt are built for the findings under the cursor only: fix-all's
+        # offer goes by what each rule declares (an editor asks for code actions on
+        # every cursor move; one check with fixes per version is for a quick fix).
+        findings = await self.findings_with_fixes(checked, in_range)
         in_range_keys = {finding_key(f) for f in in_range}
         for finding in findings:
             if finding_key(finding) not in in_range_keys:
@@ -506,7 +507,8 @@ class AsyncmendServer(LanguageServer):
         fixable = [
             f
             for f in findings
-            if f.fix_applicability == "safe" or (unsafe_ok and f.fix_applicability == "unsafe")
+            if (applicability := f.fix_applicability or _deferred_applicability(f)) == "safe"
+            or (unsafe_ok and applicability == "unsafe")
         ]
         if fixable and wants_fix_all:
             title = (
@@ -733,15 +735,22 @@ def _diagnose(
 def _fix_deferred(finding: Finding) -> bool:
     """Whether the diagnostics pass may have left ``finding``'s fix unbuilt: it has
     none, and its rule offers fixes."""
+    return _deferred_applicability(finding) is not None
+
+
+def _deferred_applicability(finding: Finding) -> str | None:
+    """For a finding without a fix, the fix its rule declares (``"safe"``,
+    ``"unsafe"``), which the diagnostics pass may have left unbuilt; else None."""
     from asyncmend.codemods.base import Applicability
     from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
 
     if finding.fix_applicability is not None:
-        return False
+        return None
     try:
-        return rule_by_code(finding.code).fix_applicability is not Applicability.NONE
+        declared = rule_by_code(finding.code).fix_applicability
     except UnknownRuleError:  # AM000, a rule of a pack no longer installed
-        return False
+        return None
+    return None if declared is Applicability.NONE else declared.value
 
 
 def _refresh_facts(index: RepoIndex, path: str, data: bytes) -> bool:

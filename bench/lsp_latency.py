@@ -1,7 +1,7 @@
 """Latency of ``asyncmend server``: time from ``textDocument/didChange`` to the
 ``textDocument/publishDiagnostics`` for that version, on a 2,000-line file.
 
-    python bench/lsp_latency.py [--lines 2000] [--project-lines 20000] [--changes 30]
+    python bench/lsp_latency.py [--lines 2000] [--project-lines 20000] [--changes 30] [--pause 0.2]
 
 Generates a synthetic service project (bench/synth.py), writes one module of exactly
 ``--lines`` lines into it (top-level units of the generated services, cut at a unit
@@ -9,7 +9,11 @@ boundary), starts the installed ``asyncmend server`` with a real LSP client
 (pytest-lsp, from the test extra), opens the module (the repo index is built then),
 and times ``--changes`` edits that change no index fact: each rewrites a comment line
 in the middle of the file, as typing does. The server's own debounce is included.
-Prints one JSON object: median, p90, min and max in milliseconds.
+Then a second server is started on the same project and opens the module again (the
+index's facts come from the content cache now). Prints one JSON object: median, p90,
+min and max in milliseconds, and the CPU time the server process spent per change
+(``/proc``, Linux): on a shared machine the wall time follows the load, the CPU time
+much less.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def executable() -> str:
     return found
 
 
-async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
+async def measure(project: Path, text: str, changes: int, pause: float = 0.2) -> dict[str, object]:
     target = project / "svc" / "services" / TARGET
     target.write_text(text)
     uri = target.as_uri()
@@ -84,7 +88,8 @@ async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
     opened = await asyncio.wait_for(first, 300)
     open_ms = (time.perf_counter() - started) * 1000
     line = len(text.splitlines()) // 2
-    samples = []
+    samples, cpu_samples = [], []
+    pid = client._server.pid if client._server is not None else None
     for version in range(2, changes + 2):
         waiting = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         edit = types.TextDocumentContentChangePartial(
@@ -102,7 +107,7 @@ async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
                 ),
                 text=f"# edit {version}\n",
             )
-        sent = time.perf_counter()
+        sent, sent_cpu = time.perf_counter(), process_cpu_ms(pid)
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
@@ -115,37 +120,83 @@ async def measure(project: Path, text: str, changes: int) -> dict[str, object]:
                 client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 60
             )
         samples.append((time.perf_counter() - sent) * 1000)
-        await asyncio.sleep(0.2)  # typing pauses; measure each change on its own
+        if sent_cpu is not None and (done_cpu := process_cpu_ms(pid)) is not None:
+            cpu_samples.append(done_cpu - sent_cpu)
+        await asyncio.sleep(pause)  # typing pauses; measure each change on its own
     await client.shutdown_session()
     await client.stop()
+    restart_ms = await open_time(project, uri, text)
     samples.sort()
     return {
         "file_lines": len(text.splitlines()),
         "diagnostics": len(opened.diagnostics),
         "open_ms_with_index_build": round(open_ms, 1),
+        "open_ms_after_restart": round(restart_ms, 1),
         "changes": changes,
+        "pause_s": pause,
         "median_ms": round(statistics.median(samples), 1),
         "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 1),
         "min_ms": round(samples[0], 1),
         "max_ms": round(samples[-1], 1),
+        "server_cpu_median_ms": round(statistics.median(cpu_samples), 1) if cpu_samples else None,
+        "server_cpu_min_ms": round(min(cpu_samples), 1) if cpu_samples else None,
+        "server_cpu_max_ms": round(max(cpu_samples), 1) if cpu_samples else None,
     }
+
+
+async def open_time(project: Path, uri: str, text: str) -> float:
+    """Milliseconds from ``didOpen`` to the first diagnostics of a server started again
+    on the same project (the repo index's facts then come from the content cache)."""
+    client = await ClientServerConfig(server_command=[executable(), "server"]).start()
+    assert isinstance(client, LanguageClient)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=project.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name="bench")],
+        )
+    )
+    started = time.perf_counter()
+    first = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
+        )
+    )
+    await asyncio.wait_for(first, 300)
+    elapsed = (time.perf_counter() - started) * 1000
+    await client.shutdown_session()
+    await client.stop()
+    return elapsed
+
+
+def process_cpu_ms(pid: int | None) -> float | None:
+    """User + system CPU milliseconds of process ``pid`` so far (None off Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def engine_alone(project: Path, text: str, runs: int) -> tuple[float, float]:
     """Median wall and CPU milliseconds of the same check in-process (the engine call
     the server makes, with the repo index already built): what the server adds is the
     rest. CPU time is what the check costs on an idle core, whatever else runs."""
-    from asyncmend.cli.server import Settings, _build_index, _check
+    from asyncmend.cli.server import Settings, _build_index, _diagnose
     from asyncmend.engine.runner import index_scope
 
     target = project / "svc" / "services" / TARGET
     folders = tuple(sorted(os.path.abspath(p) for p in index_scope([target])))
-    index = _build_index(folders, str(target), None)
-    _check(text, str(target), Settings(), index, frozenset())  # imports, first-call costs
+    index = _build_index(folders, str(target), Settings())
+    _diagnose(text, str(target), Settings(), index, frozenset())  # imports, first-call costs
     wall, cpu = [], []
     for _ in range(runs):
         started, started_cpu = time.perf_counter(), time.thread_time()
-        _check(text, str(target), Settings(), index, frozenset())
+        _diagnose(text, str(target), Settings(), index, frozenset())
         wall.append((time.perf_counter() - started) * 1000)
         cpu.append((time.thread_time() - started_cpu) * 1000)
     return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
@@ -156,13 +207,20 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=2000, help="lines of the edited file")
     parser.add_argument("--project-lines", type=int, default=20_000, help="synthetic project")
     parser.add_argument("--changes", type=int, default=30)
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.2,
+        help="seconds between a publish and the next edit (typing: 0.2; above the "
+        "server's 0.3 s facts delay, each edit also waits for the facts refresh)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="asyncmend-lsp-bench-") as folder:
         project = Path(folder)
         generate(project, args.project_lines)
         (project / "pyproject.toml").write_text("[tool.asyncmend]\n")
         text = big_module(project, args.lines)
-        result = asyncio.run(measure(project, text, args.changes))
+        result = asyncio.run(measure(project, text, args.changes, args.pause))
         wall, cpu = engine_alone(project, text, min(args.changes, 10))
         result["engine_alone_median_ms"] = wall
         result["engine_alone_cpu_median_ms"] = cpu

@@ -28,7 +28,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,6 +54,9 @@ from asyncmend.engine.results import PARSE_ERROR_CODE, FileResult, Finding
 #: Where each rule's page lives (``docs/rules/AMxxx.md``); the lead unifies this base.
 #: Pause after a keystroke before checking, so a burst of typing costs one check.
 DEBOUNCE_SECONDS = 0.03
+#: Pause after publishing before the buffer's pass-1 facts are refreshed in the index
+#: (cancelled by the next keystroke): while typing goes on, the engine only checks.
+FACTS_DELAY_SECONDS = 0.3
 #: How long the first check waits for the client's ``workspace/configuration`` answer.
 CONFIGURATION_TIMEOUT = 5.0
 SOURCE = "asyncmend"
@@ -118,6 +121,9 @@ class Checked:
     skip: frozenset[str] = frozenset()
     #: ``AsyncmendServer.index_generation`` of this check.
     generation: int = 0
+    #: The findings with their fixes (``findings`` were found with fixes deferred),
+    #: computed when a code action first asks.
+    with_fixes: list[Finding] | None = None
     #: Each finding's fix alone, computed on first request.
     single: dict[FindingKey, str | None] = field(default_factory=dict)
     fixed_all: str | None = None
@@ -145,6 +151,8 @@ class AsyncmendServer(LanguageServer):
         self.indexes: dict[tuple[str, ...], asyncio.Future[RepoIndex]] = {}
         self.checked: dict[str, Checked] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+        #: Facts refreshes waiting (a timer, then an engine job not yet started).
+        self.refreshing: dict[str, asyncio.TimerHandle | Future[bool]] = {}
         self.reported_errors: set[str] = set()
         #: Rules that crashed on a file, left out of its checks until the settings change.
         self.crashed: dict[str, frozenset[str]] = {}
@@ -190,9 +198,7 @@ class AsyncmendServer(LanguageServer):
         future = self.indexes.get(folders)
         if future is None:
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(
-                self.indexer, _build_index, folders, path, settings.config_path
-            )
+            future = loop.run_in_executor(self.indexer, _build_index, folders, path, settings)
             self.indexes[folders] = future
         return future
 
@@ -219,25 +225,34 @@ class AsyncmendServer(LanguageServer):
 
     # -- checking ------------------------------------------------------------------
 
-    def schedule(self, uri: str, delay: float) -> None:
-        """Check ``uri`` after ``delay`` seconds, replacing a check not yet started."""
+    def schedule(self, uri: str, delay: float, *, recheck: bool = False) -> None:
+        """Check ``uri`` after ``delay`` seconds, replacing a check (or a refresh of its
+        facts) not yet started."""
+        self.cancel_pending(uri)
+        self.pending[uri] = asyncio.ensure_future(self._check_later(uri, delay, recheck))
+
+    def cancel_pending(self, uri: str) -> None:
         previous = self.pending.pop(uri, None)
         if previous is not None and not previous.done():
             previous.cancel()
-        self.pending[uri] = asyncio.ensure_future(self._check_later(uri, delay))
+        refresh = self.refreshing.pop(uri, None)
+        if refresh is not None:
+            refresh.cancel()  # a running refresh finishes (and reports) all the same
 
-    async def _check_later(self, uri: str, delay: float) -> None:
+    async def _check_later(self, uri: str, delay: float, recheck: bool = False) -> None:
         if delay:
             await asyncio.sleep(delay)
         try:
-            await self.check(uri)
+            await self.check(uri, recheck=recheck)
         except asyncio.CancelledError:
             raise
         except Exception:  # never let one buffer stop the server
             self.log(f"asyncmend: checking {uri} failed:\n{traceback.format_exc()}", _ERROR)
 
-    async def check(self, uri: str) -> Checked | None:
-        """Check the buffer's current version and publish its diagnostics."""
+    async def check(self, uri: str, *, recheck: bool = False) -> Checked | None:
+        """Check the buffer's current version and publish its diagnostics, then refresh
+        the index with the buffer's facts. ``recheck``: the same version again, after
+        its facts changed the index (published only if the findings differ)."""
         document = self.workspace.get_text_document(uri)
         path = _path_of(uri)
         if path is None or not _is_python(document):
@@ -254,6 +269,7 @@ class AsyncmendServer(LanguageServer):
         skip = self.crashed.get(path, frozenset())
         generation = self.index_generation
         previous = self.checked.get(uri)
+        recheck = recheck and previous is not None and previous.text == text
         if (
             previous is not None
             and (previous.text, previous.settings, previous.skip) == (text, settings, skip)
@@ -262,10 +278,8 @@ class AsyncmendServer(LanguageServer):
             previous.version = version
             self.publish(uri, previous)
             return previous
-        self.index_generation += 1  # this check adds the buffer's facts to the index
-        generation = self.index_generation
         try:
-            report = await self.in_engine(_check, text, path, settings, index, skip)
+            report = await self.in_engine(_diagnose, text, path, settings, index, skip)
             if report.internal_errors:
                 for error in report.internal_errors:
                     self.log(f"asyncmend: {error}", _ERROR)
@@ -278,18 +292,63 @@ class AsyncmendServer(LanguageServer):
                         "checking it without them until the settings change",
                         _ERROR,
                     )
-                    report = await self.in_engine(_check, text, path, settings, index, skip)
+                    report = await self.in_engine(_diagnose, text, path, settings, index, skip)
         except Exception as exc:  # bad settings or config: one clear message
             self.report_once(f"asyncmend: {exc}")
             return None
-        current = self.workspace.get_text_document(uri)
-        if current.version != version or current.source != text:
+        if not self.is_current(uri, version, text):
             return None  # the buffer moved on; its own check is coming
         findings = [f for result in report.results for f in result.findings]
         checked = Checked(version, text, path, settings, findings, index, skip, generation)
         self.checked[uri] = checked
-        self.publish(uri, checked)
+        if not recheck:
+            self.publish(uri, checked)
+            self.refresh_later(uri, checked)
+        elif previous is None or previous.findings != findings:
+            self.publish(uri, checked)
         return checked
+
+    def is_current(self, uri: str, version: int | None, text: str) -> bool:
+        current = self.workspace.get_text_document(uri)
+        return current.version == version and current.source == text
+
+    def refresh_later(self, uri: str, checked: Checked) -> None:
+        """Once typing pauses, put the buffer's pass-1 facts in the index. The check just
+        published read this file's earlier facts; most edits leave them as they were.
+        When they differ (an edit added a coroutine, a sessionmaker, an import), the
+        index moved on: this buffer is checked again (republished only if its findings
+        change), and so are the other open ones."""
+        loop = asyncio.get_running_loop()
+
+        def done(future: Future[bool]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: shutting down
+                loop.call_soon_threadsafe(self.facts_refreshed, uri, checked, future)
+
+        def start() -> None:
+            data, _ = source_bytes(checked.text)
+            future = self.engine.submit(_refresh_facts, checked.index, checked.path, data)
+            self.refreshing[uri] = future
+            future.add_done_callback(done)
+
+        self.refreshing[uri] = loop.call_later(FACTS_DELAY_SECONDS, start)
+
+    def facts_refreshed(self, uri: str, checked: Checked, future: Future[bool]) -> None:
+        if self.refreshing.get(uri) is future:
+            del self.refreshing[uri]
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            self.log(f"asyncmend: refreshing the facts of {checked.path} failed: "
+                     f"{future.exception()}", _ERROR)  # fmt: skip
+            return
+        if not future.result():
+            return
+        self.index_generation += 1
+        for other in list(self.workspace.text_documents):
+            if other != uri:
+                self.schedule(other, DEBOUNCE_SECONDS)
+        if self.is_current(uri, checked.version, checked.text):
+            self.schedule(uri, 0, recheck=True)
 
     def publish(self, uri: str, checked: Checked) -> None:
         self.text_document_publish_diagnostics(
@@ -403,13 +462,21 @@ class AsyncmendServer(LanguageServer):
         resolve = self.supports_resolve()
         actions: list[types.CodeAction] = []
         base = {"uri": uri, "version": checked.version}
-        for finding in checked.findings:
-            if finding.code == PARSE_ERROR_CODE:
-                continue
-            if (finding.end_line, finding.end_column) < first or (
-                finding.line,
-                finding.column,
-            ) > last:
+        in_range = [
+            f
+            for f in checked.findings
+            if f.code != PARSE_ERROR_CODE
+            and (f.end_line, f.end_column) >= first
+            and (f.line, f.column) <= last
+        ]
+        wants_fix_all = _only(params, FIX_ALL_KIND)
+        # Fixes left unbuilt are built for the findings under the cursor only: fix-all's
+        # offer goes by what each rule declares (an editor asks for code actions on
+        # every cursor move; one check with fixes per version is for a quick fix).
+        findings = await self.findings_with_fixes(checked, in_range)
+        in_range_keys = {finding_key(f) for f in in_range}
+        for finding in findings:
+            if finding_key(finding) not in in_range_keys:
                 continue
             diagnostic = self.diagnostic(checked.text, finding)
             key = list(finding_key(finding))
@@ -439,10 +506,11 @@ class AsyncmendServer(LanguageServer):
         unsafe_ok = bool(checked.settings.unsafe_fixes)
         fixable = [
             f
-            for f in checked.findings
-            if f.fix_applicability == "safe" or (unsafe_ok and f.fix_applicability == "unsafe")
+            for f in findings
+            if (applicability := f.fix_applicability or _deferred_applicability(f)) == "safe"
+            or (unsafe_ok and applicability == "unsafe")
         ]
-        if fixable and _only(params, FIX_ALL_KIND):
+        if fixable and wants_fix_all:
             title = (
                 "Fix all asyncmend findings (unsafe fixes included)"
                 if unsafe_ok
@@ -460,6 +528,30 @@ class AsyncmendServer(LanguageServer):
                     resolved.append(result)
             return resolved
         return actions
+
+    async def findings_with_fixes(self, checked: Checked, wanted: list[Finding]) -> list[Finding]:
+        """``checked``'s findings, with their fixes when one of ``wanted`` may have a fix
+        the diagnostics pass left unbuilt: then the buffer is checked once more with fixes
+        built, once per version (a code action is the only thing that needs them)."""
+        if checked.with_fixes is not None:
+            return checked.with_fixes
+        if not any(_fix_deferred(f) for f in wanted):
+            return checked.findings
+        try:
+            report = await self.in_engine(
+                _check, checked.text, checked.path, checked.settings, checked.index,
+                checked.skip, fix=False,
+            )  # fmt: skip
+        except Exception as exc:
+            self.report_once(f"asyncmend: {exc}")
+            return checked.findings
+        if report.internal_errors:  # a fix builder crashed: offer no fix, keep serving
+            for error in report.internal_errors:
+                self.log(f"asyncmend: {error}", _ERROR)
+            checked.with_fixes = checked.findings
+        else:
+            checked.with_fixes = [f for result in report.results for f in result.findings]
+        return checked.with_fixes
 
     async def resolve_action(
         self,
@@ -566,68 +658,132 @@ def _is_python(document: Any) -> bool:
     return language in ("python", None, "") and (path.endswith((".py", ".pyi")) or bool(language))
 
 
-def _build_index(folders: tuple[str, ...], path: str, config_path: str | None) -> RepoIndex:
-    """Pass 1 over the folders, facts reused from the content cache where unchanged."""
+def _build_index(folders: tuple[str, ...], path: str, settings: Settings) -> RepoIndex:
+    """Pass 1 over the folders, facts reused from the content cache (the one
+    ``asyncmend check`` keeps for these settings) where a file is unchanged, and the new
+    ones stored there: the next start of the server reads them back."""
+    from asyncmend.codemods.registry import UnknownRuleError
+    from asyncmend.engine.api import _prepare
+    from asyncmend.engine.cache import ResultCache
     from asyncmend.engine.config import load_config
     from asyncmend.engine.discovery import discover
-    from asyncmend.engine.runner import Pool, build_index, hash_files
+    from asyncmend.engine.runner import Pool, build_index, hash_files, max_file_bytes
 
     if not folders:
         index = RepoIndex()
     else:
-        config = load_config(Path(config_path) if config_path else None, start=Path(path))
+        options = settings.engine_options()
+        cache: ResultCache | None = None
+        try:
+            config, job = _prepare(
+                Path(path), options["select"], options["ignore"], False, settings.unsafe_fixes,
+                None, options["config_path"], None, None, None,
+            )  # fmt: skip
+            cache = ResultCache.open(
+                config.root, config.digest(), job.rule_codes, False, config.unsafe_fixes,
+                job.variants_key(), in_project=config.source is not None,
+            )  # fmt: skip
+        except UnknownRuleError:  # bad settings, shown by the check; the index needs none
+            config = load_config(
+                Path(settings.config_path) if settings.config_path else None, start=Path(path)
+            )
+        limit = max_file_bytes(config)
         files = [os.path.abspath(p) for p in discover(folders, root=config.root)]
-        digests, _ = hash_files(files)
+        digests, _ = hash_files(files, limit, cache)
         with Pool(1) as pool:
-            index = build_index(pool, files, digests, None)
+            index = build_index(pool, files, digests, cache, limit)
+        if cache is not None:
+            cache.save()
     index.folders = folders  # type: ignore[attr-defined]
     return index
 
 
-def _check(text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]) -> Any:
-    """``asyncmend check --stdin-filename PATH`` on the buffer; engine thread."""
-    from asyncmend.engine.api import run_source
+def _check(
+    text: str,
+    path: str,
+    settings: Settings,
+    index: RepoIndex,
+    skip: frozenset[str],
+    *,
+    fix: bool = False,
+    defer_fixes: bool = False,
+    select: Iterable[str] | None = None,
+) -> Any:
+    """``asyncmend check --stdin-filename PATH`` on the buffer (``fix``: ``asyncmend
+    fix``), against the index as it is (this file's facts are refreshed after
+    publishing, see ``refresh_facts``); engine thread."""
+    from asyncmend.engine.buffer import check_buffer
 
+    options = settings.engine_options(skip)
+    if select is not None:
+        options["select"] = list(select)
     data, _ = source_bytes(text)
-    return run_source(
-        data, path, index=index, unsafe_fixes=settings.unsafe_fixes, **settings.engine_options(skip)
-    )
+    return check_buffer(
+        data, path, index=index, fix=fix, unsafe_fixes=settings.unsafe_fixes,
+        defer_fixes=defer_fixes, **options,
+    )  # fmt: skip
+
+
+def _diagnose(
+    text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]
+) -> Any:
+    """The diagnostics pass: findings, with the fixes rules build on demand left out
+    (``findings_with_fixes`` builds them when a code action asks)."""
+    return _check(text, path, settings, index, skip, defer_fixes=True)
+
+
+def _fix_deferred(finding: Finding) -> bool:
+    """Whether the diagnostics pass may have left ``finding``'s fix unbuilt: it has
+    none, and its rule offers fixes."""
+    return _deferred_applicability(finding) is not None
+
+
+def _deferred_applicability(finding: Finding) -> str | None:
+    """For a finding without a fix, the fix its rule declares (``"safe"``,
+    ``"unsafe"``), which the diagnostics pass may have left unbuilt; else None."""
+    from asyncmend.codemods.base import Applicability
+    from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
+
+    if finding.fix_applicability is not None:
+        return None
+    try:
+        declared = rule_by_code(finding.code).fix_applicability
+    except UnknownRuleError:  # AM000, a rule of a pack no longer installed
+        return None
+    return None if declared is Applicability.NONE else declared.value
+
+
+def _refresh_facts(index: RepoIndex, path: str, data: bytes) -> bool:
+    from asyncmend.engine.buffer import refresh_facts
+
+    return refresh_facts(index, path, data)
 
 
 def _crashing_rules(
     text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]
 ) -> frozenset[str]:
     """The selected rules that crash on this buffer, found by running each alone."""
-    from asyncmend.engine.api import _prepare, run_source
+    from asyncmend.engine.api import _prepare
 
     options = settings.engine_options(skip)
     _config, job = _prepare(
         Path(path), options["select"], options["ignore"], False, None, None,
         options["config_path"], None, None, None,
     )  # fmt: skip
-    data, _ = source_bytes(text)
-    crashed = set()
-    for code in job.rule_codes:
-        alone = run_source(
-            data, path, select=[code], index=index, config_path=options["config_path"]
-        )
-        if alone.internal_errors:
-            crashed.add(code)
-    return frozenset(crashed)
+    return frozenset(
+        code
+        for code in job.rule_codes
+        if _check(
+            text, path, settings, index, skip, select=[code], defer_fixes=True
+        ).internal_errors
+    )
 
 
 def _fix_all(checked: Checked) -> str | None:
     """``asyncmend fix`` on the buffer (with the unsafe fixes the settings allow)."""
-    from asyncmend.engine.api import run_source
-
-    data, codec = source_bytes(checked.text)
-    report = run_source(
-        data,
-        checked.path,
-        fix=True,
-        index=checked.index,
-        unsafe_fixes=checked.settings.unsafe_fixes,
-        **checked.settings.engine_options(checked.skip),
+    _data, codec = source_bytes(checked.text)
+    report = _check(
+        checked.text, checked.path, checked.settings, checked.index, checked.skip, fix=True
     )
     changed: list[FileResult] = report.changed
     if not changed or changed[0].fixed is None:
@@ -711,9 +867,7 @@ def create_server() -> AsyncmendServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AsyncmendServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        task = ls.pending.pop(uri, None)
-        if task is not None:
-            task.cancel()
+        ls.cancel_pending(uri)
         ls.checked.pop(uri, None)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])

@@ -14,11 +14,13 @@ the rules ask, each question once per tree.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -65,6 +67,22 @@ class Fix:
     #: Names of module-level imports whose uses the fix removes: the import is dropped
     #: when nothing else reads the name (and ``__all__`` does not list it).
     maybe_unused: list[str] = field(default_factory=list)
+
+
+#: False inside ``fixes_deferred()`` (see ``Rule.report``).
+_BUILD_FIXES: ContextVar[bool] = ContextVar("asyncmend_build_fixes", default=True)
+
+
+@contextlib.contextmanager
+def fixes_deferred() -> Iterator[None]:
+    """Within: a fix given to ``Rule.report`` as a function is not built, and its finding
+    carries none. For a language server's diagnostics, which show findings and no fix:
+    the editor asks for fixes in a pass of their own, when a code action wants one."""
+    token = _BUILD_FIXES.set(False)
+    try:
+        yield
+    finally:
+        _BUILD_FIXES.reset(token)
 
 
 @dataclass
@@ -139,8 +157,18 @@ class Rule:
 
     # -- reporting -------------------------------------------------------------
 
-    def report(self, node: cst.CSTNode, message: str, *, fix: Fix | None = None) -> None:
-        """Record a finding at ``node`` (its start and end give the location)."""
+    def report(
+        self,
+        node: cst.CSTNode,
+        message: str,
+        *,
+        fix: Fix | Callable[[], Fix | None] | None = None,
+    ) -> None:
+        """Record a finding at ``node`` (its start and end give the location). A costly
+        ``fix`` can be given as a function building it: called here (the visit's
+        ``self.ancestors`` still hold), unless fixes are deferred (``fixes_deferred``)."""
+        if callable(fix):
+            fix = fix() if _BUILD_FIXES.get() else None
         self.findings.append(RawFinding(type(self), node, message, fix))
 
     def finish(self) -> None:

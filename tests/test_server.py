@@ -398,3 +398,145 @@ async def test_repo_index_follows_files_changed_on_disk(project: Path) -> None:
             ),
         )
         assert saved == diagnostics
+
+
+#: AM203 (its fix is built only when a code action asks) and AM205, apart.
+DANGLING = """\
+import asyncio
+import time
+
+
+async def work() -> None:
+    await asyncio.sleep(0)
+
+
+async def spawn() -> None:
+    asyncio.create_task(work())
+
+
+def unrelated(value: int) -> int:
+    doubled = value * 2
+    tripled = value * 3
+    return doubled + tripled
+
+
+async def slow() -> None:
+    time.sleep(1)
+"""
+
+
+async def test_a_fix_built_on_demand_equals_the_cli_fix(project: Path) -> None:
+    """Diagnostics are found with AM203's fix left unbuilt; the code action builds it
+    (once for this version) and its edit is what ``asyncmend fix`` does for that
+    finding alone."""
+    uri = (project / "app" / "svc.py").as_uri()
+    async with server(project) as client:
+        diagnostics = by_code(await diagnostics_after(client, open_document(client, uri, DANGLING)))
+        assert set(diagnostics) == {"AM203", "AM205"}
+        actions = {a.title: a for a in await actions_at(client, uri, diagnostics["AM203"])}
+        title = "Fix AM203: Keep a reference in `_background_tasks` until the task is done"
+        assert set(actions) == {
+            title,
+            "Suppress AM203 on this line",
+            "Fix all safe asyncmend findings",
+        }
+        fixed = apply(DANGLING, (await resolved(client, actions[title])).edit)
+        target = project / "app" / "svc.py"
+        target.write_text(DANGLING)
+        asyncmend("fix", "--select", "AM203", "app/svc.py", cwd=project)
+        assert fixed == target.read_text() != DANGLING
+        assert "time.sleep(1)" in fixed  # the AM205 finding left alone
+        (fix_all,) = await actions_at(client, uri, diagnostics["AM205"], only=["source.fixAll"])
+        assert apply(DANGLING, (await resolved(client, fix_all)).edit) == cli_fix(project, DANGLING)
+
+
+async def test_a_superseded_version_publishes_nothing_stale(project: Path) -> None:
+    """Edits arriving while a slow check runs: every published set of diagnostics is
+    the one of the version it names, versions never go back, and the last is the
+    buffer's last version."""
+    padding = "".join(
+        f"\n\nasync def handler_{n}(client: httpx.AsyncClient) -> object:\n"
+        f"    response = await client.get('/{n}')\n    return response.json()\n"
+        for n in range(150)
+    )
+    with_sleep = SEEDED + padding  # AM205 in slow()
+    without_sleep = SEEDED.replace("    time.sleep(1)\n", "    pass\n") + padding
+    expected = {
+        True: {"AM101", "AM202", "AM204", "AM205"},
+        False: {"AM101", "AM202", "AM204"},
+    }
+    uri = (project / "app" / "svc.py").as_uri()
+    async with server(project) as client:
+        published: list[types.PublishDiagnosticsParams] = []
+        features = client.protocol.fm.features
+        default = features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS]
+
+        def record(params: types.PublishDiagnosticsParams) -> Any:
+            published.append(params)
+            return default(params)
+
+        features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = record
+        await diagnostics_after(client, open_document(client, uri, with_sleep))
+        texts = {1: with_sleep}
+
+        async def last_published(version: int) -> None:
+            for _ in range(600):
+                if published and published[-1].version == version:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1)  # nothing later may follow
+
+        # A hover checks version 2 at once (no debounce, no pending task to cancel);
+        # version 3 arrives while that check runs: only version 3 is published.
+        published.clear()
+        texts[2], texts[3] = without_sleep, with_sleep
+        change_document(client, uri, 2, texts[2])()
+        hover = asyncio.ensure_future(
+            client.text_document_hover_async(
+                types.HoverParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=0, character=0),
+                )
+            )
+        )
+        await asyncio.sleep(0.05)
+        change_document(client, uri, 3, texts[3])()
+        await hover
+        await last_published(3)
+        assert {p.version for p in published} == {3}
+
+        # Pauses shorter than the debounce, about one check, and longer than one.
+        for version, pause in zip(range(4, 11), [0.0, 0.01, 0.3, 0.05, 0.6, 0.0, 0.2], strict=True):
+            texts[version] = without_sleep if version % 2 == 0 else with_sleep
+            change_document(client, uri, version, texts[version])()
+            await asyncio.sleep(pause)
+        await last_published(10)
+        versions = [p.version for p in published]
+        assert versions == sorted(versions) and versions[-1] == 10, versions
+        for params in published:
+            assert params.version is not None
+            has_sleep = texts[params.version] == with_sleep
+            assert {str(d.code) for d in params.diagnostics} == expected[has_sleep], params.version
+
+
+async def test_an_unsaved_edit_that_changes_facts_rechecks_the_other_buffers(
+    project: Path,
+) -> None:
+    """Facts are refreshed from a buffer once typing pauses; a change in them (a
+    function became a coroutine) reaches the other open buffers without a save."""
+    jobs = project / "app" / "jobs.py"
+    jobs.write_text("def refresh() -> None:\n    pass\n")
+    caller = "from app.jobs import refresh\n\n\nasync def handler() -> None:\n    refresh()\n"
+    caller_uri, jobs_uri = (project / "app" / "caller.py").as_uri(), jobs.as_uri()
+    async with server(project) as client:
+        assert await diagnostics_after(client, open_document(client, caller_uri, caller)) == []
+        await diagnostics_after(client, open_document(client, jobs_uri, jobs.read_text()))
+        waiting = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        change_document(client, jobs_uri, 2, "async def refresh() -> None:\n    pass\n")()
+        assert (await asyncio.wait_for(waiting, 60)).uri == jobs_uri
+        for _ in range(600):
+            if [str(d.code) for d in client.diagnostics.get(caller_uri, [])] == ["AM204"]:
+                break
+            await asyncio.sleep(0.1)
+        assert [str(d.code) for d in client.diagnostics[caller_uri]] == ["AM204"]
+        assert jobs.read_text() == "def refresh() -> None:\n    pass\n"  # nothing saved

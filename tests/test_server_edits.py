@@ -1,5 +1,6 @@
-"""The engine side of the language server's code actions (engine/quickfix.py): minimal
-text edits, one finding's fix alone, and the suppression comment. In-process and fast;
+"""The engine side of the language server: its per-keystroke check (engine/buffer.py)
+and its code actions (engine/quickfix.py): minimal text edits, one finding's fix
+alone, and the suppression comment. In-process and fast;
 the server itself is tested end to end in test_server.py."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from asyncmend.engine.api import run_source
+from asyncmend.engine.buffer import check_buffer, refresh_facts
+from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.noqa import directives
 from asyncmend.engine.quickfix import (
     apply_edits,
@@ -105,3 +108,73 @@ def test_suppression_never_lands_inside_a_string() -> None:
     assert apply_edits(text, [edit]).endswith('""")  # noqa: AM103\n')
     inside = 'x = f(s, """\nabc\n""", 1\n)\n'
     assert suppression_edit(inside, finding("AM103", 1, 2)) is None
+
+
+DANGLING = """\
+import asyncio
+
+
+async def work() -> None:
+    await asyncio.sleep(0)
+
+
+async def spawn() -> None:
+    asyncio.create_task(work())
+"""
+
+
+def test_the_diagnostics_pass_defers_fixes_built_on_demand(tmp_path: Path) -> None:
+    """The server's per-keystroke check leaves out the fix AM203 builds on demand; the
+    findings are the same, and the check with fixes built still offers it."""
+    path = tmp_path / "m.py"
+    index = RepoIndex()
+    lazy = check_buffer(DANGLING.encode(), path, index=index, defer_fixes=True).findings
+    full = check_buffer(DANGLING.encode(), path, index=index).findings
+    assert [finding_key(f) for f in lazy] == [finding_key(f) for f in full]
+    assert [(f.code, f.fix_applicability) for f in lazy] == [("AM203", None)]
+    assert [(f.code, f.fix_applicability) for f in full] == [("AM203", "safe")]
+    assert full == run_source(DANGLING.encode(), path).findings
+
+
+def test_refresh_facts_says_when_the_index_changes(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.py")
+    index = RepoIndex()
+    assert refresh_facts(index, path, DANGLING.encode())
+    # A comment, a moved line, a changed literal: the same facts, nothing else to redo.
+    edited = DANGLING.replace("async def spawn", "# typing...\n\nasync def spawn")
+    assert not refresh_facts(index, path, edited.replace("sleep(0)", "sleep(1)").encode())
+    # A new coroutine is a new fact (another file's missing await may now be found).
+    grown = DANGLING + "\n\nasync def more() -> None:\n    pass\n"
+    assert refresh_facts(index, path, grown.encode())
+    assert "more" in index.by_path[path].async_defs
+
+
+def test_the_server_index_reads_its_facts_back_from_the_content_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repo index of a restarted server comes from the content cache: pass 1 does
+    not run again on unchanged files."""
+    from asyncmend.cli.server import Settings, _build_index
+    from asyncmend.engine import runner
+
+    monkeypatch.setenv("ASYNCMEND_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    root = tmp_path / "proj"
+    (root / "app").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[tool.asyncmend]\n")
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "jobs.py").write_text("async def refresh() -> None:\n    pass\n")
+    folders, opened = (str(root / "app"),), str(root / "app" / "jobs.py")
+    first = _build_index(folders, opened, Settings())
+    assert first.by_path[opened].async_defs == ["refresh"]
+
+    def pass_one(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pass 1 ran on an unchanged file")
+
+    monkeypatch.setattr(runner, "_facts_task", pass_one)
+    again = _build_index(folders, opened, Settings())
+    assert again.by_path == first.by_path
+    # A changed file is read again (and only it).
+    (root / "app" / "jobs.py").write_text("def refresh() -> None:\n    pass\n")
+    with pytest.raises(AssertionError, match="pass 1 ran"):
+        _build_index(folders, opened, Settings())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
@@ -88,7 +90,8 @@ class DanglingTask(Rule):
             spawner = self._spawner(small.value)
             if spawner is None:
                 continue
-            fix = self._fix(node, small.value) if len(node.body) == 1 else None
+            # Built only when fixes are wanted (a language server's diagnostics skip it).
+            fix = partial(self._fix, node, small.value) if len(node.body) == 1 else None
             self.report(small.value, _message(spawner), fix=fix)
 
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -133,7 +136,7 @@ class DanglingTask(Rule):
         line = self.ancestors[-1]
         fix = None
         if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
-            fix = self._fix(line, call, kept_as=name)
+            fix = partial(self._fix, line, call, kept_as=name)
         self.report(call, _unread_message(spawner, name), fix=fix)
 
     def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:

@@ -1,0 +1,69 @@
+"""One editor buffer checked against a repo index its caller keeps (the language
+server's per-keystroke path).
+
+``run_source`` collects the source's pass-1 facts and adds them to the index before
+every check: right for one ``--stdin-filename`` run, a fixed cost per keystroke for an
+editor. Here the index is used as it is (holding this file's facts from disk or from
+an earlier version of the buffer), and ``refresh_facts`` is a separate step the caller
+takes after publishing: most edits leave the facts as they were, so the index, and
+every other file's result, stays valid. Fixes can be left out too (``defer_fixes``):
+an editor shows findings on every keystroke and fixes only when asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from asyncmend.codemods.base import fixes_deferred
+from asyncmend.engine.api import Report, _collect, _prepare, _relative_to
+from asyncmend.engine.index import RepoIndex, collect_facts
+from asyncmend.engine.runner import InputError, check_text
+
+
+def check_buffer(
+    source: bytes,
+    filename: str | os.PathLike[str],
+    *,
+    index: RepoIndex,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
+    fix: bool = False,
+    unsafe_fixes: bool | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+    defer_fixes: bool = False,
+) -> Report:
+    """``run_source`` on ``source`` with ``index`` taken as it is: the facts this file
+    contributes are whatever ``index`` holds for ``filename`` (see ``refresh_facts``).
+    ``defer_fixes``: findings only; a fix a rule builds on demand is left out (see
+    ``fixes_deferred``), so a finding may say it has no fix when it has one."""
+    from asyncmend.engine.process import process_source
+
+    path = Path(filename)
+    config, job = _prepare(
+        path, select, ignore, fix, unsafe_fixes, None, config_path, None, None, None
+    )
+    job.index = index
+    report = Report(files_checked=1)
+    try:
+        check_text(str(path), source)  # the same bytes in a file would be refused
+    except InputError as exc:
+        report.input_errors.append(str(exc))
+        return report
+    relpath = _relative_to(path, Path(os.path.abspath(config.root)))
+    with fixes_deferred() if defer_fixes else contextlib.nullcontext():
+        _collect(report, process_source(str(path), source, job, relpath=relpath))
+    return report
+
+
+def refresh_facts(index: RepoIndex, filename: str | os.PathLike[str], source: bytes) -> bool:
+    """Put ``source``'s pass-1 facts in ``index``; whether they differ from those it held
+    (only then can another file's result, or this one's, have changed)."""
+    path = str(filename)
+    facts = collect_facts(path, source)
+    if index.by_path.get(path) == facts:
+        return False
+    index.add(facts)
+    return True

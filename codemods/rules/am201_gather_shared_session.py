@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.edits.awaits import awaited_operand
 from asyncmend.codemods.edits.comments import (
     argument_comments,
     whitespace_comments,
@@ -15,7 +16,6 @@ from asyncmend.codemods.semantic.sessions import local_sessionmakers, session_na
 from asyncmend.codemods.semantic.tree import assigned_names, dotted_name, iter_descendants, reads
 
 GATHER = frozenset({"asyncio.gather", "asyncio.tasks.gather"})
-_ATOMS = (cst.Call, cst.Name, cst.Attribute, cst.Subscript)
 
 
 class GatherSharedSession(Rule):
@@ -128,7 +128,9 @@ class GatherSharedSession(Rule):
         # call's closing layout (a dropped `return_exceptions=False` leaves none behind).
         closing = call.args[-1]
         elements = [
-            cst.Element(_awaited(arg.value), comma=closing.comma if arg is args[-1] else arg.comma)
+            cst.Element(
+                awaited_operand(arg.value), comma=closing.comma if arg is args[-1] else arg.comma
+            )
             for arg in args
         ]
         new = cst.List(
@@ -155,7 +157,7 @@ class GatherSharedSession(Rule):
         comp = value.for_in
         if comp.asynchronous is not None:
             return None
-        new = cst.ListComp(_awaited(value.elt), comp, lpar=awaited.lpar, rpar=awaited.rpar)
+        new = cst.ListComp(awaited_operand(value.elt), comp, lpar=awaited.lpar, rpar=awaited.rpar)
         return Fix(
             "Await the coroutines one after the other",
             Applicability.SAFE,
@@ -206,7 +208,7 @@ class GatherSharedSession(Rule):
                 comma = args[position - 1].comma
                 before = comma.whitespace_after if isinstance(comma, cst.Comma) else None
                 moved = shift_continuations(arg.value, remove=continuation_offset(before))
-            value: cst.BaseExpression = _awaited(moved)
+            value: cst.BaseExpression = awaited_operand(moved)
             if targets is not None:
                 target = targets.elements[position].value
                 small: cst.BaseSmallStatement = cst.Assign(
@@ -286,12 +288,6 @@ def _is_false_return_exceptions(arg: cst.Arg) -> bool:
         and isinstance(arg.value, cst.Name)
         and arg.value.value == "False"
     )
-
-
-def _awaited(value: cst.BaseExpression) -> cst.Await:
-    if isinstance(value, _ATOMS) or value.lpar:
-        return cst.Await(value)
-    return cst.Await(value, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def _separable(target: cst.BaseExpression, args: list[cst.Arg]) -> bool:

@@ -7,6 +7,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.comments import without_noqa_codes
 from asyncmend.codemods.edits.imports import after_imports_anchor, asyncio_reference
+from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.tree import dotted_name, iter_children, not_a_variable
 
 #: Functions that schedule a coroutine and return the only strong handle on its task.
@@ -188,8 +189,8 @@ class DanglingTask(Rule):
             if prefix is None or anchor is None or anchor is line:
                 return None
             set_name = self.semantic.fresh_name("_background_tasks")
-            declaration = cst.parse_statement(
-                f"{set_name}: set[{prefix}.Task] = set()\n", self.context.module.config_for_parsing
+            declaration = simple_statement(
+                f"{set_name}: set[{prefix}.Task] = set()", self.context.module
             ).with_changes(leading_lines=[cst.EmptyLine()])
             if after:
                 replacements.append((anchor, cst.FlattenSentinel([anchor, declaration])))
@@ -198,7 +199,6 @@ class DanglingTask(Rule):
                 replacements.append((anchor, cst.FlattenSentinel([declaration, anchor])))
             if needs_import:
                 imports.append(ImportSpec("asyncio"))
-        config = self.context.module.config_for_parsing
         if kept_as is not None:
             task = kept_as
             first = without_noqa_codes(line, _DANGLING_TASK_CODES)
@@ -210,8 +210,9 @@ class DanglingTask(Rule):
                 ),
                 _DANGLING_TASK_CODES,
             )
-        keep = cst.parse_statement(f"{set_name}.add({task})\n", config)
-        discard = cst.parse_statement(f"{task}.add_done_callback({set_name}.discard)\n", config)
+        module = self.context.module
+        keep = simple_statement(f"{set_name}.add({task})", module)
+        discard = simple_statement(f"{task}.add_done_callback({set_name}.discard)", module)
         replacements.append((line, cst.FlattenSentinel([first, keep, discard])))
         return Fix(
             f"Keep a reference in `{set_name}` until the task is done",

@@ -7,6 +7,7 @@ import re
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.awaits import awaited, in_generator_expression, is_receiver
 from asyncmend.codemods.semantic.sessions import sync_session_names
 from asyncmend.codemods.semantic.tree import dotted_name
 
@@ -173,7 +174,7 @@ class BlockingCall(Rule):
         if self._is_requests_session_call(node):
             self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
             return
-        qualified = self._resolve(name)
+        qualified = self.semantic.resolve_where(name, self.ancestors)
         if qualified is None:
             return  # a parameter or local, not the import or builtin it resembles
         if qualified == "time.sleep":
@@ -182,14 +183,16 @@ class BlockingCall(Rule):
                 f"`{name}()` blocks the event loop inside `async def`; use `await asyncio.sleep()`",
                 fix=self._sleep_fix(node),
             )
-        elif qualified == "open":
-            self.report(node, f"`open()` does blocking file I/O on the event loop; {OPEN_ADVICE}")
-        elif qualified in ("io.open", "builtins.open"):
-            self.report(node, f"`{name}()` does blocking file I/O on the event loop; {OPEN_ADVICE}")
+            return
+        if qualified in ("open", "io.open", "builtins.open"):
+            advice = f"does blocking file I/O on the event loop; {OPEN_ADVICE}"
         elif qualified in BLOCKING_CALLS:
-            self.report(node, f"`{name}()` blocks the event loop; {BLOCKING_CALLS[qualified]}")
+            advice = f"blocks the event loop; {BLOCKING_CALLS[qualified]}"
         elif qualified.rpartition(".")[::2] in _REQUESTS_FUNCTIONS:
-            self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
+            advice = f"is a blocking HTTP call; {_HTTP}"
+        else:
+            return
+        self.report(node, f"`{name}()` {advice}")
 
     def _could_block(self, name: str) -> bool:
         """A cheap first look: resolving every call of every coroutine costs more than
@@ -197,7 +200,7 @@ class BlockingCall(Rule):
         if name.rsplit(".", 1)[-1] in _LEAVES:
             return True
         head = name.partition(".")[0]
-        if head in self._renamed():
+        if head in self.semantic.renamed_imports():
             return True
         if not _INDENTED_IMPORT.search(self.context.source):
             return False  # no function-level import could have renamed it
@@ -206,120 +209,42 @@ class BlockingCall(Rule):
             for node in self.ancestors
         )
 
-    def _renamed(self) -> frozenset[str]:
-        """Module-level import names that do not end like what they import
-        (``from time import sleep as pause``, ``import subprocess as sp``)."""
-        cached = self.context.semantic.memo.get("AM205.renamed")
-        if cached is None:
-            cached = frozenset(
-                local
-                for local, target in self.semantic.imports.items()
-                if target.rsplit(".", 1)[-1] != local
-            )
-            self.context.semantic.memo["AM205.renamed"] = cached
-        return cached
-
-    def _resolve(self, name: str) -> str | None:
-        """``name`` with its head resolved through the imports of the enclosing
-        functions (innermost first), then the module's; None when a parameter or
-        local variable of an enclosing function holds the head instead."""
-        head, _, rest = name.partition(".")
-        for ancestor in reversed(self.ancestors):
-            if not isinstance(ancestor, cst.FunctionDef):
-                continue
-            key = ("AM205.scope", id(ancestor))
-            scope = self.context.semantic.memo.get(key)
-            if scope is None:
-                scope = (
-                    self.semantic.function_imports(ancestor),
-                    self.semantic.local_names(ancestor),
-                )
-                self.context.semantic.memo[key] = scope
-            local = scope[0].get(head)
-            if local is not None:
-                return f"{local}.{rest}" if rest else local
-            if head in scope[1]:
-                return None
-        if self.semantic.is_shadowed(head, self.ancestors):
-            return None
-        target = self.semantic.imports.get(head)
-        if target is None:
-            return name
-        return f"{target}.{rest}" if rest else target
-
     def _is_path_io(self, node: cst.Call) -> bool:
         """``p.read_text()`` / ``Path(x).open()`` where ``p`` is a ``pathlib.Path`` by its
         annotation or the call that made it (not a method of any object so named)."""
-        func = node.func
-        assert isinstance(func, cst.Attribute)
-        receiver = func.value
-        if isinstance(receiver, cst.Call):
-            return self.semantic.resolve(receiver.func) in PATH_TYPES
-        name = dotted_name(receiver)
-        return name is not None and self.semantic.binding_kind(name, self.ancestors) in PATH_TYPES
+        assert isinstance(node.func, cst.Attribute)
+        return self.semantic.value_kind(node.func.value, self.ancestors) in PATH_TYPES
 
     def _is_requests_session_call(self, node: cst.Call) -> bool:
-        """``s.get(...)`` where ``s`` was bound to ``requests.Session()`` in this function."""
+        """``s.get(...)`` where ``s`` was bound to a ``requests.Session()``."""
         func = node.func
-        if not (
+        return (
             isinstance(func, cst.Attribute)
             and isinstance(func.value, cst.Name)
             and func.attr.value in REQUESTS_VERBS
-        ):
-            return False
-        enclosing = self.enclosing_function()
-        return enclosing is not None and func.value.value in self._sessions(enclosing)
-
-    def _sessions(self, func: cst.FunctionDef) -> frozenset[str]:
-        """Names bound to ``requests.Session()`` in ``func`` (assignment or ``with``)."""
-        key = ("AM205.requests_sessions", id(func))
-        cached = self.context.semantic.memo.get(key)
-        if cached is not None:
-            return cached
-        found: set[str] = set()
-        for stmt in self.semantic.descendants(func.body):
-            pairs: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
-            if isinstance(stmt, cst.Assign):
-                pairs = [(t.target, stmt.value) for t in stmt.targets]
-            elif isinstance(stmt, cst.WithItem) and stmt.asname is not None:
-                pairs = [(stmt.asname.name, stmt.item)]
-            for target, value in pairs:
-                if (
-                    isinstance(target, cst.Name)
-                    and isinstance(value, cst.Call)
-                    and self.semantic.resolve(value.func) in REQUESTS_SESSIONS
-                ):
-                    found.add(target.value)
-        result = frozenset(found)
-        self.context.semantic.memo[key] = result
-        return result
+            and self.semantic.value_kind(func.value, self.ancestors) in REQUESTS_SESSIONS
+        )
 
     def _sleep_fix(self, node: cst.Call) -> Fix | None:
         """``await asyncio.sleep(...)``, unless ``await`` would change what the code
         means there (a generator expression becomes an async generator) or ``asyncio``
         means something else in this module."""
-        for ancestor in reversed(self.ancestors):
-            if isinstance(ancestor, cst.FunctionDef):
-                break
-            if isinstance(ancestor, cst.GeneratorExp):
-                return None
+        if in_generator_expression(self.ancestors):
+            return None
         if self.semantic.imports.get(
             "asyncio", "asyncio"
         ) != "asyncio" or self.semantic.is_shadowed("asyncio", self.ancestors):
             return None
         sleep = cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep"))
-        awaited: cst.BaseExpression = cst.Await(expression=node.with_changes(func=sleep))
-        parent = self.ancestors[-1]
-        if (isinstance(parent, (cst.Attribute, cst.Subscript)) and parent.value is node) or (
-            isinstance(parent, cst.Call) and parent.func is node
-        ):
-            # `time.sleep(1).x` must stay `(await asyncio.sleep(1)).x`.
-            awaited = awaited.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        # `time.sleep(1).x` must stay `(await asyncio.sleep(1)).x`.
+        new = awaited(
+            node.with_changes(func=sleep), parenthesized=is_receiver(node, self.ancestors[-1])
+        )
         head = (dotted_name(node.func) or "").partition(".")[0]
         return Fix(
             "Use `await asyncio.sleep()`",
             Applicability.SAFE,
-            replacements=[(node, awaited)],
+            replacements=[(node, new)],
             imports=[ImportSpec("asyncio")],
             # `import time` / `from time import sleep` may now be unused.
             maybe_unused=[head] if head and head != "asyncio" else [],

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
+from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.flow import ends_with_raise, may_leave
 from asyncmend.codemods.semantic.sessions import method_session_names
@@ -193,7 +194,7 @@ class SwallowedFailedCommit(Rule):
             return
         replacements = []
         for handler in swallowing:
-            body = _with_rollback(handler.body, rollbacks, recovering)
+            body = _with_rollback(handler.body, rollbacks, recovering, self.context.module)
             if body is None:
                 self.report(
                     call,
@@ -535,20 +536,14 @@ def _describe(handler: cst.ExceptHandler) -> str:
     return f"`except {name}`"
 
 
-def _rollback_line(session: str) -> cst.SimpleStatementLine:
-    statement = cst.parse_statement(f"await {session}.rollback()\n")
-    assert isinstance(statement, cst.SimpleStatementLine)
-    return statement
-
-
 def _with_rollback(
-    body: cst.BaseSuite, sessions: list[str], recovering: set[str]
+    body: cst.BaseSuite, sessions: list[str], recovering: set[str], module: cst.Module
 ) -> cst.IndentedBlock | None:
     """The handler with the rollback as its first statement, or, when the handler
     re-raises on some path, right after its last statement that raises (a rollback must
     not run before a raise the handler already does); None when that is not possible
     (the raise and the fall-through share a statement, or the session is used before)."""
-    rollbacks = [_rollback_line(s) for s in sessions]
+    rollbacks = [simple_statement(f"await {s}.rollback()", module) for s in sessions]
     if isinstance(body, cst.SimpleStatementSuite):
         if any(isinstance(small, cst.Raise) for small in body.body):
             return None

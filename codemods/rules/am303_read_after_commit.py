@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.flow import (
     AttributeUse,
     Flow,
@@ -143,8 +144,9 @@ class ReadAfterCommit(Rule):
         fixable = [item for item in expired if item.fixable] if line is not None else []
         fix = None
         if line is not None and fixable:
+            module = self.context.module
             refreshes = [
-                _refresh_line(commit.session, item.loaded.name)
+                simple_statement(f"await {commit.session}.refresh({item.loaded.name})", module)
                 for item in sorted(fixable, key=lambda e: e.read.site.order)
             ]
             fix = Fix(
@@ -287,9 +289,3 @@ def _asserts_not_none(test: cst.BaseExpression, name: str) -> bool:
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
         return _asserts_not_none(test.left, name) or _asserts_not_none(test.right, name)
     return False
-
-
-def _refresh_line(session: str, name: str) -> cst.SimpleStatementLine:
-    statement = cst.parse_statement(f"await {session}.refresh({name})\n")
-    assert isinstance(statement, cst.SimpleStatementLine)
-    return statement

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.statements import statement
 from asyncmend.codemods.facts.transactions import no_result_handlers
 from asyncmend.codemods.semantic.fastapi import is_route_handler
 from asyncmend.codemods.semantic.flow import (
@@ -253,10 +254,10 @@ class UncheckedScalarOne(Rule):
         assert isinstance(func, cst.Attribute)
         new_call = node.with_changes(func=func.with_changes(attr=cst.Name("scalar_one_or_none")))
         new_line = line.with_changes(body=[assign.with_changes(value=new_call)])
-        check = cst.parse_statement(
+        check = statement(
             f"if {target.value} is None:\n"
-            f'    raise HTTPException(status_code=404, detail="{label} not found")\n',
-            config=self.context.module.config_for_parsing,
+            f'    raise HTTPException(status_code=404, detail="{label} not found")',
+            self.context.module,
         )
         imports = (
             []

@@ -19,8 +19,8 @@ sibling modules and memoize here through ``memo``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import libcst as cst
 
@@ -38,6 +38,8 @@ from asyncmend.codemods.semantic.tree import (
 
 if TYPE_CHECKING:
     from asyncmend.codemods.base import FileContext
+
+T = TypeVar("T")
 
 
 def _import_targets(
@@ -114,6 +116,13 @@ class SemanticModel:
         self.memo[(kind, id(node))] = (node, value)
         return value
 
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The answer to the per-file question ``key`` (no node ids in it: use
+        ``memoized``/``remember`` for a question about one node), computed once."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]  # type: ignore[no-any-return]
+
     # -- walking the tree ------------------------------------------------------------
 
     def descendants(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -164,6 +173,39 @@ class SemanticModel:
         if target is None:
             return name
         return f"{target}.{rest}" if rest else target
+
+    def resolve_where(self, name: str, ancestors: Sequence[cst.CSTNode]) -> str | None:
+        """The dotted ``name`` read where ``ancestors`` lead, its head resolved through the
+        imports of the enclosing functions (innermost first), then the module's; None
+        when a parameter or local of an enclosing function holds the head instead, or a
+        top-level binding other than an import."""
+        head, _, rest = name.partition(".")
+        for ancestor in reversed(ancestors):
+            if not isinstance(ancestor, cst.FunctionDef):
+                continue
+            local = self.function_imports(ancestor).get(head)
+            if local is not None:
+                return f"{local}.{rest}" if rest else local
+            if head in self.local_names(ancestor):
+                return None
+        if self.is_shadowed(head, ancestors):
+            return None
+        target = self.imports.get(head)
+        if target is None:
+            return name
+        return f"{target}.{rest}" if rest else target
+
+    def renamed_imports(self) -> frozenset[str]:
+        """Module-level import names that do not end like what they import
+        (``from time import sleep as pause``, ``import subprocess as sp``)."""
+        return self.cached(
+            "renamed_imports",
+            lambda: frozenset(
+                local
+                for local, target in self.imports.items()
+                if target.rsplit(".", 1)[-1] != local
+            ),
+        )
 
     def function_imports(self, func: cst.FunctionDef) -> dict[str, str]:
         """Imports inside ``func``'s own scope: local name -> dotted target (absolute
@@ -320,6 +362,14 @@ class SemanticModel:
                 if found:
                     return self._single_kind(found)
         return self._single_kind(self.bindings(self.module).get(receiver, []))
+
+    def value_kind(self, value: cst.BaseExpression, ancestors: Sequence[cst.CSTNode]) -> str | None:
+        """What made the object ``value`` (a receiver such as ``Path(x)`` or ``client``):
+        the qualified callee of a call, else ``binding_kind`` of a (dotted) name."""
+        if isinstance(value, cst.Call):
+            return self.resolve(value.func)
+        name = dotted_name(value)
+        return None if name is None else self.binding_kind(name, ancestors)
 
     def _single_kind(self, found: list[Binding]) -> str | None:
         kinds = [self._kind_of(binding) for binding in found]

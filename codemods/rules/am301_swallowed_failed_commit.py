@@ -11,14 +11,14 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
 from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.bindings import bound_names
+from asyncmend.codemods.semantic.exceptions import catches_database_errors, is_broad
 from asyncmend.codemods.semantic.flow import ends_with_raise, may_leave
-from asyncmend.codemods.semantic.sessions import method_session_names
+from asyncmend.codemods.semantic.sessions import method_session_names, session_method
 from asyncmend.codemods.semantic.summaries import session_effects
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     assigned_names,
     assignment,
-    caught_types,
     dotted_name,
     iter_children,
     iter_descendants,
@@ -32,8 +32,6 @@ FAILING_METHODS = frozenset({"commit", "flush"})
 RECOVERING_METHODS = frozenset({"rollback", "close", "aclose", "reset", "invalidate"})
 #: Effects of a helper (function summaries) that clear a failed transaction.
 RECOVERING_EFFECTS = frozenset({"rollback", "close"})
-#: Exception classes that catch what a failed commit raises (sqlalchemy.exc.* too).
-BROAD_EXCEPTIONS = frozenset({"Exception", "BaseException", "builtins.Exception"})
 
 
 class SwallowedFailedCommit(Rule):
@@ -134,7 +132,7 @@ class SwallowedFailedCommit(Rule):
         swallowing = [
             handler
             for handler in node.handlers
-            if self._catches_commit_errors(handler)
+            if catches_database_errors(handler, self.semantic)
             and not ends_with_raise(handler.body)
             and not (raises_after and not may_leave(handler))
             and not _recovers(handler.body, recovering, self.context)
@@ -205,7 +203,9 @@ class SwallowedFailedCommit(Rule):
             replacements.append((handler.body, body))
         applicability = Applicability.SAFE
         reason = ""
-        if any(_broad(self, h) for h in swallowing) and not _only_commits(node.body, sessions):
+        if any(is_broad(h, self.semantic) for h in swallowing) and not _only_commits(
+            node.body, sessions
+        ):
             # A broad handler around more than the commit also runs for errors that leave
             # the session healthy: a rollback there discards writes the caller may commit.
             applicability = Applicability.UNSAFE
@@ -224,7 +224,7 @@ class SwallowedFailedCommit(Rule):
         if inner.finalbody is not None and _recovers(inner.finalbody, set(sessions), self.context):
             return True
         return any(
-            self._catches_commit_errors(handler)
+            catches_database_errors(handler, self.semantic)
             and (
                 not ends_with_raise(handler.body)
                 or _recovers(handler.body, set(sessions), self.context)
@@ -257,30 +257,9 @@ class SwallowedFailedCommit(Rule):
                         return "begin_nested", name
         return None, None
 
-    def _catches_commit_errors(self, handler: cst.ExceptHandler) -> bool:
-        """Whether the handler catches what a failed commit raises: a bare ``except``,
-        ``Exception``/``BaseException``, or a class from ``sqlalchemy``."""
-        types = caught_types(handler)
-        if types is None:
-            return True
-        for expr in types:
-            name = self.semantic.resolve(expr)
-            if name is None:
-                continue
-            if name in BROAD_EXCEPTIONS or name.split(".")[0] in ("sqlalchemy", "sqlmodel"):
-                return True
-        return False
-
 
 def _session_method(node: cst.CSTNode, sessions: frozenset[str] | set[str]) -> tuple[str, str]:
-    if (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and (receiver := dotted_name(node.func.value)) is not None
-        and receiver in sessions
-    ):
-        return receiver, node.func.attr.value
-    return "", ""
+    return session_method(node, sessions) or ("", "")
 
 
 @dataclass(frozen=True)
@@ -486,15 +465,6 @@ def _checks_transaction_state(body: cst.CSTNode, sessions: set[str]) -> bool:
         ):
             return True
     return False
-
-
-def _broad(rule: SwallowedFailedCommit, handler: cst.ExceptHandler) -> bool:
-    """A bare ``except``, ``Exception`` or ``BaseException``: it also catches errors that
-    have nothing to do with the database."""
-    types = caught_types(handler)
-    if types is None:
-        return True
-    return any((rule.semantic.resolve(t) or "") in BROAD_EXCEPTIONS for t in types)
 
 
 def _only_commits(body: cst.BaseSuite, sessions: frozenset[str]) -> bool:

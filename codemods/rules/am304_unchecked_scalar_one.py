@@ -7,6 +7,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.statements import statement
 from asyncmend.codemods.facts.transactions import no_result_handlers
+from asyncmend.codemods.semantic.exceptions import catches_database_errors, guarding_tries
 from asyncmend.codemods.semantic.fastapi import is_route_handler
 from asyncmend.codemods.semantic.flow import (
     Flow,
@@ -19,7 +20,7 @@ from asyncmend.codemods.semantic.flow import (
     resolve_query,
     select_of,
 )
-from asyncmend.codemods.semantic.tree import caught_types, dotted_name, iter_descendants
+from asyncmend.codemods.semantic.tree import dotted_name, iter_descendants
 
 #: Where FastAPI's HTTPException may come from (the fix reuses such a binding).
 HTTP_EXCEPTIONS = frozenset(
@@ -52,6 +53,8 @@ ONE_ROW_METHODS = frozenset(
 )  # fmt: skip
 #: Query methods whose arguments are criteria.
 CRITERIA_METHODS = frozenset({"where", "filter"})
+#: Builtin bases of ``NoResultFound`` a handler may name instead.
+NO_RESULT_BASES = frozenset({"LookupError"})
 
 
 class UncheckedScalarOne(Rule):
@@ -200,25 +203,11 @@ class UncheckedScalarOne(Rule):
     def _handles_no_result(self) -> bool:
         """Inside the body of a ``try`` whose handler catches ``NoResultFound`` (or a
         base of it: ``Exception``, ``SQLAlchemyError``... or a bare ``except``)."""
-        for index, ancestor in enumerate(self.ancestors):
-            if not isinstance(ancestor, cst.Try):
-                continue
-            inside_body = (
-                index + 1 < len(self.ancestors) and self.ancestors[index + 1] is ancestor.body
-            )
-            if not inside_body:
-                continue
-            for handler in ancestor.handlers:
-                types = caught_types(handler)
-                if types is None:
-                    return True
-                for expr in types:
-                    name = self.semantic.resolve(expr) or ""
-                    if name in ("Exception", "BaseException", "LookupError") or name.startswith(
-                        ("sqlalchemy.", "sqlmodel.")
-                    ):
-                        return True
-        return False
+        return any(
+            catches_database_errors(handler, self.semantic, also=NO_RESULT_BASES)
+            for node in guarding_tries(self.ancestors)
+            for handler in node.handlers
+        )
 
     def _no_fix_reason(self, model: str | None) -> str | None:
         if model is None:

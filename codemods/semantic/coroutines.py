@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from asyncmend.codemods.facts.sessions import async_def_kinds, decorator_kind
-from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES
+from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES, session_method
 from asyncmend.codemods.semantic.tree import dotted_name, own_scope
 
 if TYPE_CHECKING:
@@ -20,10 +20,9 @@ def coroutine_callee(call: cst.Call, context: FileContext, sessions: frozenset[s
     an AsyncSession coroutine method on a name in ``sessions``, an ``async def`` of this
     module or of the repo (through imports and the repo index), or ``asyncio.sleep``."""
     func = call.func
-    if isinstance(func, cst.Attribute):
-        receiver = dotted_name(func.value)
-        if receiver in sessions and func.attr.value in SESSION_COROUTINES:
-            return f"{receiver}.{func.attr.value}"
+    called = session_method(call, sessions)
+    if called is not None and called[1] in SESSION_COROUTINES:
+        return ".".join(called)
     name = dotted_name(func)
     if name is None:
         return None

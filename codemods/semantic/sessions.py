@@ -28,6 +28,17 @@ ASYNC_SESSION_CLASSES = (
 )
 
 
+def session_method(
+    node: cst.CSTNode, sessions: frozenset[str] | set[str]
+) -> tuple[str, str] | None:
+    """(session, method) of a call ``s.method(...)`` on a name in ``sessions``."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        receiver = dotted_name(node.func.value)
+        if receiver is not None and receiver in sessions:
+            return receiver, node.func.attr.value
+    return None
+
+
 def _sessionmaker_call_kind(call: cst.Call, context: FileContext) -> bool | None:
     """Whether ``call`` makes a sessionmaker of async (True) or sync (False) sessions;
     None when it is no sessionmaker call."""

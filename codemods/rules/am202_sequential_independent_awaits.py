@@ -13,7 +13,6 @@ from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.imports import asyncio_reference
 from asyncmend.codemods.edits.indent import shift_continuations
 from asyncmend.codemods.edits.statements import simple_statement
-from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.sessions import session_names
 from asyncmend.codemods.semantic.tree import dotted_name, reads
 
@@ -104,9 +103,7 @@ class SequentialIndependentAwaits(Rule):
             return
         # Tests await one step after the other on purpose, often through one client
         # over one connection: not findings unless `include-tests = true`.
-        if not self.settings.get("include-tests", False) and is_test_file(
-            self.context.path, self.context.module_name
-        ):
+        if not self.settings.get("include-tests", False) and self.semantic.in_test_file:
             return
         run: list[_Await] = []
         for statement in node.body:

@@ -78,7 +78,7 @@ def local_async_def_kind(func: cst.FunctionDef, context: FileContext | None = No
         if name not in wrappers:
             names.append(name)
     kind = decorator_kind(names)
-    if kind is None and _own_yield(func):
+    if kind is None and _own_yield(func, context):
         return "generator"
     return kind
 
@@ -113,8 +113,16 @@ def _async_wrapping_decorators(context: FileContext) -> frozenset[str]:
     return cached
 
 
-def _own_yield(func: cst.FunctionDef) -> bool:
-    return any(isinstance(node, cst.Yield) for node in own_scope(func.body))
+def _own_yield(func: cst.FunctionDef, context: FileContext | None) -> bool:
+    if context is None:
+        return any(isinstance(node, cst.Yield) for node in own_scope(func.body))
+    semantic = context.semantic
+    found = semantic.memoized("own_yield", func)
+    if found is None:
+        found = semantic.remember(
+            "own_yield", func, any(isinstance(n, cst.Yield) for n in semantic.own_scope(func.body))
+        )
+    return found  # type: ignore[no-any-return]
 
 
 def coroutine_callee_kind(call: cst.Call, context: FileContext) -> str | None:

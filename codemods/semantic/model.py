@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import libcst as cst
 
 from asyncmend.codemods.semantic.bindings import Binding, bindings_of, bound_names
+from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     Children,
@@ -122,6 +123,13 @@ class SemanticModel:
         if key not in self.memo:
             self.memo[key] = compute()
         return self.memo[key]  # type: ignore[no-any-return]
+
+    @property
+    def in_test_file(self) -> bool:
+        """Whether the file is a test module (``paths.is_test_file``)."""
+        return self.cached(
+            "in_test_file", lambda: is_test_file(self.context.path, self.context.module_name)
+        )
 
     # -- walking the tree ------------------------------------------------------------
 

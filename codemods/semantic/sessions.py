@@ -17,7 +17,6 @@ from asyncmend.codemods.semantic.tree import (
     annotation_of,
     assignment,
     dotted_name,
-    names_in,
     parameters,
     self_name,
 )
@@ -309,7 +308,9 @@ def session_names(
     found |= _free_scoped_sessions(func, context) - other
     if fallback and imports_sqlalchemy(context) and not speaks_sync(context):
         # Only the configured names the function mentions matter (and cost a look).
-        configured = set(context.config.settings.get("session-names", [])) & names_in(func)
+        configured = set(context.config.settings.get("session-names", [])) & (
+            context.semantic.names_read(func)
+        )
         found |= configured - other - _bound_elsewhere(func, configured, context)
         found -= _free_names_bound_elsewhere(func, configured, context)
     result = frozenset(found - other)
@@ -636,10 +637,13 @@ def _free_scoped_sessions(func: cst.FunctionDef, context: FileContext) -> set[st
         for name, target in context.semantic.imports.items()
         if _is_imported_scoped(target, context)
     }
-    candidates = (local | imported) & names_in(func)
+    candidates = local | imported
+    if candidates:  # most files have none: then the function needs no walk
+        candidates &= context.semantic.names_read(func)
     if not candidates:
         return set()
-    return candidates - bound_names(func.body) - {p.name.value for p in parameters(func)}
+    semantic = context.semantic
+    return candidates - semantic.bound_names(func.body) - {p.name.value for p in parameters(func)}
 
 
 def _is_imported_scoped(target: str, context: FileContext) -> bool:

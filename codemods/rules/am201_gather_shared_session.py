@@ -13,7 +13,13 @@ from asyncmend.codemods.edits.comments import (
 )
 from asyncmend.codemods.edits.indent import continuation_offset, shift_continuations
 from asyncmend.codemods.semantic.sessions import local_sessionmakers, session_names
-from asyncmend.codemods.semantic.tree import assigned_names, dotted_name, iter_descendants, reads
+from asyncmend.codemods.semantic.tree import (
+    assigned_names,
+    dotted_name,
+    iter_descendants,
+    line_of,
+    reads,
+)
 
 GATHER = frozenset({"asyncio.gather", "asyncio.tasks.gather"})
 
@@ -117,8 +123,10 @@ class GatherSharedSession(Rule):
             return self._starred_fix(parent, args)
         if not args:
             return None
-        line, assign = self._assignment_line(parent)
-        if line is not None and assign is not None:
+        small = self.ancestors[-2] if len(self.ancestors) > 1 else None
+        line = line_of(small, self.ancestors[:-2]) if small is not None else None
+        assign = small if isinstance(small, cst.Assign) and small.value is parent else None
+        if line is not None and assign is not None and len(assign.targets) == 1:
             targets = assign.targets[0].target
             if _separable(targets, args):
                 return self._separate_fix(line, targets, args, call)  # type: ignore[arg-type]
@@ -164,20 +172,6 @@ class GatherSharedSession(Rule):
             [(awaited, new)],
             maybe_unused=self._gather_import(),
         )
-
-    def _assignment_line(
-        self, awaited: cst.Await
-    ) -> tuple[cst.SimpleStatementLine | None, cst.Assign | None]:
-        if len(self.ancestors) < 4:
-            return None, None
-        statement, small = self.ancestors[-3], self.ancestors[-2]
-        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-            return None, None
-        if not isinstance(self.ancestors[-4], (cst.IndentedBlock, cst.Module)):
-            return None, None
-        if isinstance(small, cst.Assign) and len(small.targets) == 1 and small.value is awaited:
-            return statement, small
-        return statement, None
 
     def _separate_fix(
         self,

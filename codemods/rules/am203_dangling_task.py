@@ -8,7 +8,7 @@ from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.comments import without_noqa_codes
 from asyncmend.codemods.edits.imports import after_imports_anchor, asyncio_reference
 from asyncmend.codemods.edits.statements import simple_statement
-from asyncmend.codemods.semantic.tree import dotted_name, iter_children, not_a_variable
+from asyncmend.codemods.semantic.tree import dotted_name, name_nodes
 
 #: Functions that schedule a coroutine and return the only strong handle on its task.
 SPAWN_FUNCTIONS = frozenset(
@@ -126,7 +126,11 @@ class DanglingTask(Rule):
             return
         name = target.value
         bound = self.semantic.bindings(func).get(name, [])
-        if len(bound) != 1 or bound[0].kind != "assign" or _occurrences(func.body, name) != 1:
+        if (
+            len(bound) != 1
+            or bound[0].kind != "assign"
+            or sum(n.value == name for n, _ in name_nodes(func.body)) != 1
+        ):
             return  # read somewhere, rebound, or a `global`/`nonlocal` name
         spawner = self._spawner(call)
         if spawner is None:
@@ -261,20 +265,6 @@ _FUTURE_METHODS = frozenset(
     {"run_in_executor", "create_future", "wrap_future", "create_task", "ensure_future", "gather",
      "shield"}
 )  # fmt: skip
-
-
-def _occurrences(body: cst.CSTNode, name: str) -> int:
-    """How often the variable ``name`` occurs in ``body`` (nested scopes included)."""
-    count = 0
-    stack: list[cst.CSTNode] = [body]
-    while stack:
-        node = stack.pop()
-        if type(node) is cst.Name:
-            count += node.value == name
-            continue
-        skip = not_a_variable(node)
-        stack.extend(child for child in iter_children(node) if child is not skip)
-    return count
 
 
 def _unread_message(spawner: str, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import libcst as cst
 
@@ -128,7 +129,7 @@ class SwallowedFailedCommit(Rule):
         if node.finalbody is not None and _recovers(node.finalbody, recovering, self.context):
             return
         raises_after = _raise_follows(node, self.ancestors)
-        values = _single_values(func)
+        value_of = partial(self.semantic.single_value, func)
         swallowing = [
             handler
             for handler in node.handlers
@@ -136,7 +137,7 @@ class SwallowedFailedCommit(Rule):
             and not ends_with_raise(handler.body)
             and not (raises_after and not may_leave(handler))
             and not _recovers(handler.body, recovering, self.context)
-            and not all(_raises_when(handler.body, f.guards, node, values) for f in failing)
+            and not all(_raises_when(handler.body, f.guards, node, value_of) for f in failing)
         ]
         if not swallowing:
             return
@@ -389,7 +390,7 @@ def _raises_when(
     handler: cst.BaseSuite,
     guards: tuple[tuple[cst.BaseExpression, bool], ...],
     node: cst.Try,
-    values: dict[str, cst.BaseExpression],
+    value_of: Callable[[str], cst.BaseExpression | None],
 ) -> bool:
     """The handler re-raises on exactly the path where the commit ran: one of its
     top-level ``if`` statements tests what guarded the commit (the same branch, names not
@@ -407,8 +408,8 @@ def _raises_when(
         code, polarity = _normal_test(test)
         wanted.add((code, polarity == taken))
         # `a and b` held: so did `a` and `b`; a name bound once to such a test stands for it.
-        if isinstance(test, cst.Name) and test.value in values:
-            pending.append((values[test.value], taken))
+        if isinstance(test, cst.Name) and (value := value_of(test.value)) is not None:
+            pending.append((value, taken))
         elif (
             taken and isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And)
         ):
@@ -424,18 +425,6 @@ def _raises_when(
             if ends_with_raise(orelse.body):
                 return True
     return False
-
-
-def _single_values(func: cst.FunctionDef) -> dict[str, cst.BaseExpression]:
-    """Names assigned exactly once in ``func`` (plain ``name = value``) -> that value."""
-    seen: dict[str, list[cst.BaseExpression | None]] = {}
-    for node in own_scope(func.body):
-        value, targets = assignment(node)
-        for target in targets:
-            for name in assigned_names(target):
-                plain = isinstance(target, cst.Name) and len(targets) == 1
-                seen.setdefault(name, []).append(value if plain else None)
-    return {n: v[0] for n, v in seen.items() if len(v) == 1 and v[0] is not None}
 
 
 def _raise_follows(node: cst.Try, ancestors: list[cst.CSTNode]) -> bool:

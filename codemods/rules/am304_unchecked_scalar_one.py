@@ -20,7 +20,7 @@ from asyncmend.codemods.semantic.flow import (
     resolve_query,
     select_of,
 )
-from asyncmend.codemods.semantic.tree import dotted_name, iter_descendants
+from asyncmend.codemods.semantic.tree import dotted_name, iter_descendants, line_of
 
 #: Where FastAPI's HTTPException may come from (the fix reuses such a binding).
 HTTP_EXCEPTIONS = frozenset(
@@ -192,13 +192,10 @@ class UncheckedScalarOne(Rule):
     def _app_handles_no_result(self) -> bool:
         """Some module of the repo registers an exception handler for ``NoResultFound``
         (pass-1 fact ``no_result_handlers``): a miss is then answered as the app says."""
-        cached = self.context.semantic.memo.get("app_handles_no_result")
-        if cached is None:
-            cached = any(
-                no_result_handlers.of(facts) for facts in self.context.index.by_path.values()
-            )
-            self.context.semantic.memo["app_handles_no_result"] = cached
-        return cached
+        return self.semantic.cached(
+            "app_handles_no_result",
+            lambda: any(no_result_handlers.of(f) for f in self.context.index.by_path.values()),
+        )
 
     def _handles_no_result(self) -> bool:
         """Inside the body of a ``try`` whose handler catches ``NoResultFound`` (or a
@@ -219,20 +216,15 @@ class UncheckedScalarOne(Rule):
 
     def _assignment_line(self, node: cst.Call) -> cst.SimpleStatementLine | None:
         """The ``x = ....scalar_one()`` line (alone on its line, in an indented block)."""
-        if len(self.ancestors) < 3:
-            return None
-        assign, line, block = self.ancestors[-1], self.ancestors[-2], self.ancestors[-3]
+        assign = self.ancestors[-1]
         if not (
             isinstance(assign, cst.Assign)
             and assign.value is node
             and len(assign.targets) == 1
             and isinstance(assign.targets[0].target, cst.Name)
-            and isinstance(line, cst.SimpleStatementLine)
-            and len(line.body) == 1
-            and isinstance(block, cst.IndentedBlock)
         ):
             return None
-        return line
+        return line_of(assign, self.ancestors[:-1])
 
     def _fix(self, node: cst.Call, line: cst.SimpleStatementLine, label: str) -> Fix:
         assign = line.body[0]

@@ -271,6 +271,12 @@ class SemanticModel:
             self.remember("bindings", scope, table)
         return table
 
+    def single_value(self, scope: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+        """What ``name`` holds in ``scope`` when one plain assignment (``name = value``,
+        ``with value as name``) is its only binding there, else None."""
+        found = self.bindings(scope).get(name, [])
+        return found[0].value if len(found) == 1 and found[0].kind == "assign" else None
+
     def class_attribute_bindings(self, cls: cst.ClassDef) -> dict[str, list[Binding]]:
         """``self.x`` bindings anywhere in the methods of ``cls``, by dotted name."""
         table = self.memoized("class_bindings", cls)

@@ -9,7 +9,7 @@ which owns their memo for the lifetime of the tree.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
@@ -237,6 +237,22 @@ def child_blocks(stmt: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
              cst.MatchCase),
         ):  # fmt: skip
             yield from child_blocks(child)
+
+
+def line_of(small: cst.CSTNode, ancestors: Sequence[cst.CSTNode]) -> cst.SimpleStatementLine | None:
+    """The line holding the small statement ``small`` (``ancestors`` are its own) when
+    ``small`` is all of it and the line stands in a block or the module: a fix may
+    replace the whole line, or add lines after it."""
+    if len(ancestors) < 2:
+        return None
+    line, block = ancestors[-1], ancestors[-2]
+    if (
+        isinstance(line, cst.SimpleStatementLine)
+        and len(line.body) == 1
+        and isinstance(block, (cst.IndentedBlock, cst.Module))
+    ):
+        return line
+    return None
 
 
 def caught_types(handler: cst.ExceptHandler) -> list[cst.BaseExpression] | None:

@@ -13,6 +13,7 @@ from asyncmend.codemods.semantic.flow import (
     Flow,
     Loaded,
     SessionCall,
+    checked_not_none,
     commit_flow,
     dominates,
     loaded_objects,
@@ -180,14 +181,7 @@ def _first_read(
     """The first read of ``name.attr`` after ``commit`` with no refresh, rebinding or
     later commit of the same session in between (that later commit reports it)."""
     resets = [b.site for b in flow.bindings_of(name)]
-    resets += [
-        c.site
-        for c in flow.calls
-        if c.method == "refresh"
-        and c.call.args
-        and isinstance(c.call.args[0].value, cst.Name)
-        and c.call.args[0].value.value == name
-    ]
+    resets += [c.site for c in flow.calls_on(name, ("refresh",))]
     resets += [c.site for c in commits if c is not commit and c.session == commit.session]
     for use in flow.attributes:
         if use.name != name or use.store or use.node.attr.value in SAFE_ATTRIBUTES:
@@ -203,17 +197,14 @@ def _first_read(
 def _detached(flow: Flow, name: str, source: Loaded, commit: SessionCall) -> bool:
     """``s.expunge(name)`` / ``s.expunge_all()`` between the load and the commit: a
     detached object is not expired by the commit."""
-    for call in flow.calls:
-        if call.session != commit.session or call.method not in ("expunge", "expunge_all"):
-            continue
-        args = call.call.args
-        if call.method == "expunge" and not (
-            args and isinstance(args[0].value, cst.Name) and args[0].value.value == name
-        ):
-            continue
-        if precedes(source.site, call.site) and precedes(call.site, commit.site):
-            return True
-    return False
+    detaching = flow.calls_on(name, ("expunge",))
+    detaching += [call for call in flow.calls if call.method == "expunge_all"]
+    return any(
+        call.session == commit.session
+        and precedes(source.site, call.site)
+        and precedes(call.site, commit.site)
+        for call in detaching
+    )
 
 
 def _fixable(flow: Flow, sources: list[Loaded], commit: SessionCall) -> bool:
@@ -224,68 +215,4 @@ def _fixable(flow: Flow, sources: list[Loaded], commit: SessionCall) -> bool:
         return False
     if len(flow.bindings_of(source.name)) > 1:
         return False
-    return not source.may_be_none or _none_checked(flow, source, commit)
-
-
-def _none_checked(flow: Flow, source: Loaded, commit: SessionCall) -> bool:
-    """An ``if x is None: raise/return`` (or ``if not x:``), or an ``assert x`` /
-    ``assert x is not None``, between the binding and the commit, in the block of the
-    binding."""
-    position = flow.positions.get(id(source.site.statement))
-    if position is None:
-        return False
-    block, index = position
-    depth = len(source.site.path) - 1
-    end = commit.site.path[depth][1]
-    for stmt in block.body[index + 1 : end]:  # type: ignore[attr-defined]
-        if isinstance(stmt, cst.SimpleStatementLine) and any(
-            isinstance(small, cst.Assert) and _asserts_not_none(small.test, source.name)
-            for small in stmt.body
-        ):
-            return True
-        if (
-            isinstance(stmt, cst.If)
-            and stmt.orelse is None
-            and _is_none_test(stmt.test, source.name)
-        ):
-            body = list(stmt.body.body)
-            last = body[-1] if body else None
-            if isinstance(last, cst.SimpleStatementLine):
-                last = last.body[-1]
-            if isinstance(last, (cst.Raise, cst.Return)):
-                return True
-    return False
-
-
-def _compares_to_none(test: cst.BaseExpression, name: str, operator: type[cst.BaseCompOp]) -> bool:
-    """``name is None`` (operator ``cst.Is``) or ``name is not None`` (``cst.IsNot``)."""
-    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
-        return False
-    target = test.comparisons[0]
-    return (
-        isinstance(test.left, cst.Name)
-        and test.left.value == name
-        and isinstance(target.operator, operator)
-        and isinstance(target.comparator, cst.Name)
-        and target.comparator.value == "None"
-    )
-
-
-def _is_none_test(test: cst.BaseExpression, name: str) -> bool:
-    if isinstance(test, cst.Comparison):
-        return _compares_to_none(test, name, cst.Is)
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        return isinstance(test.expression, cst.Name) and test.expression.value == name
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
-        return _is_none_test(test.left, name) or _is_none_test(test.right, name)
-    return False
-
-
-def _asserts_not_none(test: cst.BaseExpression, name: str) -> bool:
-    if isinstance(test, cst.Name):
-        return test.value == name
-    if isinstance(test, cst.Comparison):
-        return _compares_to_none(test, name, cst.IsNot)
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-        return _asserts_not_none(test.left, name) or _asserts_not_none(test.right, name)
-    return False
+    return not source.may_be_none or checked_not_none(flow, source.name, source.site, commit.site)

@@ -9,18 +9,15 @@ from asyncmend.codemods.edits.statements import statement
 from asyncmend.codemods.facts.transactions import no_result_handlers
 from asyncmend.codemods.semantic.exceptions import catches_database_errors, guarding_tries
 from asyncmend.codemods.semantic.fastapi import is_route_handler
-from asyncmend.codemods.semantic.flow import (
-    Flow,
-    Site,
+from asyncmend.codemods.semantic.flow import execute_source, first_arg, flow_of, resolve_query
+from asyncmend.codemods.semantic.queries import (
     entity_of,
-    execute_source,
-    first_arg,
-    flow_of,
+    looks_up_by_id,
     method_chain,
-    resolve_query,
+    method_name,
     select_of,
 )
-from asyncmend.codemods.semantic.tree import dotted_name, iter_descendants, line_of
+from asyncmend.codemods.semantic.tree import line_of
 
 #: Where FastAPI's HTTPException may come from (the fix reuses such a binding).
 HTTP_EXCEPTIONS = frozenset(
@@ -52,7 +49,6 @@ ONE_ROW_METHODS = frozenset(
     }
 )  # fmt: skip
 #: Query methods whose arguments are criteria.
-CRITERIA_METHODS = frozenset({"where", "filter"})
 #: Builtin bases of ``NoResultFound`` a handler may name instead.
 NO_RESULT_BASES = frozenset({"LookupError"})
 
@@ -120,7 +116,7 @@ class UncheckedScalarOne(Rule):
         if self._app_handles_no_result():
             return
         flow = flow_of(handler, self.context, self.ancestors)
-        site = self._site_of(flow, node)
+        site = flow.site_of(node)
         if site is None:
             return
         source = execute_source(flow, func.value, site)
@@ -128,7 +124,7 @@ class UncheckedScalarOne(Rule):
             return
         call = source[0]
         query = resolve_query(flow, first_arg(call.call), call.site)
-        if query is None or not _looks_up_id(query) or self._handles_no_result():
+        if query is None or not looks_up_by_id(query) or self._handles_no_result():
             return
         if self._always_one_row(query):
             return
@@ -166,7 +162,7 @@ class UncheckedScalarOne(Rule):
             elif name not in EXISTS:
                 return False
         for call in method_chain(query)[:-1]:
-            method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
+            method = method_name(call)
             if method not in ONE_ROW_METHODS:
                 return False
             if method == "limit" and not (
@@ -176,18 +172,6 @@ class UncheckedScalarOne(Rule):
             ):
                 return False
         return True
-
-    def _site_of(self, flow: Flow, node: cst.Call) -> Site | None:
-        """Where ``node`` sits: ``result.scalar_one()`` is recorded as an attribute use,
-        ``(await s.execute(q)).scalar_one()`` through its session call."""
-        for use in flow.attributes:
-            if use.node is node.func:
-                return use.site
-        inner = {id(n) for n in iter_descendants(node.func)}
-        for call in flow.calls:
-            if id(call.call) in inner:
-                return call.site
-        return None
 
     def _app_handles_no_result(self) -> bool:
         """Some module of the repo registers an exception handler for ``NoResultFound``
@@ -251,35 +235,3 @@ class UncheckedScalarOne(Rule):
             replacements=[(line, cst.FlattenSentinel([new_line, check]))],
             imports=imports,
         )
-
-
-def _looks_up_id(query: cst.BaseExpression) -> bool:
-    """The query's criteria compare an id column for equality: ``M.id == x``,
-    ``M.order_id == x``, ``filter_by(id=x)``."""
-    for call in method_chain(query):
-        method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
-        if method == "filter_by":
-            if any(arg.keyword is not None and _is_id(arg.keyword.value) for arg in call.args):
-                return True
-        elif method in CRITERIA_METHODS:
-            for arg in call.args:
-                for node in iter_descendants(arg.value):
-                    if _is_id_equality(node):
-                        return True
-    return False
-
-
-def _is_id(name: str) -> bool:
-    return name in ("id", "pk", "uuid") or name.endswith(("_id", "_uuid"))
-
-
-def _is_id_equality(node: cst.CSTNode) -> bool:
-    if not isinstance(node, cst.Comparison) or len(node.comparisons) != 1:
-        return False
-    target = node.comparisons[0]
-    if not isinstance(target.operator, cst.Equal):
-        return False
-    for side in (node.left, target.comparator):
-        if isinstance(side, cst.Attribute) and _is_id(side.attr.value) and dotted_name(side.value):
-            return True
-    return False

@@ -13,6 +13,7 @@ from asyncmend.codemods.semantic.flow import (
     Flow,
     Loaded,
     SessionCall,
+    between,
     checked_not_none,
     commit_flow,
     dominates,
@@ -101,20 +102,11 @@ class ReadAfterCommit(Rule):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         found = commit_flow(node, self.context, self.ancestors)
-        if found is None:
+        if found is None or not (loaded := loaded_objects(found[0])):
             return
         flow, commits = found
-        if not commits:
-            return
-        loaded = loaded_objects(flow)
-        if not loaded:
-            return
-        expires: dict[str, bool] = {}
         for commit in commits:
-            session = commit.session
-            if session not in expires:
-                expires[session] = session_expires_on_commit(flow, session, self.context)
-            if expires[session]:
+            if session_expires_on_commit(flow, commit.session, self.context):
                 self._check_commit(flow, commit, commits, loaded)
 
     def _check_commit(
@@ -124,21 +116,18 @@ class ReadAfterCommit(Rule):
         commits: list[SessionCall],
         loaded: list[Loaded],
     ) -> None:
+        # The latest load or add of each name in this session before the commit.
+        sources = {
+            item.name: item
+            for item in loaded
+            if item.session == commit.session and precedes(item.site, commit.site)
+        }
         expired: list[_Expired] = []
-        for name in dict.fromkeys(item.name for item in loaded):
-            sources = [
-                item
-                for item in loaded
-                if item.name == name
-                and item.session == commit.session
-                and precedes(item.site, commit.site)
-            ]
-            if not sources or _detached(flow, name, sources[-1], commit):
-                continue
-            read = _first_read(flow, name, commit, commits)
-            if read is None:
-                continue
-            expired.append(_Expired(sources[-1], read, _fixable(flow, sources, commit)))
+        for name in dict.fromkeys(item.name for item in loaded):  # in order of first binding
+            source = sources.get(name)
+            read = _first_read(flow, name, commit, commits) if source is not None else None
+            if read is not None and not _detached(flow, name, source, commit):
+                expired.append(_Expired(source, read, _fixable(flow, source, commit)))
         if not expired:
             return
         line = statement_line(flow, commit)
@@ -157,6 +146,9 @@ class ReadAfterCommit(Rule):
                 applicability=Applicability.SAFE,
                 replacements=[(line, cst.FlattenSentinel([line, *refreshes]))],
             )
+        reason = "it may be None or unbound there"
+        if line is None:
+            reason = "the commit is not a statement of its own"
         for item in expired:
             name, attribute = item.loaded.name, item.read.node.attr.value
             message = (
@@ -167,11 +159,6 @@ class ReadAfterCommit(Rule):
             if item.fixable and fix is not None:
                 self.report(item.read.node, message, fix=fix)
             else:
-                reason = (
-                    "it may be None or unbound there"
-                    if line is not None
-                    else "the commit is not a statement of its own"
-                )
                 self.report(item.read.node, f"{message} (no automatic fix: {reason})")
 
 
@@ -188,7 +175,7 @@ def _first_read(
             continue
         if not precedes(commit.site, use.site):
             continue
-        if any(precedes(commit.site, r) and precedes(r, use.site) for r in resets):
+        if any(between(commit.site, r, use.site) for r in resets):
             continue
         return use
     return None
@@ -200,19 +187,13 @@ def _detached(flow: Flow, name: str, source: Loaded, commit: SessionCall) -> boo
     detaching = flow.calls_on(name, ("expunge",))
     detaching += [call for call in flow.calls if call.method == "expunge_all"]
     return any(
-        call.session == commit.session
-        and precedes(source.site, call.site)
-        and precedes(call.site, commit.site)
-        for call in detaching
+        c.session == commit.session and between(source.site, c.site, commit.site) for c in detaching
     )
 
 
-def _fixable(flow: Flow, sources: list[Loaded], commit: SessionCall) -> bool:
+def _fixable(flow: Flow, source: Loaded, commit: SessionCall) -> bool:
     """A refresh right after the commit is safe: the name is bound on every path to the
-    commit (its binding dominates it) and is not None there."""
-    source = sources[-1]
-    if not dominates(source.site, commit.site):
-        return False
-    if len(flow.bindings_of(source.name)) > 1:
+    commit (its one binding dominates it) and is not None there."""
+    if not dominates(source.site, commit.site) or len(flow.bindings_of(source.name)) > 1:
         return False
     return not source.may_be_none or checked_not_none(flow, source.name, source.site, commit.site)

@@ -70,6 +70,11 @@ def precedes(a: Site, b: Site) -> bool:
     return a.order < b.order
 
 
+def between(first: Site, site: Site, last: Site) -> bool:
+    """``site`` runs after ``first`` and before ``last`` on some path."""
+    return precedes(first, site) and precedes(site, last)
+
+
 def dominates(a: Site, b: Site) -> bool:
     """Every path to ``b`` passes ``a`` first: ``a``'s block encloses ``b`` and ``a`` comes
     earlier in it."""
@@ -418,14 +423,15 @@ def execute_source(
 def commit_flow(
     func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CSTNode]
 ) -> tuple[Flow, list[SessionCall]] | None:
-    """For an ``async def`` that mentions ``commit`` at all: its flow and its awaited
+    """For an ``async def`` that awaits a commit of its sessions: its flow and its awaited
     commits, in source order (the start of every commit-reading rule); else None."""
     if func.asynchronous is None or not isinstance(func.body, cst.IndentedBlock):
         return None
     if not mentions_attribute(func, "commit", context):
         return None
     flow = flow_of(func, context, ancestors)
-    return flow, awaited_method(flow, "commit")
+    commits = awaited_method(flow, "commit")
+    return (flow, commits) if commits else None
 
 
 def awaited_method(flow: Flow, method: str) -> list[SessionCall]:
@@ -486,13 +492,18 @@ def session_expires_on_commit(flow: Flow, session: str, context: FileContext) ->
     a parameter ``Depends(dep)`` (directly, in ``Annotated``, or through an alias such as
     ``SessionDep``) whose dependency yields a session of a known sessionmaker answers
     with that sessionmaker; any other session takes the repo's answer."""
+    memo = f"expires_on_commit:{session}"
+    found = context.semantic.memoized(memo, flow.func)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     bindings = flow.bindings_of(session)
     known: bool | None = None
     if len(bindings) == 1 and isinstance(bindings[0].value, cst.Call):
         known = _factory_expires(bindings[0].value, context)
     elif not bindings:
         known = _dependency_expires(flow.func, session, context)
-    return repo_expires_on_commit(context) if known is None else known
+    answer = repo_expires_on_commit(context) if known is None else known
+    return context.semantic.remember(memo, flow.func, answer)  # type: ignore[no-any-return]
 
 
 def _factory_expires(call: cst.Call, context: FileContext) -> bool | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.imports import class_reference
 from asyncmend.codemods.edits.statements import statement
 from asyncmend.codemods.facts.transactions import no_result_handlers
 from asyncmend.codemods.semantic.exceptions import catches_database_errors, guarding_tries
@@ -134,15 +135,23 @@ class UncheckedScalarOne(Rule):
             f"`.scalar_one()` on a lookup by id in a route handler: a missing {label} raises "
             "`NoResultFound`, answered as a 500; use `scalar_one_or_none()` and a 404"
         )
-        reason = self._no_fix_reason(model)
+        exception, needs_import = class_reference(
+            self.semantic, "HTTPException", HTTP_EXCEPTIONS, self.ancestors
+        )
         line = self._assignment_line(node)
-        if reason is None and line is None:
+        if model is None:
+            reason = "the query selects a column, so `None` may be a NULL value"
+        elif exception is None:
+            reason = "`HTTPException` names something else here"
+        elif line is None:
             reason = "the value is not assigned to a plain name on a line of its own"
-        if reason is not None:
-            self.report(node, f"{message} (no automatic fix: {reason})")
+        else:
+            fix = self._fix(node, line, label, exception)
+            if needs_import:
+                fix.imports.append(ImportSpec("fastapi", "HTTPException"))
+            self.report(node, message, fix=fix)
             return
-        assert line is not None and model is not None
-        self.report(node, message, fix=self._fix(node, line, label))
+        self.report(node, f"{message} (no automatic fix: {reason})")
 
     def _always_one_row(self, query: cst.BaseExpression) -> bool:
         """``select(func.count(...))...``: every selected column is an aggregate (or an
@@ -190,14 +199,6 @@ class UncheckedScalarOne(Rule):
             for handler in node.handlers
         )
 
-    def _no_fix_reason(self, model: str | None) -> str | None:
-        if model is None:
-            return "the query selects a column, so `None` may be a NULL value"
-        bound = self.semantic.imports.get("HTTPException")
-        if bound is not None and bound not in HTTP_EXCEPTIONS:
-            return "`HTTPException` names something else here"
-        return None
-
     def _assignment_line(self, node: cst.Call) -> cst.SimpleStatementLine | None:
         """The ``x = ....scalar_one()`` line (alone on its line, in an indented block)."""
         assign = self.ancestors[-1]
@@ -210,7 +211,7 @@ class UncheckedScalarOne(Rule):
             return None
         return line_of(assign, self.ancestors[:-1])
 
-    def _fix(self, node: cst.Call, line: cst.SimpleStatementLine, label: str) -> Fix:
+    def _fix(self, node: cst.Call, line: cst.SimpleStatementLine, label: str, raised: str) -> Fix:
         assign = line.body[0]
         assert isinstance(assign, cst.Assign)
         target = assign.targets[0].target
@@ -221,17 +222,11 @@ class UncheckedScalarOne(Rule):
         new_line = line.with_changes(body=[assign.with_changes(value=new_call)])
         check = statement(
             f"if {target.value} is None:\n"
-            f'    raise HTTPException(status_code=404, detail="{label} not found")',
+            f'    raise {raised}(status_code=404, detail="{label} not found")',
             self.context.module,
-        )
-        imports = (
-            []
-            if "HTTPException" in self.semantic.imports
-            else [ImportSpec("fastapi", "HTTPException")]
         )
         return Fix(
             message=f"Use `scalar_one_or_none()` and raise a 404 when `{target.value}` is None",
             applicability=Applicability.UNSAFE,
             replacements=[(line, cst.FlattenSentinel([new_line, check]))],
-            imports=imports,
         )

@@ -11,13 +11,7 @@ from asyncmend.codemods.facts.transactions import no_result_handlers
 from asyncmend.codemods.semantic.exceptions import catches_database_errors, guarding_tries
 from asyncmend.codemods.semantic.fastapi import is_route_handler
 from asyncmend.codemods.semantic.flow import execute_source, first_arg, flow_of, resolve_query
-from asyncmend.codemods.semantic.queries import (
-    entity_of,
-    looks_up_by_id,
-    method_chain,
-    method_name,
-    select_of,
-)
+from asyncmend.codemods.semantic.queries import entity_of, looks_up_by_id, returns_one_row
 from asyncmend.codemods.semantic.tree import line_of
 
 #: Where FastAPI's HTTPException may come from (the fix reuses such a binding).
@@ -28,28 +22,6 @@ HTTP_EXCEPTIONS = frozenset(
         "starlette.exceptions.HTTPException",
     }
 )
-#: SQL aggregate functions: without GROUP BY a query of them returns exactly one row.
-AGGREGATES = frozenset(
-    {
-        "count", "sum", "max", "min", "avg", "array_agg", "string_agg", "group_concat",
-        "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "bool_and",
-        "bool_or", "every", "stddev", "stddev_pop", "stddev_samp", "variance",
-        "var_pop", "var_samp", "bit_and", "bit_or", "percentile_cont", "percentile_disc",
-        "mode", "aggregate_strings",
-    }
-)  # fmt: skip
-EXISTS = frozenset(
-    {"sqlalchemy.exists", "sqlalchemy.sql.exists", "sqlalchemy.sql.expression.exists"}
-)
-#: Statement methods that keep a one-row aggregate query at one row.
-ONE_ROW_METHODS = frozenset(
-    {
-        "where", "filter", "filter_by", "select_from", "join", "outerjoin", "join_from",
-        "outerjoin_from", "order_by", "execution_options", "options", "params", "correlate",
-        "limit", "with_hint", "add_cte",
-    }
-)  # fmt: skip
-#: Query methods whose arguments are criteria.
 #: Builtin bases of ``NoResultFound`` a handler may name instead.
 NO_RESULT_BASES = frozenset({"LookupError"})
 
@@ -127,7 +99,7 @@ class UncheckedScalarOne(Rule):
         query = resolve_query(flow, first_arg(call.call), call.site)
         if query is None or not looks_up_by_id(query) or self._handles_no_result():
             return
-        if self._always_one_row(query):
+        if returns_one_row(query, self.semantic):
             return
         model = entity_of(query)
         label = (model or "row").rsplit(".", 1)[-1]
@@ -152,35 +124,6 @@ class UncheckedScalarOne(Rule):
             self.report(node, message, fix=fix)
             return
         self.report(node, f"{message} (no automatic fix: {reason})")
-
-    def _always_one_row(self, query: cst.BaseExpression) -> bool:
-        """``select(func.count(...))...``: every selected column is an aggregate (or an
-        ``exists()``) and nothing groups, filters groups or skips rows, so the result has
-        exactly one row, found or not."""
-        select = select_of(query)
-        if select is None or not select.args:
-            return False
-        for arg in select.args:
-            if arg.keyword is not None or arg.star or not isinstance(arg.value, cst.Call):
-                return False
-            name = self.semantic.resolve(arg.value.func) or ""
-            module, _, function = name.rpartition(".")
-            if module.rsplit(".", 1)[-1] == "func" or module == "sqlalchemy.sql.functions":
-                if function not in AGGREGATES:
-                    return False
-            elif name not in EXISTS:
-                return False
-        for call in method_chain(query)[:-1]:
-            method = method_name(call)
-            if method not in ONE_ROW_METHODS:
-                return False
-            if method == "limit" and not (
-                call.args
-                and isinstance(call.args[0].value, cst.Integer)
-                and int(call.args[0].value.value) >= 1
-            ):
-                return False
-        return True
 
     def _app_handles_no_result(self) -> bool:
         """Some module of the repo registers an exception handler for ``NoResultFound``

@@ -1,17 +1,43 @@
 """What a SQLAlchemy statement expression is: the chain of its method calls, the entity it
-selects, whether it writes, what its criteria compare."""
+selects, whether it writes, what its criteria compare, whether it returns one row."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from asyncmend.codemods.semantic.tree import dotted_name, iter_descendants
+
+if TYPE_CHECKING:
+    from asyncmend.codemods.semantic.model import SemanticModel
 
 #: SQL statement constructors that write.
 WRITE_STATEMENTS = frozenset({"insert", "update", "delete", "upsert"})
 WRITE_SQL = ("insert", "update", "delete", "merge", "replace", "upsert")
 #: Methods that add criteria to a statement.
 CRITERIA_METHODS = frozenset({"where", "filter"})
+#: SQL aggregate functions: without GROUP BY a query of them returns exactly one row.
+AGGREGATES = frozenset(
+    {
+        "count", "sum", "max", "min", "avg", "array_agg", "string_agg", "group_concat",
+        "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "bool_and",
+        "bool_or", "every", "stddev", "stddev_pop", "stddev_samp", "variance",
+        "var_pop", "var_samp", "bit_and", "bit_or", "percentile_cont", "percentile_disc",
+        "mode", "aggregate_strings",
+    }
+)  # fmt: skip
+EXISTS = frozenset(
+    {"sqlalchemy.exists", "sqlalchemy.sql.exists", "sqlalchemy.sql.expression.exists"}
+)
+#: Statement methods that keep a one-row aggregate query at one row.
+ONE_ROW_METHODS = frozenset(
+    {
+        "where", "filter", "filter_by", "select_from", "join", "outerjoin", "join_from",
+        "outerjoin_from", "order_by", "execution_options", "options", "params", "correlate",
+        "limit", "with_hint", "add_cte",
+    }
+)  # fmt: skip
 
 
 def method_name(call: cst.Call) -> str:
@@ -103,3 +129,33 @@ def _is_id_equality(node: cst.CSTNode) -> bool:
         if isinstance(side, cst.Attribute) and _is_id(side.attr.value) and dotted_name(side.value):
             return True
     return False
+
+
+def returns_one_row(query: cst.BaseExpression, semantic: SemanticModel) -> bool:
+    """``select(func.count(...))...``: every selected column is an aggregate (or an
+    ``exists()``) and nothing groups, filters groups or skips rows, so the result has
+    exactly one row, found or not."""
+    select = select_of(query)
+    if select is None or not select.args:
+        return False
+    for arg in select.args:
+        if arg.keyword is not None or arg.star or not isinstance(arg.value, cst.Call):
+            return False
+        name = semantic.resolve(arg.value.func) or ""
+        module, _, function = name.rpartition(".")
+        if module.rsplit(".", 1)[-1] == "func" or module == "sqlalchemy.sql.functions":
+            if function not in AGGREGATES:
+                return False
+        elif name not in EXISTS:
+            return False
+    for call in method_chain(query)[:-1]:
+        method = method_name(call)
+        if method not in ONE_ROW_METHODS:
+            return False
+        if method == "limit" and not (
+            call.args
+            and isinstance(call.args[0].value, cst.Integer)
+            and int(call.args[0].value.value) >= 1
+        ):
+            return False
+    return True

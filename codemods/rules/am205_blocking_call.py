@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.awaits import awaited, in_generator_expression, is_receiver
-from asyncmend.codemods.semantic.sessions import sync_session_names
+from asyncmend.codemods.edits.imports import asyncio_reference
+from asyncmend.codemods.semantic.sessions import sync_session_io
 from asyncmend.codemods.semantic.tree import dotted_name
 
 #: What each blocking callable should become (qualified name -> advice).
@@ -44,12 +43,6 @@ _REQUESTS_FUNCTIONS = frozenset(
     (module, verb) for module in ("requests", "requests.api", "httpx") for verb in REQUESTS_VERBS
 )
 REQUESTS_SESSIONS = frozenset({"requests.Session", "requests.session", "requests.sessions.Session"})
-#: Methods of a sync ``Session`` that talk to the database (``query`` builds the query
-#: its chain runs at once: ``session.query(User).all()``).
-SYNC_SESSION_IO = frozenset(
-    {"execute", "scalar", "scalars", "commit", "flush", "refresh", "get", "get_one",
-     "merge", "rollback", "connection", "query"}
-)  # fmt: skip
 SYNC_SESSION_ADVICE = (
     "use an `AsyncSession` (`sqlalchemy.ext.asyncio`) and `await`, or make this a plain "
     "`def` (FastAPI runs those in a thread pool)"
@@ -61,9 +54,9 @@ PATH_TYPES = frozenset(
     {"pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePath"}
 )
 _PATH_ADVICE = "use `anyio.Path` (its methods are awaitable), or `asyncio.to_thread`"
-_INDENTED_IMPORT = re.compile(rb"\n[ \t]+(?:import|from)[ \t]")
 #: The last part of every name above: a call spelled otherwise can only be one of them
-#: through an import that renames it (checked separately), so it needs no resolving.
+#: through an import that renames it, so it needs no resolving (resolving every call of
+#: every coroutine costs more than all the rest of this rule).
 _LEAVES = frozenset(
     {name.rsplit(".", 1)[-1] for name in BLOCKING_CALLS}
     | REQUESTS_VERBS
@@ -145,19 +138,15 @@ class BlockingCall(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if not self.in_async_function():
             return
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value in SYNC_SESSION_IO:
-            receiver = dotted_name(node.func.value)
-            func = self.enclosing_function()
-            awaited = isinstance(self.ancestors[-1], cst.Await)  # then it is no sync Session
-            if receiver is not None and func is not None and not awaited:
-                if receiver in sync_session_names(func, self.context):
-                    self.report(
-                        node,
-                        f"`{receiver}.{node.func.attr.value}()` on a sync SQLAlchemy `Session` "
-                        f"blocks the event loop inside `async def`; {SYNC_SESSION_ADVICE}",
-                    )
-                    return
         func = node.func
+        session = sync_session_io(node, self.ancestors, self.context)
+        if session is not None:
+            self.report(
+                node,
+                f"`{session}.{func.attr.value}()` on a sync SQLAlchemy `Session` "  # type: ignore[attr-defined]
+                f"blocks the event loop inside `async def`; {SYNC_SESSION_ADVICE}",
+            )
+            return
         if (
             isinstance(func, cst.Attribute)
             and func.attr.value in PATH_IO_METHODS
@@ -169,7 +158,7 @@ class BlockingCall(Rule):
             )
             return
         name = dotted_name(func)
-        if name is None or not self._could_block(name):
+        if name is None or not self.semantic.may_resolve_to(name, _LEAVES, self.ancestors):
             return
         if self._is_requests_session_call(node):
             self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
@@ -194,21 +183,6 @@ class BlockingCall(Rule):
             return
         self.report(node, f"`{name}()` {advice}")
 
-    def _could_block(self, name: str) -> bool:
-        """A cheap first look: resolving every call of every coroutine costs more than
-        all the rest of this rule."""
-        if name.rsplit(".", 1)[-1] in _LEAVES:
-            return True
-        head = name.partition(".")[0]
-        if head in self.semantic.renamed_imports():
-            return True
-        if not _INDENTED_IMPORT.search(self.context.source):
-            return False  # no function-level import could have renamed it
-        return any(
-            isinstance(node, cst.FunctionDef) and self.semantic.function_imports(node)
-            for node in self.ancestors
-        )
-
     def _is_path_io(self, node: cst.Call) -> bool:
         """``p.read_text()`` / ``Path(x).open()`` where ``p`` is a ``pathlib.Path`` by its
         annotation or the call that made it (not a method of any object so named)."""
@@ -229,13 +203,10 @@ class BlockingCall(Rule):
         """``await asyncio.sleep(...)``, unless ``await`` would change what the code
         means there (a generator expression becomes an async generator) or ``asyncio``
         means something else in this module."""
-        if in_generator_expression(self.ancestors):
+        prefix, needs_import = asyncio_reference(self.semantic, self.ancestors)
+        if prefix is None or in_generator_expression(self.ancestors):
             return None
-        if self.semantic.imports.get(
-            "asyncio", "asyncio"
-        ) != "asyncio" or self.semantic.is_shadowed("asyncio", self.ancestors):
-            return None
-        sleep = cst.Attribute(value=cst.Name("asyncio"), attr=cst.Name("sleep"))
+        sleep = cst.Attribute(value=cst.Name(prefix), attr=cst.Name("sleep"))
         # `time.sleep(1).x` must stay `(await asyncio.sleep(1)).x`.
         new = awaited(
             node.with_changes(func=sleep), parenthesized=is_receiver(node, self.ancestors[-1])
@@ -245,7 +216,7 @@ class BlockingCall(Rule):
             "Use `await asyncio.sleep()`",
             Applicability.SAFE,
             replacements=[(node, new)],
-            imports=[ImportSpec("asyncio")],
+            imports=[ImportSpec("asyncio")] if needs_import else [],
             # `import time` / `from time import sleep` may now be unused.
-            maybe_unused=[head] if head and head != "asyncio" else [],
+            maybe_unused=[head] if head and head != prefix else [],
         )

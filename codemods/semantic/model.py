@@ -19,6 +19,7 @@ sibling modules and memoize here through ``memo``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from asyncmend.codemods.base import FileContext
 
 T = TypeVar("T")
+#: An import statement that is not at the start of a line: inside a function (or block).
+_INDENTED_IMPORT = re.compile(rb"\n[ \t]+(?:import|from)[ \t]")
 
 
 def _import_targets(
@@ -202,6 +205,23 @@ class SemanticModel:
         if target is None:
             return name
         return f"{target}.{rest}" if rest else target
+
+    def may_resolve_to(
+        self, name: str, leaves: frozenset[str], ancestors: Sequence[cst.CSTNode]
+    ) -> bool:
+        """A cheap first look before ``resolve_where``: whether the dotted ``name``, read
+        where ``ancestors`` lead, may resolve to a qualified name whose last part is one of
+        ``leaves``: it ends so, its head is an import that renames, or an enclosing function
+        imports something."""
+        if name.rsplit(".", 1)[-1] in leaves:
+            return True
+        if name.partition(".")[0] in self.renamed_imports():
+            return True
+        if not self.cached(
+            "function_level_imports", lambda: bool(_INDENTED_IMPORT.search(self.context.source))
+        ):
+            return False  # no function-level import could have renamed it
+        return any(isinstance(n, cst.FunctionDef) and self.function_imports(n) for n in ancestors)
 
     def renamed_imports(self) -> frozenset[str]:
         """Module-level import names that do not end like what they import

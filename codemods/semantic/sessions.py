@@ -7,6 +7,8 @@ repo index), never from a name alone, except where the user configured names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from asyncmend.codemods.base import FileContext
@@ -717,3 +719,32 @@ def sync_session_names(func: cst.FunctionDef, context: FileContext) -> frozenset
     result = frozenset(found - session_names(func, context, fallback=False))
     context.semantic.memo[key] = (func, result)
     return result
+
+
+#: Methods of a sync ``Session`` that talk to the database (``query`` builds the query
+#: its chain runs at once: ``session.query(User).all()``).
+SYNC_SESSION_IO = frozenset(
+    {"execute", "scalar", "scalars", "commit", "flush", "refresh", "get", "get_one",
+     "merge", "rollback", "connection", "query"}
+)  # fmt: skip
+
+
+def sync_session_io(
+    call: cst.Call, ancestors: Sequence[cst.CSTNode], context: FileContext
+) -> str | None:
+    """The session of ``call`` when it is database I/O on a sync ``Session`` of the
+    enclosing function (``session.execute(...)``, not awaited), else None."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in SYNC_SESSION_IO:
+        return None
+    if ancestors and isinstance(ancestors[-1], cst.Await):
+        return None  # then it is no sync Session
+    receiver = dotted_name(func.value)
+    enclosing = next(
+        (n for n in reversed(ancestors) if isinstance(n, (cst.FunctionDef, cst.Lambda))), None
+    )
+    if not isinstance(enclosing, cst.FunctionDef):
+        return None
+    if receiver is None:
+        return None
+    return receiver if receiver in sync_session_names(enclosing, context) else None

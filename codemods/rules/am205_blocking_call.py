@@ -14,28 +14,21 @@ from asyncmend.codemods.semantic.tree import dotted_name
 _HTTP = "use `httpx.AsyncClient` (or run it in `asyncio.to_thread`)"
 _SUBPROCESS = "use `asyncio.create_subprocess_exec` (or `asyncio.to_thread`)"
 _WAIT = "await the `asyncio.subprocess.Process` (`await proc.wait()`), or use `asyncio.to_thread`"
+_ENGINE = "use `create_async_engine` with an async driver"
 BLOCKING_CALLS: dict[str, str] = {
     "urllib.request.urlopen": _HTTP,
-    "subprocess.run": _SUBPROCESS,
-    "subprocess.call": _SUBPROCESS,
-    "subprocess.check_call": _SUBPROCESS,
-    "subprocess.check_output": _SUBPROCESS,
-    "subprocess.Popen": _SUBPROCESS,
-    "subprocess.getoutput": _SUBPROCESS,
-    "subprocess.getstatusoutput": _SUBPROCESS,
-    "os.system": _SUBPROCESS,
-    "os.popen": _SUBPROCESS,
-    "os.wait": _WAIT,
-    "os.waitpid": _WAIT,
-    "os.wait3": _WAIT,
-    "os.wait4": _WAIT,
-    "sqlalchemy.create_engine": "use `create_async_engine` with an async driver",
-    "sqlalchemy.engine.create_engine": "use `create_async_engine` with an async driver",
-    "sqlmodel.create_engine": "use `create_async_engine` with an async driver",
+    **dict.fromkeys(
+        ("subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+         "subprocess.Popen", "subprocess.getoutput", "subprocess.getstatusoutput", "os.system",
+         "os.popen"), _SUBPROCESS),
+    **dict.fromkeys(("os.wait", "os.waitpid", "os.wait3", "os.wait4"), _WAIT),
+    **dict.fromkeys(
+        ("sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlmodel.create_engine"),
+        _ENGINE),
     "sqlalchemy.orm.Session": "use `AsyncSession` (sqlalchemy.ext.asyncio)",
     "sqlalchemy.orm.session.Session": "use `AsyncSession` (sqlalchemy.ext.asyncio)",
     "sqlmodel.Session": "use `AsyncSession` (sqlmodel.ext.asyncio.session)",
-}
+}  # fmt: skip
 #: Functions of ``requests`` (and methods of a ``requests.Session``) that do I/O.
 REQUESTS_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request"})
 #: Module-level HTTP functions that block: requests', and httpx's synchronous ones.
@@ -47,6 +40,7 @@ SYNC_SESSION_ADVICE = (
     "use an `AsyncSession` (`sqlalchemy.ext.asyncio`) and `await`, or make this a plain "
     "`def` (FastAPI runs those in a thread pool)"
 )
+_FILE_IO = "does blocking file I/O on the event loop"
 OPEN_ADVICE = "use `aiofiles.open` / `anyio.open_file`, or `asyncio.to_thread`"
 #: Methods of a ``pathlib.Path`` that do blocking file I/O.
 PATH_IO_METHODS = frozenset({"open", "read_text", "write_text", "read_bytes", "write_bytes"})
@@ -139,29 +133,29 @@ class BlockingCall(Rule):
         if not self.in_async_function():
             return
         func = node.func
-        session = sync_session_io(node, self.ancestors, self.context)
-        if session is not None:
-            self.report(
-                node,
-                f"`{session}.{func.attr.value}()` on a sync SQLAlchemy `Session` "  # type: ignore[attr-defined]
-                f"blocks the event loop inside `async def`; {SYNC_SESSION_ADVICE}",
-            )
-            return
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in PATH_IO_METHODS
-            and self._is_path_io(node)
-        ):
-            shown = f"{dotted_name(func.value) or 'Path(...)'}.{func.attr.value}"
-            self.report(
-                node, f"`{shown}()` does blocking file I/O on the event loop; {_PATH_ADVICE}"
-            )
-            return
+        # Methods of a sync Session, a pathlib.Path, a requests.Session.
+        if isinstance(func, cst.Attribute):
+            method, receiver = func.attr.value, func.value
+            session = sync_session_io(node, self.ancestors, self.context)
+            if session is not None:
+                self.report(
+                    node,
+                    f"`{session}.{method}()` on a sync SQLAlchemy `Session` blocks the event "
+                    f"loop inside `async def`; {SYNC_SESSION_ADVICE}",
+                )
+                return
+            typed = method in PATH_IO_METHODS or method in REQUESTS_VERBS
+            kind = self.semantic.value_kind(receiver, self.ancestors) if typed else None
+            if method in PATH_IO_METHODS and kind in PATH_TYPES:
+                shown = f"{dotted_name(receiver) or 'Path(...)'}.{method}"
+                self.report(node, f"`{shown}()` {_FILE_IO}; {_PATH_ADVICE}")
+                return
+            plain = isinstance(receiver, cst.Name)
+            if plain and kind in REQUESTS_SESSIONS and method in REQUESTS_VERBS:
+                self.report(node, f"`{dotted_name(func)}()` is a blocking HTTP call; {_HTTP}")
+                return
         name = dotted_name(func)
         if name is None or not self.semantic.may_resolve_to(name, _LEAVES, self.ancestors):
-            return
-        if self._is_requests_session_call(node):
-            self.report(node, f"`{name}()` is a blocking HTTP call; {_HTTP}")
             return
         qualified = self.semantic.resolve_where(name, self.ancestors)
         if qualified is None:
@@ -174,7 +168,7 @@ class BlockingCall(Rule):
             )
             return
         if qualified in ("open", "io.open", "builtins.open"):
-            advice = f"does blocking file I/O on the event loop; {OPEN_ADVICE}"
+            advice = f"{_FILE_IO}; {OPEN_ADVICE}"
         elif qualified in BLOCKING_CALLS:
             advice = f"blocks the event loop; {BLOCKING_CALLS[qualified]}"
         elif qualified.rpartition(".")[::2] in _REQUESTS_FUNCTIONS:
@@ -182,22 +176,6 @@ class BlockingCall(Rule):
         else:
             return
         self.report(node, f"`{name}()` {advice}")
-
-    def _is_path_io(self, node: cst.Call) -> bool:
-        """``p.read_text()`` / ``Path(x).open()`` where ``p`` is a ``pathlib.Path`` by its
-        annotation or the call that made it (not a method of any object so named)."""
-        assert isinstance(node.func, cst.Attribute)
-        return self.semantic.value_kind(node.func.value, self.ancestors) in PATH_TYPES
-
-    def _is_requests_session_call(self, node: cst.Call) -> bool:
-        """``s.get(...)`` where ``s`` was bound to a ``requests.Session()``."""
-        func = node.func
-        return (
-            isinstance(func, cst.Attribute)
-            and isinstance(func.value, cst.Name)
-            and func.attr.value in REQUESTS_VERBS
-            and self.semantic.value_kind(func.value, self.ancestors) in REQUESTS_SESSIONS
-        )
 
     def _sleep_fix(self, node: cst.Call) -> Fix | None:
         """``await asyncio.sleep(...)``, unless ``await`` would change what the code

@@ -362,7 +362,7 @@ def run(
             pool,
             file_names,
             relpaths,
-            lambda: job,
+            job,
             cache=cache,
             digests=digests,
             index_key=index_key,

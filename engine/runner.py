@@ -338,7 +338,7 @@ def check_files(
     pool: Pool,
     files: Sequence[str],
     relpaths: Sequence[str],
-    job_factory: Callable[[], Job],
+    job: Job,
     *,
     cache: ResultCache | None,
     digests: dict[str, str],
@@ -355,7 +355,6 @@ def check_files(
         todo.append((path, rel))
     if not todo:
         return
-    job = job_factory()
 
     def computed() -> Iterator[FileResult]:
         if not pool.parallel(len(todo)):

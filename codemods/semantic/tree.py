@@ -134,11 +134,6 @@ def parameters(func: cst.FunctionDef | cst.Lambda, *, stars: bool = False) -> li
     return found
 
 
-def parameter_names(func: cst.FunctionDef | cst.Lambda) -> set[str]:
-    """Every name ``func``'s parameters bind, ``*args`` and ``**kwargs`` included."""
-    return {p.name.value for p in parameters(func, stars=True)}
-
-
 def annotation_of(param: cst.Param) -> cst.BaseExpression | None:
     return param.annotation.annotation if param.annotation is not None else None
 

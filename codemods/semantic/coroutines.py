@@ -116,6 +116,8 @@ def _async_wrapping_decorators(context: FileContext) -> frozenset[str]:
 def _own_yield(func: cst.FunctionDef, context: FileContext | None) -> bool:
     if context is None:
         return any(isinstance(node, cst.Yield) for node in own_scope(func.body))
+    if context.source and b"yield" not in context.source:
+        return False  # most files: no def of theirs yields, and a walk of each costs
     semantic = context.semantic
     found = semantic.memoized("own_yield", func)
     if found is None:

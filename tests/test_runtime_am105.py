@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from fix_and_load import load
+from fix_and_load import load, write_module
 
 from asyncmend.engine import run
 
@@ -50,10 +50,7 @@ async def read_item(item_id: int, session: AsyncSession = Depends(get_session)) 
 
 
 def _write(tmp_path: Path, folder: str) -> Path:
-    path = tmp_path / folder / f"items_{folder}.py"
-    path.parent.mkdir()
-    path.write_text(SOURCE, encoding="utf-8")
-    return path
+    return write_module(tmp_path / folder, f"items_{folder}", SOURCE)
 
 
 def test_swallowing_dependency_turns_404_into_500(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 from fastapi.testclient import TestClient
-from fix_and_load import load
+from fix_and_load import load, write_module
 
 from asyncmend.codemods.semantic.versions import has_at_least
 from asyncmend.engine import run
@@ -85,10 +85,7 @@ def _load_with_tables(path: Path, name: str) -> ModuleType:
 
 
 def _write(tmp_path: Path, folder: str) -> Path:
-    path = tmp_path / folder / f"signup_{folder}.py"
-    path.parent.mkdir()
-    path.write_text(SOURCE, encoding="utf-8")
-    return path
+    return write_module(tmp_path / folder, f"signup_{folder}", SOURCE)
 
 
 def _sign_up_twice(module: ModuleType) -> list[int]:

@@ -13,7 +13,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fix_and_load import load
+from fix_and_load import load, write_module
 
 from asyncmend.engine import run
 
@@ -40,10 +40,7 @@ async def foreign_keys_enforced() -> int:
 
 
 def _write(tmp_path: Path, folder: str) -> Path:
-    path = tmp_path / folder / f"db_{folder}.py"
-    path.parent.mkdir()
-    path.write_text(SOURCE, encoding="utf-8")
-    return path
+    return write_module(tmp_path / folder, f"db_{folder}", SOURCE)
 
 
 def test_listener_on_async_engine_fails_at_import(tmp_path: Path) -> None:

@@ -82,9 +82,7 @@ class CommitAfterYield(Rule):
     preview: ClassVar[bool] = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not isinstance(self.ancestors[-1], cst.Module) or node.asynchronous is None:
-            return
-        if not is_yield_dependency(node, self.context):
+        if node.asynchronous is None or not is_yield_dependency(node, self.context, self.ancestors):
             return
         if dependency_scopes(node, self.context) == {"function"}:
             return

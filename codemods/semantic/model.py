@@ -6,15 +6,17 @@ ruff's ``SemanticModel``, it answers the questions every rule asks, computed laz
 on first use:
 
 - ``imports`` / ``resolve(expr)``: a name's qualified target through the imports
-  (ruff's ``resolve_qualified_name``); ``resolves_to`` when it must not be rebound.
+  (ruff's ``resolve_qualified_name``); ``resolves_to`` when it must not be rebound;
+  ``resolve_where(name, ancestors)`` through the enclosing functions' imports too.
+- ``value_kind(expr)``: what made an object (``Path(x)``, a name bound to ``Client()``).
 - ``bindings(scope)``: the binding table of a function or the module (name -> what
   each binding holds); ``bound_names(stmt)``; ``names_read(node)``; ``is_shadowed``.
 - ``scope_statements(body)``: the small statements of one scope (``tree.own_scope``
   walks every node of it).
 - ``fresh_name(base)``: a name that collides with nothing in the module.
 
-Domain questions (sessions, FastAPI, coroutines, control flow, locks) live in the
-sibling modules and memoize here through ``memo``.
+Domain questions (sessions, FastAPI, coroutines, exceptions, queries, control flow,
+locks) live in the sibling modules and memoize here (``cached``, ``memoized``).
 """
 
 from __future__ import annotations

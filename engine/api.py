@@ -25,7 +25,7 @@ from asyncmend.engine.diff import text_codec, unified_diff
 from asyncmend.engine.discovery import discover
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.job import Job
-from asyncmend.engine.results import FileResult, Finding, printable
+from asyncmend.engine.results import ErrorKind, FileResult, Finding, printable
 from asyncmend.engine.runner import (
     InputError,
     Pool,
@@ -278,61 +278,112 @@ def run(
         start, select, ignore, fix, unsafe_fixes, config, config_path, rules, codemod, codemod_args,
         preview=preview,
     )  # fmt: skip
-    walk_errors: list[str] = []
-    walk_warnings: list[str] = _preview_warnings(config)
+    report = Report(
+        warnings=_preview_warnings(config), root=Path(os.path.abspath(config.root)), job=job
+    )
+    overrides = None if one_config else _overrides(select, ignore, unsafe_fixes, preview)
+    files = _discover(
+        paths, config, job, report, exclude, force_exclude, overrides, changed_since, skip_generated
+    )
+    if on_start is not None:
+        on_start(len(files))
+    cache = _open_cache(config, job, fix) if use_cache else None
+    if cache_only and (cache is None or "uses_index" not in cache.meta):
+        return None
+    inputs = _hash_inputs(files, config, job, cache, report)
+    if cache_only:
+        return _from_cache(report, cache, inputs)
+    # More workers than CPUs only cost memory and switches.
+    with Pool(min(jobs or default_jobs(), default_jobs())) as pool:
+        if inputs.uses_index:  # pass 1: the repo's facts
+            job.index = build_index(pool, inputs.index_files, inputs.digests, cache, inputs.limit)
+        _check(pool, job, cache, inputs, report, on_result)  # pass 2: rules, fixes, verify
+    return _finish(report, cache)
+
+
+@dataclass
+class _Inputs:
+    """The files of a run as pass 1 and pass 2 take them."""
+
+    files: list[str]
+    #: Paths relative to the project root (for per-file-ignores).
+    relpaths: list[str]
+    #: Content hashes of every readable file, the index scope's included.
+    digests: dict[str, str]
+    #: Files that could not be read while hashing (already in the report).
+    unreadable: list[str]
+    uses_index: bool
+    #: The files pass 1 reads: the checked ones and their packages.
+    index_files: list[str]
+    #: The digest of the repo index, part of each cached result's key.
+    index_key: str
+    limit: int | None
+
+
+def _discover(
+    paths: Sequence[str | os.PathLike[str]],
+    config: Config,
+    job: Job,
+    report: Report,
+    exclude: Sequence[str],
+    force_exclude: bool | None,
+    overrides: Callable[[Config], None] | None,
+    changed_since: str | None,
+    skip_generated: bool,
+) -> list[Path]:
+    """The files to check: found under ``paths``, minus what each file's own config
+    excludes (with ``overrides``, each file takes its nearest config, as in ruff), files
+    git reports unchanged since ``changed_since``, and generated files when asked."""
+    force = config.force_exclude if force_exclude is None else force_exclude
     files = discover(
         paths,
         root=config.root,
         exclude=[*config.exclude, *exclude],
         respect_gitignore=config.respect_gitignore,
-        force_exclude=config.force_exclude if force_exclude is None else force_exclude,
-        errors=walk_errors,
-        warnings=walk_warnings,
+        force_exclude=force,
+        errors=report.input_errors,
+        warnings=report.warnings,
     )
-    if not one_config:  # each file gets its nearest config, as in ruff
-        resolver = ConfigResolver(_overrides(select, ignore, unsafe_fixes, preview))
-        job.add_file_configs([str(p) for p in files], resolver)
-        force = config.force_exclude if force_exclude is None else force_exclude
+    if overrides is not None:
+        job.add_file_configs([str(p) for p in files], ConfigResolver(overrides))
         named = set() if force else {str(Path(p)) for p in paths}
         files = [f for f in files if str(f) in named or not job.excluded_by_own_config(str(f))]
     if changed_since is not None:
         from asyncmend.engine.git import changed_files
 
-        changed = changed_files(changed_since, start)
+        changed = changed_files(changed_since, Path(paths[0]) if paths else Path.cwd())
         files = [f for f in files if f.resolve() in changed]
-    skipped: list[Path] = []
     if skip_generated:
         from asyncmend.engine.generated import split_generated
 
         files, skipped = split_generated(files)
-    if on_start is not None:
-        on_start(len(files))
-    file_names = [str(p) for p in files]
-    report = Report(
-        files_checked=len(files),
-        skipped_generated=len(skipped),
-        input_errors=walk_errors,
-        warnings=walk_warnings,
-        root=Path(os.path.abspath(config.root)),
-        sources=file_names,
-        job=job,
-    )
-    root = Path(os.path.abspath(config.root))
-    relpaths = [_relative_to(p, root) for p in files]
+        report.skipped_generated = len(skipped)
+    report.files_checked = len(files)
+    report.sources = [str(p) for p in files]
+    return files
 
-    cache = None
-    if use_cache and not job.extra_rules and job.codemod is None:
-        cache = ResultCache.open(
-            config.root,
-            config.digest(),
-            job.rule_codes,
-            fix,
-            config.unsafe_fixes,
-            job.variants_key(),
-            in_project=config.source is not None,
-        )
-    if cache_only and (cache is None or "uses_index" not in cache.meta):
+
+def _open_cache(config: Config, job: Job, fix: bool) -> ResultCache | None:
+    """The result cache of this run's key; None for a user's rules or codemod."""
+    if job.extra_rules or job.codemod is not None:
         return None
+    return ResultCache.open(
+        config.root,
+        config.digest(),
+        job.rule_codes,
+        fix,
+        config.unsafe_fixes,
+        job.variants_key(),
+        in_project=config.source is not None,
+    )
+
+
+def _hash_inputs(
+    files: list[Path], config: Config, job: Job, cache: ResultCache | None, report: Report
+) -> _Inputs:
+    """Hash the files (reporting unreadable ones) and, when a rule reads the repo index,
+    the rest of their packages, which pass 1 reads too."""
+    file_names = [str(p) for p in files]
     uses_index = _uses_index(job, cache)
     limit = max_file_bytes(config)
     digests, errors = hash_files(file_names, limit, cache)
@@ -350,55 +401,64 @@ def run(
         scope_digests, _ = hash_files([p for p in scope if p not in digests], limit, cache)
         digests.update(scope_digests)
         index_files = list(dict.fromkeys([*file_names, *scope]))
-    index_key = index_digest(digests, index_files) if uses_index else ""
-    if cache_only:
-        return _from_cache(report, cache, file_names, digests, index_key, errors)
+    root = Path(os.path.abspath(config.root))
+    return _Inputs(
+        files=file_names,
+        relpaths=[_relative_to(p, root) for p in files],
+        digests=digests,
+        unreadable=errors,
+        uses_index=uses_index,
+        index_files=index_files,
+        index_key=index_digest(digests, index_files) if uses_index else "",
+        limit=limit,
+    )
 
-    # More workers than CPUs only cost memory and switches.
-    with Pool(min(jobs or default_jobs(), default_jobs())) as pool:
-        if uses_index:
-            job.index = build_index(pool, index_files, digests, cache, limit)
-        results = check_files(
-            pool,
-            file_names,
-            relpaths,
-            lambda: job,
-            cache=cache,
-            digests=digests,
-            index_key=index_key,
-        )
-        for result in results:
-            if on_result is not None:
-                on_result(result)
-            if result.error and result.error.startswith("input: ") and result.path not in digests:
-                continue  # already reported when hashing
-            _collect(report, result)
+
+def _check(
+    pool: Pool,
+    job: Job,
+    cache: ResultCache | None,
+    inputs: _Inputs,
+    report: Report,
+    on_result: Callable[[FileResult], None] | None,
+) -> None:
+    """Pass 2 over every file (cached results first), collected into the report."""
+    results = check_files(
+        pool,
+        inputs.files,
+        inputs.relpaths,
+        job,
+        cache=cache,
+        digests=inputs.digests,
+        index_key=inputs.index_key,
+    )
+    for result in results:
+        if on_result is not None:
+            on_result(result)
+        if _is_input_error(result) and result.path not in inputs.digests:
+            continue  # already reported when hashing
+        _collect(report, result)
+
+
+def _finish(report: Report, cache: ResultCache | None) -> Report:
     if cache is not None:
         cache.save()
     report.results.sort(key=lambda r: r.path)
     return report
 
 
-def _from_cache(
-    report: Report,
-    cache: ResultCache | None,
-    files: Sequence[str],
-    digests: dict[str, str],
-    index_key: str,
-    errors: list[str],
-) -> Report | None:
+def _from_cache(report: Report, cache: ResultCache | None, inputs: _Inputs) -> Report | None:
     """The report of a run every file of which the cache answers, else None. Unreadable
     files are left to the full run (it reports them per file)."""
-    if cache is None or errors or any(path not in digests for path in files):
+    files, digests = inputs.files, inputs.digests
+    if cache is None or inputs.unreadable or any(path not in digests for path in files):
         return None
-    hits = [cache.get_result(path, digests[path], index_key) for path in files]
+    hits = [cache.get_result(path, digests[path], inputs.index_key) for path in files]
     if not all(hit for hit, _ in hits):
         return None
     for path, (_, result) in zip(files, hits, strict=True):
         _collect(report, result if result is not None else FileResult(path=path, cached=True))
-    cache.save()  # new stats of touched but unchanged files
-    report.results.sort(key=lambda r: r.path)
-    return report
+    return _finish(report, cache)  # saves the new stats of touched but unchanged files
 
 
 def run_source(
@@ -554,9 +614,13 @@ def _uses_index(job: Job, cache: ResultCache | None) -> bool:
     return value
 
 
+def _is_input_error(result: FileResult) -> bool:
+    return result.error is not None and result.error_kind is ErrorKind.INPUT
+
+
 def _collect(report: Report, result: FileResult) -> None:
-    if result.error and result.error.startswith("input: "):
-        report.input_errors.append(result.error.removeprefix("input: "))
+    if _is_input_error(result):
+        report.input_errors.append(result.error)  # type: ignore[arg-type]
         return
     if result.error:
         report.internal_errors.append(result.error)

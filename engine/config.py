@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,12 +214,6 @@ def _has_table_cached(path: str, size: int, mtime_ns: int) -> bool:
     return asyncmend_table(Path(path), read_toml(Path(path))) is not None
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The config file for ``start``, else the nearest pyproject.toml (the root marker)."""
-    found, nearest = find_config(start)
-    return found or nearest
-
-
 def load_config(
     path: Path | None = None,
     *,
@@ -400,17 +394,6 @@ def _known_codes(codes: list[str], key: str, where: str) -> list[str]:
     except UnknownRuleError as exc:
         raise ConfigError(f"{where}: [tool.asyncmend] {key}: {exc}") from exc
     return codes
-
-
-def selected(codes: Sequence[str], select: Sequence[str], ignore: Sequence[str]) -> list[str]:
-    """Codes chosen by ``select``/``ignore`` prefixes; the longer prefix wins, as in ruff."""
-    chosen = []
-    for code in codes:
-        best_select = max((len(p) for p in select if code.startswith(p)), default=-1)
-        best_ignore = max((len(p) for p in ignore if code.startswith(p)), default=-1)
-        if best_select > best_ignore:
-            chosen.append(code)
-    return chosen
 
 
 class ConfigResolver:

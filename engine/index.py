@@ -192,16 +192,3 @@ class RepoIndex:
                 kind = async_def_kinds.of(facts).get(qualname)
                 return qualname in facts.async_defs and kind not in ("generator", "contextmanager")
         return False
-
-    def sessionmaker_expires_on_commit(self) -> bool:
-        """False when some async sessionmaker of the repo sets ``expire_on_commit=False``
-        and none leaves it on (the default is True)."""
-        seen = [
-            info["expire_on_commit"]
-            for facts in self.by_path.values()
-            for info in facts.sessionmakers.values()
-            if info["async"]
-        ]
-        if not seen:
-            return True
-        return any(value is not False for value in seen)

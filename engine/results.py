@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,15 @@ class Finding:
         }
 
 
+class ErrorKind(enum.Enum):
+    """What a file's ``error`` is: the run reports the two apart (both exit 2)."""
+
+    #: The file could not be read (unreadable, binary, too large): a usage error.
+    INPUT = "input"
+    #: A rule crashed, or a fix failed verification: a bug of ours.
+    INTERNAL = "internal"
+
+
 @dataclass
 class FileResult:
     """What the run found and changed in one file."""
@@ -83,8 +93,9 @@ class FileResult:
     encoding: str = "utf-8"
     #: Number of applied fixes per rule code.
     applied: dict[str, int] = field(default_factory=dict)
-    #: An internal error (a rule crashed, or a fix failed verification).
+    #: An error processing the file (one line, or a traceback), of kind ``error_kind``.
     error: str | None = None
+    error_kind: ErrorKind = ErrorKind.INTERNAL
     #: True when the result came from the cache.
     cached: bool = False
     #: Content hash of the bytes the result was computed from (cache key).

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache, content_hash
-from asyncmend.engine.results import FileResult, printable
+from asyncmend.engine.results import ErrorKind, FileResult, printable
 
 if TYPE_CHECKING:
     from asyncmend.engine.index import FileFacts, RepoIndex
@@ -159,7 +159,7 @@ def check_source(path: str, relpath: str, job: Job) -> FileResult:
     try:
         data = read_source(path, max_file_bytes(job.config))
     except InputError as exc:
-        return FileResult(path=path, error=f"input: {exc}")
+        return FileResult(path=path, error=str(exc), error_kind=ErrorKind.INPUT)
     except SkippedFile as exc:
         return FileResult(path=path, warnings=[str(exc)])
     result = process_source(path, data, job, relpath=relpath)
@@ -338,7 +338,7 @@ def check_files(
     pool: Pool,
     files: Sequence[str],
     relpaths: Sequence[str],
-    job_factory: Callable[[], Job],
+    job: Job,
     *,
     cache: ResultCache | None,
     digests: dict[str, str],
@@ -355,7 +355,6 @@ def check_files(
         todo.append((path, rel))
     if not todo:
         return
-    job = job_factory()
 
     def computed() -> Iterator[FileResult]:
         if not pool.parallel(len(todo)):

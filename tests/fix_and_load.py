@@ -22,6 +22,14 @@ def load(path: Path, name: str) -> ModuleType:
     return module
 
 
+def write_module(folder: Path, name: str, source: str) -> Path:
+    """``source`` written as ``folder/<name>.py`` (the folder is created)."""
+    folder.mkdir(parents=True)
+    path = folder / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
 def fixed_copy(source: Path, code: str, folder: Path) -> Path:
     """A copy of ``source`` under ``folder`` after ``asyncmend fix --select code``; asserts
     that the rule reported and changed it."""

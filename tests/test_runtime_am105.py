@@ -9,11 +9,10 @@ The module below is fixed by asyncmend itself, then both versions are imported.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 from fastapi.testclient import TestClient
+from fix_and_load import load, write_module
 
 from asyncmend.engine import run
 
@@ -50,23 +49,12 @@ async def read_item(item_id: int, session: AsyncSession = Depends(get_session)) 
 '''
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _write(tmp_path: Path, folder: str) -> Path:
-    path = tmp_path / folder / f"items_{folder}.py"
-    path.parent.mkdir()
-    path.write_text(SOURCE, encoding="utf-8")
-    return path
+    return write_module(tmp_path / folder, f"items_{folder}", SOURCE)
 
 
 def test_swallowing_dependency_turns_404_into_500(tmp_path: Path) -> None:
-    module = _load(_write(tmp_path, "original"), "asyncmend_am105_original")
+    module = load(_write(tmp_path, "original"), "asyncmend_am105_original")
     with TestClient(module.app, raise_server_exceptions=False) as client:
         assert client.get("/items/1").status_code == 200
         response = client.get("/items/2")
@@ -81,7 +69,7 @@ def test_fixed_dependency_lets_the_routes_404_through(tmp_path: Path) -> None:
     assert report.apply().written == [str(path)]
     assert "rollbacks.append(type(exc).__name__)\n            raise\n" in path.read_text("utf-8")
 
-    module = _load(path, "asyncmend_am105_fixed")
+    module = load(path, "asyncmend_am105_fixed")
     with TestClient(module.app, raise_server_exceptions=True) as client:
         assert client.get("/items/1").status_code == 200
         response = client.get("/items/2")

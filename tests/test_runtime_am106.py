@@ -11,12 +11,12 @@ The module below is fixed by asyncmend itself, then both versions are imported.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from fastapi.testclient import TestClient
+from fix_and_load import load, write_module
 
 from asyncmend.codemods.semantic.versions import has_at_least
 from asyncmend.engine import run
@@ -78,20 +78,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def _load_with_tables(path: Path, name: str) -> ModuleType:
+    module = load(path, name)
     asyncio.run(module.create_tables())
     return module
 
 
 def _write(tmp_path: Path, folder: str) -> Path:
-    path = tmp_path / folder / f"signup_{folder}.py"
-    path.parent.mkdir()
-    path.write_text(SOURCE, encoding="utf-8")
-    return path
+    return write_module(tmp_path / folder, f"signup_{folder}", SOURCE)
 
 
 def _sign_up_twice(module: ModuleType) -> list[int]:
@@ -101,7 +95,7 @@ def _sign_up_twice(module: ModuleType) -> list[int]:
 
 
 def test_commit_after_yield_reports_success_for_a_failed_commit(tmp_path: Path) -> None:
-    module = _load(_write(tmp_path, "original"), "asyncmend_am106_original")
+    module = _load_with_tables(_write(tmp_path, "original"), "asyncmend_am106_original")
     assert _sign_up_twice(module) == [200, 200]  # the second commit failed after the 200
     assert asyncio.run(module.user_count()) == 1
 
@@ -113,6 +107,6 @@ def test_function_scope_reports_the_failed_commit(tmp_path: Path) -> None:
     assert report.apply().written == [str(path)]
     assert 'Depends(get_session, scope="function")' in path.read_text("utf-8")
 
-    module = _load(path, "asyncmend_am106_fixed")
+    module = _load_with_tables(path, "asyncmend_am106_fixed")
     assert _sign_up_twice(module) == [200, 500]
     assert asyncio.run(module.user_count()) == 1

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+from fix_and_load import load
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
@@ -41,14 +41,6 @@ async def main() -> tuple[int, int]:
 """
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_fixed_gather_returns_the_same_results(tmp_path: Path) -> None:
     path = tmp_path / "stats_fixed.py"
     path.write_text(SOURCE, encoding="utf-8")
@@ -62,7 +54,7 @@ def test_fixed_gather_returns_the_same_results(tmp_path: Path) -> None:
         in fixed
     )
 
-    assert asyncio.run(_load(path, "asyncmend_runtime_am201_fixed").main()) == (10, 20)
+    assert asyncio.run(load(path, "asyncmend_runtime_am201_fixed").main()) == (10, 20)
 
 
 async def _run_both(module: ModuleType) -> BaseException | tuple[int, int]:
@@ -86,6 +78,6 @@ async def _run_both(module: ModuleType) -> BaseException | tuple[int, int]:
 def test_original_gather_fails_on_a_shared_session(tmp_path: Path) -> None:
     path = tmp_path / "stats_original.py"
     path.write_text(SOURCE, encoding="utf-8")
-    outcome = asyncio.run(_run_both(_load(path, "asyncmend_runtime_am201_original")))
+    outcome = asyncio.run(_run_both(load(path, "asyncmend_runtime_am201_original")))
     assert isinstance(outcome, sa_exc.InvalidRequestError)
     assert "concurrent operations are not permitted" in str(outcome)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import weakref
 from pathlib import Path
 from types import ModuleType
+
+from fix_and_load import load
 
 from asyncmend.engine import run
 
@@ -44,14 +45,6 @@ async def deliver() -> None:
 async def on_order_placed() -> None:
     asyncio.create_task(deliver())
 '''
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def _scenario(module: ModuleType) -> bool:
@@ -89,7 +82,7 @@ def test_fixed_task_survives_gc_and_completes(tmp_path: Path) -> None:
     _, fixed_path = _fixed_and_original(tmp_path)
     text = fixed_path.read_text(encoding="utf-8")
     assert "_background_tasks.add(task)" in text
-    module = _load(fixed_path, "asyncmend_runtime_fixed")
+    module = load(fixed_path, "asyncmend_runtime_fixed")
 
     assert asyncio.run(_scenario(module)) is True
     assert module.delivered == ["order 42"]
@@ -98,7 +91,7 @@ def test_fixed_task_survives_gc_and_completes(tmp_path: Path) -> None:
 
 def test_unfixed_task_is_collected_mid_run(tmp_path: Path) -> None:
     original_path, _ = _fixed_and_original(tmp_path)
-    module = _load(original_path, "asyncmend_runtime_original")
+    module = load(original_path, "asyncmend_runtime_original")
 
     assert asyncio.run(_scenario(module)) is False
     assert module.delivered == []

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import shutil
 import warnings
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from fix_and_load import load
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
@@ -42,14 +42,6 @@ async def save_note(session: AsyncSession, text: str) -> None:
 async def latest_text(session: AsyncSession) -> str | None:
     return await session.execute(select(Note.text).order_by(Note.id.desc())).scalars().first()
 """
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def _save_then_read(module: ModuleType, url: str) -> list[str]:
@@ -99,8 +91,8 @@ def test_unawaited_commit_loses_the_row_and_the_fix_commits_it(
     versions: tuple[Path, Path], tmp_path: Path
 ) -> None:
     original, fixed = versions
-    before = _load(original, "am204_runtime_before")
-    after = _load(fixed, "am204_runtime_after")
+    before = load(original, "am204_runtime_before")
+    after = load(fixed, "am204_runtime_after")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "coroutine ... was never awaited"
         lost = asyncio.run(_save_then_read(before, f"sqlite+aiosqlite:///{tmp_path}/before.db"))
@@ -114,8 +106,8 @@ def test_misplaced_await_raises_and_the_fix_reads_the_row(
     versions: tuple[Path, Path], tmp_path: Path
 ) -> None:
     original, fixed = versions
-    before = _load(original, "am204_runtime_before_read")
-    after = _load(fixed, "am204_runtime_after_read")
+    before = load(original, "am204_runtime_before_read")
+    after = load(fixed, "am204_runtime_after_read")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(AttributeError, match="scalars"):

@@ -10,11 +10,10 @@ versions are imported with importlib and run.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from fix_and_load import load, write_module
 
 from asyncmend.engine import run
 
@@ -40,24 +39,13 @@ async def foreign_keys_enforced() -> int:
 '''
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _write(tmp_path: Path, folder: str) -> Path:
-    path = tmp_path / folder / f"db_{folder}.py"
-    path.parent.mkdir()
-    path.write_text(SOURCE, encoding="utf-8")
-    return path
+    return write_module(tmp_path / folder, f"db_{folder}", SOURCE)
 
 
 def test_listener_on_async_engine_fails_at_import(tmp_path: Path) -> None:
     with pytest.raises(NotImplementedError, match="asynchronous events are not implemented"):
-        _load(_write(tmp_path, "original"), "asyncmend_am206_original")
+        load(_write(tmp_path, "original"), "asyncmend_am206_original")
 
 
 def test_fixed_listener_runs_on_each_connection(tmp_path: Path) -> None:
@@ -67,6 +55,6 @@ def test_fixed_listener_runs_on_each_connection(tmp_path: Path) -> None:
     assert report.apply().written == [str(path)]
     assert '@event.listens_for(engine.sync_engine, "connect")' in path.read_text("utf-8")
 
-    module = _load(path, "asyncmend_am206_fixed")
+    module = load(path, "asyncmend_am206_fixed")
     assert asyncio.run(module.foreign_keys_enforced()) == 1
     asyncio.run(module.engine.dispose())

@@ -11,7 +11,6 @@ client's own clock could not tell the two apart.)
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
 from pathlib import Path
@@ -19,18 +18,11 @@ from types import ModuleType
 from typing import Any
 
 from fastapi.testclient import TestClient
+from fix_and_load import load
 
 from asyncmend.engine import run
 
 SOURCE = Path(__file__).resolve().parent.parent / "fixtures" / "runtime" / "am401_checkout.py"
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fixed_copy(tmp_path: Path) -> Path:
@@ -68,7 +60,7 @@ def _checkout(module: ModuleType) -> dict[str, Any]:
 
 
 def test_original_response_waits_for_the_email() -> None:
-    before = _checkout(_load(SOURCE, "am401_checkout_original"))
+    before = _checkout(load(SOURCE, "am401_checkout_original"))
     assert before["response"].status_code == 201
     assert len(before["emails"]) == 1
     _, email_time, args = before["emails"][0]
@@ -81,7 +73,7 @@ def test_fixed_response_is_sent_before_the_email(tmp_path: Path) -> None:
     fixed_path = _fixed_copy(tmp_path)
     fixed_source = fixed_path.read_text()
     assert "background_tasks.add_task(" in fixed_source
-    module = _load(fixed_path, "am401_checkout_fixed")
+    module = load(fixed_path, "am401_checkout_fixed")
 
     after = _checkout(module)
     assert after["response"].status_code == 201

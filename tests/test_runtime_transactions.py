@@ -8,13 +8,12 @@ and ``report.apply()`` (never by hand), loaded with importlib and run with async
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from fix_and_load import load
 from sqlalchemy.exc import MissingGreenlet, PendingRollbackError, StatementError
 
 from asyncmend.engine import run
@@ -135,18 +134,6 @@ def _fixed_by_asyncmend(
     return original, fixed
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclass-style annotations resolve through sys.modules
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
-
-
 def _url(tmp_path: Path, label: str) -> str:
     folder = tmp_path / f"db_{label}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -158,14 +145,14 @@ def test_am303_input_raises_missing_greenlet_and_fix_returns_value(tmp_path: Pat
     original, fixed = _fixed_by_asyncmend(tmp_path, READ_AFTER_COMMIT, "AM303")
     assert "await session.refresh(user)" in fixed.read_text()
 
-    before = _load(original, "am303_before")
+    before = load(original, "am303_before")
     with pytest.raises((MissingGreenlet, StatementError)) as raised:
         asyncio.run(before.main(_url(tmp_path, "before")))
     # SQLAlchemy 2.1 wraps it in a StatementError naming the implicit SELECT.
     error = raised.value
     assert isinstance(getattr(error, "orig", error), MissingGreenlet), error
 
-    after = _load(fixed, "am303_after")
+    after = load(fixed, "am303_after")
     assert asyncio.run(after.main(_url(tmp_path, "after"))) == "Ada Lovelace"
 
 
@@ -173,11 +160,11 @@ def test_am301_input_raises_pending_rollback_and_fix_imports_the_rest(tmp_path: 
     original, fixed = _fixed_by_asyncmend(tmp_path, SWALLOWED_FAILED_COMMIT, "AM301")
     assert "await session.rollback()" in fixed.read_text()
 
-    before = _load(original, "am301_before")
+    before = load(original, "am301_before")
     with pytest.raises(PendingRollbackError):
         asyncio.run(before.main(_url(tmp_path, "before")))
 
-    after = _load(fixed, "am301_after")
+    after = load(fixed, "am301_after")
     imported, emails = asyncio.run(after.main(_url(tmp_path, "after")))
     assert imported == 4
     assert emails == [
@@ -223,11 +210,11 @@ def test_am301_fix_in_a_savepoint_rolls_back_the_savepoint_and_keeps_earlier_wor
     assert "await nested.rollback()" in fixed.read_text()
     assert "await session.rollback()" not in fixed.read_text()
 
-    before = _load(original, "am301_savepoint_before")
+    before = load(original, "am301_savepoint_before")
     with pytest.raises(PendingRollbackError):
         asyncio.run(before.main(_url(tmp_path, "before")))
 
-    after = _load(fixed, "am301_savepoint_after")
+    after = load(fixed, "am301_savepoint_after")
     assert asyncio.run(after.main(_url(tmp_path, "after"))) == [
         "taken@example.com",
         "ada@example.com",
@@ -278,10 +265,10 @@ def test_am304_missing_row_is_a_500_before_and_a_404_after(tmp_path: Path) -> No
     original, fixed = _fixed_by_asyncmend(tmp_path, UNCHECKED_SCALAR_ONE, "AM304", unsafe=True)
     assert "user = result.scalar_one_or_none()" in fixed.read_text()
 
-    before = _load(original, "am304_before")
+    before = load(original, "am304_before")
     assert asyncio.run(_get_statuses(before, _url(tmp_path, "before"))) == [200, 500]
 
-    after = _load(fixed, "am304_after")
+    after = load(fixed, "am304_after")
     assert asyncio.run(_get_statuses(after, _url(tmp_path, "after"))) == [200, 404]
 
 
@@ -317,11 +304,11 @@ def test_am302_failure_after_the_first_commit_keeps_half_before_and_nothing_afte
     original, fixed = _fixed_by_asyncmend(tmp_path, SPLIT_COMMIT, "AM302", unsafe=True)
     assert "await session.flush()" in fixed.read_text()
 
-    before = _load(original, "am302_before")
+    before = load(original, "am302_before")
     assert asyncio.run(before.main(_url(tmp_path, "before"))) == [
         "taken@example.com",
         "ada@example.com",
     ]
 
-    after = _load(fixed, "am302_after")
+    after = load(fixed, "am302_after")
     assert asyncio.run(after.main(_url(tmp_path, "after"))) == ["taken@example.com"]

@@ -1,5 +1,6 @@
 """Import edits: where a new module-level statement goes, and how to spell a module
-(``asyncio``) at a given place, adding its import only when the name is free."""
+(``asyncio``) or a class (``HTTPException``) at a given place, adding its import only
+when the name is free."""
 
 from __future__ import annotations
 
@@ -35,6 +36,21 @@ def asyncio_reference(
     ):
         return "asyncio", True
     return None, False
+
+
+def class_reference(
+    model: SemanticModel, name: str, targets: frozenset[str], ancestors: Sequence[cst.CSTNode]
+) -> tuple[str | None, bool]:
+    """How to write the class ``name`` (one of the qualified ``targets``, such as
+    ``fastapi.HTTPException``) where ``ancestors`` lead: (the name to use, whether its
+    import must be added). ``(None, False)`` when ``name`` is bound to something else
+    there and no import of the class is."""
+    bound = sorted(local for local, target in model.imports.items() if target in targets)
+    if bound:
+        return (name if name in bound else bound[0]), False
+    if name in model.bindings(model.module) or model.bound_in_enclosing_functions(name, ancestors):
+        return None, False
+    return name, True
 
 
 def after_imports_anchor(

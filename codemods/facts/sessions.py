@@ -253,16 +253,16 @@ def _made_kind(func: ast.FunctionDef | ast.AsyncFunctionDef, makers: dict[str, b
     """An unannotated function that returns or yields ``maker()`` / ``AsyncSession(...)``
     (``"session"``; a plain sessionmaker's: ``"sync"``) or returns a maker (``"maker"``)."""
     opened: dict[str, bool] = {}
-    for node in _own_nodes(func):
+    returned: list[ast.expr] = []
+    for node in _own_nodes(func):  # one walk: what `with` opens, what is returned
         if isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 kind = _call_kind(item.context_expr, makers)
                 if kind is not None and isinstance(item.optional_vars, ast.Name):
                     opened[item.optional_vars.id] = kind
-    for node in _own_nodes(func):
-        value = node.value if isinstance(node, (ast.Return, ast.Yield)) else None
-        if value is None:
-            continue
+        elif isinstance(node, (ast.Return, ast.Yield)) and node.value is not None:
+            returned.append(node.value)
+    for value in returned:
         if isinstance(value, ast.Name) and value.id in opened:
             return "session" if opened[value.id] else "sync"
         if isinstance(value, ast.Name) and makers.get(value.id):

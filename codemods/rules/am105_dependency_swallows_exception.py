@@ -76,9 +76,7 @@ class DependencySwallowsException(Rule):
     preview: ClassVar[bool] = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not isinstance(self.ancestors[-1], cst.Module):
-            return  # FastAPI dependencies of the repo are module-level functions
-        if not is_yield_dependency(node, self.context):
+        if not is_yield_dependency(node, self.context, self.ancestors):
             return
         own = list(self.semantic.own_scope(node.body))
         yields = {id(n) for n in own if isinstance(n, cst.Yield)}

@@ -10,7 +10,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, Rule
 from asyncmend.codemods.semantic.dependencies import dependency_scopes, is_yield_dependency
 from asyncmend.codemods.semantic.fastapi import depends_call, depends_scope
-from asyncmend.codemods.semantic.sessions import session_names
+from asyncmend.codemods.semantic.sessions import session_method, session_names
 from asyncmend.codemods.semantic.tree import dotted_name
 from asyncmend.codemods.semantic.versions import has_at_least
 
@@ -82,9 +82,7 @@ class CommitAfterYield(Rule):
     preview: ClassVar[bool] = True
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not isinstance(self.ancestors[-1], cst.Module) or node.asynchronous is None:
-            return
-        if not is_yield_dependency(node, self.context):
+        if node.asynchronous is None or not is_yield_dependency(node, self.context, self.ancestors):
             return
         if dependency_scopes(node, self.context) == {"function"}:
             return
@@ -108,30 +106,25 @@ class CommitAfterYield(Rule):
         seen_yield = False
         for stmt in self.semantic.scope_statements(func.body):
             if isinstance(stmt, cst.WithItem):
-                call = stmt.item
+                begun = session_method(stmt.item, sessions)
                 if (
-                    isinstance(call, cst.Call)
-                    and isinstance(call.func, cst.Attribute)
-                    and call.func.attr.value == "begin"
-                    and dotted_name(call.func.value) in sessions
+                    begun is not None
+                    and begun[1] == "begin"
                     and not seen_yield
                     and self._with_yields(func, stmt)
                 ):
-                    found.append((stmt, f"`{dotted_name(call.func.value)}.begin()` commits"))
+                    found.append((stmt, f"`{begun[0]}.begin()` commits"))
                 continue
             if any(isinstance(n, cst.Yield) for n in self.semantic.descendants(stmt)):
                 seen_yield = True
                 continue
             if seen_yield:
                 for n in self.semantic.descendants(stmt):
-                    if (
-                        isinstance(n, cst.Await)
-                        and isinstance(n.expression, cst.Call)
-                        and isinstance(n.expression.func, cst.Attribute)
-                        and n.expression.func.attr.value == "commit"
-                        and dotted_name(n.expression.func.value) in sessions
-                    ):
-                        found.append((stmt, f"`{dotted_name(n.expression.func.value)}` commits"))
+                    called = (
+                        session_method(n.expression, sessions) if isinstance(n, cst.Await) else None
+                    )
+                    if called is not None and called[1] == "commit":
+                        found.append((stmt, f"`{called[0]}` commits"))
         return found
 
     def _with_yields(self, func: cst.FunctionDef, item: cst.WithItem) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.edits.awaits import awaited_operand
 from asyncmend.codemods.edits.comments import (
     argument_comments,
     whitespace_comments,
@@ -12,10 +13,15 @@ from asyncmend.codemods.edits.comments import (
 )
 from asyncmend.codemods.edits.indent import continuation_offset, shift_continuations
 from asyncmend.codemods.semantic.sessions import local_sessionmakers, session_names
-from asyncmend.codemods.semantic.tree import assigned_names, dotted_name, iter_descendants, reads
+from asyncmend.codemods.semantic.tree import (
+    assigned_names,
+    dotted_name,
+    iter_descendants,
+    line_of,
+    reads,
+)
 
 GATHER = frozenset({"asyncio.gather", "asyncio.tasks.gather"})
-_ATOMS = (cst.Call, cst.Name, cst.Attribute, cst.Subscript)
 
 
 class GatherSharedSession(Rule):
@@ -117,8 +123,10 @@ class GatherSharedSession(Rule):
             return self._starred_fix(parent, args)
         if not args:
             return None
-        line, assign = self._assignment_line(parent)
-        if line is not None and assign is not None:
+        small = self.ancestors[-2] if len(self.ancestors) > 1 else None
+        line = line_of(small, self.ancestors[:-2]) if small is not None else None
+        assign = small if isinstance(small, cst.Assign) and small.value is parent else None
+        if line is not None and assign is not None and len(assign.targets) == 1:
             targets = assign.targets[0].target
             if _separable(targets, args):
                 return self._separate_fix(line, targets, args, call)  # type: ignore[arg-type]
@@ -128,7 +136,9 @@ class GatherSharedSession(Rule):
         # call's closing layout (a dropped `return_exceptions=False` leaves none behind).
         closing = call.args[-1]
         elements = [
-            cst.Element(_awaited(arg.value), comma=closing.comma if arg is args[-1] else arg.comma)
+            cst.Element(
+                awaited_operand(arg.value), comma=closing.comma if arg is args[-1] else arg.comma
+            )
             for arg in args
         ]
         new = cst.List(
@@ -155,27 +165,13 @@ class GatherSharedSession(Rule):
         comp = value.for_in
         if comp.asynchronous is not None:
             return None
-        new = cst.ListComp(_awaited(value.elt), comp, lpar=awaited.lpar, rpar=awaited.rpar)
+        new = cst.ListComp(awaited_operand(value.elt), comp, lpar=awaited.lpar, rpar=awaited.rpar)
         return Fix(
             "Await the coroutines one after the other",
             Applicability.SAFE,
             [(awaited, new)],
             maybe_unused=self._gather_import(),
         )
-
-    def _assignment_line(
-        self, awaited: cst.Await
-    ) -> tuple[cst.SimpleStatementLine | None, cst.Assign | None]:
-        if len(self.ancestors) < 4:
-            return None, None
-        statement, small = self.ancestors[-3], self.ancestors[-2]
-        if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-            return None, None
-        if not isinstance(self.ancestors[-4], (cst.IndentedBlock, cst.Module)):
-            return None, None
-        if isinstance(small, cst.Assign) and len(small.targets) == 1 and small.value is awaited:
-            return statement, small
-        return statement, None
 
     def _separate_fix(
         self,
@@ -206,7 +202,7 @@ class GatherSharedSession(Rule):
                 comma = args[position - 1].comma
                 before = comma.whitespace_after if isinstance(comma, cst.Comma) else None
                 moved = shift_continuations(arg.value, remove=continuation_offset(before))
-            value: cst.BaseExpression = _awaited(moved)
+            value: cst.BaseExpression = awaited_operand(moved)
             if targets is not None:
                 target = targets.elements[position].value
                 small: cst.BaseSmallStatement = cst.Assign(
@@ -286,12 +282,6 @@ def _is_false_return_exceptions(arg: cst.Arg) -> bool:
         and isinstance(arg.value, cst.Name)
         and arg.value.value == "False"
     )
-
-
-def _awaited(value: cst.BaseExpression) -> cst.Await:
-    if isinstance(value, _ATOMS) or value.lpar:
-        return cst.Await(value)
-    return cst.Await(value, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def _separable(target: cst.BaseExpression, args: list[cst.Arg]) -> bool:

@@ -12,7 +12,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.imports import asyncio_reference
 from asyncmend.codemods.edits.indent import shift_continuations
-from asyncmend.codemods.semantic.paths import is_test_file
+from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.sessions import session_names
 from asyncmend.codemods.semantic.tree import dotted_name, reads
 
@@ -103,9 +103,7 @@ class SequentialIndependentAwaits(Rule):
             return
         # Tests await one step after the other on purpose, often through one client
         # over one connection: not findings unless `include-tests = true`.
-        if not self.settings.get("include-tests", False) and is_test_file(
-            self.context.path, self.context.module_name
-        ):
+        if not self.settings.get("include-tests", False) and self.semantic.in_test_file:
             return
         run: list[_Await] = []
         for statement in node.body:
@@ -221,7 +219,7 @@ class SequentialIndependentAwaits(Rule):
         one_line = f"{target} = await {gather}({', '.join(codes)})"
         fits = indent + len(one_line) <= _LINE_LENGTH and all("\n" not in c for c in codes)
         if fits and not any(comments[1:]) and not leading:
-            statement = cst.parse_statement(one_line + "\n", self.context.module.config_for_parsing)
+            statement = simple_statement(one_line, self.context.module)
             statement = statement.with_changes(
                 leading_lines=first.leading_lines, trailing_whitespace=first.trailing_whitespace
             )
@@ -240,9 +238,7 @@ class SequentialIndependentAwaits(Rule):
         self, run: list[_Await], target: str, gather: str, comments: list[str | None]
     ) -> cst.SimpleStatementLine:
         """``a, b = await gather(`` / one call per line with its own comment / ``)``."""
-        config = self.context.module.config_for_parsing
-        template = cst.parse_statement(f"{target} = await {gather}()\n", config)
-        assert isinstance(template, cst.SimpleStatementLine)
+        template = simple_statement(f"{target} = await {gather}()", self.context.module)
         assign = template.body[0]
         assert isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Await)
         gather_call = assign.value.expression

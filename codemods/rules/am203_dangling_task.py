@@ -9,7 +9,8 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.comments import without_noqa_codes
 from asyncmend.codemods.edits.imports import after_imports_anchor, asyncio_reference
-from asyncmend.codemods.semantic.tree import dotted_name, iter_children, not_a_variable
+from asyncmend.codemods.edits.statements import simple_statement
+from asyncmend.codemods.semantic.tree import dotted_name, name_nodes
 
 #: Functions that schedule a coroutine and return the only strong handle on its task.
 SPAWN_FUNCTIONS = frozenset(
@@ -128,7 +129,11 @@ class DanglingTask(Rule):
             return
         name = target.value
         bound = self.semantic.bindings(func).get(name, [])
-        if len(bound) != 1 or bound[0].kind != "assign" or _occurrences(func.body, name) != 1:
+        if (
+            len(bound) != 1
+            or bound[0].kind != "assign"
+            or sum(n.value == name for n, _ in name_nodes(func.body)) != 1
+        ):
             return  # read somewhere, rebound, or a `global`/`nonlocal` name
         spawner = self._spawner(call)
         if spawner is None:
@@ -191,8 +196,8 @@ class DanglingTask(Rule):
             if prefix is None or anchor is None or anchor is line:
                 return None
             set_name = self.semantic.fresh_name("_background_tasks")
-            declaration = cst.parse_statement(
-                f"{set_name}: set[{prefix}.Task] = set()\n", self.context.module.config_for_parsing
+            declaration = simple_statement(
+                f"{set_name}: set[{prefix}.Task] = set()", self.context.module
             ).with_changes(leading_lines=[cst.EmptyLine()])
             if after:
                 replacements.append((anchor, cst.FlattenSentinel([anchor, declaration])))
@@ -201,7 +206,6 @@ class DanglingTask(Rule):
                 replacements.append((anchor, cst.FlattenSentinel([declaration, anchor])))
             if needs_import:
                 imports.append(ImportSpec("asyncio"))
-        config = self.context.module.config_for_parsing
         if kept_as is not None:
             task = kept_as
             first = without_noqa_codes(line, _DANGLING_TASK_CODES)
@@ -213,8 +217,9 @@ class DanglingTask(Rule):
                 ),
                 _DANGLING_TASK_CODES,
             )
-        keep = cst.parse_statement(f"{set_name}.add({task})\n", config)
-        discard = cst.parse_statement(f"{task}.add_done_callback({set_name}.discard)\n", config)
+        module = self.context.module
+        keep = simple_statement(f"{set_name}.add({task})", module)
+        discard = simple_statement(f"{task}.add_done_callback({set_name}.discard)", module)
         replacements.append((line, cst.FlattenSentinel([first, keep, discard])))
         return Fix(
             f"Keep a reference in `{set_name}` until the task is done",
@@ -263,20 +268,6 @@ _FUTURE_METHODS = frozenset(
     {"run_in_executor", "create_future", "wrap_future", "create_task", "ensure_future", "gather",
      "shield"}
 )  # fmt: skip
-
-
-def _occurrences(body: cst.CSTNode, name: str) -> int:
-    """How often the variable ``name`` occurs in ``body`` (nested scopes included)."""
-    count = 0
-    stack: list[cst.CSTNode] = [body]
-    while stack:
-        node = stack.pop()
-        if type(node) is cst.Name:
-            count += node.value == name
-            continue
-        skip = not_a_variable(node)
-        stack.extend(child for child in iter_children(node) if child is not skip)
-    return count
 
 
 def _unread_message(spawner: str, name: str) -> str:

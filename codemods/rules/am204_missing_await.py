@@ -6,6 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.edits.awaits import awaited, in_generator_expression, is_receiver
 from asyncmend.codemods.semantic.coroutines import coroutine_callee, coroutine_callee_kind
 from asyncmend.codemods.semantic.session_flow import (
     is_binding_occurrence,
@@ -164,17 +165,17 @@ class MissingAwait(Rule):
         ):
             return  # `async for x in f()`: f() is iterated asynchronously, not awaited
         what = self._describe(node, callee, sessions)
-        fixable = is_async and not self._in_generator_expression(func)
+        fixable = is_async and not in_generator_expression(self.ancestors)
         if isinstance(parent, cst.Attribute) and parent.value is node:
             self._check_chain(node, callee, sessions, what, fixable)
         elif isinstance(parent, cst.Expr):
-            self._report(node, what, fixable, _awaited(node))
+            self._report(node, what, fixable, awaited(node))
         elif isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
             self._check_assignment(node, parent, func, what, fixable)
         elif isinstance(parent, CONSUMED):
-            self._report(node, what, fixable, _awaited(node))
+            self._report(node, what, fixable, awaited(node))
         elif isinstance(parent, cst.Subscript) and parent.value is node:
-            self._report(node, what, fixable, _awaited(node, parenthesized=True))
+            self._report(node, what, fixable, awaited(node, parenthesized=True))
         else:
             self._report(node, what, False, None)
 
@@ -198,11 +199,7 @@ class MissingAwait(Rule):
         index = len(self.ancestors) - 2
         while index >= 0:
             above = self.ancestors[index]
-            if (
-                (isinstance(above, cst.Attribute) and above.value is top)
-                or (isinstance(above, cst.Call) and above.func is top)
-                or (isinstance(above, cst.Subscript) and above.value is top)
-            ):
+            if is_receiver(top, above):
                 top, index = above, index - 1
             else:
                 break
@@ -210,9 +207,9 @@ class MissingAwait(Rule):
         method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
         plain_result = _receiver(call) in sessions and method in SYNC_RESULT_METHODS
         used = f"`.{first.attr.value}`"
-        awaited = _awaited(call, parenthesized=True)
+        wrapped = awaited(call, parenthesized=True)
         if isinstance(outer, cst.Await) and outer.expression is top:
-            chain = cst.ensure_type(top, cst.BaseExpression).deep_replace(call, awaited)
+            chain = cst.ensure_type(top, cst.BaseExpression).deep_replace(call, wrapped)
             chain = cst.ensure_type(chain, cst.BaseExpression)
             if outer.lpar:
                 chain = chain.with_changes(
@@ -235,7 +232,7 @@ class MissingAwait(Rule):
         )
         if not plain_result:
             message += " (and await the rest of the chain too if it returns a coroutine)"
-        self._report(call, message, fixable and plain_result, awaited, remedy=False)
+        self._report(call, message, fixable and plain_result, wrapped, remedy=False)
 
     def _check_assignment(
         self,
@@ -271,7 +268,7 @@ class MissingAwait(Rule):
             if misused
             else f"; `{name}` holds the coroutine and nothing awaits it"
         )
-        self._report(call, what + detail, fixable, _awaited(call))
+        self._report(call, what + detail, fixable, awaited(call))
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -326,15 +323,6 @@ class MissingAwait(Rule):
             f"creates a coroutine, and its body never runs"
         )
 
-    def _in_generator_expression(self, func: cst.FunctionDef) -> bool:
-        """``await`` in a generator expression makes it an async generator: no fix there."""
-        for node in reversed(self.ancestors):
-            if node is func:
-                return False
-            if isinstance(node, cst.GeneratorExp):
-                return True
-        return False
-
     def _shadowed(self, call: cst.Call, func: cst.FunctionDef, sessions: frozenset[str]) -> bool:
         """A module-level callee (``sleep``, ``create_user``) rebound inside the function."""
         if _receiver(call) in sessions:
@@ -351,12 +339,6 @@ def _receiver(call: cst.Call) -> str | None:
 
 def _callee_text(call: cst.Call) -> str:
     return dotted_name(call.func) or "..."
-
-
-def _awaited(call: cst.Call, *, parenthesized: bool = False) -> cst.Await:
-    if parenthesized:
-        return cst.Await(expression=call, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return cst.Await(expression=call)
 
 
 def _tail(top: cst.CSTNode, call: cst.Call) -> str:

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
+from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.bindings import bound_names
+from asyncmend.codemods.semantic.exceptions import catches_database_errors, is_broad
 from asyncmend.codemods.semantic.flow import ends_with_raise, may_leave
-from asyncmend.codemods.semantic.sessions import method_session_names
+from asyncmend.codemods.semantic.sessions import method_session_names, session_method
 from asyncmend.codemods.semantic.summaries import session_effects
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     assigned_names,
     assignment,
-    caught_types,
     derived_names,
     dotted_name,
     iter_children,
@@ -33,8 +35,6 @@ FAILING_METHODS = frozenset({"commit", "flush"})
 RECOVERING_METHODS = frozenset({"rollback", "close", "aclose", "reset", "invalidate"})
 #: Effects of a helper (function summaries) that clear a failed transaction.
 RECOVERING_EFFECTS = frozenset({"rollback", "close"})
-#: Exception classes that catch what a failed commit raises (sqlalchemy.exc.* too).
-BROAD_EXCEPTIONS = frozenset({"Exception", "BaseException", "builtins.Exception"})
 
 
 class SwallowedFailedCommit(Rule):
@@ -133,15 +133,15 @@ class SwallowedFailedCommit(Rule):
         if node.finalbody is not None and _recovers(node.finalbody, recovering, self.context):
             return
         raises_after = _raise_follows(node, self.ancestors)
-        values = _single_values(func)
+        value_of = partial(self.semantic.single_value, func)
         swallowing = [
             handler
             for handler in node.handlers
-            if self._catches_commit_errors(handler)
+            if catches_database_errors(handler, self.semantic)
             and not ends_with_raise(handler.body)
             and not (raises_after and not may_leave(handler))
             and not _recovers(handler.body, recovering, self.context)
-            and not all(_raises_when(handler.body, f.guards, node, values) for f in failing)
+            and not all(_raises_when(handler.body, f.guards, node, value_of) for f in failing)
         ]
         if not swallowing:
             return
@@ -212,7 +212,7 @@ class SwallowedFailedCommit(Rule):
             return
         replacements = []
         for handler in swallowing:
-            body = _with_rollback(handler.body, rollbacks, recovering)
+            body = _with_rollback(handler.body, rollbacks, recovering, self.context.module)
             if body is None:
                 self.report(
                     call,
@@ -223,7 +223,9 @@ class SwallowedFailedCommit(Rule):
             replacements.append((handler.body, body))
         applicability = Applicability.SAFE
         reason = ""
-        if any(_broad(self, h) for h in swallowing) and not _only_commits(node.body, sessions):
+        if any(is_broad(h, self.semantic) for h in swallowing) and not _only_commits(
+            node.body, sessions
+        ):
             # A broad handler around more than the commit also runs for errors that leave
             # the session healthy: a rollback there discards writes the caller may commit.
             applicability = Applicability.UNSAFE
@@ -242,7 +244,7 @@ class SwallowedFailedCommit(Rule):
         if inner.finalbody is not None and _recovers(inner.finalbody, set(sessions), self.context):
             return True
         return any(
-            self._catches_commit_errors(handler)
+            catches_database_errors(handler, self.semantic)
             and (
                 not ends_with_raise(handler.body)
                 or _recovers(handler.body, set(sessions), self.context)
@@ -275,30 +277,9 @@ class SwallowedFailedCommit(Rule):
                         return "begin_nested", name
         return None, None
 
-    def _catches_commit_errors(self, handler: cst.ExceptHandler) -> bool:
-        """Whether the handler catches what a failed commit raises: a bare ``except``,
-        ``Exception``/``BaseException``, or a class from ``sqlalchemy``."""
-        types = caught_types(handler)
-        if types is None:
-            return True
-        for expr in types:
-            name = self.semantic.resolve(expr)
-            if name is None:
-                continue
-            if name in BROAD_EXCEPTIONS or name.split(".")[0] in ("sqlalchemy", "sqlmodel"):
-                return True
-        return False
-
 
 def _session_method(node: cst.CSTNode, sessions: frozenset[str] | set[str]) -> tuple[str, str]:
-    if (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and (receiver := dotted_name(node.func.value)) is not None
-        and receiver in sessions
-    ):
-        return receiver, node.func.attr.value
-    return "", ""
+    return session_method(node, sessions) or ("", "")
 
 
 @dataclass(frozen=True)
@@ -428,7 +409,7 @@ def _raises_when(
     handler: cst.BaseSuite,
     guards: tuple[tuple[cst.BaseExpression, bool], ...],
     node: cst.Try,
-    values: dict[str, cst.BaseExpression],
+    value_of: Callable[[str], cst.BaseExpression | None],
 ) -> bool:
     """The handler re-raises on exactly the path where the commit ran: one of its
     top-level ``if`` statements tests what guarded the commit (the same branch, names not
@@ -446,8 +427,8 @@ def _raises_when(
         code, polarity = _normal_test(test)
         wanted.add((code, polarity == taken))
         # `a and b` held: so did `a` and `b`; a name bound once to such a test stands for it.
-        if isinstance(test, cst.Name) and test.value in values:
-            pending.append((values[test.value], taken))
+        if isinstance(test, cst.Name) and (value := value_of(test.value)) is not None:
+            pending.append((value, taken))
         elif (
             taken and isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And)
         ):
@@ -463,18 +444,6 @@ def _raises_when(
             if ends_with_raise(orelse.body):
                 return True
     return False
-
-
-def _single_values(func: cst.FunctionDef) -> dict[str, cst.BaseExpression]:
-    """Names assigned exactly once in ``func`` (plain ``name = value``) -> that value."""
-    seen: dict[str, list[cst.BaseExpression | None]] = {}
-    for node in own_scope(func.body):
-        value, targets = assignment(node)
-        for target in targets:
-            for name in assigned_names(target):
-                plain = isinstance(target, cst.Name) and len(targets) == 1
-                seen.setdefault(name, []).append(value if plain else None)
-    return {n: v[0] for n, v in seen.items() if len(v) == 1 and v[0] is not None}
 
 
 def _raise_follows(node: cst.Try, ancestors: list[cst.CSTNode]) -> bool:
@@ -504,15 +473,6 @@ def _checks_transaction_state(body: cst.CSTNode, sessions: set[str]) -> bool:
         ):
             return True
     return False
-
-
-def _broad(rule: SwallowedFailedCommit, handler: cst.ExceptHandler) -> bool:
-    """A bare ``except``, ``Exception`` or ``BaseException``: it also catches errors that
-    have nothing to do with the database."""
-    types = caught_types(handler)
-    if types is None:
-        return True
-    return any((rule.semantic.resolve(t) or "") in BROAD_EXCEPTIONS for t in types)
 
 
 def _only_commits(body: cst.BaseSuite, sessions: frozenset[str]) -> bool:
@@ -566,20 +526,14 @@ def _enclosing_loop(
     return None
 
 
-def _rollback_line(session: str) -> cst.SimpleStatementLine:
-    statement = cst.parse_statement(f"await {session}.rollback()\n")
-    assert isinstance(statement, cst.SimpleStatementLine)
-    return statement
-
-
 def _with_rollback(
-    body: cst.BaseSuite, sessions: list[str], recovering: set[str]
+    body: cst.BaseSuite, sessions: list[str], recovering: set[str], module: cst.Module
 ) -> cst.IndentedBlock | None:
     """The handler with the rollback as its first statement, or, when the handler
     re-raises on some path, right after its last statement that raises (a rollback must
     not run before a raise the handler already does); None when that is not possible
     (the raise and the fall-through share a statement, or the session is used before)."""
-    rollbacks = [_rollback_line(s) for s in sessions]
+    rollbacks = [simple_statement(f"await {s}.rollback()", module) for s in sessions]
     if isinstance(body, cst.SimpleStatementSuite):
         if any(isinstance(small, cst.Raise) for small in body.body):
             return None

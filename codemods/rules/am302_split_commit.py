@@ -9,6 +9,7 @@ from asyncmend.codemods.semantic.flow import (
     Flow,
     SessionCall,
     Site,
+    between,
     certainly_followed_by,
     commit_flow,
     hands_off,
@@ -114,8 +115,7 @@ class SplitCommit(Rule):
         before = [
             w
             for w in writes
-            if precedes(w, commit.site)
-            and not any(precedes(w, c) and precedes(c, commit.site) for c in others)
+            if precedes(w, commit.site) and not any(between(w, c, commit.site) for c in others)
         ]
         if not before:
             return
@@ -125,7 +125,7 @@ class SplitCommit(Rule):
         later = certainly_followed_by(flow, commit.site, [c for c in same if c is not commit])
         if later is None:
             return
-        if not any(precedes(commit.site, w) and precedes(w, later.site) for w in writes):
+        if not any(between(commit.site, w, later.site) for w in writes):
             return
         if any(
             precedes(commit.site, site)

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
+from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.flow import (
     AttributeUse,
     Flow,
     Loaded,
     SessionCall,
+    between,
+    checked_not_none,
     commit_flow,
     dominates,
     loaded_objects,
@@ -99,20 +102,11 @@ class ReadAfterCommit(Rule):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         found = commit_flow(node, self.context, self.ancestors)
-        if found is None:
+        if found is None or not (loaded := loaded_objects(found[0])):
             return
         flow, commits = found
-        if not commits:
-            return
-        loaded = loaded_objects(flow)
-        if not loaded:
-            return
-        expires: dict[str, bool] = {}
         for commit in commits:
-            session = commit.session
-            if session not in expires:
-                expires[session] = session_expires_on_commit(flow, session, self.context)
-            if expires[session]:
+            if session_expires_on_commit(flow, commit.session, self.context):
                 self._check_commit(flow, commit, commits, loaded)
 
     def _check_commit(
@@ -122,29 +116,27 @@ class ReadAfterCommit(Rule):
         commits: list[SessionCall],
         loaded: list[Loaded],
     ) -> None:
+        # The latest load or add of each name in this session before the commit.
+        sources = {
+            item.name: item
+            for item in loaded
+            if item.session == commit.session and precedes(item.site, commit.site)
+        }
         expired: list[_Expired] = []
-        for name in dict.fromkeys(item.name for item in loaded):
-            sources = [
-                item
-                for item in loaded
-                if item.name == name
-                and item.session == commit.session
-                and precedes(item.site, commit.site)
-            ]
-            if not sources or _detached(flow, name, sources[-1], commit):
-                continue
-            read = _first_read(flow, name, commit, commits)
-            if read is None:
-                continue
-            expired.append(_Expired(sources[-1], read, _fixable(flow, sources, commit)))
+        for name in dict.fromkeys(item.name for item in loaded):  # in order of first binding
+            source = sources.get(name)
+            read = _first_read(flow, name, commit, commits) if source is not None else None
+            if read is not None and not _detached(flow, name, source, commit):
+                expired.append(_Expired(source, read, _fixable(flow, source, commit)))
         if not expired:
             return
         line = statement_line(flow, commit)
         fixable = [item for item in expired if item.fixable] if line is not None else []
         fix = None
         if line is not None and fixable:
+            module = self.context.module
             refreshes = [
-                _refresh_line(commit.session, item.loaded.name)
+                simple_statement(f"await {commit.session}.refresh({item.loaded.name})", module)
                 for item in sorted(fixable, key=lambda e: e.read.site.order)
             ]
             fix = Fix(
@@ -154,6 +146,9 @@ class ReadAfterCommit(Rule):
                 applicability=Applicability.SAFE,
                 replacements=[(line, cst.FlattenSentinel([line, *refreshes]))],
             )
+        reason = "it may be None or unbound there"
+        if line is None:
+            reason = "the commit is not a statement of its own"
         for item in expired:
             name, attribute = item.loaded.name, item.read.node.attr.value
             message = (
@@ -164,11 +159,6 @@ class ReadAfterCommit(Rule):
             if item.fixable and fix is not None:
                 self.report(item.read.node, message, fix=fix)
             else:
-                reason = (
-                    "it may be None or unbound there"
-                    if line is not None
-                    else "the commit is not a statement of its own"
-                )
                 self.report(item.read.node, f"{message} (no automatic fix: {reason})")
 
 
@@ -178,21 +168,14 @@ def _first_read(
     """The first read of ``name.attr`` after ``commit`` with no refresh, rebinding or
     later commit of the same session in between (that later commit reports it)."""
     resets = [b.site for b in flow.bindings_of(name)]
-    resets += [
-        c.site
-        for c in flow.calls
-        if c.method == "refresh"
-        and c.call.args
-        and isinstance(c.call.args[0].value, cst.Name)
-        and c.call.args[0].value.value == name
-    ]
+    resets += [c.site for c in flow.calls_on(name, ("refresh",))]
     resets += [c.site for c in commits if c is not commit and c.session == commit.session]
     for use in flow.attributes:
         if use.name != name or use.store or use.node.attr.value in SAFE_ATTRIBUTES:
             continue
         if not precedes(commit.site, use.site):
             continue
-        if any(precedes(commit.site, r) and precedes(r, use.site) for r in resets):
+        if any(between(commit.site, r, use.site) for r in resets):
             continue
         return use
     return None
@@ -201,95 +184,16 @@ def _first_read(
 def _detached(flow: Flow, name: str, source: Loaded, commit: SessionCall) -> bool:
     """``s.expunge(name)`` / ``s.expunge_all()`` between the load and the commit: a
     detached object is not expired by the commit."""
-    for call in flow.calls:
-        if call.session != commit.session or call.method not in ("expunge", "expunge_all"):
-            continue
-        args = call.call.args
-        if call.method == "expunge" and not (
-            args and isinstance(args[0].value, cst.Name) and args[0].value.value == name
-        ):
-            continue
-        if precedes(source.site, call.site) and precedes(call.site, commit.site):
-            return True
-    return False
-
-
-def _fixable(flow: Flow, sources: list[Loaded], commit: SessionCall) -> bool:
-    """A refresh right after the commit is safe: the name is bound on every path to the
-    commit (its binding dominates it) and is not None there."""
-    source = sources[-1]
-    if not dominates(source.site, commit.site):
-        return False
-    if len(flow.bindings_of(source.name)) > 1:
-        return False
-    return not source.may_be_none or _none_checked(flow, source, commit)
-
-
-def _none_checked(flow: Flow, source: Loaded, commit: SessionCall) -> bool:
-    """An ``if x is None: raise/return`` (or ``if not x:``), or an ``assert x`` /
-    ``assert x is not None``, between the binding and the commit, in the block of the
-    binding."""
-    position = flow.positions.get(id(source.site.statement))
-    if position is None:
-        return False
-    block, index = position
-    depth = len(source.site.path) - 1
-    end = commit.site.path[depth][1]
-    for stmt in block.body[index + 1 : end]:  # type: ignore[attr-defined]
-        if isinstance(stmt, cst.SimpleStatementLine) and any(
-            isinstance(small, cst.Assert) and _asserts_not_none(small.test, source.name)
-            for small in stmt.body
-        ):
-            return True
-        if (
-            isinstance(stmt, cst.If)
-            and stmt.orelse is None
-            and _is_none_test(stmt.test, source.name)
-        ):
-            body = list(stmt.body.body)
-            last = body[-1] if body else None
-            if isinstance(last, cst.SimpleStatementLine):
-                last = last.body[-1]
-            if isinstance(last, (cst.Raise, cst.Return)):
-                return True
-    return False
-
-
-def _compares_to_none(test: cst.BaseExpression, name: str, operator: type[cst.BaseCompOp]) -> bool:
-    """``name is None`` (operator ``cst.Is``) or ``name is not None`` (``cst.IsNot``)."""
-    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
-        return False
-    target = test.comparisons[0]
-    return (
-        isinstance(test.left, cst.Name)
-        and test.left.value == name
-        and isinstance(target.operator, operator)
-        and isinstance(target.comparator, cst.Name)
-        and target.comparator.value == "None"
+    detaching = flow.calls_on(name, ("expunge",))
+    detaching += [call for call in flow.calls if call.method == "expunge_all"]
+    return any(
+        c.session == commit.session and between(source.site, c.site, commit.site) for c in detaching
     )
 
 
-def _is_none_test(test: cst.BaseExpression, name: str) -> bool:
-    if isinstance(test, cst.Comparison):
-        return _compares_to_none(test, name, cst.Is)
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        return isinstance(test.expression, cst.Name) and test.expression.value == name
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
-        return _is_none_test(test.left, name) or _is_none_test(test.right, name)
-    return False
-
-
-def _asserts_not_none(test: cst.BaseExpression, name: str) -> bool:
-    if isinstance(test, cst.Name):
-        return test.value == name
-    if isinstance(test, cst.Comparison):
-        return _compares_to_none(test, name, cst.IsNot)
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-        return _asserts_not_none(test.left, name) or _asserts_not_none(test.right, name)
-    return False
-
-
-def _refresh_line(session: str, name: str) -> cst.SimpleStatementLine:
-    statement = cst.parse_statement(f"await {session}.refresh({name})\n")
-    assert isinstance(statement, cst.SimpleStatementLine)
-    return statement
+def _fixable(flow: Flow, source: Loaded, commit: SessionCall) -> bool:
+    """A refresh right after the commit is safe: the name is bound on every path to the
+    commit (its one binding dominates it) and is not None there."""
+    if not dominates(source.site, commit.site) or len(flow.bindings_of(source.name)) > 1:
+        return False
+    return not source.may_be_none or checked_not_none(flow, source.name, source.site, commit.site)

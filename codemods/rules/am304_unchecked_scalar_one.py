@@ -5,20 +5,14 @@ from __future__ import annotations
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.imports import class_reference
+from asyncmend.codemods.edits.statements import statement
 from asyncmend.codemods.facts.transactions import no_result_handlers
+from asyncmend.codemods.semantic.exceptions import catches_database_errors, guarding_tries
 from asyncmend.codemods.semantic.fastapi import is_route_handler
-from asyncmend.codemods.semantic.flow import (
-    Flow,
-    Site,
-    entity_of,
-    execute_source,
-    first_arg,
-    flow_of,
-    method_chain,
-    resolve_query,
-    select_of,
-)
-from asyncmend.codemods.semantic.tree import caught_types, dotted_name, iter_descendants
+from asyncmend.codemods.semantic.flow import execute_source, first_arg, flow_of, resolve_query
+from asyncmend.codemods.semantic.queries import entity_of, looks_up_by_id, returns_one_row
+from asyncmend.codemods.semantic.tree import line_of
 
 #: Where FastAPI's HTTPException may come from (the fix reuses such a binding).
 HTTP_EXCEPTIONS = frozenset(
@@ -28,29 +22,8 @@ HTTP_EXCEPTIONS = frozenset(
         "starlette.exceptions.HTTPException",
     }
 )
-#: SQL aggregate functions: without GROUP BY a query of them returns exactly one row.
-AGGREGATES = frozenset(
-    {
-        "count", "sum", "max", "min", "avg", "array_agg", "string_agg", "group_concat",
-        "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "bool_and",
-        "bool_or", "every", "stddev", "stddev_pop", "stddev_samp", "variance",
-        "var_pop", "var_samp", "bit_and", "bit_or", "percentile_cont", "percentile_disc",
-        "mode", "aggregate_strings",
-    }
-)  # fmt: skip
-EXISTS = frozenset(
-    {"sqlalchemy.exists", "sqlalchemy.sql.exists", "sqlalchemy.sql.expression.exists"}
-)
-#: Statement methods that keep a one-row aggregate query at one row.
-ONE_ROW_METHODS = frozenset(
-    {
-        "where", "filter", "filter_by", "select_from", "join", "outerjoin", "join_from",
-        "outerjoin_from", "order_by", "execution_options", "options", "params", "correlate",
-        "limit", "with_hint", "add_cte",
-    }
-)  # fmt: skip
-#: Query methods whose arguments are criteria.
-CRITERIA_METHODS = frozenset({"where", "filter"})
+#: Builtin bases of ``NoResultFound`` a handler may name instead.
+NO_RESULT_BASES = frozenset({"LookupError"})
 
 
 class UncheckedScalarOne(Rule):
@@ -116,7 +89,7 @@ class UncheckedScalarOne(Rule):
         if self._app_handles_no_result():
             return
         flow = flow_of(handler, self.context, self.ancestors)
-        site = self._site_of(flow, node)
+        site = flow.site_of(node)
         if site is None:
             return
         source = execute_source(flow, func.value, site)
@@ -124,9 +97,9 @@ class UncheckedScalarOne(Rule):
             return
         call = source[0]
         query = resolve_query(flow, first_arg(call.call), call.site)
-        if query is None or not _looks_up_id(query) or self._handles_no_result():
+        if query is None or not looks_up_by_id(query) or self._handles_no_result():
             return
-        if self._always_one_row(query):
+        if returns_one_row(query, self.semantic):
             return
         model = entity_of(query)
         label = (model or "row").rsplit(".", 1)[-1]
@@ -134,117 +107,54 @@ class UncheckedScalarOne(Rule):
             f"`.scalar_one()` on a lookup by id in a route handler: a missing {label} raises "
             "`NoResultFound`, answered as a 500; use `scalar_one_or_none()` and a 404"
         )
-        reason = self._no_fix_reason(model)
+        exception, needs_import = class_reference(
+            self.semantic, "HTTPException", HTTP_EXCEPTIONS, self.ancestors
+        )
         line = self._assignment_line(node)
-        if reason is None and line is None:
+        if model is None:
+            reason = "the query selects a column, so `None` may be a NULL value"
+        elif exception is None:
+            reason = "`HTTPException` names something else here"
+        elif line is None:
             reason = "the value is not assigned to a plain name on a line of its own"
-        if reason is not None:
-            self.report(node, f"{message} (no automatic fix: {reason})")
+        else:
+            fix = self._fix(node, line, label, exception)
+            if needs_import:
+                fix.imports.append(ImportSpec("fastapi", "HTTPException"))
+            self.report(node, message, fix=fix)
             return
-        assert line is not None and model is not None
-        self.report(node, message, fix=self._fix(node, line, label))
-
-    def _always_one_row(self, query: cst.BaseExpression) -> bool:
-        """``select(func.count(...))...``: every selected column is an aggregate (or an
-        ``exists()``) and nothing groups, filters groups or skips rows, so the result has
-        exactly one row, found or not."""
-        select = select_of(query)
-        if select is None or not select.args:
-            return False
-        for arg in select.args:
-            if arg.keyword is not None or arg.star or not isinstance(arg.value, cst.Call):
-                return False
-            name = self.semantic.resolve(arg.value.func) or ""
-            module, _, function = name.rpartition(".")
-            if module.rsplit(".", 1)[-1] == "func" or module == "sqlalchemy.sql.functions":
-                if function not in AGGREGATES:
-                    return False
-            elif name not in EXISTS:
-                return False
-        for call in method_chain(query)[:-1]:
-            method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
-            if method not in ONE_ROW_METHODS:
-                return False
-            if method == "limit" and not (
-                call.args
-                and isinstance(call.args[0].value, cst.Integer)
-                and int(call.args[0].value.value) >= 1
-            ):
-                return False
-        return True
-
-    def _site_of(self, flow: Flow, node: cst.Call) -> Site | None:
-        """Where ``node`` sits: ``result.scalar_one()`` is recorded as an attribute use,
-        ``(await s.execute(q)).scalar_one()`` through its session call."""
-        for use in flow.attributes:
-            if use.node is node.func:
-                return use.site
-        inner = {id(n) for n in iter_descendants(node.func)}
-        for call in flow.calls:
-            if id(call.call) in inner:
-                return call.site
-        return None
+        self.report(node, f"{message} (no automatic fix: {reason})")
 
     def _app_handles_no_result(self) -> bool:
         """Some module of the repo registers an exception handler for ``NoResultFound``
         (pass-1 fact ``no_result_handlers``): a miss is then answered as the app says."""
-        cached = self.context.semantic.memo.get("app_handles_no_result")
-        if cached is None:
-            cached = any(
-                no_result_handlers.of(facts) for facts in self.context.index.by_path.values()
-            )
-            self.context.semantic.memo["app_handles_no_result"] = cached
-        return cached
+        return self.semantic.cached(
+            "app_handles_no_result",
+            lambda: any(no_result_handlers.of(f) for f in self.context.index.by_path.values()),
+        )
 
     def _handles_no_result(self) -> bool:
         """Inside the body of a ``try`` whose handler catches ``NoResultFound`` (or a
         base of it: ``Exception``, ``SQLAlchemyError``... or a bare ``except``)."""
-        for index, ancestor in enumerate(self.ancestors):
-            if not isinstance(ancestor, cst.Try):
-                continue
-            inside_body = (
-                index + 1 < len(self.ancestors) and self.ancestors[index + 1] is ancestor.body
-            )
-            if not inside_body:
-                continue
-            for handler in ancestor.handlers:
-                types = caught_types(handler)
-                if types is None:
-                    return True
-                for expr in types:
-                    name = self.semantic.resolve(expr) or ""
-                    if name in ("Exception", "BaseException", "LookupError") or name.startswith(
-                        ("sqlalchemy.", "sqlmodel.")
-                    ):
-                        return True
-        return False
-
-    def _no_fix_reason(self, model: str | None) -> str | None:
-        if model is None:
-            return "the query selects a column, so `None` may be a NULL value"
-        bound = self.semantic.imports.get("HTTPException")
-        if bound is not None and bound not in HTTP_EXCEPTIONS:
-            return "`HTTPException` names something else here"
-        return None
+        return any(
+            catches_database_errors(handler, self.semantic, also=NO_RESULT_BASES)
+            for node in guarding_tries(self.ancestors)
+            for handler in node.handlers
+        )
 
     def _assignment_line(self, node: cst.Call) -> cst.SimpleStatementLine | None:
         """The ``x = ....scalar_one()`` line (alone on its line, in an indented block)."""
-        if len(self.ancestors) < 3:
-            return None
-        assign, line, block = self.ancestors[-1], self.ancestors[-2], self.ancestors[-3]
+        assign = self.ancestors[-1]
         if not (
             isinstance(assign, cst.Assign)
             and assign.value is node
             and len(assign.targets) == 1
             and isinstance(assign.targets[0].target, cst.Name)
-            and isinstance(line, cst.SimpleStatementLine)
-            and len(line.body) == 1
-            and isinstance(block, cst.IndentedBlock)
         ):
             return None
-        return line
+        return line_of(assign, self.ancestors[:-1])
 
-    def _fix(self, node: cst.Call, line: cst.SimpleStatementLine, label: str) -> Fix:
+    def _fix(self, node: cst.Call, line: cst.SimpleStatementLine, label: str, raised: str) -> Fix:
         assign = line.body[0]
         assert isinstance(assign, cst.Assign)
         target = assign.targets[0].target
@@ -253,51 +163,13 @@ class UncheckedScalarOne(Rule):
         assert isinstance(func, cst.Attribute)
         new_call = node.with_changes(func=func.with_changes(attr=cst.Name("scalar_one_or_none")))
         new_line = line.with_changes(body=[assign.with_changes(value=new_call)])
-        check = cst.parse_statement(
+        check = statement(
             f"if {target.value} is None:\n"
-            f'    raise HTTPException(status_code=404, detail="{label} not found")\n',
-            config=self.context.module.config_for_parsing,
-        )
-        imports = (
-            []
-            if "HTTPException" in self.semantic.imports
-            else [ImportSpec("fastapi", "HTTPException")]
+            f'    raise {raised}(status_code=404, detail="{label} not found")',
+            self.context.module,
         )
         return Fix(
             message=f"Use `scalar_one_or_none()` and raise a 404 when `{target.value}` is None",
             applicability=Applicability.UNSAFE,
             replacements=[(line, cst.FlattenSentinel([new_line, check]))],
-            imports=imports,
         )
-
-
-def _looks_up_id(query: cst.BaseExpression) -> bool:
-    """The query's criteria compare an id column for equality: ``M.id == x``,
-    ``M.order_id == x``, ``filter_by(id=x)``."""
-    for call in method_chain(query):
-        method = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
-        if method == "filter_by":
-            if any(arg.keyword is not None and _is_id(arg.keyword.value) for arg in call.args):
-                return True
-        elif method in CRITERIA_METHODS:
-            for arg in call.args:
-                for node in iter_descendants(arg.value):
-                    if _is_id_equality(node):
-                        return True
-    return False
-
-
-def _is_id(name: str) -> bool:
-    return name in ("id", "pk", "uuid") or name.endswith(("_id", "_uuid"))
-
-
-def _is_id_equality(node: cst.CSTNode) -> bool:
-    if not isinstance(node, cst.Comparison) or len(node.comparisons) != 1:
-        return False
-    target = node.comparisons[0]
-    if not isinstance(target.operator, cst.Equal):
-        return False
-    for side in (node.left, target.comparator):
-        if isinstance(side, cst.Attribute) and _is_id(side.attr.value) and dotted_name(side.value):
-            return True
-    return False

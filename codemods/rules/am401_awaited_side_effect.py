@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.imports import class_reference
 from asyncmend.codemods.edits.params import with_parameter
 from asyncmend.codemods.facts.base import Fact
 from asyncmend.codemods.facts.summaries import enqueue_only, raises_http_error
@@ -254,10 +255,12 @@ class AwaitedSideEffect(Rule):
         tasks = background_tasks_param(handler, self.context)
         if tasks is None:
             tasks = self.semantic.fresh_name(*NEW_PARAM_NAMES, within=handler)
-            annotation = self._background_tasks_annotation(handler)
+            annotation, needs_import = class_reference(
+                self.semantic, "BackgroundTasks", BACKGROUND_TASKS_CLASSES, self.ancestors
+            )
             if tasks is None or annotation is None:
                 return None
-            if annotation == "BackgroundTasks" and "BackgroundTasks" not in self.semantic.imports:
+            if needs_import:
                 imports.append(ImportSpec("fastapi", "BackgroundTasks"))
             params = with_parameter(handler, tasks, annotation)
             replacements.append((handler.params, params))
@@ -268,21 +271,6 @@ class AwaitedSideEffect(Rule):
             replacements=replacements,
             imports=imports,
         )
-
-    def _background_tasks_annotation(self, handler: cst.FunctionDef) -> str | None:
-        """A name for ``BackgroundTasks`` here: an existing import of it, else the bare
-        name (to be imported from fastapi) when nothing else holds it."""
-        for local, target in self.semantic.imports.items():
-            if target in BACKGROUND_TASKS_CLASSES:
-                return local
-        name = "BackgroundTasks"
-        if (
-            name in self.semantic.imports
-            or name in self.semantic.module_bound_names()
-            or name in self.semantic.local_names(handler)
-        ):
-            return None
-        return name
 
 
 def _is_http_handler(func: cst.FunctionDef, context) -> bool:  # type: ignore[no-untyped-def]

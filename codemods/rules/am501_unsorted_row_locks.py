@@ -9,6 +9,7 @@ import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
 from asyncmend.codemods.edits.comments import comment_lines, comments_in
+from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.locks import RowLock, model_node, repo_lock_graph, row_lock
 from asyncmend.codemods.semantic.sessions import session_names
@@ -257,10 +258,8 @@ class UnsortedRowLocks(Rule):
         comments = [
             ln.trailing_whitespace.comment for ln in lines if ln.trailing_whitespace.comment
         ]
-        lock_stmt = cst.parse_statement(text + "\n", module.config_for_parsing)
-        bind_stmt = cst.parse_statement(bind + "\n", module.config_for_parsing)
-        assert isinstance(lock_stmt, cst.SimpleStatementLine)
-        assert isinstance(bind_stmt, cst.SimpleStatementLine)
+        lock_stmt = simple_statement(text, module)
+        bind_stmt = simple_statement(bind, module)
         # Comments inside the replaced calls that the template does not carry go above.
         inner_comments = [
             c for ln in lines for small in ln.body for c in comments_in(small) if c not in text

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from asyncmend.codemods.facts.sessions import async_def_kinds, decorator_kind
-from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES
+from asyncmend.codemods.semantic.sessions import SESSION_COROUTINES, session_method
 from asyncmend.codemods.semantic.tree import dotted_name, own_scope
 
 if TYPE_CHECKING:
@@ -20,10 +20,9 @@ def coroutine_callee(call: cst.Call, context: FileContext, sessions: frozenset[s
     an AsyncSession coroutine method on a name in ``sessions``, an ``async def`` of this
     module or of the repo (through imports and the repo index), or ``asyncio.sleep``."""
     func = call.func
-    if isinstance(func, cst.Attribute):
-        receiver = dotted_name(func.value)
-        if receiver in sessions and func.attr.value in SESSION_COROUTINES:
-            return f"{receiver}.{func.attr.value}"
+    called = session_method(call, sessions)
+    if called is not None and called[1] in SESSION_COROUTINES:
+        return ".".join(called)
     name = dotted_name(func)
     if name is None:
         return None
@@ -79,7 +78,7 @@ def local_async_def_kind(func: cst.FunctionDef, context: FileContext | None = No
         if name not in wrappers:
             names.append(name)
     kind = decorator_kind(names)
-    if kind is None and _own_yield(func):
+    if kind is None and _own_yield(func, context):
         return "generator"
     return kind
 
@@ -114,8 +113,18 @@ def _async_wrapping_decorators(context: FileContext) -> frozenset[str]:
     return cached
 
 
-def _own_yield(func: cst.FunctionDef) -> bool:
-    return any(isinstance(node, cst.Yield) for node in own_scope(func.body))
+def _own_yield(func: cst.FunctionDef, context: FileContext | None) -> bool:
+    if context is None:
+        return any(isinstance(node, cst.Yield) for node in own_scope(func.body))
+    if context.source and b"yield" not in context.source:
+        return False  # most files: no def of theirs yields, and a walk of each costs
+    semantic = context.semantic
+    found = semantic.memoized("own_yield", func)
+    if found is None:
+        found = semantic.remember(
+            "own_yield", func, any(isinstance(n, cst.Yield) for n in semantic.own_scope(func.body))
+        )
+    return found  # type: ignore[no-any-return]
 
 
 def coroutine_callee_kind(call: cst.Call, context: FileContext) -> str | None:

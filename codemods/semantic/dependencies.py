@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -19,11 +20,16 @@ if TYPE_CHECKING:
 _CONTEXT_MANAGERS = frozenset({"asynccontextmanager", "contextmanager", "fixture"})
 
 
-def is_yield_dependency(func: cst.FunctionDef, context: FileContext) -> bool:
-    """Whether ``func`` (a module-level function) is a generator FastAPI runs as a
-    dependency: it yields, is not wrapped into a context manager or fixture, and a
-    ``Depends(...)`` of this module or of another module of the repo names it (pass-1
-    fact ``depends_targets``), or it yields an ``AsyncSession`` (``get_session``)."""
+def is_yield_dependency(
+    func: cst.FunctionDef, context: FileContext, ancestors: Sequence[cst.CSTNode]
+) -> bool:
+    """Whether ``func`` (whose ancestors are ``ancestors``) is a generator FastAPI runs as
+    a dependency: a module-level function (the repo's dependencies are) that yields, is
+    not wrapped into a context manager or fixture, and a ``Depends(...)`` of this module
+    or of another module of the repo names it (pass-1 fact ``depends_targets``), or it
+    yields an ``AsyncSession`` (``get_session``)."""
+    if not ancestors or not isinstance(ancestors[-1], cst.Module):
+        return False
     if not any(isinstance(n, cst.Yield) for n in context.semantic.own_scope(func.body)):
         return False
     for decorator in func.decorators:

@@ -30,13 +30,11 @@ def is_async_engine(
     ``create_async_engine(...)`` itself, a name (or ``self.x``) every binding of which is
     such a call or annotated ``AsyncEngine``, or an imported module-level engine."""
     semantic = context.semantic
-    if isinstance(expr, cst.Call):
-        return semantic.resolve(expr.func) in ASYNC_ENGINE_SOURCES
+    if semantic.value_kind(expr, ancestors) in ASYNC_ENGINE_SOURCES:
+        return True
     name = dotted_name(expr)
     if name is None:
         return False
-    if semantic.binding_kind(name, ancestors) in ASYNC_ENGINE_SOURCES:
-        return True
     head = name.split(".")[0]
     if head not in semantic.imports or not semantic.means_import(head, ancestors):
         return False

@@ -11,6 +11,7 @@ different paths. Loops are read as straight code (a statement is not "after" its
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -19,6 +20,7 @@ from asyncmend.codemods.base import FileContext
 from asyncmend.codemods.facts import transactions as transaction_facts
 from asyncmend.codemods.facts.base import FileFacts
 from asyncmend.codemods.semantic.fastapi import parameter_depends
+from asyncmend.codemods.semantic.queries import entity_of, is_write_statement
 from asyncmend.codemods.semantic.sessions import is_async_session_class, method_session_names
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
@@ -26,15 +28,13 @@ from asyncmend.codemods.semantic.tree import (
     annotation_of,
     assigned_names,
     dotted_name,
+    iter_descendants,
     owner_class,
     parameters,
 )
 
 #: Session methods that stage writes for the next flush.
 WRITE_METHODS = frozenset({"add", "add_all", "delete", "merge", "merge_all", "delete_all"})
-#: SQL statement constructors that write.
-WRITE_STATEMENTS = frozenset({"insert", "update", "delete", "upsert"})
-WRITE_SQL = ("insert", "update", "delete", "merge", "replace", "upsert")
 #: Result methods that return one ORM object (or None) of an entity query.
 ONE_OBJECT = {
     "scalar_one": False,
@@ -68,6 +68,11 @@ def precedes(a: Site, b: Site) -> bool:
         if index_a != index_b:
             return index_a < index_b
     return a.order < b.order
+
+
+def between(first: Site, site: Site, last: Site) -> bool:
+    """``site`` runs after ``first`` and before ``last`` on some path."""
+    return precedes(first, site) and precedes(site, last)
 
 
 def dominates(a: Site, b: Site) -> bool:
@@ -132,6 +137,30 @@ class Flow:
         found = [b for b in self.bindings_of(name) if precedes(b.site, before)]
         if len(self.bindings_of(name)) == 1 and len(found) == 1:
             return found[0].value
+        return None
+
+    def calls_on(self, name: str, methods: Collection[str]) -> list[SessionCall]:
+        """Session calls of ``methods`` whose first argument is the name ``name``
+        (``s.refresh(user)``, ``s.expunge(user)``)."""
+        return [
+            c
+            for c in self.calls
+            if c.method in methods
+            and c.call.args
+            and isinstance(c.call.args[0].value, cst.Name)
+            and c.call.args[0].value.value == name
+        ]
+
+    def site_of(self, call: cst.Call) -> Site | None:
+        """Where the method call ``call`` sits: ``result.scalar_one()`` is recorded as an
+        attribute use, ``(await s.execute(q)).scalar_one()`` through its session call."""
+        for use in self.attributes:
+            if use.node is call.func:
+                return use.site
+        inner = {id(n) for n in iter_descendants(call.func)}
+        for item in self.calls:
+            if id(item.call) in inner:
+                return item.site
         return None
 
     def session_call(self, call: cst.Call) -> SessionCall | None:
@@ -254,60 +283,6 @@ def _flatten_targets(target: cst.BaseExpression) -> list[cst.BaseExpression]:
 
 
 # -- queries -----------------------------------------------------------------------------
-
-
-def method_chain(expr: cst.BaseExpression) -> list[cst.Call]:
-    """The calls of a method chain, outermost first: ``select(M).where(...).limit(1)``
-    gives the ``limit``, ``where`` and ``select`` calls."""
-    calls: list[cst.Call] = []
-    current: cst.BaseExpression = expr
-    while isinstance(current, cst.Call):
-        calls.append(current)
-        if isinstance(current.func, cst.Attribute):
-            current = current.func.value
-        else:
-            break
-    return calls
-
-
-def select_of(query: cst.BaseExpression | None) -> cst.Call | None:
-    """The ``select(...)`` call a statement chain starts from."""
-    if query is None:
-        return None
-    chain = method_chain(query)
-    if chain and (dotted_name(chain[-1].func) or "").rsplit(".", 1)[-1] == "select":
-        return chain[-1]
-    return None
-
-
-def entity_of(query: cst.BaseExpression | None) -> str | None:
-    """``M`` when ``query`` is ``select(M)...`` of one mapped class (a name that looks like
-    a class: capitalised), not of columns or functions."""
-    select = select_of(query)
-    if select is None or len(select.args) != 1 or select.args[0].keyword is not None:
-        return None
-    name = dotted_name(select.args[0].value)
-    if name is None or not name.rsplit(".", 1)[-1][:1].isupper():
-        return None
-    return name
-
-
-def is_write_statement(query: cst.BaseExpression | None) -> bool:
-    """``insert(M)...``, ``update(M)...``, ``delete(M)...`` or ``text("UPDATE ...")``."""
-    if query is None:
-        return False
-    chain = method_chain(query)
-    if not chain:
-        return False
-    root = (dotted_name(chain[-1].func) or "").rsplit(".", 1)[-1]
-    if root in WRITE_STATEMENTS:
-        return True
-    if root == "text" and chain[-1].args:
-        value = chain[-1].args[0].value
-        if isinstance(value, cst.SimpleString):
-            sql = value.evaluated_value
-            return isinstance(sql, str) and sql.lstrip().lower().startswith(WRITE_SQL)
-    return False
 
 
 def resolve_query(
@@ -448,14 +423,15 @@ def execute_source(
 def commit_flow(
     func: cst.FunctionDef, context: FileContext, ancestors: list[cst.CSTNode]
 ) -> tuple[Flow, list[SessionCall]] | None:
-    """For an ``async def`` that mentions ``commit`` at all: its flow and its awaited
+    """For an ``async def`` that awaits a commit of its sessions: its flow and its awaited
     commits, in source order (the start of every commit-reading rule); else None."""
     if func.asynchronous is None or not isinstance(func.body, cst.IndentedBlock):
         return None
     if not mentions_attribute(func, "commit", context):
         return None
     flow = flow_of(func, context, ancestors)
-    return flow, awaited_method(flow, "commit")
+    commits = awaited_method(flow, "commit")
+    return (flow, commits) if commits else None
 
 
 def awaited_method(flow: Flow, method: str) -> list[SessionCall]:
@@ -516,13 +492,18 @@ def session_expires_on_commit(flow: Flow, session: str, context: FileContext) ->
     a parameter ``Depends(dep)`` (directly, in ``Annotated``, or through an alias such as
     ``SessionDep``) whose dependency yields a session of a known sessionmaker answers
     with that sessionmaker; any other session takes the repo's answer."""
+    memo = f"expires_on_commit:{session}"
+    found = context.semantic.memoized(memo, flow.func)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     bindings = flow.bindings_of(session)
     known: bool | None = None
     if len(bindings) == 1 and isinstance(bindings[0].value, cst.Call):
         known = _factory_expires(bindings[0].value, context)
     elif not bindings:
         known = _dependency_expires(flow.func, session, context)
-    return repo_expires_on_commit(context) if known is None else known
+    answer = repo_expires_on_commit(context) if known is None else known
+    return context.semantic.remember(memo, flow.func, answer)  # type: ignore[no-any-return]
 
 
 def _factory_expires(call: cst.Call, context: FileContext) -> bool | None:
@@ -626,6 +607,68 @@ def mentions_attribute(func: cst.FunctionDef, attribute: str, context: FileConte
         }
         context.semantic.memo[key] = names
     return attribute in names
+
+
+# -- None checks ---------------------------------------------------------------------------
+
+
+def checked_not_none(flow: Flow, name: str, bound: Site, before: Site) -> bool:
+    """Whether ``name``, bound at ``bound``, is known not None at ``before``: an ``if name
+    is None: raise/return`` (or ``if not name:``), or an ``assert name`` / ``assert name is
+    not None``, between the two, in the block of the binding."""
+    position = flow.positions.get(id(bound.statement))
+    if position is None:
+        return False
+    block, index = position
+    end = before.path[len(bound.path) - 1][1]
+    for stmt in block.body[index + 1 : end]:  # type: ignore[attr-defined]
+        if isinstance(stmt, cst.SimpleStatementLine) and any(
+            isinstance(small, cst.Assert) and _asserts_not_none(small.test, name)
+            for small in stmt.body
+        ):
+            return True
+        if isinstance(stmt, cst.If) and stmt.orelse is None and _is_none_test(stmt.test, name):
+            body = list(stmt.body.body)
+            last = body[-1] if body else None
+            if isinstance(last, cst.SimpleStatementLine):
+                last = last.body[-1]
+            if isinstance(last, (cst.Raise, cst.Return)):
+                return True
+    return False
+
+
+def _compares_to_none(test: cst.BaseExpression, name: str, operator: type[cst.BaseCompOp]) -> bool:
+    """``name is None`` (operator ``cst.Is``) or ``name is not None`` (``cst.IsNot``)."""
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+        return False
+    target = test.comparisons[0]
+    return (
+        isinstance(test.left, cst.Name)
+        and test.left.value == name
+        and isinstance(target.operator, operator)
+        and isinstance(target.comparator, cst.Name)
+        and target.comparator.value == "None"
+    )
+
+
+def _is_none_test(test: cst.BaseExpression, name: str) -> bool:
+    if isinstance(test, cst.Comparison):
+        return _compares_to_none(test, name, cst.Is)
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return isinstance(test.expression, cst.Name) and test.expression.value == name
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        return _is_none_test(test.left, name) or _is_none_test(test.right, name)
+    return False
+
+
+def _asserts_not_none(test: cst.BaseExpression, name: str) -> bool:
+    if isinstance(test, cst.Name):
+        return test.value == name
+    if isinstance(test, cst.Comparison):
+        return _compares_to_none(test, name, cst.IsNot)
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _asserts_not_none(test.left, name) or _asserts_not_none(test.right, name)
+    return False
 
 
 # -- paths after a statement ---------------------------------------------------------------

@@ -6,25 +6,29 @@ ruff's ``SemanticModel``, it answers the questions every rule asks, computed laz
 on first use:
 
 - ``imports`` / ``resolve(expr)``: a name's qualified target through the imports
-  (ruff's ``resolve_qualified_name``); ``resolves_to`` when it must not be rebound.
+  (ruff's ``resolve_qualified_name``); ``resolves_to`` when it must not be rebound;
+  ``resolve_where(name, ancestors)`` through the enclosing functions' imports too.
+- ``value_kind(expr)``: what made an object (``Path(x)``, a name bound to ``Client()``).
 - ``bindings(scope)``: the binding table of a function or the module (name -> what
   each binding holds); ``bound_names(stmt)``; ``names_read(node)``; ``is_shadowed``.
 - ``scope_statements(body)``: the small statements of one scope (``tree.own_scope``
   walks every node of it).
 - ``fresh_name(base)``: a name that collides with nothing in the module.
 
-Domain questions (sessions, FastAPI, coroutines, control flow, locks) live in the
-sibling modules and memoize here through ``memo``.
+Domain questions (sessions, FastAPI, coroutines, exceptions, queries, control flow,
+locks) live in the sibling modules and memoize here (``cached``, ``memoized``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import libcst as cst
 
 from asyncmend.codemods.semantic.bindings import Binding, bindings_of, bound_names
+from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     Children,
@@ -38,6 +42,10 @@ from asyncmend.codemods.semantic.tree import (
 
 if TYPE_CHECKING:
     from asyncmend.codemods.base import FileContext
+
+T = TypeVar("T")
+#: An import statement that is not at the start of a line: inside a function (or block).
+_INDENTED_IMPORT = re.compile(rb"\n[ \t]+(?:import|from)[ \t]")
 
 
 def _import_targets(
@@ -114,6 +122,20 @@ class SemanticModel:
         self.memo[(kind, id(node))] = (node, value)
         return value
 
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """The answer to the per-file question ``key`` (no node ids in it: use
+        ``memoized``/``remember`` for a question about one node), computed once."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]  # type: ignore[no-any-return]
+
+    @property
+    def in_test_file(self) -> bool:
+        """Whether the file is a test module (``paths.is_test_file``)."""
+        return self.cached(
+            "in_test_file", lambda: is_test_file(self.context.path, self.context.module_name)
+        )
+
     # -- walking the tree ------------------------------------------------------------
 
     def descendants(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -164,6 +186,56 @@ class SemanticModel:
         if target is None:
             return name
         return f"{target}.{rest}" if rest else target
+
+    def resolve_where(self, name: str, ancestors: Sequence[cst.CSTNode]) -> str | None:
+        """The dotted ``name`` read where ``ancestors`` lead, its head resolved through the
+        imports of the enclosing functions (innermost first), then the module's; None
+        when a parameter or local of an enclosing function holds the head instead, or a
+        top-level binding other than an import."""
+        head, _, rest = name.partition(".")
+        for ancestor in reversed(ancestors):
+            if not isinstance(ancestor, cst.FunctionDef):
+                continue
+            local = self.function_imports(ancestor).get(head)
+            if local is not None:
+                return f"{local}.{rest}" if rest else local
+            if head in self.local_names(ancestor):
+                return None
+        if self.is_shadowed(head, ancestors):
+            return None
+        target = self.imports.get(head)
+        if target is None:
+            return name
+        return f"{target}.{rest}" if rest else target
+
+    def may_resolve_to(
+        self, name: str, leaves: frozenset[str], ancestors: Sequence[cst.CSTNode]
+    ) -> bool:
+        """A cheap first look before ``resolve_where``: whether the dotted ``name``, read
+        where ``ancestors`` lead, may resolve to a qualified name whose last part is one of
+        ``leaves``: it ends so, its head is an import that renames, or an enclosing function
+        imports something."""
+        if name.rsplit(".", 1)[-1] in leaves:
+            return True
+        if name.partition(".")[0] in self.renamed_imports():
+            return True
+        if not self.cached(
+            "function_level_imports", lambda: bool(_INDENTED_IMPORT.search(self.context.source))
+        ):
+            return False  # no function-level import could have renamed it
+        return any(isinstance(n, cst.FunctionDef) and self.function_imports(n) for n in ancestors)
+
+    def renamed_imports(self) -> frozenset[str]:
+        """Module-level import names that do not end like what they import
+        (``from time import sleep as pause``, ``import subprocess as sp``)."""
+        return self.cached(
+            "renamed_imports",
+            lambda: frozenset(
+                local
+                for local, target in self.imports.items()
+                if target.rsplit(".", 1)[-1] != local
+            ),
+        )
 
     def function_imports(self, func: cst.FunctionDef) -> dict[str, str]:
         """Imports inside ``func``'s own scope: local name -> dotted target (absolute
@@ -220,6 +292,12 @@ class SemanticModel:
                 stack.extend(self.children(node))
             self.remember("bindings", scope, table)
         return table
+
+    def single_value(self, scope: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+        """What ``name`` holds in ``scope`` when one plain assignment (``name = value``,
+        ``with value as name``) is its only binding there, else None."""
+        found = self.bindings(scope).get(name, [])
+        return found[0].value if len(found) == 1 and found[0].kind == "assign" else None
 
     def class_attribute_bindings(self, cls: cst.ClassDef) -> dict[str, list[Binding]]:
         """``self.x`` bindings anywhere in the methods of ``cls``, by dotted name."""
@@ -320,6 +398,14 @@ class SemanticModel:
                 if found:
                     return self._single_kind(found)
         return self._single_kind(self.bindings(self.module).get(receiver, []))
+
+    def value_kind(self, value: cst.BaseExpression, ancestors: Sequence[cst.CSTNode]) -> str | None:
+        """What made the object ``value`` (a receiver such as ``Path(x)`` or ``client``):
+        the qualified callee of a call, else ``binding_kind`` of a (dotted) name."""
+        if isinstance(value, cst.Call):
+            return self.resolve(value.func)
+        name = dotted_name(value)
+        return None if name is None else self.binding_kind(name, ancestors)
 
     def _single_kind(self, found: list[Binding]) -> str | None:
         kinds = [self._kind_of(binding) for binding in found]

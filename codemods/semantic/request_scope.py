@@ -12,11 +12,10 @@ import libcst as cst
 
 from asyncmend.codemods.facts import routes as route_facts
 from asyncmend.codemods.semantic.fastapi import annotation_types
-from asyncmend.codemods.semantic.sessions import session_names
+from asyncmend.codemods.semantic.sessions import session_method, session_names
 from asyncmend.codemods.semantic.tree import (
     annotation_of,
     assigned_names,
-    dotted_name,
     name_nodes,
     parameters,
     reads,
@@ -142,13 +141,10 @@ def _bindings(
 
 def _attached_names(node: cst.CSTNode, sessions: frozenset[str]) -> set[str]:
     """``session.add(user)``: ``user`` is now an object of the session."""
-    if not (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value in _OBJECT_METHODS
-        and dotted_name(node.func.value) in sessions
-    ):
+    called = session_method(node, sessions)
+    if called is None or called[1] not in _OBJECT_METHODS:
         return set()
+    assert isinstance(node, cst.Call)
     found: set[str] = set()
     for arg in node.args:
         value = arg.value

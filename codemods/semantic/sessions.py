@@ -7,6 +7,8 @@ repo index), never from a name alone, except where the user configured names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from asyncmend.codemods.base import FileContext
@@ -17,7 +19,6 @@ from asyncmend.codemods.semantic.tree import (
     annotation_of,
     assignment,
     dotted_name,
-    names_in,
     parameters,
     self_name,
 )
@@ -26,6 +27,17 @@ ASYNC_SESSION_CLASSES = (
     "sqlalchemy.ext.asyncio.AsyncSession",
     "sqlalchemy.ext.asyncio.session.AsyncSession",
 )
+
+
+def session_method(
+    node: cst.CSTNode, sessions: frozenset[str] | set[str]
+) -> tuple[str, str] | None:
+    """(session, method) of a call ``s.method(...)`` on a name in ``sessions``."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        receiver = dotted_name(node.func.value)
+        if receiver is not None and receiver in sessions:
+            return receiver, node.func.attr.value
+    return None
 
 
 def _sessionmaker_call_kind(call: cst.Call, context: FileContext) -> bool | None:
@@ -300,7 +312,9 @@ def session_names(
     found |= _free_scoped_sessions(func, context) - other
     if fallback and imports_sqlalchemy(context) and not speaks_sync(context):
         # Only the configured names the function mentions matter (and cost a look).
-        configured = set(context.config.settings.get("session-names", [])) & names_in(func)
+        configured = set(context.config.settings.get("session-names", [])) & (
+            context.semantic.names_read(func)
+        )
         found |= configured - other - _bound_elsewhere(func, configured, context)
         found -= _free_names_bound_elsewhere(func, configured, context)
     result = frozenset(found - other)
@@ -627,10 +641,13 @@ def _free_scoped_sessions(func: cst.FunctionDef, context: FileContext) -> set[st
         for name, target in context.semantic.imports.items()
         if _is_imported_scoped(target, context)
     }
-    candidates = (local | imported) & names_in(func)
+    candidates = local | imported
+    if candidates:  # most files have none: then the function needs no walk
+        candidates &= context.semantic.names_read(func)
     if not candidates:
         return set()
-    return candidates - bound_names(func.body) - {p.name.value for p in parameters(func)}
+    semantic = context.semantic
+    return candidates - semantic.bound_names(func.body) - {p.name.value for p in parameters(func)}
 
 
 def _is_imported_scoped(target: str, context: FileContext) -> bool:
@@ -704,3 +721,32 @@ def sync_session_names(func: cst.FunctionDef, context: FileContext) -> frozenset
     result = frozenset(found - session_names(func, context, fallback=False))
     context.semantic.memo[key] = (func, result)
     return result
+
+
+#: Methods of a sync ``Session`` that talk to the database (``query`` builds the query
+#: its chain runs at once: ``session.query(User).all()``).
+SYNC_SESSION_IO = frozenset(
+    {"execute", "scalar", "scalars", "commit", "flush", "refresh", "get", "get_one",
+     "merge", "rollback", "connection", "query"}
+)  # fmt: skip
+
+
+def sync_session_io(
+    call: cst.Call, ancestors: Sequence[cst.CSTNode], context: FileContext
+) -> str | None:
+    """The session of ``call`` when it is database I/O on a sync ``Session`` of the
+    enclosing function (``session.execute(...)``, not awaited), else None."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in SYNC_SESSION_IO:
+        return None
+    if ancestors and isinstance(ancestors[-1], cst.Await):
+        return None  # then it is no sync Session
+    receiver = dotted_name(func.value)
+    enclosing = next(
+        (n for n in reversed(ancestors) if isinstance(n, (cst.FunctionDef, cst.Lambda))), None
+    )
+    if not isinstance(enclosing, cst.FunctionDef):
+        return None
+    if receiver is None:
+        return None
+    return receiver if receiver in sync_session_names(enclosing, context) else None

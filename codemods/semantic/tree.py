@@ -9,7 +9,7 @@ which owns their memo for the lifetime of the tree.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import libcst as cst
 
@@ -134,11 +134,6 @@ def parameters(func: cst.FunctionDef | cst.Lambda, *, stars: bool = False) -> li
     return found
 
 
-def parameter_names(func: cst.FunctionDef | cst.Lambda) -> set[str]:
-    """Every name ``func``'s parameters bind, ``*args`` and ``**kwargs`` included."""
-    return {p.name.value for p in parameters(func, stars=True)}
-
-
 def annotation_of(param: cst.Param) -> cst.BaseExpression | None:
     return param.annotation.annotation if param.annotation is not None else None
 
@@ -260,6 +255,22 @@ def child_blocks(stmt: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
              cst.MatchCase),
         ):  # fmt: skip
             yield from child_blocks(child)
+
+
+def line_of(small: cst.CSTNode, ancestors: Sequence[cst.CSTNode]) -> cst.SimpleStatementLine | None:
+    """The line holding the small statement ``small`` (``ancestors`` are its own) when
+    ``small`` is all of it and the line stands in a block or the module: a fix may
+    replace the whole line, or add lines after it."""
+    if len(ancestors) < 2:
+        return None
+    line, block = ancestors[-1], ancestors[-2]
+    if (
+        isinstance(line, cst.SimpleStatementLine)
+        and len(line.body) == 1
+        and isinstance(block, (cst.IndentedBlock, cst.Module))
+    ):
+        return line
+    return None
 
 
 def caught_types(handler: cst.ExceptHandler) -> list[cst.BaseExpression] | None:

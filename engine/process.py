@@ -4,6 +4,7 @@ verification of what the fixes produced."""
 from __future__ import annotations
 
 import bisect
+import os
 import traceback
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ import libcst as cst
 
 from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.codemods.edits.imports import update_imports
+from asyncmend.codemods.facts.gate import gate_facts
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
@@ -22,6 +24,11 @@ from asyncmend.engine.walker import walk
 
 #: The fix loop stops after this many rounds even if rules still change the tree.
 MAX_FIX_ROUNDS = 8
+
+#: ``ASYNCMEND_NO_GATE=1`` runs every prefiltered rule on every file (libcst parse
+#: included) instead of only the candidates: for checking that the gate drops no
+#: finding (``bench/gate_check.py``, ``tests/test_gate.py``).
+GATE = os.environ.get("ASYNCMEND_NO_GATE", "") in ("", "0")
 
 
 def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:
@@ -37,6 +44,8 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         and not any(rule.code.startswith(code) for code in ignored)
     ]
     result = FileResult(path=path)
+    if rules and GATE:
+        rules = candidates(path, data, rules, job)
     if not rules:
         # Not parsed by libcst (no rule's trigger token), yet an unparsable file is AM000.
         problem = syntax_finding(path, data)
@@ -70,6 +79,25 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         result.original = None
         result.error = f"internal error while processing {path}:\n{traceback.format_exc()}"
     return result
+
+
+def candidates(path: str, data: bytes, rules: Sequence[type[Rule]], job: Job) -> list[type[Rule]]:
+    """The rules whose candidate test passes on the file's ``ast`` facts (all of them
+    when ``ast`` cannot read it: libcst may still, with newer syntax)."""
+    try:
+        gate = gate_facts(
+            path,
+            data,
+            module_name=job.index.module_name_for(path),
+            index=job.index,
+            config=job.config,
+        )
+        if gate is None:
+            return list(rules)
+        gate.selected_codes = tuple(rule.code for rule in job.rules)
+        return [rule for rule in rules if rule.candidate(gate)]
+    except Exception:  # a gate that fails must cost time, never a finding
+        return list(rules)
 
 
 def parse_source(path: str, data: bytes) -> cst.Module | Finding:

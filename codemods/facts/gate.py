@@ -51,6 +51,14 @@ Source = tuple[str, ...] | tuple[str, str | None]
 
 
 @dataclass(eq=False)
+class ClassInfo:
+    """One class: how its attributes got their values (class-level annotations and
+    ``self.x = ...`` in its methods), for ``self.<attr>`` sessions."""
+
+    attributes: dict[str, list[tuple[Frame | None, Source]]] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
 class Frame:
     """One function (or lambda) of the file."""
 
@@ -61,6 +69,7 @@ class Frame:
     params: set[str] = field(default_factory=set)
     #: The first parameter of a function defined in a class body (``self``).
     receiver: str | None = None
+    owner: ClassInfo | None = None
     #: How each plain name was bound (see ``Source``); literals leave no source.
     sources: dict[str, list[Source]] = field(default_factory=dict)
     #: Parameters with an annotation or a default (``Depends``, ``AsyncSession``).
@@ -105,6 +114,9 @@ class CallSite:
     nargs: int
     #: The callee is an attribute (``x.f(...)``, ``Path(p).open()``).
     attribute: bool
+    #: Its value is handed to other code: an argument, an element, returned, yielded,
+    #: a ``with`` item, a lambda's body... (AM204's ``HANDED_OVER``).
+    handed: bool
 
 
 class GateFacts:
@@ -189,7 +201,7 @@ class GateFacts:
         import) an ``async def`` of the repo."""
         for call in self.calls:
             frame = call.frame
-            if call.awaited or call.name is None or frame is None:
+            if call.awaited or call.handed or call.name is None or frame is None:
                 continue
             if frame.kind == "lambda" or call.class_direct:
                 continue
@@ -232,21 +244,51 @@ class GateFacts:
             return False
         head, dot, rest = receiver.partition(".")
         if dot:
-            return head == frame.receiver and "." not in rest
+            if head != frame.receiver or frame.owner is None or "." in rest:
+                return False
+            return any(
+                self._source_may_hold(source, where or frame, sync, attribute=True)
+                for where, source in frame.owner.attributes.get(rest, ())
+            )
         if fallback and head in self.settings.get("session-names", ()) and self.imports_sqlalchemy:
             return True
-        if scoped and self.may_have_scoped_sessions:
+        if scoped and head in self.scoped_session_names:
             return True
-        for scope in [frame] if own else frame.chain():
-            for source in scope.sources.get(head, ()):
-                kind = source[0]
-                if kind == "depends" or (
-                    kind == "typed" and self.may_name_session(source[1:], sync=sync)
-                ):
-                    return True
-                if kind in ("call", "await") and self.may_give_session(source[1]):
-                    return True
-        return False
+        return any(
+            source[0] != "name" and self._source_may_hold(source, frame, sync)
+            for scope in ([frame] if own else frame.chain())
+            for source in scope.sources.get(head, ())
+        )
+
+    def _source_may_hold(
+        self, source: Source, frame: Frame, sync: bool, *, attribute: bool = False
+    ) -> bool:
+        kind = source[0]
+        if kind == "depends":
+            return True
+        if kind == "typed":
+            return self.may_name_session(source[1:], sync=sync)
+        if kind in ("call", "await"):
+            return self.may_give_session(source[1])
+        if kind == "name":  # `self.x = session`
+            return self.may_hold_session(frame, str(source[1]), sync=sync)
+        return attribute  # an attribute set to something else: not followed here
+
+    @cached_property
+    def scoped_session_names(self) -> frozenset[str]:
+        """Names of module-level scoped sessions this file binds or imports."""
+        index = self.index
+        here = index.by_path.get(self.path) if index is not None else None
+        found = set(here.extra.get("scoped_sessions", ())) if here is not None else set()
+        if index is None:
+            return frozenset(self.identifiers)
+        for local, targets in self.imports.items():
+            for target in targets:
+                module, _, leaf = index.resolve(target).rpartition(".")
+                facts = index.by_module.get(module)
+                if facts is not None and leaf in facts.extra.get("scoped_sessions", ()):
+                    found.add(local)
+        return frozenset(found)
 
     def frame_may_have_session(self, frame: Frame, *, sync: bool = False) -> bool:
         """Some name in ``frame`` may hold a session: a method's ``self.<attr>``, a
@@ -254,7 +296,13 @@ class GateFacts:
         or an enclosing function that ``may_hold_session``."""
         if not self.may_have_sessions:
             return False
-        if frame.receiver is not None or self.may_have_scoped_sessions:
+        if self.scoped_session_names & self.identifiers:
+            return True
+        if frame.owner is not None and any(
+            self._source_may_hold(source, where or frame, sync, attribute=True)
+            for sources in frame.owner.attributes.values()
+            for where, source in sources
+        ):
             return True
         configured = set(self.settings.get("session-names", ()))
         if self.imports_sqlalchemy and configured & self.identifiers:
@@ -471,7 +519,10 @@ class _Walker:
         self.gate = gate
         self.frame: Frame | None = None
         self.in_class = False
-        self.awaited: ast.AST | None = None
+        self.klass: ClassInfo | None = None
+        #: ids of the nodes directly under ``await``, and of those handed over.
+        self.awaited: set[int] = set()
+        self.handed: set[int] = set()
         self.is_package = gate.path.endswith("__init__.py")
         self.dispatch = {
             getattr(ast, name[6:]): getattr(self, name)
@@ -529,6 +580,7 @@ class _Walker:
         defaulted = set(defaults)
         if positional and self.in_class:
             frame.receiver = positional[0].arg
+            frame.owner = self.klass
         for arg in [*positional, *args.kwonlyargs, args.vararg, args.kwarg]:
             if arg is not None:
                 frame.bound.add(arg.arg)
@@ -540,6 +592,8 @@ class _Walker:
                     frame.sources.setdefault(arg.arg, []).append(source)
                 if isinstance(defaults.get(arg.arg), ast.Call):
                     frame.sources.setdefault(arg.arg, []).append(("depends",))
+        if isinstance(node, ast.Lambda):
+            self._hand([node.body])
         saved = self.frame, self.in_class
         self.frame, self.in_class = frame, False
         self.generic_visit(node)
@@ -548,13 +602,14 @@ class _Walker:
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._hand([*node.bases, *(k.value for k in node.keywords)])
         self.gate.identifiers.add(node.name)
         if self.frame is not None:
             self.frame.bound.add(node.name)
-        saved = self.in_class
-        self.in_class = True
+        saved = self.in_class, self.klass
+        self.in_class, self.klass = True, ClassInfo()
         self.generic_visit(node)
-        self.in_class = saved
+        self.in_class, self.klass = saved
 
     # -- statements --------------------------------------------------------------------
 
@@ -584,22 +639,27 @@ class _Walker:
             return
         if isinstance(target, ast.Name):
             frame.bound.add(target.id)
-            if typed is not None:
-                source: Source = ("typed", *_names_in(typed))
-            elif isinstance(value, _LITERALS):
-                return
-            elif isinstance(value, ast.Call):
-                source = ("call", _callee(value))
-            elif isinstance(value, ast.Await) and isinstance(value.value, ast.Call):
-                source = ("await", _callee(value.value))
-            else:
-                source = ("other",)
-            frame.sources.setdefault(target.id, []).append(source)
+            source = _source(value, typed)
+            if source is not None:
+                frame.sources.setdefault(target.id, []).append(source)
             return
         for node in ast.walk(target):
             if isinstance(node, ast.Name):
                 frame.bound.add(node.id)
                 frame.sources.setdefault(node.id, []).append(("other",))
+
+    def _attribute(
+        self, receiver: str, attr: str, value: ast.AST | None, typed: ast.expr | None
+    ) -> None:
+        """``self.attr = value`` anywhere in a method of a class."""
+        if self.frame is None:
+            return
+        for frame in self.frame.chain():
+            if frame.receiver == receiver and frame.owner is not None:
+                source = _source(value, typed)
+                if source is not None:
+                    frame.owner.attributes.setdefault(attr, []).append((self.frame, source))
+                return
 
     def _assignment(
         self, targets: list[ast.expr], value: ast.expr | None, *, typed: ast.expr | None = None
@@ -608,6 +668,8 @@ class _Walker:
             self._bind(target, value, typed=typed)
             if self.frame is not None and isinstance(target, ast.Name):
                 self.frame.assigned.add(target.id)
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+                self._attribute(target.value.id, target.attr, value, typed)
             if self.frame is not None and isinstance(target, (ast.Attribute, ast.Subscript)):
                 base = target.value
                 while isinstance(base, (ast.Attribute, ast.Subscript)):
@@ -616,6 +678,10 @@ class _Walker:
                     self.frame.store_bases.append(base.id)
         if self.frame is None or self.in_class:
             self.gate.module_names.update(t.id for t in targets if isinstance(t, ast.Name))
+        if self.in_class and self.klass is not None:
+            for target in targets:
+                if isinstance(target, ast.Name) and (source := _source(value, typed)):
+                    self.klass.attributes.setdefault(target.id, []).append((None, source))
         if isinstance(value, ast.Call):
             callee = _callee(value)
             names = [name for t in targets if (name := dotted(t)) is not None]
@@ -632,10 +698,15 @@ class _Walker:
             self._assignment([node.target], node.value, typed=node.annotation)
         else:
             self._bind(node.target, None, typed=node.annotation)
+            if self.in_class and self.klass is not None and isinstance(node.target, ast.Name):
+                source = _source(None, node.annotation)
+                assert source is not None
+                self.klass.attributes.setdefault(node.target.id, []).append((None, source))
         self.generic_visit(node)
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self._bind(node.target, node.value)
+        self._hand([node.value])
         self.generic_visit(node)
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
@@ -652,6 +723,7 @@ class _Walker:
         direct = self.frame is not None and self.frame.kind != "lambda" and not self.in_class
         for item in node.items:
             expr = item.context_expr
+            self._hand([expr])
             if item.optional_vars is not None:
                 self._bind(item.optional_vars, expr)
                 # `async with maker.begin() as s`: a session of `maker`.
@@ -740,8 +812,59 @@ class _Walker:
         self.gate.identifiers.add(node.attr)
         self.generic_visit(node)
 
+    # Where a call's value goes (AM204's HANDED_OVER and ``await``): marked on the
+    # children before they are visited.
+
+    def _hand(self, nodes: Iterable[ast.AST | None]) -> None:
+        for node in nodes:
+            if node is not None:
+                self.handed.add(id(node))
+
     def visit_Await(self, node: ast.Await) -> None:
-        self.awaited = node.value
+        self.awaited.add(id(node.value))
+        self.generic_visit(node)
+
+    def _hands_value(self, node: ast.Return | ast.Yield | ast.YieldFrom | ast.NamedExpr) -> None:
+        self._hand([node.value])
+        self.generic_visit(node)
+
+    visit_Return = visit_Yield = visit_YieldFrom = _hands_value
+
+    def _hands_elements(self, node: ast.List | ast.Tuple | ast.Set) -> None:
+        self._hand(node.elts)
+        self.generic_visit(node)
+
+    visit_List = visit_Tuple = visit_Set = _hands_elements
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        self._hand([*node.keys, *node.values])
+        self.generic_visit(node)
+
+    def _hands_element(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
+        self._hand([node.elt])
+        self.generic_visit(node)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = _hands_element
+
+    def visit_DictComp(self, node: ast.DictComp) -> None:
+        self._hand([node.key, node.value])
+        self.generic_visit(node)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self._hand([node.test, node.body, node.orelse])
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        self._hand([node.slice])
+        self.generic_visit(node)
+
+    def visit_Slice(self, node: ast.Slice) -> None:
+        self._hand([node.lower, node.upper, node.step])
+        self.generic_visit(node)
+
+    def visit_Starred(self, node: ast.Starred) -> None:
+        if id(node) in self.handed:
+            self._hand([node.value])
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -755,19 +878,37 @@ class _Walker:
             else None
         )
         receiver = dotted(func.value) if isinstance(func, ast.Attribute) else None
+        handed = id(node) in self.handed
+        self._hand([*node.args, *(k.value for k in node.keywords)])
         self.gate.calls.append(
             CallSite(
                 name,
                 leaf,
                 receiver,
-                self.awaited is node,
+                id(node) in self.awaited,
                 self.frame,
                 self.in_class or self.frame is None,
                 len(node.args) + len(node.keywords),
                 isinstance(func, ast.Attribute),
+                handed,
             )
         )
         self.generic_visit(node)
+
+
+def _source(value: ast.AST | None, typed: ast.expr | None = None) -> Source | None:
+    """Where a bound value came from (see ``Source``); None for a literal."""
+    if typed is not None:
+        return ("typed", *_names_in(typed))
+    if isinstance(value, _LITERALS):
+        return None
+    if isinstance(value, ast.Call):
+        return ("call", _callee(value))
+    if isinstance(value, ast.Await) and isinstance(value.value, ast.Call):
+        return ("await", _callee(value.value))
+    if isinstance(value, ast.Name):
+        return ("name", value.id)
+    return ("other",)
 
 
 def _names_in(annotation: ast.expr) -> list[str]:

@@ -3,6 +3,7 @@ verification of what the fixes produced."""
 
 from __future__ import annotations
 
+import ast
 import bisect
 import os
 import traceback
@@ -376,19 +377,28 @@ def _asname(alias: cst.ImportAlias) -> str | None:
 
 
 def verify_output(path: str, before: bytes, after: bytes) -> str | None:
-    """The DESIGN.md invariant: output parses, and compiles where the input compiled."""
-    try:
-        cst.parse_module(after)
-    except Exception as exc:
-        return f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
+    """The DESIGN.md invariant: output parses, and compiles where the input compiled.
+
+    One parse of the output: CPython's ``compile`` where the input compiled (stricter
+    than parsing), else libcst's parser (the input may need a newer Python than this
+    one, and libcst read it)."""
     try:
         compile(before, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None  # the input needs a newer Python than this one; parsing is the check
+        try:
+            cst.parse_module(after)
+        except Exception as exc:
+            return (
+                f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
+            )
+        return None
     try:
         compile(after, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        return (
-            f"internal error: fix output for {path} does not compile ({exc}); file left unchanged"
-        )
+        try:
+            ast.parse(after)
+            what = "does not compile"
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            what = "does not parse"
+        return f"internal error: fix output for {path} {what} ({exc}); file left unchanged"
     return None

@@ -80,6 +80,8 @@ class Frame:
     store_bases: list[str] = field(default_factory=list)
     #: Names its plain ``name = ...`` / ``name: T = ...`` statements bind.
     assigned: set[str] = field(default_factory=set)
+    #: Configured session names (``session-names``) it or a nested function mentions.
+    mentions: set[str] = field(default_factory=set)
     #: It declares ``global`` or ``nonlocal`` names.
     declares: bool = False
     #: Two adjacent ``name = await call(...)`` statements in one block.
@@ -247,7 +249,7 @@ class GateFacts:
             if head != frame.receiver or frame.owner is None or "." in rest:
                 return False
             return any(
-                self._source_may_hold(source, where or frame, sync, attribute=True)
+                self._source_may_hold(source, where or frame, sync)
                 for where, source in frame.owner.attributes.get(rest, ())
             )
         if fallback and head in self.settings.get("session-names", ()) and self.imports_sqlalchemy:
@@ -260,9 +262,7 @@ class GateFacts:
             for source in scope.sources.get(head, ())
         )
 
-    def _source_may_hold(
-        self, source: Source, frame: Frame, sync: bool, *, attribute: bool = False
-    ) -> bool:
+    def _source_may_hold(self, source: Source, frame: Frame, sync: bool) -> bool:
         kind = source[0]
         if kind == "depends":
             return True
@@ -272,7 +272,7 @@ class GateFacts:
             return self.may_give_session(source[1])
         if kind == "name":  # `self.x = session`
             return self.may_hold_session(frame, str(source[1]), sync=sync)
-        return attribute  # an attribute set to something else: not followed here
+        return False  # `_holds_session`: anything else is no session
 
     @cached_property
     def scoped_session_names(self) -> frozenset[str]:
@@ -299,13 +299,12 @@ class GateFacts:
         if self.scoped_session_names & self.identifiers:
             return True
         if frame.owner is not None and any(
-            self._source_may_hold(source, where or frame, sync, attribute=True)
+            self._source_may_hold(source, where or frame, sync)
             for sources in frame.owner.attributes.values()
             for where, source in sources
         ):
             return True
-        configured = set(self.settings.get("session-names", ()))
-        if self.imports_sqlalchemy and configured & self.identifiers:
+        if self.imports_sqlalchemy and frame.mentions:
             return True
         return any(
             self.may_hold_session(frame, name, fallback=False, scoped=False, sync=sync)
@@ -520,6 +519,7 @@ class _Walker:
         self.frame: Frame | None = None
         self.in_class = False
         self.klass: ClassInfo | None = None
+        self.session_names = frozenset(gate.settings.get("session-names", ()))
         #: ids of the nodes directly under ``await``, and of those handed over.
         self.awaited: set[int] = set()
         self.handed: set[int] = set()
@@ -666,7 +666,7 @@ class _Walker:
     ) -> None:
         for target in targets:
             self._bind(target, value, typed=typed)
-            if self.frame is not None and isinstance(target, ast.Name):
+            if self.frame is not None and not self.in_class and isinstance(target, ast.Name):
                 self.frame.assigned.add(target.id)
             if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
                 self._attribute(target.value.id, target.attr, value, typed)
@@ -807,6 +807,9 @@ class _Walker:
 
     def visit_Name(self, node: ast.Name) -> None:
         self.gate.identifiers.add(node.id)
+        if node.id in self.session_names and self.frame is not None:
+            for frame in self.frame.chain():
+                frame.mentions.add(node.id)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self.gate.identifiers.add(node.attr)

@@ -45,8 +45,11 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         and not any(rule.code.startswith(code) for code in ignored)
     ]
     result = FileResult(path=path)
+    readable = False  # CPython's parser read the file (for the gate)
     if rules and GATE:
-        rules = candidates(path, data, rules, job)
+        rules, readable = candidates(path, data, rules, job)
+    if not rules and readable:
+        return result  # CPython parsed it: no AM000, and no rule can report anything
     if not rules:
         # Not parsed by libcst (no rule's trigger token), yet an unparsable file is AM000.
         problem = syntax_finding(path, data)
@@ -82,9 +85,12 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     return result
 
 
-def candidates(path: str, data: bytes, rules: Sequence[type[Rule]], job: Job) -> list[type[Rule]]:
+def candidates(
+    path: str, data: bytes, rules: Sequence[type[Rule]], job: Job
+) -> tuple[list[type[Rule]], bool]:
     """The rules whose candidate test passes on the file's ``ast`` facts (all of them
-    when ``ast`` cannot read it: libcst may still, with newer syntax)."""
+    when ``ast`` cannot read it: libcst may still, with newer syntax), and whether
+    ``ast`` read it."""
     try:
         gate = gate_facts(
             path,
@@ -94,11 +100,11 @@ def candidates(path: str, data: bytes, rules: Sequence[type[Rule]], job: Job) ->
             config=job.config,
         )
         if gate is None:
-            return list(rules)
+            return list(rules), False
         gate.selected_codes = tuple(rule.code for rule in job.rules)
-        return [rule for rule in rules if rule.candidate(gate)]
+        return [rule for rule in rules if rule.candidate(gate)], True
     except Exception:  # a gate that fails must cost time, never a finding
-        return list(rules)
+        return list(rules), False
 
 
 def parse_source(path: str, data: bytes) -> cst.Module | Finding:

@@ -13,6 +13,7 @@ Each corpus root is made a git repository of its own (``git init``) because
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -166,6 +167,35 @@ def prepare_services(work: Path) -> Corpus:
         _write_stamp(root, stamp)
     files, lines = count_py(root)
     return Corpus("services", root, files, lines)
+
+
+def scaled(work: Path, base: Corpus, copies: int) -> Corpus:
+    """``copies`` side-by-side copies of ``base`` (hard links where the file system
+    allows: checking reads, and fix pipelines run on a fresh copy anyway), for the
+    scaling row: the same code, ``copies`` times the lines."""
+    root = work / "corpora" / f"{base.name}-x{copies}"
+    stamp: dict[str, object] = {"base": base.name, "copies": copies, "files": base.files}
+    if not _stamp_matches(root, stamp):
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        for number in range(1, copies + 1):
+            shutil.copytree(
+                base.root,
+                root / f"copy{number}",
+                ignore=shutil.ignore_patterns(".git"),
+                copy_function=_link_or_copy,
+            )
+        _git_init(root)
+        _write_stamp(root, stamp)
+    files, lines = count_py(root)
+    return Corpus(f"{base.name}-x{copies}", root, files, lines)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def prepare_synthetic(work: Path, lines: int, seed: int = synth.DEFAULT_SEED) -> Corpus:

@@ -84,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="200000",
         help="comma-separated sizes in lines, e.g. 200000,1000000,2000000",
     )
+    p.add_argument(
+        "--services-scale",
+        default="1",
+        help="comma-separated copies of the services corpus, e.g. 1,2,4 for a scaling row "
+        "(peak RSS and time as the corpus grows)",
+    )
     p.add_argument("--repeat", type=int, default=None, help="timed runs per tool (default 3)")
     p.add_argument(
         "--tools",
@@ -113,6 +119,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
     args.sizes = [int(s.replace("_", "")) for s in args.synthetic_lines.split(",") if s.strip()]
+    args.scales = [int(s) for s in args.services_scale.split(",") if s.strip()]
+    if not args.scales or min(args.scales) < 1:
+        p.error("--services-scale takes positive integers")
     return args
 
 
@@ -136,7 +145,8 @@ def setup_venv() -> int:
 def prepare_corpora(args: argparse.Namespace) -> list[Corpus]:
     found: list[Corpus] = []
     if args.corpus in ("services", "all"):
-        found.append(corpora.prepare_services(WORK))
+        services = corpora.prepare_services(WORK)
+        found.extend(services if k == 1 else corpora.scaled(WORK, services, k) for k in args.scales)
     if args.corpus in ("real", "all"):
         found.append(corpora.prepare_real(WORK))
     if args.corpus in ("synthetic", "all"):

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import libcst as cst
 
+from asyncmend.codemods.facts.gate import GateFacts
 from asyncmend.codemods.semantic.model import SemanticModel
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ class Rule:
     #: Settings of the rule's own ``[tool.asyncmend.<CODE>]`` section, with defaults.
     #: Unknown keys there are a config error.
     settings_defaults: ClassVar[dict[str, Any]] = {}
+    #: What ``candidate`` reads (rule files name it ``Rule.Gate``).
+    Gate: TypeAlias = GateFacts
 
     def __init__(self, context: FileContext, ancestors: list[cst.CSTNode]) -> None:
         self.context = context
@@ -154,6 +157,14 @@ class Rule:
         """The prefilter tokens under ``config`` (rules with configurable names extend
         ``triggers`` with them)."""
         return cls.triggers
+
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        """The candidate gate: whether the rule can report anything in the file whose
+        ``ast`` facts are ``gate``. Exact or over-approximate, never dropping a finding
+        (the file is parsed with libcst only when some selected rule says True). A rule
+        without its own test is always a candidate."""
+        return True
 
     # -- reporting -------------------------------------------------------------
 

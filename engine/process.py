@@ -3,7 +3,9 @@ verification of what the fixes produced."""
 
 from __future__ import annotations
 
+import ast
 import bisect
+import os
 import traceback
 from collections.abc import Sequence
 
@@ -12,6 +14,7 @@ import libcst as cst
 from asyncmend.codemods.base import FileContext, Fix, RawFinding, Rule
 from asyncmend.codemods.edits.imports import update_imports
 from asyncmend.codemods.edits.wrap import DEFAULT_LINE_LENGTH, fit_changed_lines
+from asyncmend.codemods.facts.gate import gate_facts
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
@@ -23,6 +26,11 @@ from asyncmend.engine.walker import walk
 
 #: The fix loop stops after this many rounds even if rules still change the tree.
 MAX_FIX_ROUNDS = 8
+
+#: ``ASYNCMEND_NO_GATE=1`` runs every prefiltered rule on every file (libcst parse
+#: included) instead of only the candidates: for checking that the gate drops no
+#: finding (``bench/gate_check.py``, ``tests/test_gate.py``).
+GATE = os.environ.get("ASYNCMEND_NO_GATE", "") in ("", "0")
 
 
 def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = None) -> FileResult:
@@ -38,6 +46,11 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         and not any(rule.code.startswith(code) for code in ignored)
     ]
     result = FileResult(path=path)
+    readable = False  # CPython's parser read the file (for the gate)
+    if rules and GATE:
+        rules, readable = candidates(path, data, rules, job)
+    if not rules and readable:
+        return result  # CPython parsed it: no AM000, and no rule can report anything
     if not rules:
         # Not parsed by libcst (no rule's trigger token), yet an unparsable file is AM000.
         problem = syntax_finding(path, data)
@@ -71,6 +84,28 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         result.original = None
         result.error = f"internal error while processing {path}:\n{traceback.format_exc()}"
     return result
+
+
+def candidates(
+    path: str, data: bytes, rules: Sequence[type[Rule]], job: Job
+) -> tuple[list[type[Rule]], bool]:
+    """The rules whose candidate test passes on the file's ``ast`` facts (all of them
+    when ``ast`` cannot read it: libcst may still, with newer syntax), and whether
+    ``ast`` read it."""
+    try:
+        gate = gate_facts(
+            path,
+            data,
+            module_name=job.index.module_name_for(path),
+            index=job.index,
+            config=job.config,
+        )
+        if gate is None:
+            return list(rules), False
+        gate.selected_codes = tuple(rule.code for rule in job.rules)
+        return [rule for rule in rules if rule.candidate(gate)], True
+    except Exception:  # a gate that fails must cost time, never a finding
+        return list(rules), False
 
 
 def parse_source(path: str, data: bytes) -> cst.Module | Finding:
@@ -358,19 +393,28 @@ def _fit_line_length(data: bytes, fixed: cst.Module, limit: int | None) -> bytes
 
 
 def verify_output(path: str, before: bytes, after: bytes) -> str | None:
-    """The DESIGN.md invariant: output parses, and compiles where the input compiled."""
-    try:
-        cst.parse_module(after)
-    except Exception as exc:
-        return f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
+    """The DESIGN.md invariant: output parses, and compiles where the input compiled.
+
+    One parse of the output: CPython's ``compile`` where the input compiled (stricter
+    than parsing), else libcst's parser (the input may need a newer Python than this
+    one, and libcst read it)."""
     try:
         compile(before, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None  # the input needs a newer Python than this one; parsing is the check
+        try:
+            cst.parse_module(after)
+        except Exception as exc:
+            return (
+                f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
+            )
+        return None
     try:
         compile(after, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        return (
-            f"internal error: fix output for {path} does not compile ({exc}); file left unchanged"
-        )
+        try:
+            ast.parse(after)
+            what = "does not compile"
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            what = "does not parse"
+        return f"internal error: fix output for {path} {what} ({exc}); file left unchanged"
     return None

@@ -55,7 +55,7 @@ class _SplitCalls(cst.CSTTransformer):
         # One line, so no line break or comment inside that a split would have to move.
         if where.start.line != where.end.line or where.start.line not in self.lines:
             return updated_node
-        # A trailing comment (a `# noqa`, `# type: ignore`) belongs to its line: not moved.
+        # A trailing comment (a noqa or type-ignore pragma) belongs to its line: not moved.
         if len(updated_node.body) != 1 or updated_node.trailing_whitespace.comment:
             return updated_node
         call = _value_call(updated_node.body[0])

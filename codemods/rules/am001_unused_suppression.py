@@ -48,3 +48,7 @@ class UnusedSuppression(Rule):
     fix_applicability = Applicability.SAFE
     # Any spelling of a directive holds one of these (noqa is case-insensitive).
     triggers: ClassVar[tuple[bytes, ...]] = (b"noqa", b"NOQA", b"NoQA", b"Noqa", b"asyncmend")
+
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        return gate.directives_may_name(gate.selected_codes)

@@ -98,6 +98,14 @@ class BareSession(Rule):
     uses_index = True
 
     @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # `name = factory()` in an `async def`.
+        return gate.may_have_sessions and any(
+            f.kind == "async" and any(gate.may_be_factory(c) for c in f.assigned_calls)
+            for f in gate.frames
+        )
+
+    @classmethod
     def tokens(cls, config: Config) -> tuple[bytes, ...]:
         factories = config.settings.get("session-factories", [])
         return cls.triggers + tuple(f.rsplit(".", 1)[-1].encode() for f in factories)

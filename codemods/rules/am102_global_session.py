@@ -88,6 +88,14 @@ class GlobalSession(Rule):
     uses_index = True
 
     @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # `x = factory()` outside functions, or a `global` set in one.
+        return gate.may_have_sessions and (
+            gate.has_global
+            or any(out and gate.may_be_factory(c) for _, c, out in gate.assigned_calls)
+        )
+
+    @classmethod
     def tokens(cls, config: Config) -> tuple[bytes, ...]:
         factories = config.settings.get("session-factories", [])
         return cls.triggers + tuple(f.rsplit(".", 1)[-1].encode() for f in factories)

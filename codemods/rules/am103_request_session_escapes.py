@@ -97,6 +97,27 @@ class RequestSessionEscapes(Rule):
     triggers = (b"Depends", b"Session", b"BackgroundTask", b"create_task", b"ensure_future")
     uses_index = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # A function with a request session parameter that spawns a task, adds a
+        # background task, or stores something into a name that is not its local.
+        def outside(frame: Rule.Gate.Frame, receiver: str | None) -> bool:
+            return bool(receiver) and not frame.surely_local(str(receiver).split(".")[0])
+
+        spawns = {"add_task", "BackgroundTask", *TASK_CALLS}
+        handlers = {f for f in gate.frames if gate.request_sessions(f)}
+        if not handlers or not gate.may_have_sessions:
+            return False
+        if gate.calls_leaf(spawns) or any(outside(f, b) for f in handlers for b in f.store_bases):
+            return True
+        return any(
+            c.leaf in STORE_CALLS
+            and c.frame is not None
+            and outside(c.frame, c.receiver)
+            and any(f in handlers for f in c.frame.chain())
+            for c in gate.calls
+        )
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         sessions = self._request_sessions(node)
         if not sessions:

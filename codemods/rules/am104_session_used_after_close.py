@@ -62,6 +62,18 @@ class SessionUsedAfterClose(Rule):
     triggers = (b"async with",)
     uses_index = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # `async with session:`, or `async with <factory>() as s` (`.begin()` too).
+        def opens(frame: Rule.Gate.Frame, callee: str | None) -> bool:
+            maker = callee.removesuffix(".begin") if callee else callee
+            return gate.may_be_factory(maker) or maker in frame.params
+
+        return gate.may_have_sessions and any(
+            kind == "name" or (kind == "call" and opens(frame, callee))
+            for frame, kind, callee in gate.async_withs
+        )
+
     def visit_With(self, node: cst.With) -> None:
         if node.asynchronous is None:
             return

@@ -69,6 +69,10 @@ class GatherSharedSession(Rule):
     triggers = (b"gather",)
     uses_index = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        return gate.may_have_sessions and gate.may_call(GATHER)
+
     def visit_Call(self, node: cst.Call) -> None:
         func_expr = node.func
         if isinstance(func_expr, cst.Attribute):

@@ -85,6 +85,11 @@ class SequentialIndependentAwaits(Rule):
     settings_defaults: ClassVar[dict[str, Any]] = {"include-tests": False}
 
     @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # Two adjacent `name = await call(...)` in one block of an `async def`.
+        return any(f.kind == "async" and f.adjacent_awaits for f in gate.frames)
+
+    @classmethod
     def tokens(cls, config: Config) -> tuple[bytes, ...]:
         """A file can only match a ``concurrency-safe`` pattern if it spells the class or
         function the pattern names: ``AsyncClient`` for ``httpx.AsyncClient.*``, ``sleep``

@@ -84,6 +84,10 @@ class DanglingTask(Rule):
     fix_applicability = Applicability.SAFE
     triggers = (b"create_task", b"ensure_future")
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        return gate.calls_leaf(("create_task", "ensure_future"))
+
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         for small in node.body:
             if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):

@@ -133,6 +133,11 @@ class MissingAwait(Rule):
     triggers = (b"async", b"await", b"AsyncSession", b"sqlalchemy", b"sleep")
     uses_index = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # A call not under `await`, in a function, that may return a coroutine.
+        return gate.may_miss_await(SESSION_COROUTINES)
+
     def visit_Call(self, node: cst.Call) -> None:
         parent = self.ancestors[-1]
         if isinstance(parent, cst.Await) or isinstance(parent, HANDED_OVER):

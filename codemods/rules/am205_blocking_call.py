@@ -7,7 +7,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.awaits import awaited, in_generator_expression, is_receiver
 from asyncmend.codemods.edits.imports import asyncio_reference
-from asyncmend.codemods.semantic.sessions import sync_session_io
+from asyncmend.codemods.semantic.sessions import SYNC_SESSION_IO, sync_session_io
 from asyncmend.codemods.semantic.tree import dotted_name
 
 #: What each blocking callable should become (qualified name -> advice).
@@ -128,6 +128,30 @@ class BlockingCall(Rule):
         b"Session",
         b"session",
     )
+
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # A call in an `async def`: a blocking callee through any import, a method of a
+        # sync session or a requests session bound there, or pathlib file I/O.
+        blocking = {*BLOCKING_CALLS, "time.sleep", "open", "io.open", "builtins.open"}
+        blocking |= {f"{module}.{verb}" for module, verb in _REQUESTS_FUNCTIONS}
+        requests_session = gate.may_call(REQUESTS_SESSIONS)
+        return any(
+            (c.attribute and c.leaf in PATH_IO_METHODS)
+            or (c.name is not None and any(q in blocking for q in gate.qualified(c.name)))
+            or (c.leaf in REQUESTS_VERBS and c.receiver is not None and requests_session)
+            or (
+                c.leaf in SYNC_SESSION_IO
+                and not c.awaited
+                and c.receiver is not None
+                and "." not in c.receiver
+                and gate.may_hold_session(
+                    c.frame, c.receiver, own=True, fallback=False, scoped=False
+                )
+            )
+            for c in gate.calls
+            if c.frame is not None and c.frame.kind == "async"
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         if not self.in_async_function():

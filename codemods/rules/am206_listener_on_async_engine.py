@@ -75,6 +75,10 @@ class ListenerOnAsyncEngine(Rule):
     uses_index = True
     preview: ClassVar[bool] = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        return gate.may_call(LISTEN_FUNCTIONS)
+
     def visit_Call(self, node: cst.Call) -> None:
         if not self.semantic.resolves_to(node.func, LISTEN_FUNCTIONS, self.ancestors):
             return

@@ -115,6 +115,13 @@ class SwallowedFailedCommit(Rule):
     triggers = (b"commit", b"flush")
     uses_index = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # A `try` in an `async def` that may hold a session.
+        return any(
+            f.kind == "async" and f.has_try and gate.frame_may_have_session(f) for f in gate.frames
+        )
+
     def visit_Try(self, node: cst.Try) -> None:
         func = self.enclosing_function()
         if func is None or func.asynchronous is None:

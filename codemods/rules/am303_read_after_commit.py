@@ -100,6 +100,13 @@ class ReadAfterCommit(Rule):
     triggers = (b"commit",)
     uses_index = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # `<x>.commit` and an `async def` that may hold a session (commit_flow's tests).
+        return "commit" in gate.identifiers and any(
+            f.kind == "async" and gate.frame_may_have_session(f) for f in gate.frames
+        )
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         found = commit_flow(node, self.context, self.ancestors)
         if found is None or not (loaded := loaded_objects(found[0])):

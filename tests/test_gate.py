@@ -1,0 +1,65 @@
+"""The candidate gate drops no finding and no fix: every fixture case, run with every
+rule (preview included), gives exactly the same findings and fixed files with the gate
+as without it (``ASYNCMEND_NO_GATE``; ``bench/gate_check.py`` does the same over the
+ecosystem corpus). And the gate does skip files: a file no rule can flag is never
+parsed with libcst, yet a syntax error is still AM000."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fixture_cases import Case, all_cases
+
+from asyncmend.engine import process, run
+
+CASES = all_cases()
+
+
+def _outcome(case: Case, *, gate: bool, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(process, "GATE", gate)
+    report = run(
+        [str(case.path)],
+        select=["AM"],
+        fix=True,
+        unsafe_fixes=True,
+        preview=True,
+        config_path=case.config,
+        jobs=1,
+    )
+    assert not report.internal_errors, report.internal_errors
+    findings = sorted(
+        (Path(f.path).name, f.line, f.column, f.end_line, f.end_column, f.code, f.message)
+        for f in report.findings
+    )
+    fixed = sorted((Path(r.path).name, r.fixed) for r in report.results if r.fixed is not None)
+    return findings, fixed
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_gate_keeps_every_finding(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_gate = _outcome(case, gate=True, monkeypatch=monkeypatch)
+    without = _outcome(case, gate=False, monkeypatch=monkeypatch)
+    assert with_gate == without
+
+
+def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bytes] = []
+    original = process.parse_source
+
+    def counting(path: str, data: bytes):  # type: ignore[no-untyped-def]
+        calls.append(data)
+        return original(path, data)
+
+    monkeypatch.setattr(process, "parse_source", counting)
+    # Every rule's prefilter token, none of their candidates.
+    (tmp_path / "quiet.py").write_text(
+        "from sqlalchemy.ext.asyncio import AsyncSession\n\n\n"
+        "async def read(session: AsyncSession, key: int) -> object:\n"
+        "    return await session.get(object, key)\n"
+    )
+    (tmp_path / "broken.py").write_text("async def f(:\n    await session.commit()\n")
+    report = run([str(tmp_path)], select=["AM"], jobs=1)
+    # Only the file ``ast`` cannot read goes to libcst (which reads newer syntax).
+    assert calls == [(tmp_path / "broken.py").read_bytes()]
+    assert [(Path(f.path).name, f.code) for f in report.findings] == [("broken.py", "AM000")]

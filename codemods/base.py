@@ -123,6 +123,8 @@ class Rule:
     #: Settings of the rule's own ``[tool.asyncmend.<CODE>]`` section, with defaults.
     #: Unknown keys there are a config error.
     settings_defaults: ClassVar[dict[str, Any]] = {}
+    #: The values a setting accepts, where they are a closed set (checked with the config).
+    settings_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
 
     def __init__(self, context: FileContext, ancestors: list[cst.CSTNode]) -> None:
         self.context = context

@@ -430,3 +430,59 @@ def object_loaders(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
 
     scan(tree.body, "")
     return found
+
+
+# -- how the repo uses its relationships --------------------------------------------------------
+
+#: Where the sync ``Session`` class and sessionmakers come from.
+_SYNC_SESSION_CLASSES = frozenset(
+    {"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session",
+     "sqlmodel.orm.session.Session"}
+)  # fmt: skip
+#: ``conn.run_sync(Base.metadata.create_all)``: DDL, no ORM object.
+_DDL_CALLS = ("create_all", "drop_all", "reflect")
+
+
+@collector(
+    "relationship_access",
+    triggers=(b"Session(", b"sessionmaker(", b"scoped_session(", b"run_sync(",
+              b"awaitable_attrs", b"AsyncAttrs", b"lazyload("),
+    empty={},
+)  # fmt: skip
+def relationship_access(tree: ast.Module, facts: FileFacts) -> dict[str, list[int]]:
+    """Lines where the module may read relationships by a lazy load that works: ``"sync"``
+    (a sync ``Session(...)``, ``sessionmaker(...)`` without ``class_=AsyncSession``,
+    ``scoped_session(...)``, ``run_sync(fn)`` of a function other than DDL: code where
+    a lazy load runs) and ``"awaitable"`` (``awaitable_attrs``, ``AsyncAttrs``, a
+    ``lazyload`` option: a lazy load in the greenlet, on purpose). AM602 reads them."""
+    found: dict[str, list[int]] = {}
+    for node in ast.walk(tree):
+        kind = None
+        if isinstance(node, ast.Call):
+            callee = _dotted(node.func) or ""
+            head, _, rest = callee.partition(".")
+            target = facts.imports.get(head)
+            qualified = (f"{target}.{rest}" if rest else target) if target else callee
+            leaf = callee.rsplit(".", 1)[-1]
+            if qualified in _SYNC_SESSION_CLASSES:
+                kind = "sync"
+            elif leaf == "sessionmaker" and not any(
+                k.arg == "class_" and (_dotted(k.value) or "").endswith("AsyncSession")
+                for k in node.keywords
+            ):
+                kind = "sync"
+            elif leaf == "scoped_session":
+                kind = "sync"
+            elif leaf == "run_sync" and node.args:
+                fn = _dotted(node.args[0]) or ""
+                if not fn.endswith(_DDL_CALLS):
+                    kind = "sync"
+            elif leaf == "lazyload":
+                kind = "awaitable"
+        elif isinstance(node, ast.Attribute) and node.attr == "awaitable_attrs":
+            kind = "awaitable"
+        elif isinstance(node, ast.Name) and node.id == "AsyncAttrs":
+            kind = "awaitable"
+        if kind is not None:
+            found.setdefault(kind, []).append(getattr(node, "lineno", 0))
+    return found

@@ -8,6 +8,7 @@ from typing import ClassVar
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
+from asyncmend.codemods.edits.arguments import keyword, with_argument, with_element
 from asyncmend.codemods.semantic.flow import AttributeUse, Flow, flow_of, precedes
 from asyncmend.codemods.semantic.models import (
     RESETS,
@@ -250,11 +251,9 @@ def _with_query_options(query: cst.BaseExpression, options: list[cst.Arg]) -> cs
     current = query
     while isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
         if current.func.attr.value == "options":
-            args = list(current.args)
-            if args and isinstance(args[-1].comma, cst.Comma):
-                options = [*options[:-1], options[-1].with_changes(comma=args[-1].comma)]
-                args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            extended = current.with_changes(args=[*args, *options])
+            extended = current
+            for option in options:
+                extended = with_argument(extended, option)
             return query.deep_replace(current, extended)  # type: ignore[return-value]
         current = current.func.value
     return cst.Call(func=cst.Attribute(value=query, attr=cst.Name("options")), args=options)
@@ -265,27 +264,16 @@ def _with_get_options(
 ) -> cst.BaseExpression | None:
     """``session.get(M, k)`` with ``options=[...]`` added or extended."""
     assert isinstance(call, cst.Call)
-    elements = [cst.Element(arg.value) for arg in options]
-    args = list(call.args)
-    for index, arg in enumerate(args):
-        if arg.keyword is not None and arg.keyword.value == "options":
-            value = arg.value
-            if not isinstance(value, (cst.List, cst.Tuple)):
-                return None
-            existing = list(value.elements)
-            if existing and isinstance(existing[-1].comma, cst.Comma):
-                existing[-1] = existing[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            args[index] = arg.with_changes(
-                value=value.with_changes(elements=[*existing, *elements])
-            )
-            return call.with_changes(args=args)
-    last_comma = args[-1].comma if args else cst.MaybeSentinel.DEFAULT
-    if args:
-        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-    keyword = cst.Arg(
-        cst.List(elements),
-        keyword=cst.Name("options"),
-        equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
-        comma=last_comma if isinstance(last_comma, cst.Comma) else cst.MaybeSentinel.DEFAULT,
+    existing = next(
+        (a.value for a in call.args if a.keyword is not None and a.keyword.value == "options"), None
     )
-    return call.with_changes(args=[*args, keyword])
+    if existing is None:
+        return with_argument(
+            call, keyword("options", cst.List([cst.Element(o.value) for o in options]))
+        )
+    if not isinstance(existing, (cst.List, cst.Tuple)):
+        return None
+    extended: cst.List | cst.Tuple = existing
+    for option in options:
+        extended = with_element(extended, cst.Element(option.value))  # type: ignore[assignment]
+    return call.deep_replace(existing, extended)  # type: ignore[return-value]

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from asyncmend.codemods.facts import models as model_facts
+from asyncmend.codemods.facts import sessions as session_facts
+from asyncmend.codemods.facts import transactions as transaction_facts
 from asyncmend.codemods.semantic.flow import (
     ONE_OBJECT,
     Binding,
@@ -487,3 +489,43 @@ def related_model_loaded(
         if other.load.model.rsplit(".", 1)[-1] == target and precedes(other.binding.site, before):  # type: ignore[arg-type]
             return True
     return False
+
+
+# -- may a relationship of this repo be lazy-loaded on purpose? ----------------------------------
+
+
+def working_lazy_load(context: FileContext) -> str | None:
+    """Why a relationship of this repo may be read by a lazy load that works (so that
+    ``lazy="raise"`` would break code), as ``path:line``; None when the repo makes only
+    ``AsyncSession``s (its sessionmakers, session factories and dependencies, pass 1)
+    and reads no relationship through ``awaitable_attrs``/``lazyload``/a sync session.
+    Also not None (``"no session"``) when the repo makes no session at all (a library:
+    its users' sessions decide)."""
+    cached = context.semantic.memo.get("working_lazy_load", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    reason: str | None = None
+    makes_async = False
+    for facts in context.index.by_path.values():
+        for name, info in facts.sessionmakers.items():
+            if info.get("async"):
+                makes_async = True
+            elif reason is None:
+                reason = f"{facts.path} (sync sessionmaker `{name}`)"
+        if transaction_facts.sessionmaker_calls.of(facts):
+            makes_async = True
+        for name, kind in session_facts.session_returners.of(facts).items():
+            if kind == "sync" and reason is None:
+                reason = f"{facts.path} (`{name}` gives a sync Session)"
+            elif kind in ("session", "maker"):
+                makes_async = True
+        if session_facts.sync_session_aliases.of(facts) and reason is None:
+            reason = f"{facts.path} (a sync Session alias)"
+        for kind, lines in model_facts.relationship_access.of(facts).items():
+            if reason is None and lines:
+                what = "a sync session" if kind == "sync" else "an awaited lazy load"
+                reason = f"{facts.path}:{lines[0]} ({what})"
+    if reason is None and not makes_async:
+        reason = "no session"
+    context.semantic.memo["working_lazy_load"] = reason
+    return reason

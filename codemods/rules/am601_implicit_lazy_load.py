@@ -36,12 +36,14 @@ class _Read:
 class ImplicitLazyLoad(Rule):
     """
     ## What it does
-    Finds `obj.rel` in an `async def` where `rel` is a relationship of `obj`'s model whose
-    loader strategy emits SQL on first access (the default `lazy="select"`), and `obj` was
-    loaded in the function (`session.get(M, ...)`, `select(M)` through `execute`,
-    `scalars` or `scalar`, a loop over such a result, or a repository helper that returns
-    one) by a statement without a loader option for `rel` (`selectinload`, `joinedload`,
-    `subqueryload`, `immediateload`, `contains_eager`).
+    Finds `obj.rel` in an `async def` where `rel` is a relationship that emits SQL on
+    first access and the statement that loaded `obj` has no loader option for it.
+
+    A relationship emits SQL on access at the default `lazy="select"`. `obj` is known when
+    the function loaded it (`session.get(M, ...)`, `select(M)` through `execute`,
+    `scalars` or `scalar`, a loop or comprehension over such a result, or a repository
+    helper that returns one); the loader options that cover `rel` are `selectinload`,
+    `joinedload`, `subqueryload`, `immediateload` and `contains_eager`, chained or not.
 
     The model comes from the repo's own model definitions (`relationship()`,
     `Mapped[...]`, SQLModel's `Relationship()`, inherited mappings, backrefs) and

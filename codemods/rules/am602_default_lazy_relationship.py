@@ -22,12 +22,15 @@ SQLMODEL_RELATIONSHIP = frozenset({"sqlmodel.Relationship", "sqlmodel.main.Relat
 class DefaultLazyRelationship(Rule):
     """
     ## What it does
-    Finds `relationship()` (and SQLModel's `Relationship()`) declared in a model class
-    without a `lazy=` setting, in a repo whose sessions are all `AsyncSession`s: every
-    sessionmaker and session factory pass 1 finds makes async sessions, and nothing reads
-    a relationship by a lazy load that works (a sync `Session`, `run_sync`,
-    `awaitable_attrs`, a `lazyload` option). A repo that makes no session at all (a
-    library) is left alone.
+    Finds `relationship()` (and SQLModel's `Relationship()`) left at the default lazy
+    loader in a repo whose sessions are all `AsyncSession`s.
+
+    A relationship is at the default when neither it nor its SQLModel
+    `sa_relationship_kwargs` sets `lazy=` (a `backref="name"` too). Sessions are all
+    async when every sessionmaker and session factory of the repo makes async sessions
+    and nothing reads a relationship by a lazy load that works (a sync `Session`,
+    `run_sync`, `awaitable_attrs`, a `lazyload` option). A repo that makes no session at
+    all (a library) is left alone.
 
     Status: preview (a new rule, and a policy: teams opt in).
 

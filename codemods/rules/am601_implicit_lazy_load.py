@@ -10,6 +10,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.arguments import keyword, with_argument, with_element
 from asyncmend.codemods.semantic.flow import AttributeUse, Flow, flow_of, precedes
+from asyncmend.codemods.semantic.model import SemanticModel
 from asyncmend.codemods.semantic.models import (
     RESETS,
     Instance,
@@ -19,6 +20,7 @@ from asyncmend.codemods.semantic.models import (
     related_model_loaded,
     relationship_read,
 )
+from asyncmend.codemods.semantic.tree import assigned_names
 
 #: Where ``selectinload`` may already be imported from.
 SELECTINLOAD = frozenset(
@@ -109,6 +111,7 @@ class ImplicitLazyLoad(Rule):
         for instance in instances:
             seen: set[str] = set()
             inside = _attribute_ids(instance.within) if instance.within is not None else None
+            rebound = _comprehension_rebinds(flow.func, instance.name, self.semantic)
             for use in flow.attributes:
                 attr = use.node.attr.value
                 if use.name != instance.name or use.store or attr in seen:
@@ -116,7 +119,7 @@ class ImplicitLazyLoad(Rule):
                 if inside is not None:
                     if id(use.node) not in inside:
                         continue
-                elif not precedes(instance.binding.site, use.site):
+                elif id(use.node) in rebound or not precedes(instance.binding.site, use.site):
                     continue
                 read = relationship_read(instance, attr, self.context)
                 if read is None or not self._unloaded_at(flow, instance, use):
@@ -202,6 +205,21 @@ class ImplicitLazyLoad(Rule):
         if target is not None or semantic.is_shadowed("selectinload", self.ancestors):
             return None
         return [ImportSpec("sqlalchemy.orm", "selectinload")]
+
+
+def _comprehension_rebinds(func: cst.FunctionDef, name: str, semantic: SemanticModel) -> set[int]:
+    """Attributes read inside comprehensions whose own ``for`` binds ``name``: there it
+    is another object."""
+    found: set[int] = set()
+    for node in semantic.own_scope(func.body):
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+            comp_for: cst.CompFor | None = node.for_in
+            while comp_for is not None:
+                if name in assigned_names(comp_for.target):
+                    found |= _attribute_ids(node)
+                    break
+                comp_for = comp_for.inner_for_in
+    return found
 
 
 def _attribute_ids(node: cst.CSTNode) -> set[int]:

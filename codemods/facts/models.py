@@ -153,7 +153,26 @@ def _relationship(call: ast.Call, annotation: ast.expr | None, line: int) -> dic
             collection = uselist.value
     if any(k.arg is None for k in call.keywords):
         lazy = "?"
+    kind = _annotation_kind(annotation)
+    if kind is not None and lazy == "select":
+        lazy = kind  # `WriteOnlyMapped[...]` / `DynamicMapped[...]` choose the loader
     return {"lazy": lazy, "target": target, "collection": collection, "line": line}
+
+
+#: Annotations that choose a relationship's loader themselves.
+ANNOTATION_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic"}
+
+
+def _annotation_kind(annotation: ast.expr | None) -> str | None:
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(annotation, ast.Subscript):
+        head = (_dotted(annotation.value) or "").rsplit(".", 1)[-1]
+        return ANNOTATION_STRATEGIES.get(head)
+    return None
 
 
 def _backref(call: ast.Call, owner: str) -> dict[str, Any] | None:

@@ -110,6 +110,10 @@ class DefaultLazyRelationship(Rule):
     ) -> None:
         if any(arg.star for arg in call.args):
             return
+        annotation = stmt.annotation.annotation if isinstance(stmt, cst.AnnAssign) else None
+        head = annotation.value if isinstance(annotation, cst.Subscript) else None
+        if (dotted_name(head) or "").rsplit(".", 1)[-1] in ("WriteOnlyMapped", "DynamicMapped"):
+            return  # the annotation chooses a loader that never loads on access
         fixed: cst.Call | None
         if sqlmodel:
             kwargs = _keyword(call, "sa_relationship_kwargs")

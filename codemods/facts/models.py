@@ -462,6 +462,14 @@ _SYNC_SESSION_CLASSES = frozenset(
 _DDL_CALLS = ("create_all", "drop_all", "reflect")
 
 
+def _session_receiver(func: ast.expr) -> bool:
+    """``session.run_sync`` / ``self._session.run_sync``: a session's (the ORM, where lazy
+    loads run), not a connection's (``conn.run_sync``: Core) or a thread pool's
+    (``anyio.to_thread.run_sync``). Pass 1 has no types here: the receiver's name says it."""
+    receiver = _dotted(func.value) if isinstance(func, ast.Attribute) else None
+    return receiver is not None and "session" in receiver.rsplit(".", 1)[-1].lower()
+
+
 @collector(
     "relationship_access",
     triggers=(b"Session(", b"sessionmaker(", b"scoped_session(", b"run_sync(",
@@ -492,7 +500,7 @@ def relationship_access(tree: ast.Module, facts: FileFacts) -> dict[str, list[in
                 kind = "sync"
             elif leaf == "scoped_session":
                 kind = "sync"
-            elif leaf == "run_sync" and node.args:
+            elif leaf == "run_sync" and node.args and _session_receiver(node.func):
                 fn = _dotted(node.args[0]) or ""
                 if not fn.endswith(_DDL_CALLS):
                     kind = "sync"

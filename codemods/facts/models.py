@@ -280,9 +280,18 @@ def option_effects(options: list[ast.expr]) -> dict[str, str] | None:
             return None
         root = calls[-1]
         name = (_dotted(root.func) or "").rsplit(".", 1)[-1]
-        if name == "Load":
-            continue  # Load(M).x(...): not read, but says nothing about a first attribute
+        if name == "Load":  # `Load(M).selectinload(M.rel)...`: the first method is the option
+            if len(calls) < 2 or not isinstance(calls[-2].func, ast.Attribute):
+                return None
+            root = calls[-2]
+            name = root.func.attr  # type: ignore[union-attr]
         first = root.args[0] if root.args else None
+        while (  # `M.rel.of_type(Sub)`, `M.rel.and_(...)`: still `rel`
+            isinstance(first, ast.Call)
+            and isinstance(first.func, ast.Attribute)
+            and first.func.attr in ("of_type", "and_")
+        ):
+            first = first.func.value
         if first is None:
             return None
         attr = "*" if isinstance(first, ast.Constant) and first.value == "*" else None

@@ -54,8 +54,9 @@ class ImplicitLazyLoad(Rule):
     option is reported as a read that raises. `await obj.awaitable_attrs.rel` and
     `await session.refresh(obj, ["rel"])` load it correctly and are not reported.
 
-    Status: preview (a new rule; its precision on the ecosystem corpus is reviewed
-    before it is on by default).
+    Status: preview: it has no finding on the ecosystem corpus (the packages with
+    relationships load what they read, or set `lazy=` on the mapping), so its precision
+    on real code is not shown yet.
 
     ## Why is this bad?
     A lazy load is implicit I/O. In asyncio, SQLAlchemy can only run it inside its

@@ -32,7 +32,10 @@ class DefaultLazyRelationship(Rule):
     `run_sync`, `awaitable_attrs`, a `lazyload` option). A repo that makes no session at
     all (a library) is left alone.
 
-    Status: preview (a new rule, and a policy: teams opt in).
+    Status: preview. It is a policy teams opt into, and its evidence is one package: on
+    the ecosystem corpus its 35 findings (langflow-base) are all true, with right fixes;
+    phoenix (it reads objects in `session.run_sync`) and prefect (every relationship sets
+    `lazy=`) are rightly silent.
 
     ## Why is this bad?
     The default `lazy="select"` loads the relationship on first access. Under asyncio

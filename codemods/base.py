@@ -142,6 +142,8 @@ class Rule:
     #: Settings of the rule's own ``[tool.asyncmend.<CODE>]`` section, with defaults.
     #: Unknown keys there are a config error.
     settings_defaults: ClassVar[dict[str, Any]] = {}
+    #: The values a setting accepts, where they are a closed set (checked with the config).
+    settings_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     #: What ``candidate`` reads (rule files name it ``Rule.Gate``).
     Gate: TypeAlias = GateFacts
 

@@ -378,10 +378,29 @@ def apply_table(
                     raise ConfigError(
                         f"{where}: unknown key '{sub}' in [tool.asyncmend.{key}] (known: {known})"
                     )
+                _check_rule_setting(
+                    code, sub, value[sub], allowed[sub], f"{where}: [tool.asyncmend.{key}]"
+                )
             config.rule_sections[code] = dict(value)
         else:
             known = ", ".join(sorted(RUN_KEYS | set(SHARED_SETTINGS)))
             raise ConfigError(f"{where}: unknown key '{key}' in [tool.asyncmend] (known: {known})")
+
+
+def _check_rule_setting(code: str, key: str, value: Any, default: Any, where: str) -> None:
+    """A rule setting has its default's type and, where the rule lists them
+    (``Rule.settings_choices``), one of its choices."""
+    if default is not None and not isinstance(value, type(default)):
+        raise ConfigError(f"{where} {key}: expected {type(default).__name__}, got {value!r}")
+    from asyncmend.codemods.registry import UnknownRuleError, rule_by_code
+
+    try:
+        choices = rule_by_code(code).settings_choices.get(key)
+    except UnknownRuleError:
+        return
+    if choices and value not in choices:
+        expected = ", ".join(repr(choice) for choice in choices)
+        raise ConfigError(f"{where} {key}: expected one of {expected}, got {value!r}")
 
 
 def _known_codes(codes: list[str], key: str, where: str) -> list[str]:

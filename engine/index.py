@@ -41,6 +41,9 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
     b"Depends(",
     b"create_async_engine",
     b"AsyncEngine",
+    # A sync session (a script, a worker) reads relationships by lazy loads that work (AM602).
+    b"Session(",
+    b"scoped_session(",
 )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from asyncmend.codemods.edits.arguments import append_one_per_line
+
 
 def with_parameter(handler: cst.FunctionDef, name: str, annotation: str) -> cst.Parameters:
     """``handler``'s parameters plus ``name: annotation`` where Python and FastAPI accept
@@ -44,18 +46,10 @@ def _append(
     the new one gets its own line and the trailing comma."""
     if not params:
         return [new]
+    found = append_one_per_line(params, new, opening)
+    if found is not None:
+        return found
     last = params[-1]
-    if isinstance(last.comma, cst.Comma) and isinstance(
-        last.comma.whitespace_after, cst.ParenthesizedWhitespace
-    ):
-        separator = params[-2].comma if len(params) > 1 else None
-        if not isinstance(separator, cst.Comma) and isinstance(
-            opening, cst.ParenthesizedWhitespace
-        ):
-            separator = cst.Comma(whitespace_after=opening)
-        if isinstance(separator, cst.Comma):
-            params[-1] = last.with_changes(comma=separator)
-            return [*params, new.with_changes(comma=last.comma)]
     # The line break before the closing parenthesis moves after the new parameter.
     params[-1] = last.with_changes(whitespace_after_param=cst.SimpleWhitespace(""))
     return [*params, new.with_changes(whitespace_after_param=last.whitespace_after_param)]

@@ -359,7 +359,7 @@ class GateFacts:
         if here is not None and here.extra.get("scoped_sessions"):
             return True
         return bool(self.identifiers & {"scoped_session", "async_scoped_session"}) or any(
-            facts.extra.get("scoped_sessions") for facts in self._imported_facts()
+            facts.extra.get("scoped_sessions") for facts in self.imported_facts
         )
 
     def may_be_factory(self, callee: str | None) -> bool:
@@ -402,7 +402,7 @@ class GateFacts:
         here = self.index.by_path.get(self.path)
         sources = [here] if here is not None else []
         if callee.partition(".")[0] in self.imports:
-            sources.extend(self._imported_facts())
+            sources.extend(self.imported_facts)
         return any(
             key.rsplit(".", 1)[-1] == leaf
             for facts in sources
@@ -423,18 +423,21 @@ class GateFacts:
             for target in targets
         )
 
-    def _imported_facts(self) -> Iterator[Any]:
+    @cached_property
+    def imported_facts(self) -> list[Any]:
         """Pass-1 facts of the repo modules this file imports from (re-exports followed)."""
         index = self.index
         if index is None:
-            return
+            return []
+        found: dict[int, Any] = {}
         targets = {t for ts in self.imports.values() for t in ts} | self.star_modules
         for target in targets:
             for name in {target, index.resolve(target)}:
                 for module in (name, name.rpartition(".")[0]):
                     facts = index.by_module.get(module)
                     if facts is not None:
-                        yield facts
+                        found[id(facts)] = facts
+        return list(found.values())
 
     @cached_property
     def may_have_sessions(self) -> bool:
@@ -453,7 +456,7 @@ class GateFacts:
             return bool(targets)
         if any(
             facts.sessionmakers or any(facts.extra.get(k) for k in _SESSION_FACTS)
-            for facts in self._imported_facts()
+            for facts in self.imported_facts
         ):
             return True
         index = self.index

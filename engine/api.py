@@ -486,7 +486,6 @@ def run_source(
     this source's facts replace the file's in it.
     """
     from asyncmend.engine.index import collect_facts
-    from asyncmend.engine.process import process_source
 
     path = Path(filename)
     config, job = _prepare(
@@ -502,9 +501,17 @@ def run_source(
                 index = build_index(pool, scope, digests, None)
         job.index = index
         job.index.add(collect_facts(str(path), source))
+    return check_one_source(path, source, job, config)
+
+
+def check_one_source(path: Path, source: bytes, job: Job, config: Config) -> Report:
+    """The report of one source given as bytes (stdin, an editor buffer): refused as the
+    same bytes in a file would be, else checked with ``job``."""
+    from asyncmend.engine.process import process_source  # libcst: not for warm runs
+
     report = Report(files_checked=1)
     try:
-        check_text(str(path), source)  # the same bytes in a file would be refused
+        check_text(str(path), source)
     except InputError as exc:
         report.input_errors.append(str(exc))
         return report

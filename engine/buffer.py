@@ -18,9 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asyncmend.codemods.base import fixes_deferred
-from asyncmend.engine.api import Report, _collect, _prepare, _relative_to
+from asyncmend.engine.api import Report, _prepare, check_one_source
 from asyncmend.engine.index import RepoIndex, collect_facts
-from asyncmend.engine.runner import InputError, check_text
 
 
 def check_buffer(
@@ -39,23 +38,13 @@ def check_buffer(
     contributes are whatever ``index`` holds for ``filename`` (see ``refresh_facts``).
     ``defer_fixes``: findings only; a fix a rule builds on demand is left out (see
     ``fixes_deferred``), so a finding may say it has no fix when it has one."""
-    from asyncmend.engine.process import process_source
-
     path = Path(filename)
     config, job = _prepare(
         path, select, ignore, fix, unsafe_fixes, None, config_path, None, None, None
     )
     job.index = index
-    report = Report(files_checked=1)
-    try:
-        check_text(str(path), source)  # the same bytes in a file would be refused
-    except InputError as exc:
-        report.input_errors.append(str(exc))
-        return report
-    relpath = _relative_to(path, Path(os.path.abspath(config.root)))
     with fixes_deferred() if defer_fixes else contextlib.nullcontext():
-        _collect(report, process_source(str(path), source, job, relpath=relpath))
-    return report
+        return check_one_source(path, source, job, config)
 
 
 def refresh_facts(index: RepoIndex, filename: str | os.PathLike[str], source: bytes) -> bool:

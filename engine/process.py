@@ -57,13 +57,9 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         if problem is not None:
             result.findings = result.remaining = [problem]
         return result
-    parsed = parse_source(path, data)
-    if isinstance(parsed, Finding):
-        result.findings = [parsed]
-        result.remaining = [parsed]
+    module = parse_into(result, path, data)
+    if module is None:
         return result
-    module = parsed
-    result.encoding = module.encoding
     enabled = frozenset(r.code for r in job.rules if not any(r.code.startswith(c) for c in ignored))
     try:
         _fix_loop(path, data, module, rules, job, result, enabled)
@@ -106,6 +102,17 @@ def candidates(
         return [rule for rule in rules if rule.candidate(gate)], True
     except Exception:  # a gate that fails must cost time, never a finding
         return list(rules), False
+
+
+def parse_into(result: FileResult, path: str, data: bytes) -> cst.Module | None:
+    """The file's tree (its encoding noted in ``result``), or None with the AM000
+    finding that says why in ``result``."""
+    parsed = parse_source(path, data)
+    if isinstance(parsed, Finding):
+        result.findings = result.remaining = [parsed]
+        return None
+    result.encoding = parsed.encoding
+    return parsed
 
 
 def parse_source(path: str, data: bytes) -> cst.Module | Finding:

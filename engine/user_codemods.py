@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from asyncmend.codemods.base import Rule
 from asyncmend.engine.errors import CodemodError
 from asyncmend.engine.index import module_name_for
-from asyncmend.engine.results import FileResult, Finding
+from asyncmend.engine.results import FileResult
 
 if TYPE_CHECKING:
     from asyncmend.engine.job import Job
@@ -167,18 +167,14 @@ def process_with_codemod(
     """Pass 2 for a libcst codemod: parse, ``transform_module``, verify."""
     from libcst.codemod import CodemodContext, SkipFile
 
-    from asyncmend.engine.process import parse_source, verify_output
+    from asyncmend.engine.process import parse_into, verify_output
 
     codemod = job.codemod
     assert codemod is not None
     result = FileResult(path=path)
-    parsed = parse_source(path, data)
-    if isinstance(parsed, Finding):
-        result.findings = [parsed]
-        result.remaining = [parsed]
+    module = parse_into(result, path, data)
+    if module is None:
         return result
-    module = parsed
-    result.encoding = module.encoding
     module_name = module_name_for(path)
     package = module_name if path.endswith("__init__.py") else None
     if module_name and package is None:

@@ -11,7 +11,7 @@ as they are.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -111,6 +111,20 @@ def depends_aliases(tree: ast.Module) -> list[tuple[str, ast.Subscript, ast.Call
                 if isinstance(target, ast.Name)
             )
     return found
+
+
+def module_functions(
+    tree: ast.Module,
+) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """Module-level functions and the methods of module-level classes, with the name the
+    repo index knows them by (``func``, ``Class.method``)."""
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield stmt.name, stmt
+        elif isinstance(stmt, ast.ClassDef):
+            for inner in stmt.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield f"{stmt.name}.{inner.name}", inner
 
 
 def dotted(node: ast.AST) -> str | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from asyncmend.codemods.facts.base import FileFacts, assignment, collector
+from asyncmend.codemods.facts.base import FileFacts, assignment, collector, module_functions
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: Callables that declare a relationship attribute (SQLAlchemy, SQLModel).
@@ -447,16 +447,9 @@ def object_loaders(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
             "line": returns[0].lineno,
         }
 
-    def scan(body: list[ast.stmt], prefix: str) -> None:
-        for stmt in body:
-            if isinstance(stmt, ast.AsyncFunctionDef):
-                summary = summarize(stmt)
-                if summary is not None:
-                    found[prefix + stmt.name] = summary
-            elif isinstance(stmt, ast.ClassDef) and not prefix:
-                scan(stmt.body, f"{stmt.name}.")
-
-    scan(tree.body, "")
+    for name, func in module_functions(tree):
+        if isinstance(func, ast.AsyncFunctionDef) and (summary := summarize(func)) is not None:
+            found[name] = summary
     return found
 
 

@@ -16,7 +16,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from asyncmend.codemods.facts.base import FileFacts, collector
+from asyncmend.codemods.facts.base import FileFacts, collector, module_functions
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 SUMMARIES = "function_summaries"
@@ -178,16 +178,9 @@ def function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
         text = b"\n".join(lines[func.lineno - 1 : func.end_lineno])
         return any(f"{a.arg}.".encode() + call in text for a in every for call in _METHOD_CALLS)
 
-    def scan(body: list[ast.stmt], prefix: str) -> None:
-        for stmt in body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                summary = summarize(stmt) if may_have_effects(stmt) else None
-                if summary is not None:
-                    found[prefix + stmt.name] = summary
-            elif isinstance(stmt, ast.ClassDef) and not prefix:
-                scan(stmt.body, f"{stmt.name}.")
-
-    scan(tree.body, "")
+    for name, func in module_functions(tree):
+        if may_have_effects(func) and (summary := summarize(func)) is not None:
+            found[name] = summary
     return found
 
 

@@ -54,16 +54,14 @@ class ReadAfterCommit(Rule):
     when the object may be `None` there (from `get()` or `scalar_one_or_none()` without a
     `None` check before the commit) or is not bound on every path to the commit.
 
-    Decided per session factory, for the factory the session came from: a session made
-    in the function (`async with async_session() as s`, `AsyncSession(engine, ...)`,
-    `maker()`) or a parameter whose `Depends` dependency (directly, in `Annotated`, or
-    through an alias such as `SessionDep`) yields a session of a sessionmaker the repo
-    defines takes that factory's `expire_on_commit`. A session whose factory cannot be
-    determined in the function (a parameter, `self.session`) takes the repo's one factory
-    when the repo makes sessions in exactly one place and it keeps the default; with two
-    or more factories (a test file's `AsyncSession(engine)` next to the app's factory,
-    even when both keep the default), a value that cannot be read, or no factory at all
-    (a library), its factory is not determined and the rule is silent.
+    Decided per session factory: a session made in the function (`async with maker() as
+    s`, `AsyncSession(engine, ...)`) or a `Depends` parameter (also through `Annotated` or
+    an alias such as `SessionDep`) whose dependency yields a session of a repo
+    sessionmaker takes that factory's `expire_on_commit`. Any other session (a plain
+    parameter, `self.session`) takes the repo's factory only when the repo makes sessions
+    in exactly one place; with two or more (a test's `AsyncSession(engine)` beside the
+    app's, even when both keep the default), a value that cannot be read, or none at all
+    (a library), the factory is not determined and the rule is silent.
 
     Status: stable by default; no finding on the ecosystem corpus (its services' factories
     set `expire_on_commit=False`, and the rule is rightly silent there).
@@ -124,11 +122,10 @@ class ReadAfterCommit(Rule):
         loaded: list[Loaded],
     ) -> None:
         # The latest load or add of each name in this session before the commit.
-        sources = {
-            item.name: item
-            for item in loaded
-            if item.session == commit.session and precedes(item.site, commit.site)
-        }
+        before = [
+            i for i in loaded if i.session == commit.session and precedes(i.site, commit.site)
+        ]
+        sources = {item.name: item for item in before}
         expired: list[_Expired] = []
         for name in dict.fromkeys(item.name for item in loaded):  # in order of first binding
             source = sources.get(name)
@@ -140,22 +137,19 @@ class ReadAfterCommit(Rule):
         line = statement_line(flow, commit)
         fixable = [item for item in expired if item.fixable] if line is not None else []
         fix = None
-        if line is not None and fixable:
+        if fixable:  # empty when the commit is not a statement of its own
             module = self.context.module
             refreshes = [
                 simple_statement(f"await {commit.session}.refresh({item.loaded.name})", module)
                 for item in sorted(fixable, key=lambda e: e.read.site.order)
             ]
+            names = ", ".join(f"`{item.loaded.name}`" for item in fixable)
             fix = Fix(
-                message="Refresh "
-                + ", ".join(f"`{item.loaded.name}`" for item in fixable)
-                + " right after the commit",
+                message=f"Refresh {names} right after the commit",
                 applicability=Applicability.SAFE,
                 replacements=[(line, cst.FlattenSentinel([line, *refreshes]))],
             )
-        reason = "it may be None or unbound there"
-        if line is None:
-            reason = "the commit is not a statement of its own"
+        reason = "it may be None or unbound there" if line else "the commit is inside an expression"
         for item in expired:
             name, attribute = item.loaded.name, item.read.node.attr.value
             message = (
@@ -163,10 +157,9 @@ class ReadAfterCommit(Rule):
                 f"expired `{name}`: the implicit reload fails in asyncio (`MissingGreenlet`); "
                 f"`await {commit.session}.refresh({name})` after the commit"
             )
-            if item.fixable and fix is not None:
-                self.report(item.read.node, message, fix=fix)
-            else:
-                self.report(item.read.node, f"{message} (no automatic fix: {reason})")
+            if not (item.fixable and fix is not None):
+                message += f" (no automatic fix: {reason})"
+            self.report(item.read.node, message, fix=fix if item.fixable else None)
 
 
 def _first_read(

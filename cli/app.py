@@ -48,7 +48,7 @@ class OutputFormat(str, Enum):
 
 TEXT_FORMATS = (OutputFormat.full, OutputFormat.concise, OutputFormat.text)
 
-#: How ``engine.process.verify_output`` starts the error of a fix it refuses.
+#: How ``engine.verify.verify_output`` starts the error of a fix it refuses.
 FIX_VERIFICATION_ERROR = "internal error: fix output for "
 
 

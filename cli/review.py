@@ -20,8 +20,8 @@ import typer
 from asyncmend.cli.output import display_path
 from asyncmend.engine.diff import split_lines, text_codec
 from asyncmend.engine.hunks import Hunk, apply_hunks, compute_hunks, hunk_findings, render_hunk
-from asyncmend.engine.process import verify_output
 from asyncmend.engine.results import FileResult, Finding, printable
+from asyncmend.engine.verify import verify_output
 
 if TYPE_CHECKING:
     from asyncmend.engine.api import Report

@@ -23,6 +23,9 @@ from asyncmend.engine.cache import content_hash
 from asyncmend.engine.lines import line_ending, python_lines
 from asyncmend.engine.noqa import IGNORE, NOQA, Directive, comments, parse_comment
 from asyncmend.engine.results import PARSE_ERROR_CODE, FileResult, Finding
+from asyncmend.engine.runner import InputError, read_source
+from asyncmend.engine.verify import verify_output
+from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
 
 #: Findings a suppression cannot or should not silence: a file that does not parse,
 #: and a stale suppression (remove it instead).
@@ -112,10 +115,6 @@ def _encoding(data: bytes) -> str:
 
 def add_noqa(results: Sequence[FileResult]) -> AddNoqaOutcome:
     """Write the directives for every finding of a check run's ``results``."""
-    from asyncmend.engine.process import verify_output
-    from asyncmend.engine.runner import InputError, read_source
-    from asyncmend.engine.writer import ChangedOnDiskError, write_atomic
-
     outcome = AddNoqaOutcome()
     for result in results:
         findings = [f for f in result.findings if f.code not in _NOT_SUPPRESSIBLE]

@@ -3,7 +3,6 @@ verification of what the fixes produced."""
 
 from __future__ import annotations
 
-import ast
 import bisect
 import os
 import traceback
@@ -20,8 +19,9 @@ from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import UNUSED_CODE, remove_unused_codes, unused, unused_findings
-from asyncmend.engine.syntax import syntax_finding
+from asyncmend.engine.syntax import parse_into, syntax_finding
 from asyncmend.engine.user_codemods import process_with_codemod
+from asyncmend.engine.verify import verify_output
 from asyncmend.engine.walker import walk
 
 #: The fix loop stops after this many rounds even if rules still change the tree.
@@ -102,53 +102,6 @@ def candidates(
         return [rule for rule in rules if rule.candidate(gate)], True
     except Exception:  # a gate that fails must cost time, never a finding
         return list(rules), False
-
-
-def parse_into(result: FileResult, path: str, data: bytes) -> cst.Module | None:
-    """The file's tree (its encoding noted in ``result``), or None with the AM000
-    finding that says why in ``result``."""
-    parsed = parse_source(path, data)
-    if isinstance(parsed, Finding):
-        result.findings = result.remaining = [parsed]
-        return None
-    result.encoding = parsed.encoding
-    return parsed
-
-
-def parse_source(path: str, data: bytes) -> cst.Module | Finding:
-    """The file's tree, or the AM000 finding that says why there is none."""
-    try:
-        module = cst.parse_module(data)
-    except cst.ParserSyntaxError as exc:
-        line, column, message = _syntax_error(data, exc)
-        return Finding(
-            PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot parse: {message}",
-            path, line, column, line, column,
-        )  # fmt: skip
-    except (UnicodeError, LookupError, SyntaxError) as exc:
-        # UnicodeError: a codec that exists but fails (a ``punycode`` cookie).
-        message = f"Cannot decode: {exc}".encode("unicode_escape").decode("ascii")
-        return Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, message, path, 1, 1, 1, 1)
-    except (RecursionError, MemoryError):
-        return Finding(
-            PARSE_ERROR_CODE, PARSE_ERROR_NAME,
-            "Cannot parse: expressions nested too deeply", path, 1, 1, 1, 1,
-        )  # fmt: skip
-    # libcst accepts what CPython's implementation limits reject (nesting depth).
-    return syntax_finding(path, data, parsed=True) or module
-
-
-def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
-    """Line, column and message of a syntax error: CPython's own when it rejects the
-    file too (its messages are the ones people know), else libcst's."""
-    try:
-        compile(data, "<file>", "exec", dont_inherit=True)
-    except SyntaxError as error:
-        if error.lineno:
-            return error.lineno, error.offset or 1, error.msg
-    except (ValueError, RecursionError, MemoryError):
-        pass
-    return exc.raw_line, exc.raw_column + 1, exc.message.removeprefix("parser error: ")
 
 
 def _fix_loop(
@@ -397,31 +350,3 @@ def _fit_line_length(data: bytes, fixed: cst.Module, limit: int | None) -> bytes
         data.decode(fixed.encoding, errors="replace"), after, limit or DEFAULT_LINE_LENGTH
     )
     return fixed.bytes if fitted == after else fitted.encode(fixed.encoding)
-
-
-def verify_output(path: str, before: bytes, after: bytes) -> str | None:
-    """The DESIGN.md invariant: output parses, and compiles where the input compiled.
-
-    One parse of the output: CPython's ``compile`` where the input compiled (stricter
-    than parsing), else libcst's parser (the input may need a newer Python than this
-    one, and libcst read it)."""
-    try:
-        compile(before, path, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        try:
-            cst.parse_module(after)
-        except Exception as exc:
-            return (
-                f"internal error: fix output for {path} does not parse ({exc}); file left unchanged"
-            )
-        return None
-    try:
-        compile(after, path, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        try:
-            ast.parse(after)
-            what = "does not compile"
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            what = "does not parse"
-        return f"internal error: fix output for {path} {what} ({exc}); file left unchanged"
-    return None

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asyncmend.engine.add_noqa import add_directives
+from asyncmend.engine.api import _prepare
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.lines import line_ending, python_lines
+from asyncmend.engine.process import _run_rules, _to_finding, apply_fixes
 from asyncmend.engine.results import Finding
+from asyncmend.engine.syntax import parse_source
+from asyncmend.engine.verify import verify_output
 
 #: Line ends as LSP counts them (``str.splitlines`` would also split on form feeds).
 
@@ -137,15 +141,6 @@ def single_fixes(
     fails verification). Findings without a fix, or not wanted, are left out."""
     # The engine's own steps, in the order process_source takes them (one parse, one
     # walk of every rule), then one fix at a time instead of the fix loop.
-    from asyncmend.engine.api import _prepare
-    from asyncmend.engine.process import (
-        _run_rules,
-        _to_finding,
-        apply_fixes,
-        parse_source,
-        verify_output,
-    )
-
     path = str(filename)
     data, codec = source_bytes(text)
     _config, job = _prepare(

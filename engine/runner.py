@@ -153,7 +153,7 @@ def _facts_task(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str, Fi
 
 
 def check_source(path: str, relpath: str, job: Job) -> FileResult:
-    from asyncmend.engine.process import process_source
+    from asyncmend.engine.process import process_source  # libcst: not for warm runs
 
     deep_recursion()
     try:

@@ -5,13 +5,18 @@ parser, which is several times cheaper than libcst's; where CPython refuses it (
 syntax newer than the running Python, say) libcst decides. A file libcst accepts is
 still AM000 when CPython's parser refuses it for one of its implementation limits (200
 nested brackets; checked only where the brackets nest deep): no Python can run it.
+
+Pass 2's parse step lives here too (``parse_source``: a file's libcst tree, or the AM000
+finding that says why there is none), since each of the two asks the other.
 """
 
 from __future__ import annotations
 
 import ast
 
-from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Finding
+import libcst as cst
+
+from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 
 #: CPython's tokenizer nests at most 200 brackets (MAXLEVEL). A file whose raw bracket
 #: depth (strings included, hence the margin) stays below the gate is not parsed twice.
@@ -71,7 +76,52 @@ def syntax_finding(path: str, data: bytes, *, parsed: bool = False) -> Finding |
     if problem is None or isinstance(problem, Finding):
         return problem
     # CPython refuses it: a syntax error, or syntax newer than this Python's.
-    from asyncmend.engine.process import parse_source
-
     parsed_tree = parse_source(path, data)
     return parsed_tree if isinstance(parsed_tree, Finding) else None
+
+
+def parse_into(result: FileResult, path: str, data: bytes) -> cst.Module | None:
+    """The file's tree (its encoding noted in ``result``), or None with the AM000
+    finding that says why in ``result``."""
+    parsed = parse_source(path, data)
+    if isinstance(parsed, Finding):
+        result.findings = result.remaining = [parsed]
+        return None
+    result.encoding = parsed.encoding
+    return parsed
+
+
+def parse_source(path: str, data: bytes) -> cst.Module | Finding:
+    """The file's tree, or the AM000 finding that says why there is none."""
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        line, column, message = _syntax_error(data, exc)
+        return Finding(
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME, f"Cannot parse: {message}",
+            path, line, column, line, column,
+        )  # fmt: skip
+    except (UnicodeError, LookupError, SyntaxError) as exc:
+        # UnicodeError: a codec that exists but fails (a ``punycode`` cookie).
+        message = f"Cannot decode: {exc}".encode("unicode_escape").decode("ascii")
+        return Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, message, path, 1, 1, 1, 1)
+    except (RecursionError, MemoryError):
+        return Finding(
+            PARSE_ERROR_CODE, PARSE_ERROR_NAME,
+            "Cannot parse: expressions nested too deeply", path, 1, 1, 1, 1,
+        )  # fmt: skip
+    # libcst accepts what CPython's implementation limits reject (nesting depth).
+    return syntax_finding(path, data, parsed=True) or module
+
+
+def _syntax_error(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
+    """Line, column and message of a syntax error: CPython's own when it rejects the
+    file too (its messages are the ones people know), else libcst's."""
+    try:
+        compile(data, "<file>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        if error.lineno:
+            return error.lineno, error.offset or 1, error.msg
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    return exc.raw_line, exc.raw_column + 1, exc.message.removeprefix("parser error: ")

@@ -23,6 +23,8 @@ from asyncmend.codemods.base import Rule
 from asyncmend.engine.errors import CodemodError
 from asyncmend.engine.index import module_name_for
 from asyncmend.engine.results import FileResult
+from asyncmend.engine.syntax import parse_into
+from asyncmend.engine.verify import verify_output
 
 if TYPE_CHECKING:
     from asyncmend.engine.job import Job
@@ -166,8 +168,6 @@ def process_with_codemod(
 ) -> FileResult:
     """Pass 2 for a libcst codemod: parse, ``transform_module``, verify."""
     from libcst.codemod import CodemodContext, SkipFile
-
-    from asyncmend.engine.process import parse_into, verify_output
 
     codemod = job.codemod
     assert codemod is not None

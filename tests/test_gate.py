@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fixture_cases import Case, all_cases
 
-from asyncmend.engine import process, run
+from asyncmend.engine import process, run, syntax
 
 CASES = all_cases()
 
@@ -45,13 +45,13 @@ def test_gate_keeps_every_finding(case: Case, monkeypatch: pytest.MonkeyPatch) -
 
 def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bytes] = []
-    original = process.parse_source
+    original = syntax.parse_source
 
     def counting(path: str, data: bytes):  # type: ignore[no-untyped-def]
         calls.append(data)
         return original(path, data)
 
-    monkeypatch.setattr(process, "parse_source", counting)
+    monkeypatch.setattr(syntax, "parse_source", counting)
     # Every rule's prefilter token, none of their candidates.
     (tmp_path / "quiet.py").write_text(
         "from sqlalchemy.ext.asyncio import AsyncSession\n\n\n"

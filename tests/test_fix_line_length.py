@@ -117,3 +117,13 @@ def test_a_bad_line_length_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     assert "line-length" in result.stderr
     assert target.read_text() == SOURCE
+
+
+def test_lines_are_numbered_as_python_numbers_them() -> None:
+    # A form feed is a line break to str.splitlines, not to Python: the long line is still
+    # found (and only it is split).
+    before = "x = 1\x0c  # page\n" + BEFORE
+    after = "x = 1\x0c  # page\n" + AFTER
+    fitted = fit_changed_lines(before, after, 88)
+    assert fitted.startswith("x = 1\x0c  # page\n")
+    assert "        total = await session.scalar(\n" in fitted

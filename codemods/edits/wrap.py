@@ -11,6 +11,7 @@ shorter, and never where a comment or an existing line break would have to move.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import libcst as cst
@@ -18,15 +19,16 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 #: The line length when the project sets none (black's and ruff's default).
 DEFAULT_LINE_LENGTH = 88
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def fit_changed_lines(before: str, after: str, limit: int) -> str:
     """``after`` (a fix's output for ``before``) with each simple statement that holds a
     changed line longer than ``limit`` split at its call's arguments, where that helps."""
-    kept = set(before.splitlines())
+    kept = set(_lines(before))
     too_long = {
         number
-        for number, line in enumerate(after.splitlines(), 1)
+        for number, line in enumerate(_lines(after), 1)
         if len(line.expandtabs()) > limit and line not in kept
     }
     if not too_long:
@@ -37,6 +39,11 @@ def fit_changed_lines(before: str, after: str, limit: int) -> str:
         return after
     splitter = _SplitCalls(wrapper, too_long, limit)
     return wrapper.module.visit(splitter).code
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as libcst numbers them (``str.splitlines`` also breaks at form feeds)."""
+    return _NEWLINE.split(text)
 
 
 class _SplitCalls(cst.CSTTransformer):

@@ -63,10 +63,11 @@ def executable() -> str:
     return found
 
 
-async def measure(project: Path, text: str, changes: int, pause: float = 0.2) -> dict[str, object]:
-    target = project / "svc" / "services" / TARGET
-    target.write_text(text)
-    uri = target.as_uri()
+async def _start_and_open(
+    project: Path, uri: str, text: str
+) -> tuple[LanguageClient, float, asyncio.Future[object]]:
+    """A server started on ``project`` with ``uri`` opened: the client, when ``didOpen``
+    was sent, and the future of the first diagnostics."""
     client = await ClientServerConfig(server_command=[executable(), "server"]).start()
     assert isinstance(client, LanguageClient)
     await client.initialize_session(
@@ -85,6 +86,14 @@ async def measure(project: Path, text: str, changes: int, pause: float = 0.2) ->
             )
         )
     )
+    return client, started, first
+
+
+async def measure(project: Path, text: str, changes: int, pause: float = 0.2) -> dict[str, object]:
+    target = project / "svc" / "services" / TARGET
+    target.write_text(text)
+    uri = target.as_uri()
+    client, started, first = await _start_and_open(project, uri, text)
     opened = await asyncio.wait_for(first, 300)
     open_ms = (time.perf_counter() - started) * 1000
     line = len(text.splitlines()) // 2
@@ -147,24 +156,7 @@ async def measure(project: Path, text: str, changes: int, pause: float = 0.2) ->
 async def open_time(project: Path, uri: str, text: str) -> float:
     """Milliseconds from ``didOpen`` to the first diagnostics of a server started again
     on the same project (the repo index's facts then come from the content cache)."""
-    client = await ClientServerConfig(server_command=[executable(), "server"]).start()
-    assert isinstance(client, LanguageClient)
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
-            root_uri=project.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name="bench")],
-        )
-    )
-    started = time.perf_counter()
-    first = client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=uri, language_id="python", version=1, text=text
-            )
-        )
-    )
+    client, started, first = await _start_and_open(project, uri, text)
     await asyncio.wait_for(first, 300)
     elapsed = (time.perf_counter() - started) * 1000
     await client.shutdown_session()

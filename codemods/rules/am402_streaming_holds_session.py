@@ -3,13 +3,18 @@ session."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
-from asyncmend.codemods.base import Applicability, Rule
+from asyncmend.codemods.base import Applicability, FileContext, Rule
 from asyncmend.codemods.semantic.fastapi import is_route_handler
 from asyncmend.codemods.semantic.sessions import session_names
-from asyncmend.codemods.semantic.tree import assignment, own_scope, parameters, reads
+from asyncmend.codemods.semantic.tree import own_scope, parameters, reads
 from asyncmend.codemods.semantic.versions import has_at_least
+
+if TYPE_CHECKING:
+    from asyncmend.codemods.semantic.model import SemanticModel
 
 #: Response classes that consume an iterator after the route has returned.
 STREAMING_RESPONSES = frozenset(
@@ -87,7 +92,7 @@ class StreamingHoldsSession(Rule):
         sessions = _request_sessions(handler, self.context)
         if not sessions:
             return
-        found = _generator_use(content, handler, self.context.module, sessions)
+        found = _generator_use(content, handler, self.semantic, sessions)
         if found is not None:
             session, how = found
             self.report(content, f"The streamed generator {how} `{session}`, {_consequence()}")
@@ -102,31 +107,33 @@ def _content(call: cst.Call) -> cst.BaseExpression | None:
     return None
 
 
-def _request_sessions(handler: cst.FunctionDef, context: object) -> set[str]:
+def _request_sessions(handler: cst.FunctionDef, context: FileContext) -> set[str]:
     """The route's parameters that hold the request's session (its type is known)."""
-    known = session_names(handler, context, fallback=False)  # type: ignore[arg-type]
+    known = session_names(handler, context, fallback=False)
     return {p.name.value for p in parameters(handler)} & known
 
 
 def _generator_use(
-    content: cst.BaseExpression, handler: cst.FunctionDef, module: cst.Module, sessions: set[str]
+    content: cst.BaseExpression,
+    handler: cst.FunctionDef,
+    semantic: SemanticModel,
+    sessions: set[str],
 ) -> tuple[str, str] | None:
     """``(session, how the generator gets it)`` when ``content`` is a generator that uses
     one of ``sessions``: ``gen(session)``, a nested generator reading it, ``(... for ...)``;
     a name bound once in the route to one of those counts as that value."""
     if isinstance(content, cst.Name):
-        bound = [v for n in own_scope(handler.body) for v, t in [assignment(n)] if v is not None
-                 and any(isinstance(x, cst.Name) and x.value == content.value for x in t)]  # fmt: skip
-        if len(bound) != 1:
+        value = semantic.single_value(handler, content.value)
+        if value is None:
             return None
-        content = bound[0]
+        content = value
     if isinstance(content, cst.GeneratorExp):
         session = _first_read(content, sessions)
         return (session, "reads the request's session") if session else None
     if not isinstance(content, cst.Call) or not isinstance(content.func, cst.Name):
         return None
     name = content.func.value
-    generator = _generator_function(name, handler, module)
+    generator = _generator_function(name, handler, semantic.module)
     if generator is None:
         return None  # not known to be a generator: what it does with the session is not known
     for arg in content.args:
@@ -134,7 +141,9 @@ def _generator_use(
         if session is not None:
             return session, f"`{name}()` is handed the request's session"
     if any(node is generator for node in own_scope(handler.body)):
-        session = _first_read(generator.body, sessions - _parameter_names(generator))
+        session = _first_read(
+            generator.body, sessions - {p.name.value for p in parameters(generator)}
+        )
         if session is not None:
             return session, f"`{name}()` captures the request's session"
     return None
@@ -154,10 +163,6 @@ def _generator_function(
                 is_generator = any(isinstance(n, cst.Yield) for n in own_scope(node.body))
                 return node if is_generator else None
     return None
-
-
-def _parameter_names(func: cst.FunctionDef) -> set[str]:
-    return {p.name.value for p in parameters(func)}
 
 
 def _consequence() -> str:

@@ -10,7 +10,12 @@
   ``@declared_attr`` methods returning ``relationship(...)``, and ``backref(...)``s (recorded
   on the declaring class, moved to their target by ``semantic.models``) are read too.
   ``plain`` lists the other attributes the body assigns (a column of the same name in a
-  subclass hides an inherited relationship).
+  subclass hides an inherited relationship). ``generated`` (AM305): columns whose value
+  the database makes, attribute -> ``{"insert": bool, "update": bool, "line": n}``
+  (``server_default``/``Computed``/a SQL-expression ``default`` on INSERT;
+  ``server_onupdate``/``Computed``/a SQL-expression ``onupdate`` on UPDATE); ``eager``:
+  the ``eager_defaults`` of ``__mapper_args__`` (True/False/"auto", ``"?"`` when it
+  cannot be read, absent when the class does not set it).
 - ``object_loaders``: functions and methods whose returned value is the result of an
   entity query of one model (``(await s.execute(select(M)...)).scalar_one()``,
   ``await s.get(M, k)``, ``(await s.scalars(...)).all()``), with the loader options the
@@ -208,11 +213,89 @@ def _declared_attr_relationship(func: ast.FunctionDef) -> ast.Call | None:
     return None
 
 
+#: Callables that declare a column (SQLAlchemy, SQLModel).
+COLUMN_CALLS = frozenset({"mapped_column", "Column", "column_property", "Field"})
+#: Callees whose call is a SQL expression (evaluated by the database, so its value is
+#: not known to the ORM after the flush): ``func.now()``, ``text("...")``...
+_SQL_EXPRESSION_CALLS = frozenset({"text", "literal_column", "cast", "case", "select", "literal"})
+
+
+def _is_sql_expression(value: ast.expr | None) -> bool:
+    """``func.now()``, ``sa.func.lower(...)``, ``text("...")``: a default or onupdate the
+    database evaluates. A Python callable or a constant is known to the ORM: False."""
+    if not isinstance(value, ast.Call):
+        return False
+    callee = _dotted(value.func) or ""
+    parts = callee.split(".")
+    return "func" in parts[:-1] or parts[-1] in _SQL_EXPRESSION_CALLS
+
+
+def _present(value: ast.expr | None) -> bool:
+    return value is not None and not _is_none(value)
+
+
+def _generated(call: ast.Call) -> dict[str, bool] | None:
+    """Whether the column ``call`` declares gets its value from the database on INSERT
+    and/or UPDATE; None for a plain column (or no column at all)."""
+    leaf = (_dotted(call.func) or "").rsplit(".", 1)[-1]
+    if leaf not in COLUMN_CALLS:
+        return None
+    if leaf == "Field":  # SQLModel: `sa_column=Column(...)` or `sa_column_kwargs={...}`
+        inner = _keyword(call, "sa_column")
+        if isinstance(inner, ast.Call):
+            return _generated(inner)
+        kwargs = _keyword(call, "sa_column_kwargs")
+        if not isinstance(kwargs, ast.Dict):
+            return None
+        options = {
+            key.value: value
+            for key, value in zip(kwargs.keys, kwargs.values, strict=True)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str)
+        }
+    else:
+        options = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    computed = any(
+        isinstance(arg, ast.Call) and (_dotted(arg.func) or "").rsplit(".", 1)[-1] == "Computed"
+        for arg in call.args
+    )
+    insert = computed or _present(options.get("server_default"))
+    insert = insert or _is_sql_expression(options.get("default"))
+    update = computed or _present(options.get("server_onupdate"))
+    update = update or _is_sql_expression(options.get("onupdate"))
+    return {"insert": insert, "update": update} if insert or update else None
+
+
+def _eager_defaults(value: ast.expr | None) -> object:
+    """``eager_defaults`` of a ``__mapper_args__`` value: True/False/"auto", ``"?"`` when
+    it cannot be read, None when the mapping does not name it."""
+    if isinstance(value, ast.Call) and _dotted(value.func) == "dict" and not value.args:
+        keys = [k.arg for k in value.keywords]
+        if None in keys:
+            return "?"
+        value = next((k.value for k in value.keywords if k.arg == "eager_defaults"), None)
+        return _eager_value(value) if value is not None else None
+    if not isinstance(value, ast.Dict):
+        return "?"
+    for key, item in zip(value.keys, value.values, strict=True):
+        if key is None:
+            return "?"  # `**base_args`
+        if isinstance(key, ast.Constant) and key.value == "eager_defaults":
+            return _eager_value(item)
+    return None
+
+
+def _eager_value(value: ast.expr) -> object:
+    if isinstance(value, ast.Constant) and value.value in (True, False, "auto"):
+        return value.value
+    return "?"
+
+
 @collector(
     "model_classes",
-    triggers=(b"elationship", b"__tablename__", b"table=True", b"Mapped["),
+    triggers=(b"elationship", b"__tablename__", b"table=True", b"Mapped[",
+              b"server_default", b"onupdate", b"Computed(", b"__mapper_args__"),
     empty={},
-)
+)  # fmt: skip
 def model_classes(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     local = {stmt.name for stmt in tree.body if isinstance(stmt, ast.ClassDef)}
     found: dict[str, Any] = {}
@@ -222,12 +305,20 @@ def model_classes(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
         relationships: dict[str, Any] = {}
         backrefs: list[dict[str, Any]] = []
         plain: list[str] = []
+        generated: dict[str, Any] = {}
+        eager: object = None
         for stmt in cls.body:
             if isinstance(stmt, ast.FunctionDef):
+                if stmt.name == "__mapper_args__":
+                    returns = [n for n in ast.walk(stmt) if isinstance(n, ast.Return)]
+                    eager = _eager_defaults(returns[0].value) if len(returns) == 1 else "?"
+                    continue
                 call = _declared_attr_relationship(stmt)
                 record = _relationship(call, stmt.returns, stmt.lineno) if call else None
                 if record is not None:
                     relationships[stmt.name] = record
+                elif call is not None and (made := _generated(call)) is not None:
+                    generated[stmt.name] = {**made, "line": stmt.lineno}  # a mixin's column
                 continue
             targets, value = assignment(stmt)
             if not targets and isinstance(stmt, ast.AnnAssign):
@@ -239,19 +330,27 @@ def model_classes(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
                 backref = _backref(value, cls.name) if record is not None else None
                 if backref is not None and record is not None:
                     backrefs.append({**backref, "on": record["target"]})
+            made = _generated(value) if isinstance(value, ast.Call) and record is None else None
             for target in targets:
                 if not isinstance(target, ast.Name):
                     continue
-                if record is not None:
+                if target.id == "__mapper_args__":
+                    eager = _eager_defaults(value)
+                elif record is not None:
                     relationships[target.id] = record
                 else:
                     plain.append(target.id)
+                    if made is not None:
+                        generated[target.id] = {**made, "line": stmt.lineno}
         found[cls.name] = {
             "bases": [_qualify(_dotted(base), facts, local) or "?" for base in cls.bases],
             "relationships": relationships,
             "backrefs": backrefs,
             "plain": plain,
+            "generated": generated,
         }
+        if eager is not None:
+            found[cls.name]["eager"] = eager
     return found
 
 

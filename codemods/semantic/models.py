@@ -68,6 +68,14 @@ class _Class:
     bases: list[str]
     relationships: dict[str, Relationship] = field(default_factory=dict)
     plain: frozenset[str] = frozenset()
+    #: Columns the database fills: attribute -> {"insert": bool, "update": bool}.
+    generated: dict[str, dict] = field(default_factory=dict)
+    #: ``__mapper_args__["eager_defaults"]`` as written (None when not set here).
+    eager: object = None
+
+
+#: Bases that set no ``__mapper_args__`` of their own (SQLAlchemy's and SQLModel's).
+_NEUTRAL_BASES = ("sqlalchemy.", "sqlmodel.", "typing.", "builtins.", "abc.", "pydantic.")
 
 
 class ModelCatalog:
@@ -82,7 +90,12 @@ class ModelCatalog:
             module = facts.module or ""
             for name, data in model_facts.model_classes.of(facts).items():
                 qualified = f"{module}.{name}" if module else name
-                cls = _Class(bases=list(data["bases"]), plain=frozenset(data["plain"]))
+                cls = _Class(
+                    bases=list(data["bases"]),
+                    plain=frozenset(data["plain"]),
+                    generated=dict(data.get("generated", {})),
+                    eager=data.get("eager"),
+                )
                 for attr, rel in data["relationships"].items():
                     cls.relationships[attr] = Relationship(
                         qualified, attr, rel["lazy"], rel["target"], rel["collection"]
@@ -128,6 +141,59 @@ class ModelCatalog:
 
     def is_model(self, qualified: str) -> bool:
         return self._lookup(qualified) is not None
+
+    def generated_column(self, model: str, attr: str, _depth: int = 0) -> dict | None:
+        """``{"insert": bool, "update": bool}`` when ``attr`` of ``model`` (declared on it or
+        on a base the repo defines) is a column the database fills; None otherwise."""
+        cls = self._lookup(model)
+        if cls is None or _depth > 10:
+            return None
+        if attr in cls.generated:
+            return cls.generated[attr]
+        if attr in cls.plain or attr in cls.relationships:
+            return None
+        for base in cls.bases:
+            found = self.generated_column(base, attr, _depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def declares_column(self, model: str, attr: str, _depth: int = 0) -> bool:
+        """``attr`` is an attribute other than a relationship that ``model`` or a base the
+        repo defines assigns in its body (a column: assigning it makes the row an UPDATE)."""
+        cls = self._lookup(model)
+        if cls is None or _depth > 10 or attr in cls.relationships:
+            return False
+        if attr in cls.plain or attr in cls.generated:
+            return True
+        return any(self.declares_column(base, attr, _depth + 1) for base in cls.bases)
+
+    def eager_defaults(self, model: str, _depth: int = 0) -> object:
+        """The ``eager_defaults`` the mapper of ``model`` runs with, as written on it or
+        inherited (True, False, "auto"); None when no class of its chain sets it (the
+        default, "auto"); ``"?"`` when it cannot be known: a value that cannot be read,
+        or a base from outside the repo and SQLAlchemy (a library's base may set it)."""
+        cls = self._lookup(model)
+        if cls is None or _depth > 10:
+            return "?"
+        if cls.eager is not None:
+            return cls.eager
+        for base in cls.bases:
+            if self._lookup(base) is not None:
+                found = self.eager_defaults(base, _depth + 1)
+            elif "." not in base or base.startswith(_NEUTRAL_BASES) or self._repo_name(base):
+                continue  # SQLAlchemy's bases; `Base = declarative_base()` of the repo
+            else:
+                found = "?"
+            if found is not None:
+                return found
+        return None
+
+    def _repo_name(self, qualified: str) -> bool:
+        """``qualified`` names something of a repo module that is not a class there (the
+        ``Base = declarative_base()`` / ``registry.generate_base()`` of the app)."""
+        module, _, _ = self.context.index.resolve(qualified).rpartition(".")
+        return bool(module) and module in self.context.index.by_module
 
 
 def catalog(context: FileContext) -> ModelCatalog:

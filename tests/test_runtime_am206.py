@@ -58,3 +58,58 @@ def test_fixed_listener_runs_on_each_connection(tmp_path: Path) -> None:
     module = load(path, "asyncmend_am206_fixed")
     assert asyncio.run(module.foreign_keys_enforced()) == 1
     asyncio.run(module.engine.dispose())
+
+
+SESSION_SOURCE = '''\
+"""An audit session that counts its commits."""
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite://")
+audit = AsyncSession(engine)
+
+
+@event.listens_for(audit, "before_commit")
+def count_commit(session):
+    session.info["commits"] = session.info.get("commits", 0) + 1
+
+
+async def commit_twice() -> int:
+    for _ in range(2):
+        await audit.execute(text("SELECT 1"))
+        await audit.commit()
+    await audit.close()
+    return audit.sync_session.info["commits"]
+'''
+
+
+def test_listener_on_async_session_fails_at_import(tmp_path: Path) -> None:
+    path = write_module(tmp_path / "original", "audit_original", SESSION_SOURCE)
+    with pytest.raises(NotImplementedError, match="sync_session"):
+        load(path, "asyncmend_am206_session_original")
+
+
+def test_fixed_session_listener_runs_on_each_commit(tmp_path: Path) -> None:
+    path = write_module(tmp_path / "fixed", "audit_fixed", SESSION_SOURCE)
+    report = run([str(path)], select=["AM206"], preview=True, fix=True, jobs=1)
+    assert [f.code for f in report.findings] == ["AM206"]
+    assert report.apply().written == [str(path)]
+    assert '@event.listens_for(audit.sync_session, "before_commit")' in path.read_text("utf-8")
+
+    module = load(path, "asyncmend_am206_session_fixed")
+    assert asyncio.run(module.commit_twice()) == 2
+    asyncio.run(module.engine.dispose())
+
+
+@pytest.mark.parametrize("target", ["class", "maker"])
+def test_async_session_class_and_maker_have_no_events(target: str) -> None:
+    """Why AM206 has no fix for these: SQLAlchemy knows no session event on them."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import InvalidRequestError
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+    engine = create_async_engine("sqlite+aiosqlite://")
+    obj = AsyncSession if target == "class" else async_sessionmaker(engine)
+    with pytest.raises(InvalidRequestError, match="No such event"):
+        event.listen(obj, "before_commit", lambda session: None)

@@ -9,6 +9,7 @@ import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
 from asyncmend.codemods.semantic.engines import is_async_engine
+from asyncmend.codemods.semantic.sessions import async_session_object
 from asyncmend.codemods.semantic.tree import dotted_name
 
 #: ``event.listen`` / ``event.listens_for`` wherever they are imported from.
@@ -24,7 +25,8 @@ class ListenerOnAsyncEngine(Rule):
     Finds `event.listen(engine, ...)` and `@event.listens_for(engine, ...)` where
     `engine` is an `AsyncEngine` (the value of `create_async_engine(...)`, a name
     annotated `AsyncEngine`, or a module-level engine of another module of the repo),
-    and event listeners written as `async def`.
+    the same on an `AsyncSession` (an instance, the class itself, or an
+    `async_sessionmaker`), and event listeners written as `async def`.
 
     Status: preview (a new rule, until its precision on the ecosystem corpus is
     reviewed).
@@ -39,6 +41,15 @@ class ListenerOnAsyncEngine(Rule):
 
     The fix attaches the listener to `engine.sync_engine`, which is where SQLAlchemy's
     error message says it belongs. It is safe: the original line can only raise.
+
+    Sessions are the same story. On an `AsyncSession` instance SQLAlchemy raises
+    `NotImplementedError` and names the fix, `session.sync_session`, which asyncmend
+    applies. The `AsyncSession` class and an `async_sessionmaker` have no events at all
+    (`InvalidRequestError: No such event`, checked with SQLAlchemy 2.1): their events
+    belong to the sync `Session` class, and listening on `Session` would also cover the
+    app's sync sessions, so these are reported without a fix; the scoped remedy is a
+    `sessionmaker()` passed as `async_sessionmaker(..., sync_session_class=...)`, with
+    the listener on it.
 
     An `async def` listener is a different bug: SQLAlchemy calls listeners
     synchronously, so each event creates a coroutine nobody awaits ("coroutine ... was
@@ -108,6 +119,10 @@ class ListenerOnAsyncEngine(Rule):
                 self._replacement(target, fixed)
             ]))  # fmt: skip
             return
+        kind = async_session_object(target.value, self.ancestors, self.context) if target else None
+        if target is not None and kind is not None:
+            self._report_session(target, kind, listener if is_async_listener else None)
+            return
         if is_async_listener:
             self.report(
                 listener.name,
@@ -115,6 +130,41 @@ class ListenerOnAsyncEngine(Rule):
                 f"listeners synchronously, so each event creates a coroutine that is never "
                 f"awaited and the body never runs; make it a plain `def`",
             )
+
+    def _report_session(
+        self, target: cst.Arg, kind: str, async_listener: cst.FunctionDef | None
+    ) -> None:
+        """A listener on an ``AsyncSession`` instance (fix: its ``sync_session``), the
+        ``AsyncSession`` class or an ``async_sessionmaker`` (no fix: see the docstring)."""
+        written = self.context.module.code_for_node(target.value)
+        if kind == "instance":
+            message = (
+                f"`{written}` is an AsyncSession: registering an event listener on it raises "
+                f"NotImplementedError; attach it to `{written}.sync_session`"
+            )
+        else:
+            what = "the `AsyncSession` class" if kind == "class" else "an `async_sessionmaker`"
+            message = (
+                f"{what} has no events: registering a listener on it raises "
+                f'InvalidRequestError ("No such event"); session events live on the sync '
+                f"`Session`: listen on a `sessionmaker()` given to the async factory as "
+                f"`sync_session_class=`, or on `Session` for every session (no automatic fix: "
+                f"`Session` also covers the app's sync sessions)"
+            )
+        if async_listener is not None:
+            message += (
+                f"; and the listener `{async_listener.name.value}` is an `async def` that "
+                f"SQLAlchemy would call synchronously and never await: rewrite it as a plain `def`"
+            )
+        if kind != "instance" or async_listener is not None:
+            self.report(target, message)
+            return
+        fixed = target.with_changes(
+            value=cst.Attribute(value=target.value, attr=cst.Name("sync_session"))
+        )
+        self.report(target, message, fix=Fix(message, Applicability.SAFE, replacements=[
+            self._replacement(target, fixed)
+        ]))  # fmt: skip
 
     def _replacement(self, target: cst.Arg, fixed: cst.Arg) -> tuple[cst.CSTNode, cst.CSTNode]:
         """``target`` -> ``fixed``, or, in a decorator, the decorated function with its

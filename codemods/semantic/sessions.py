@@ -113,6 +113,33 @@ def is_async_session_class(expr: cst.BaseExpression, context: FileContext) -> bo
     )
 
 
+#: ``async_sessionmaker`` wherever it is imported from.
+ASYNC_SESSIONMAKERS = (
+    "sqlalchemy.ext.asyncio.async_sessionmaker",
+    "sqlalchemy.ext.asyncio.session.async_sessionmaker",
+)
+
+
+def async_session_object(
+    expr: cst.BaseExpression, ancestors: Sequence[cst.CSTNode], context: FileContext
+) -> str | None:
+    """What async session object ``expr`` certainly is: ``"class"`` (``AsyncSession``
+    itself, resolved through imports), ``"instance"`` (``AsyncSession(...)`` or a name
+    every binding of which is such a call or annotated ``AsyncSession``), ``"maker"`` (an
+    ``async_sessionmaker(...)``); None otherwise (unknown is None)."""
+    semantic = context.semantic
+    if semantic.resolve(expr) in ASYNC_SESSION_CLASSES and not isinstance(expr, cst.Call):
+        if isinstance(expr, cst.Name) and not semantic.means_import(expr.value, ancestors):
+            return None
+        return "class"
+    kind = semantic.value_kind(expr, ancestors)
+    if kind in ASYNC_SESSION_CLASSES:
+        return "instance"
+    if kind in ASYNC_SESSIONMAKERS:
+        return "maker"
+    return None
+
+
 def is_session_factory_call(node: cst.CSTNode, context: FileContext) -> bool:
     """Whether ``node`` is a call that makes a new ``AsyncSession``:
     a sessionmaker instance of this module or (through the repo index) of an imported

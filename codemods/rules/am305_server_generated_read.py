@@ -208,7 +208,8 @@ class ServerGeneratedRead(Rule):
                         "update", source.may_be_none,
                     )
                 )  # fmt: skip
-        return found
+        # An object the function deletes or expunges is not (only) written by the flush.
+        return [w for w in found if not flow.calls_on(w.name, ("delete", "expunge"))]
 
     @staticmethod
     def _insert_defaults_expire(eager: object) -> bool:

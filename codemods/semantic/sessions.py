@@ -113,6 +113,8 @@ def is_async_session_class(expr: cst.BaseExpression, context: FileContext) -> bo
     )
 
 
+#: ``AsyncSession`` and SQLModel's subclass of it (same events: none of its own).
+_ASYNC_SESSION_TYPES = (*ASYNC_SESSION_CLASSES, "sqlmodel.ext.asyncio.session.AsyncSession")
 #: ``async_sessionmaker`` wherever it is imported from.
 ASYNC_SESSIONMAKERS = (
     "sqlalchemy.ext.asyncio.async_sessionmaker",
@@ -128,12 +130,12 @@ def async_session_object(
     every binding of which is such a call or annotated ``AsyncSession``), ``"maker"`` (an
     ``async_sessionmaker(...)``); None otherwise (unknown is None)."""
     semantic = context.semantic
-    if semantic.resolve(expr) in ASYNC_SESSION_CLASSES and not isinstance(expr, cst.Call):
+    if semantic.resolve(expr) in _ASYNC_SESSION_TYPES and not isinstance(expr, cst.Call):
         if isinstance(expr, cst.Name) and not semantic.means_import(expr.value, ancestors):
             return None
         return "class"
     kind = semantic.value_kind(expr, ancestors)
-    if kind in ASYNC_SESSION_CLASSES:
+    if kind in _ASYNC_SESSION_TYPES:
         return "instance"
     if kind in ASYNC_SESSIONMAKERS:
         return "maker"

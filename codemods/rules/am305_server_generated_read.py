@@ -14,6 +14,7 @@ from asyncmend.codemods.semantic.flow import (
     AttributeUse,
     Flow,
     SessionCall,
+    Site,
     between,
     checked_not_none,
     dominates,
@@ -41,8 +42,8 @@ class _Written:
     name: str
     model: str
     session: str
-    bound: object  # flow.Site of its one binding
-    writes: list[object]  # flow.Sites of the add / column assignments
+    bound: Site  # where its one binding is
+    writes: list[Site]  # the add / the column assignments
     kind: str  # "insert" or "update"
     may_be_none: bool
 
@@ -147,7 +148,7 @@ class ServerGeneratedRead(Rule):
             for flush in flushes:
                 if flush.session != written.session:
                     continue
-                if not any(precedes(w, flush.site) for w in written.writes):  # type: ignore[arg-type]
+                if not any(precedes(w, flush.site) for w in written.writes):
                     continue
                 if flush.method == "commit" and session_expires_on_commit(
                     flow, flush.session, self.context
@@ -190,7 +191,7 @@ class ServerGeneratedRead(Rule):
             source = loaded.get(binding.name)
             if counts[binding.name] != 1 or source is None or source.site is not binding.site:
                 continue
-            model = self._loaded_model(flow, binding.value, binding.site)
+            model = self._loaded_model(flow, binding.value)
             if model is None or models.eager_defaults(model) not in (None, False, "auto"):
                 continue
             writes = [
@@ -222,7 +223,7 @@ class ServerGeneratedRead(Rule):
         version = installed_version("sqlalchemy")
         return eager is None and version is not None and version < (2,)
 
-    def _loaded_model(self, flow: Flow, value: cst.BaseExpression | None, at: object) -> str | None:
+    def _loaded_model(self, flow: Flow, value: cst.BaseExpression | None) -> str | None:
         """The model of ``session.get(M, ...)`` / ``select(M)`` an object was loaded by."""
         for instance in loaded_instances(flow, self.context):
             if instance.binding.value is value and instance.load.kind != "helper":
@@ -249,7 +250,7 @@ class ServerGeneratedRead(Rule):
             generated = models.generated_column(written.model, column)
             if column in seen or generated is None or not generated[written.kind]:
                 continue
-            if any(between(flush.site, r, use.site) for r in resets):  # type: ignore[arg-type]
+            if any(between(flush.site, r, use.site) for r in resets):
                 continue
             if any(
                 between(flush.site, r.site, use.site) and _refreshes(r, column) for r in refreshes
@@ -259,7 +260,7 @@ class ServerGeneratedRead(Rule):
                 other.name == name
                 and other.store
                 and other.node.attr.value == column
-                and precedes(written.bound, other.site)  # type: ignore[arg-type]
+                and precedes(written.bound, other.site)
                 and precedes(other.site, use.site)
                 for other in flow.attributes
             ):
@@ -341,8 +342,8 @@ def _refreshes(call: SessionCall, column: str) -> bool:
 def _fixable(flow: Flow, written: _Written, flush: SessionCall) -> bool:
     """A refresh right after the flush is safe: the object's one binding dominates the
     flush and it is not None there."""
-    if not dominates(written.bound, flush.site):  # type: ignore[arg-type]
+    if not dominates(written.bound, flush.site):
         return False
     return not written.may_be_none or checked_not_none(
         flow, written.name, written.bound, flush.site
-    )  # type: ignore[arg-type]
+    )

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class Corpus:
     root: Path
     files: int
     lines: int
+    copies: int = 1  # side-by-side copies of one corpus (the scaling row)
 
 
 def count_py(root: Path) -> tuple[int, int]:
@@ -149,24 +151,31 @@ def _has_wheel(wheel_dir: Path, name: str, version: str) -> bool:
     return True
 
 
-def prepare_services(work: Path) -> Corpus:
+def prepare_services(work: Path, names: Sequence[str] = ()) -> Corpus:
     """The pinned real FastAPI + async SQLAlchemy services of ``bench/ecosystem.py``,
-    side by side (downloaded, sha256-checked and extracted once, by that module)."""
+    side by side (downloaded, sha256-checked and extracted once, by that module);
+    ``names``: only these packages (a quick run of the whole benchmark)."""
     import ecosystem
 
-    root = work / "corpora" / "services"
-    stamp: dict[str, object] = {"services": [[p.slug, p.sha256] for p in ecosystem.PACKAGES]}
+    packages = [p for p in ecosystem.PACKAGES if not names or p.name in names]
+    unknown = sorted(set(names) - {p.name for p in ecosystem.PACKAGES})
+    if unknown:
+        known = ", ".join(p.name for p in ecosystem.PACKAGES)
+        raise SystemExit(f"run.py: unknown package(s) {', '.join(unknown)}; known: {known}")
+    name = "services" if not names else "services-" + "+".join(p.name for p in packages)
+    root = work / "corpora" / name
+    stamp: dict[str, object] = {"services": [[p.slug, p.sha256] for p in packages]}
     if not _stamp_matches(root, stamp):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        for pkg in ecosystem.PACKAGES:
+        for pkg in packages:
             shutil.copytree(
                 ecosystem.fetch(pkg), root / pkg.slug, ignore=shutil.ignore_patterns(".git")
             )
         _git_init(root)
         _write_stamp(root, stamp)
     files, lines = count_py(root)
-    return Corpus("services", root, files, lines)
+    return Corpus(name, root, files, lines)
 
 
 def scaled(work: Path, base: Corpus, copies: int) -> Corpus:
@@ -188,7 +197,7 @@ def scaled(work: Path, base: Corpus, copies: int) -> Corpus:
         _git_init(root)
         _write_stamp(root, stamp)
     files, lines = count_py(root)
-    return Corpus(f"{base.name}-x{copies}", root, files, lines)
+    return Corpus(f"{base.name}-x{copies}", root, files, lines, copies)
 
 
 def _link_or_copy(source: str, target: str) -> None:

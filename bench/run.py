@@ -1,7 +1,9 @@
 """asyncmend benchmark: every tool on every corpus, side by side, in one run.
 
     python bench/run.py [--corpus services|real|synthetic|all] [--synthetic-lines 200000,2000000]
-                        [--repeat 3] [--tools asyncmend,ruff,...] [--smoke] [--setup]
+                        [--services-scale 1,2,4] [--scale-tools asyncmend-cold]
+                        [--package NAME] [--repeat 3] [--tools asyncmend,ruff,...]
+                        [--smoke] [--setup]
 
 Prints a markdown table (median wall time of the repeats with min-max, lines/s, peak
 RSS of the process tree, findings, ratio to ``asyncmend check --no-cache``) and saves
@@ -90,6 +92,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated copies of the services corpus, e.g. 1,2,4 for a scaling row "
         "(peak RSS and time as the corpus grows)",
     )
+    p.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this package of the services corpus (repeatable): the whole benchmark "
+        "on a small subset, e.g. --package fastapi-users-db-sqlalchemy",
+    )
+    p.add_argument(
+        "--scale-tools",
+        default="asyncmend-cold",
+        help="tools (keys or groups) timed on the scaled copies of --services-scale "
+        "(default asyncmend-cold: the scaling row; the peers take minutes per copy)",
+    )
     p.add_argument("--repeat", type=int, default=None, help="timed runs per tool (default 3)")
     p.add_argument(
         "--tools",
@@ -145,7 +161,7 @@ def setup_venv() -> int:
 def prepare_corpora(args: argparse.Namespace) -> list[Corpus]:
     found: list[Corpus] = []
     if args.corpus in ("services", "all"):
-        services = corpora.prepare_services(WORK)
+        services = corpora.prepare_services(WORK, args.package)
         found.extend(services if k == 1 else corpora.scaled(WORK, services, k) for k in args.scales)
     if args.corpus in ("real", "all"):
         found.append(corpora.prepare_real(WORK))
@@ -328,11 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     selected = toolmod.select(toolmod.all_tools(), args.tools)
     for t in selected:
         toolmod.resolve(t, args.asyncmend)
+    scale_keys = {t.key for t in toolmod.select(toolmod.all_tools(), args.scale_tools)}
     rows: list[Row] = []
     cs = prepare_corpora(args)
     for c in cs:
         log(f"corpus {c.name}: {c.files} files, {c.lines} lines at {c.root}")
-        rows.extend(bench_corpus(c, selected, args))
+        # The copies of --services-scale time the scaling row's tools only.
+        tools = [t for t in selected if t.key in scale_keys] if c.copies > 1 else selected
+        rows.extend(bench_corpus(c, tools, args))
     report = header(selected, args) + "\n\n" + table(rows)
     truth = ground_truth(cs)
     if truth:

@@ -177,6 +177,15 @@ def all_tools() -> list[Tool]:
             warm=True,
         ),
         Tool(
+            "ruff-diff",
+            f"ruff check --diff --no-cache --select {RUFF_RULES}",
+            "ruff",
+            lambda exe, c: _ruff(exe, "--no-cache", "--diff"),
+            "peer",
+            finds=False,
+            count=_count_hunks,
+        ),
+        Tool(
             "ruff-fix",
             f"ruff check --fix --no-cache --select {RUFF_RULES} (on a copy)",
             "ruff",
@@ -208,7 +217,7 @@ def all_tools() -> list[Tool]:
 
 GROUPS = {
     "asyncmend": ["asyncmend-cold", "asyncmend-warm", "asyncmend-diff", "asyncmend-fix"],
-    "ruff": ["ruff-cold", "ruff-warm", "ruff-fix"],
+    "ruff": ["ruff-cold", "ruff-warm", "ruff-diff", "ruff-fix"],
     "fixit": ["fixit", "fixit-fix"],
     "parse": ["parse-1", "parse-n"],
 }
@@ -235,6 +244,9 @@ def select(tools: list[Tool], names: str | None) -> list[Tool]:
 def asyncmend_cache_env(ctx: RunCtx) -> dict[str, str]:
     env = dict(os.environ)
     env["ASYNCMEND_CACHE_DIR"] = str(_asyncmend_env_cache(ctx))
+    # As installed for a user: Python keeps the compiled modules (an editable install
+    # under PYTHONDONTWRITEBYTECODE would compile every module on every start).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

@@ -3,7 +3,7 @@ served here without importing typer, rich, pydantic, libcst or any rule; everyth
 else (and any run with a file to check) goes to the full CLI in ``cli.app``.
 
 Only the simplest form is taken: ``check [PATHS] [--output-format concise|text|full|json]
-[--quiet]``. The output is the full CLI's, byte for byte (``tests/test_cache_warm.py``
+[--quiet] [--jobs N]``. The output is the full CLI's, byte for byte (``tests/test_cache_warm.py``
 runs both on one tree); when in doubt this module declines and nothing has been printed.
 """
 
@@ -49,6 +49,12 @@ def _parse(args: Sequence[str]) -> tuple[list[str], str, bool] | None:
             fmt = arg.partition("=")[2]
         elif arg in ("-q", "--quiet"):
             quiet = True
+        elif arg in ("-j", "--jobs") or arg.startswith("--jobs="):
+            # Workers are for files to compute; a run the cache answers has none. Only
+            # a value the full CLI accepts is taken (else it says what is wrong).
+            value = arg.partition("=")[2] if "=" in arg else next(rest, "")
+            if not (value.isascii() and value.isdigit() and int(value) >= 1):
+                return None
         elif arg.startswith("-"):  # any other option, `-` (stdin), `--`
             return None
         else:

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
+from asyncmend.codemods.installed import may_declare_entry_points
+
 if TYPE_CHECKING:
     from asyncmend.codemods.base import Rule
 
@@ -78,6 +80,9 @@ def _entry_point_rules() -> tuple[type[Rule], ...]:
 
 
 def _has_entry_points() -> bool:
+    declared = may_declare_entry_points("asyncmend.codemods")
+    if declared is False:
+        return False
     from importlib.metadata import entry_points
 
     return bool(entry_points(group="asyncmend.codemods"))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from asyncmend.engine.cache import ResultCache
 from asyncmend.engine.config import Config, ConfigResolver, load_config
 from asyncmend.engine.diff import text_codec, unified_diff
-from asyncmend.engine.discovery import discover
+from asyncmend.engine.discovery import WalkMemo, discover, discover_names
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.job import Job
 from asyncmend.engine.results import ErrorKind, FileResult, Finding, printable
@@ -282,15 +282,17 @@ def run(
         warnings=_preview_warnings(config), root=Path(os.path.abspath(config.root)), job=job
     )
     overrides = None if one_config else _overrides(select, ignore, unsafe_fixes, preview)
+    walks = WalkMemo()  # the index's scope walk reads the folders this one listed
     files = _discover(
-        paths, config, job, report, exclude, force_exclude, overrides, changed_since, skip_generated
-    )
+        paths, config, job, report, exclude, force_exclude, overrides, changed_since,
+        skip_generated, walks,
+    )  # fmt: skip
     if on_start is not None:
         on_start(len(files))
     cache = _open_cache(config, job, fix) if use_cache else None
     if cache_only and (cache is None or "uses_index" not in cache.meta):
         return None
-    inputs = _hash_inputs(files, config, job, cache, report)
+    inputs = _hash_inputs(files, config, job, cache, report, walks)
     if cache_only:
         return _from_cache(report, cache, inputs)
     # More workers than CPUs only cost memory and switches.
@@ -306,8 +308,8 @@ class _Inputs:
     """The files of a run as pass 1 and pass 2 take them."""
 
     files: list[str]
-    #: Paths relative to the project root (for per-file-ignores).
-    relpaths: list[str]
+    #: The project root.
+    root: Path
     #: Content hashes of every readable file, the index scope's included.
     digests: dict[str, str]
     #: Files that could not be read while hashing (already in the report).
@@ -318,6 +320,11 @@ class _Inputs:
     #: The digest of the repo index, part of each cached result's key.
     index_key: str
     limit: int | None
+
+    def relpaths(self) -> list[str]:
+        """The files relative to the project root (for per-file-ignores); not needed
+        by a run the cache answers."""
+        return [_relative_to(p, self.root) for p in self.files]
 
 
 def _discover(
@@ -330,12 +337,13 @@ def _discover(
     overrides: Callable[[Config], None] | None,
     changed_since: str | None,
     skip_generated: bool,
-) -> list[Path]:
+    walks: WalkMemo | None = None,
+) -> list[str]:
     """The files to check: found under ``paths``, minus what each file's own config
     excludes (with ``overrides``, each file takes its nearest config, as in ruff), files
     git reports unchanged since ``changed_since``, and generated files when asked."""
     force = config.force_exclude if force_exclude is None else force_exclude
-    files = discover(
+    files = discover_names(
         paths,
         root=config.root,
         exclude=[*config.exclude, *exclude],
@@ -343,23 +351,25 @@ def _discover(
         force_exclude=force,
         errors=report.input_errors,
         warnings=report.warnings,
+        memo=walks,
     )
     if overrides is not None:
-        job.add_file_configs([str(p) for p in files], ConfigResolver(overrides))
+        job.add_file_configs(files, ConfigResolver(overrides))
         named = set() if force else {str(Path(p)) for p in paths}
-        files = [f for f in files if str(f) in named or not job.excluded_by_own_config(str(f))]
+        files = [f for f in files if f in named or not job.excluded_by_own_config(f)]
     if changed_since is not None:
         from asyncmend.engine.git import changed_files
 
         changed = changed_files(changed_since, Path(paths[0]) if paths else Path.cwd())
-        files = [f for f in files if f.resolve() in changed]
+        files = [f for f in files if Path(f).resolve() in changed]
     if skip_generated:
         from asyncmend.engine.generated import split_generated
 
-        files, skipped = split_generated(files)
+        kept, skipped = split_generated(Path(f) for f in files)
+        files = [str(f) for f in kept]
         report.skipped_generated = len(skipped)
     report.files_checked = len(files)
-    report.sources = [str(p) for p in files]
+    report.sources = list(files)
     return files
 
 
@@ -379,32 +389,34 @@ def _open_cache(config: Config, job: Job, fix: bool) -> ResultCache | None:
 
 
 def _hash_inputs(
-    files: list[Path], config: Config, job: Job, cache: ResultCache | None, report: Report
+    file_names: list[str],
+    config: Config,
+    job: Job,
+    cache: ResultCache | None,
+    report: Report,
+    walks: WalkMemo | None = None,
 ) -> _Inputs:
     """Hash the files (reporting unreadable ones) and, when a rule reads the repo index,
     the rest of their packages, which pass 1 reads too."""
-    file_names = [str(p) for p in files]
     uses_index = _uses_index(job, cache)
     limit = max_file_bytes(config)
     digests, errors = hash_files(file_names, limit, cache)
     report.input_errors.extend(errors)
     index_files: list[str] = []
-    if uses_index and files:
-        # The same file may be named differently by the user and by the scope search.
-        given = {os.path.abspath(name): name for name in file_names}
-        scope = [
-            given.get(os.path.abspath(p), str(p))
-            for p in discover(
-                index_scope([f for f in files if f.exists()]), root=config.root, errors=[]
-            )
-        ]
+    if uses_index and file_names:
+        found = discover_names(
+            index_scope([f for f in file_names if f in digests or os.path.exists(f)]),
+            root=config.root,
+            errors=[],
+            memo=walks,
+        )
+        scope = _as_named(found, file_names)
         scope_digests, _ = hash_files([p for p in scope if p not in digests], limit, cache)
         digests.update(scope_digests)
         index_files = list(dict.fromkeys([*file_names, *scope]))
-    root = Path(os.path.abspath(config.root))
     return _Inputs(
         files=file_names,
-        relpaths=[_relative_to(p, root) for p in files],
+        root=Path(os.path.abspath(config.root)),
         digests=digests,
         unreadable=errors,
         uses_index=uses_index,
@@ -412,6 +424,16 @@ def _hash_inputs(
         index_key=index_digest(digests, index_files) if uses_index else "",
         limit=limit,
     )
+
+
+def _as_named(found: list[str], file_names: list[str]) -> list[str]:
+    """``found`` with each file the user named spelled as the user named it (the scope
+    search may name it differently, e.g. absolute)."""
+    named = set(file_names)
+    if all(path in named for path in found):
+        return found
+    given = {os.path.abspath(name): name for name in file_names}
+    return [path if path in named else given.get(os.path.abspath(path), path) for path in found]
 
 
 def _check(
@@ -426,7 +448,7 @@ def _check(
     results = check_files(
         pool,
         inputs.files,
-        inputs.relpaths,
+        inputs.relpaths(),
         job,
         cache=cache,
         digests=inputs.digests,
@@ -635,7 +657,7 @@ def _collect(report: Report, result: FileResult) -> None:
         report.results.append(result)
 
 
-def _relative_to(path: Path, root: Path) -> str:
+def _relative_to(path: str | Path, root: Path) -> str:
     """``path`` relative to the project root, for per-file-ignores (string operations
     only: resolving every path costs a stat per component)."""
     rel = os.path.relpath(os.path.abspath(path), root)

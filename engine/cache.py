@@ -45,10 +45,11 @@ from typing import Any
 
 import msgspec
 
+from asyncmend.codemods.installed import version_of
 from asyncmend.engine.results import FileResult
 
 #: Bump when the cache layout or the meaning of a cached value changes.
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 #: First bytes of every cache file, then the 32-byte HMAC, then the msgpack payload.
 MAGIC = b"asyncmend-cache\x02"
 #: A cache file larger than this is not read (a planted huge file costs nothing).
@@ -64,6 +65,9 @@ def content_hash(data: bytes) -> str:
 
 
 def tool_version() -> str:
+    found = version_of("asyncmend")
+    if found is not None:
+        return found
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -110,7 +114,9 @@ class _StatEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 
 class _Payload(msgspec.Struct, forbid_unknown_fields=True):
-    facts: dict[str, _FactsEntry]
+    #: ``dict[str, _FactsEntry]``, left encoded until a run asks for facts (a run the
+    #: cache answers never does): the bulk of the file.
+    facts: msgspec.Raw
     results: dict[str, _ResultEntry]
     meta: dict[str, bool | int | str]
     stats: dict[str, _StatEntry]
@@ -193,8 +199,10 @@ class ResultCache:
     dirty: bool = False
     #: The signing key; None disables reading and writing.
     key: bytes | None = field(default=None, repr=False)
-    #: Facts entries read from the file and not yet asked for (undecoded).
-    _raw_facts: dict[str, tuple[str, Any]] = field(default_factory=dict, repr=False)
+    #: The facts section as read (encoded), until facts are first asked for.
+    _facts_blob: msgspec.Raw | None = field(default=None, repr=False)
+    #: Facts entries read from the file and not yet asked for (not converted).
+    _facts_read: dict[str, tuple[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, root: Path, *key_parts: object, in_project: bool = True) -> ResultCache:
@@ -222,13 +230,28 @@ class ResultCache:
             data = msgspec.msgpack.decode(payload, type=_Payload)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
-        self._raw_facts = {path: (e.digest, e.facts) for path, e in data.facts.items()}
+        self._facts_blob = data.facts
         self.stats = {p: (e.size, e.mtime_ns, e.digest) for p, e in data.stats.items()}
         self.results = {
             path: (entry.digest, entry.index_digest, entry.result)
             for path, entry in data.results.items()
         }
         self.meta = dict(data.meta)
+
+    @property
+    def _raw_facts(self) -> dict[str, tuple[str, Any]]:
+        """The facts entries read from the file, decoded on first use (a malformed
+        section is a miss for every file)."""
+        if self._facts_read is None:
+            self._facts_read = {}
+            if self._facts_blob is not None:
+                try:
+                    entries = msgspec.msgpack.decode(self._facts_blob, type=dict[str, _FactsEntry])
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    entries = {}
+                self._facts_read = {path: (e.digest, e.facts) for path, e in entries.items()}
+                self._facts_blob = None
+        return self._facts_read
 
     def get_facts(self, path: str, digest: str) -> Any | None:
         entry = self.facts.get(path)
@@ -295,10 +318,14 @@ class ResultCache:
     def save(self) -> None:
         if not self.dirty or self.key is None:
             return
-        facts = {**self._raw_facts, **self.facts}
+        if self._facts_blob is not None and not self.facts:
+            facts_section: Any = self._facts_blob  # never decoded: written back as read
+        else:
+            facts = {**self._raw_facts, **self.facts}
+            facts_section = {p: (d, f) for p, (d, f) in facts.items()}
         payload = msgspec.msgpack.encode(
             {
-                "facts": {p: (d, f) for p, (d, f) in facts.items()},
+                "facts": facts_section,
                 "results": {p: (d, i, r) for p, (d, i, r) in self.results.items()},
                 "meta": self.meta,
                 "stats": self.stats,

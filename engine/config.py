@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asyncmend.engine.discovery import real_folder
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -427,13 +429,21 @@ class ConfigResolver:
         self._overrides = overrides
         self._known = known_rule_settings
         self._by_folder: dict[str, Config] = {}
+        #: By the folder as the path names it (one run, one working directory).
+        self._by_named_folder: dict[str, Config] = {}
         self._by_source: dict[Path | None, Config] = {}
+        self._found: dict[str, tuple[Path | None, Path | None]] = {}
+        self._real: dict[str, str] = {}
 
     def for_file(self, path: str | Path) -> Config:
+        named = os.path.dirname(path)  # files of one folder share its answer
+        config = self._by_named_folder.get(named)
+        if config is not None:
+            return config
         folder = os.path.dirname(os.path.abspath(path))
         config = self._by_folder.get(folder)
         if config is None:
-            found, marker = find_config(Path(folder))
+            found, marker = self._find_config(path, folder)
             key = found or marker
             config = self._by_source.get(key)
             if config is None:
@@ -442,4 +452,26 @@ class ConfigResolver:
                 self._overrides(config)
                 self._by_source[key] = config
             self._by_folder[folder] = config
+        self._by_named_folder[named] = config
         return config
+
+    def _find_config(self, path: str | Path, folder: str) -> tuple[Path | None, Path | None]:
+        """``find_config(folder)`` (``folder`` holds ``path``), asked once per resolved
+        folder: a folder holding no config file has its parent's answer (a run over a
+        tree asks for every folder)."""
+        if os.pardir in os.fspath(path):  # a symlink before `..` leads elsewhere
+            return self._found_in(os.path.realpath(os.path.dirname(path) or os.curdir))
+        return self._found_in(real_folder(folder, self._real))
+
+    def _found_in(self, real: str) -> tuple[Path | None, Path | None]:
+        found = self._found.get(real)
+        if found is None:
+            parent = os.path.dirname(real)
+            if parent != real and not any(
+                os.path.isfile(os.path.join(real, name)) for name in CONFIG_NAMES
+            ):
+                found = self._found_in(parent)
+            else:
+                found = find_config(Path(real))
+            self._found[real] = found
+        return found

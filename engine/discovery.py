@@ -14,6 +14,7 @@ import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pathspec
 from pathspec.patterns.gitignore import GitIgnorePatternError
@@ -99,10 +100,11 @@ def _info_exclude(git_root: Path) -> pathspec.PathSpec | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _git_root(start: Path) -> Path | None:
-    if (start / ".git").exists():
+def _git_root(start: str) -> str | None:
+    if os.path.exists(os.path.join(start, ".git")):
         return start
-    return None if start.parent == start else _git_root(start.parent)
+    parent = os.path.dirname(start)
+    return None if parent == start else _git_root(parent)
 
 
 def _resolve(path: Path) -> Path:
@@ -112,66 +114,112 @@ def _resolve(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
+def _useful(spec: pathspec.PathSpec | None) -> pathspec.PathSpec | None:
+    """``spec`` unless it holds no pattern (only comments and blank lines, as git's
+    template ``info/exclude``): such a spec matches nothing."""
+    if spec is None or not any(p.include is not None for p in spec.patterns):
+        return None
+    return spec
+
+
+def real_folder(folder: str, memo: dict[str, str]) -> str:
+    """``os.path.realpath`` of an absolute, normalised folder path (no ``..``) with one
+    ``lstat`` per folder instead of one per path component: a folder that is no
+    symlink is its resolved parent plus its name. ``memo`` holds one run's answers."""
+    real = memo.get(folder)
+    if real is None:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            real = folder
+        elif os.path.islink(folder):
+            real = os.path.realpath(folder)
+        else:
+            real = os.path.join(real_folder(parent, memo), os.path.basename(folder))
+        memo[folder] = real
+    return real
+
+
+def _posix(path: str) -> str:
+    return path if os.sep == "/" else path.replace(os.sep, "/")
+
+
+def _below(path: str, folder: str) -> str | None:
+    """``path`` relative to ``folder`` (both absolute), in posix form; None outside it."""
+    prefix = folder if folder.endswith(os.sep) else folder + os.sep
+    return _posix(path[len(prefix) :]) if path.startswith(prefix) else None
+
+
 class _Ignorer:
-    """Answers "is this path excluded?" for one run."""
+    """Answers "is this path excluded?" for one run. Paths are absolute strings with
+    symlinked folders resolved (string operations: a run asks once per entry)."""
 
     def __init__(self, root: Path, exclude: Sequence[str], respect_gitignore: bool) -> None:
-        self.root = root
+        self.root = str(root)
+        self.exclude_patterns = tuple(exclude)
         self.exclude = exclude_spec(exclude)
         self.respect_gitignore = respect_gitignore
-        self._specs: dict[Path, pathspec.PathSpec | None] = {}
-        self._info: dict[Path, pathspec.PathSpec | None] = {}
+        self._specs: dict[str, pathspec.PathSpec | None] = {}
+        self._info: dict[str, pathspec.PathSpec | None] = {}
+        self._chains: dict[str, list[tuple[str, pathspec.PathSpec]]] = {}
 
-    def _spec(self, folder: Path) -> pathspec.PathSpec | None:
+    def _spec(self, folder: str) -> pathspec.PathSpec | None:
         if folder not in self._specs:
-            self._specs[folder] = _gitignore_spec(folder)
+            self._specs[folder] = _useful(_gitignore_spec(Path(folder)))
         return self._specs[folder]
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one ignorer per run
-    def _chain(self, folder: Path) -> list[tuple[Path, pathspec.PathSpec]]:
+    def _chain(self, folder: str) -> list[tuple[str, pathspec.PathSpec]]:
         """The ignore specs that apply in ``folder``: its own .gitignore and its
         parents' up to the git root, then the root's ``.git/info/exclude`` (none
-        outside a git repository)."""
+        outside a git repository). Built from the parent's chain, once per folder."""
+        chain = self._chains.get(folder)
+        if chain is not None:
+            return chain
         git_root = _git_root(folder)
         if git_root is None:
-            return []
-        chain = []
-        current = folder
-        while True:
-            spec = self._spec(current)
-            if spec is not None:
-                chain.append((current, spec))
-            if current == git_root or current.parent == current:
-                break
-            current = current.parent
-        if git_root not in self._info:  # read once per repository, not per folder
-            self._info[git_root] = _info_exclude(git_root)
-        info = self._info[git_root]
-        if info is not None:
-            chain.append((git_root, info))
+            chain = []
+        else:
+            spec = self._spec(folder)
+            own = [(folder, spec)] if spec is not None else []
+            parent = os.path.dirname(folder)
+            if folder == git_root or parent == folder:
+                if git_root not in self._info:  # read once per repository
+                    self._info[git_root] = _useful(_info_exclude(Path(git_root)))
+                info = self._info[git_root]
+                chain = own + ([(git_root, info)] if info is not None else [])
+            else:
+                chain = own + self._chain(parent)
+        self._chains[folder] = chain
         return chain
 
-    def excluded(self, path: Path, is_dir: bool) -> bool:
+    def listed(self, folder: str, names: set[str]) -> None:
+        """``folder`` was listed (``names``): without a ``.gitignore`` entry there is
+        no file to try to read."""
+        if ".gitignore" not in names:
+            self._specs.setdefault(folder, None)
+
+    def excluded(self, path: str, is_dir: bool) -> bool:
         """Default excludes and ``exclude`` patterns (not .gitignore)."""
-        if path.name in DEFAULT_EXCLUDES:
+        name = os.path.basename(path)
+        if name in DEFAULT_EXCLUDES:
             return True
         if self.exclude is None:
             return False
         suffix = "/" if is_dir else ""
-        try:
-            rel = path.relative_to(self.root).as_posix()
-        except ValueError:
-            rel = path.as_posix()
-        return self.exclude.match_file(rel + suffix) or self.exclude.match_file(path.name + suffix)
+        rel = _below(path, self.root) or _posix(path)
+        return self.exclude.match_file(rel + suffix) or self.exclude.match_file(name + suffix)
 
-    def ignored(self, path: Path, is_dir: bool) -> bool:
-        if self.excluded(path, is_dir):
+    def ignored(self, folder: str, name: str, is_dir: bool) -> bool:
+        """Whether the entry ``name`` of ``folder`` (resolved) is left out."""
+        if name in DEFAULT_EXCLUDES:
+            return True
+        path = os.path.join(folder, name)
+        if self.exclude is not None and self.excluded(path, is_dir):
             return True
         if self.respect_gitignore:
             suffix = "/" if is_dir else ""
-            for folder, spec in self._chain(path.parent):
-                rel = path.relative_to(folder).as_posix() + suffix
-                if spec.match_file(rel):
+            for base, spec in self._chain(folder):
+                rel = _below(path, base)
+                if rel is not None and spec.match_file(rel + suffix):
                     return True
         return False
 
@@ -179,17 +227,23 @@ class _Ignorer:
         """``--force-exclude`` for a path named on the command line: the path or one of
         its folders below the root matches an exclude."""
         resolved = _resolve(path)
-        if self.excluded(resolved, resolved.is_dir()):
+        if self.excluded(str(resolved), resolved.is_dir()):
             return True
         for folder in resolved.parents:
-            if folder == self.root or folder.parent == folder:
+            if str(folder) == self.root or folder.parent == folder:
                 break
-            if self.excluded(folder, True):
+            if self.excluded(str(folder), True):
                 return True
         return False
 
 
-def discover(
+def discover(paths: Iterable[str | Path], **options: Any) -> list[Path]:
+    """The Python files under ``paths``, sorted and without duplicates: the paths of
+    ``discover_names`` (same options)."""
+    return [Path(name) for name in discover_names(paths, **options)]
+
+
+def discover_names(
     paths: Iterable[str | Path],
     *,
     root: Path | None = None,
@@ -198,23 +252,27 @@ def discover(
     force_exclude: bool = False,
     errors: list[str] | None = None,
     warnings: list[str] | None = None,
-) -> list[Path]:
-    """The Python files under ``paths``, sorted and without duplicates.
+    memo: WalkMemo | None = None,
+) -> list[str]:
+    """The Python files under ``paths``, sorted and without duplicates, as the strings
+    ``str(path)`` (a warm run asks for thousands and needs no ``Path`` objects).
 
     Raises ``DiscoveryError`` for a named path that does not exist or cannot be read.
     Problems found while walking (an unreadable folder, a broken symlink) go to
     ``errors``, skipped non-Python files named explicitly to ``warnings``; without
-    those lists, the first problem raises.
+    those lists, the first problem raises. ``memo``: folders this run listed before
+    (see ``WalkMemo``).
     """
     root = (root or Path.cwd()).resolve()
     ignorer = _Ignorer(root, exclude, respect_gitignore)
+    listings = (memo if memo is not None else WalkMemo()).listings(ignorer)
 
     def problem(message: str, into: list[str] | None) -> None:
         if into is None:
             raise DiscoveryError(message)
         into.append(message)
 
-    found: dict[Path, None] = {}
+    found: dict[str, None] = {}
     for raw in paths:
         path = Path(raw)
         if not os.path.lexists(path):
@@ -227,46 +285,85 @@ def discover(
             if not path.name.endswith(PYTHON_SUFFIXES) and path.is_file():
                 problem(f"{display(raw)}: not a Python file (.py, .pyi); skipped", warnings)
                 continue
-            found[path] = None  # named explicitly: taken (read errors come later)
+            found[str(path)] = None  # named explicitly: taken (read errors come later)
             continue
         if not os.access(path, os.R_OK | os.X_OK):
             raise DiscoveryError(f"{display(raw)}: permission denied")
-        _walk(path, ignorer, found, lambda message: problem(message, errors))
-    return sorted(found, key=lambda p: p.as_posix())
+        _walk(path, ignorer, found, lambda message: problem(message, errors), listings)
+    return sorted(found, key=_posix)
 
 
-def _walk(top: Path, ignorer: _Ignorer, found: dict[Path, None], problem) -> None:  # type: ignore[no-untyped-def]
+#: What a walk keeps of one folder: (file names, folder names, problems as
+#: (folder-relative name or "", message tail)).
+_Listing = tuple[list[str], list[str], list[tuple[str, str]]]
+
+
+class WalkMemo(dict[tuple[object, ...], dict[str, _Listing]]):
+    """The folders one run has listed, by the settings that decide what a listing
+    keeps: a second walk under the same settings (the repo index's scope, after the
+    files to check) reads them instead of listing and matching every entry again.
+    Only for one run: a folder listed once is taken as it was."""
+
+    def listings(self, ignorer: _Ignorer) -> dict[str, _Listing]:
+        key = (ignorer.root, ignorer.exclude_patterns, ignorer.respect_gitignore)
+        return self.setdefault(key, {})
+
+
+def _walk(  # type: ignore[no-untyped-def]
+    top: Path, ignorer: _Ignorer, found: dict[str, None], problem, listings: dict[str, _Listing]
+) -> None:
     """Depth-first walk below ``top`` without following folder symlinks (so a symlink
-    loop cannot recurse), recording unreadable folders and broken symlinks."""
-    stack = [top]
+    loop cannot recurse), recording unreadable folders and broken symlinks. Names are
+    joined as ``Path`` would normalise them (``Path(".") / "a"`` is ``a``)."""
+    # (folder as named, folder resolved): below the top, a folder is its parent's
+    # resolved path plus its name (symlinked folders are not entered), so only the
+    # top is resolved.
+    stack = [(str(top), str(_resolve(top)))]
     while stack:
-        base = stack.pop()
+        base, resolved = stack.pop()
+        listing = listings.get(resolved)
+        if listing is None:
+            listing = listings[resolved] = _list(base, resolved, ignorer)
+        files, folders, problems = listing
+        for name, message in problems:
+            problem(f"{display(os.path.join(base, name) if name else base)}: {message}")
+        prefix = "" if base == "." else base if base.endswith(os.sep) else base + os.sep
+        for name in files:
+            found[prefix + name] = None
+        stack.extend((prefix + name, os.path.join(resolved, name)) for name in reversed(folders))
+
+
+def _list(base: str, resolved: str, ignorer: _Ignorer) -> _Listing:
+    """One folder's Python files and subfolders that the ignorer keeps, sorted."""
+    files: list[str] = []
+    folders: list[str] = []
+    problems: list[tuple[str, str]] = []
+    try:
+        with os.scandir(base) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(("", f"cannot read folder: {(exc.strerror or str(exc)).lower()}"))
+        return files, folders, problems
+    ignorer.listed(resolved, {entry.name for entry in entries})
+    for entry in entries:
+        name = entry.name
         try:
-            with os.scandir(base) as scan:
-                entries = sorted(scan, key=lambda e: e.name)
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            problem(f"{display(base)}: cannot read folder: {reason}")
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not ignorer.ignored(resolved, name, is_dir=True):
+                folders.append(name)
             continue
-        resolved = _resolve(base)
-        folders = []
-        for entry in entries:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                is_dir = False
-            if is_dir:
-                if not ignorer.ignored(resolved / entry.name, is_dir=True):
-                    folders.append(base / entry.name)
+        if not name.endswith(PYTHON_SUFFIXES):
+            continue
+        if ignorer.ignored(resolved, name, is_dir=False):
+            continue
+        if entry.is_symlink():
+            if not os.path.exists(entry.path):
+                problems.append((name, "broken symlink or symlink loop; skipped"))
                 continue
-            if not entry.name.endswith(PYTHON_SUFFIXES):
-                continue
-            if ignorer.ignored(resolved / entry.name, is_dir=False):
-                continue
-            if entry.is_symlink() and not os.path.exists(entry.path):
-                problem(f"{display(entry.path)}: broken symlink or symlink loop; skipped")
-                continue
-            if entry.is_symlink() and os.path.isdir(entry.path):
+            if os.path.isdir(entry.path):
                 continue  # a folder symlink named like a module: not followed
-            found[base / entry.name] = None
-        stack.extend(reversed(folders))
+        files.append(name)
+    return files, folders, problems

@@ -3,11 +3,10 @@ and the file rebuilt from any subset of them (interactive review, SARIF fixes)."
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from asyncmend.engine.diff import NO_NEWLINE
+from asyncmend.engine.diff import grouped_opcodes, line_opcodes, marked
 from asyncmend.engine.results import Finding
 
 
@@ -39,9 +38,8 @@ class Hunk:
 
 def compute_hunks(before: Sequence[str], after: Sequence[str], context: int = 3) -> list[Hunk]:
     """The hunks of a unified diff with ``context`` lines, as ``git diff`` groups them."""
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
     hunks = []
-    for group in matcher.get_grouped_opcodes(context):
+    for group in grouped_opcodes(line_opcodes(before, after, autojunk=False), context):
         changes = tuple((i1, i2, j1, j2) for tag, i1, i2, j1, j2 in group if tag != "equal")
         if not changes:
             continue
@@ -92,15 +90,9 @@ def render_hunk(hunk: Hunk, before: Sequence[str], after: Sequence[str]) -> str:
     out = [f"@@ -{span(hunk.start, hunk.end)} +{span(hunk.new_start, hunk.new_end)} @@\n"]
     position = hunk.start
     for start, end, new_start, new_end in hunk.changes:
-        out.extend(_prefixed(" ", before[position:start]))
-        out.extend(_prefixed("-", before[start:end]))
-        out.extend(_prefixed("+", after[new_start:new_end]))
+        out.extend(marked(" ", before[position:start]))
+        out.extend(marked("-", before[start:end]))
+        out.extend(marked("+", after[new_start:new_end]))
         position = end
-    out.extend(_prefixed(" ", before[position : hunk.end]))
+    out.extend(marked(" ", before[position : hunk.end]))
     return "".join(out)
-
-
-def _prefixed(mark: str, lines: Sequence[str]) -> list[str]:
-    return [
-        mark + line if line.endswith("\n") else mark + line + "\n" + NO_NEWLINE for line in lines
-    ]

@@ -115,8 +115,10 @@ def _fix_loop(
 ) -> None:
     current = module
     checked = False  # whether the last round's findings are those of `current`
+    code = None  # `current.code` when a round's positions pass produced it
     for round_number in range(MAX_FIX_ROUNDS):
         raw, positions, suppressions = _run_rules(path, data, current, rules, job)
+        code = positions.code
         findings = [_to_finding(path, item, positions.span(item.node)) for item in raw]
         stale = unused(suppressions, enabled) if UNUSED_CODE in enabled else []
         findings += unused_findings(path, stale)
@@ -146,7 +148,8 @@ def _fix_loop(
     elif current is module:
         return
     else:
-        new_bytes = _fit_line_length(data, current, job.config.line_length)
+        text = code if checked and code else current.code  # one codegen pass fewer
+        new_bytes = _fit_line_length(data, current, text, job.config.line_length)
     if new_bytes == data:
         return
     problem = verify_output(path, data, new_bytes)
@@ -343,10 +346,10 @@ def _asname(alias: cst.ImportAlias) -> str | None:
     return alias.asname.name.value
 
 
-def _fit_line_length(data: bytes, fixed: cst.Module, limit: int | None) -> bytes:
-    """The fixed file's bytes, with lines the fixes made too long split where possible."""
-    after = fixed.code
+def _fit_line_length(data: bytes, fixed: cst.Module, after: str, limit: int | None) -> bytes:
+    """The fixed file's bytes (``after`` is its code), with lines the fixes made too
+    long split where possible."""
     fitted = fit_changed_lines(
         data.decode(fixed.encoding, errors="replace"), after, limit or DEFAULT_LINE_LENGTH
     )
-    return fixed.bytes if fitted == after else fitted.encode(fixed.encoding)
+    return fitted.encode(fixed.encoding)

@@ -15,15 +15,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache, content_hash
+from asyncmend.engine.discovery import real_folder
 from asyncmend.engine.results import ErrorKind, FileResult, printable
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from asyncmend.engine.index import FileFacts, RepoIndex
     from asyncmend.engine.job import Job
 
@@ -245,7 +247,8 @@ class Pool:
         if self.executor is not None and job is not None and job is not self.job:
             self._stop()  # pass 1's workers do not know pass 2's job
         if self.executor is None:
-            import multiprocessing
+            import multiprocessing  # not imported by a run the cache answers
+            from concurrent.futures import ProcessPoolExecutor
 
             # fork shares the already imported rules, libcst and the job with the workers.
             method = "fork" if sys.platform == "linux" else None
@@ -369,26 +372,48 @@ def check_files(
         yield result
 
 
-def index_scope(files: Iterable[Path]) -> list[Path]:
+def index_scope(files: Iterable[str | Path]) -> list[Path]:
     """The folders of the top-level packages the files lie in, so that checking one
     file still knows the rest of its package."""
-    roots: dict[Path, None] = {}
-    tops: dict[Path, Path | None] = {}  # per folder: files share their package's answer
+    roots: dict[str, Path] = {}  # package top -> as given
+    real: dict[str, str] = {}  # per folder as named: resolved once, not per file
+    resolved: dict[str, str] = {}
+    tops: dict[str, str | None] = {}  # per folder: files share their package's answer
+    packages: dict[str, bool] = {}
     for file in files:
+        name = os.fspath(file)
         try:
-            start = file.resolve().parent
+            if os.path.islink(name) or os.pardir in name:
+                start = str(Path(name).resolve().parent)
+            else:
+                folder = os.path.dirname(name)
+                if folder not in real:
+                    real[folder] = real_folder(os.path.abspath(folder or os.curdir), resolved)
+                start = real[folder]
         except (OSError, RuntimeError):  # a symlink loop: read errors report it
             continue
         if start not in tops:
-            folder, top = start, None
-            while (folder / "__init__.py").is_file():
-                top = folder
-                folder = folder.parent
-            tops[start] = top
+            tops[start] = _package_top(start, packages)
         top = tops[start]
-        if top is not None:
-            roots[_as_given(top)] = None
-    return list(roots)
+        if top is not None and top not in roots:
+            roots[top] = _as_given(Path(top))
+    return list(dict.fromkeys(roots.values()))
+
+
+def _package_top(folder: str, packages: dict[str, bool]) -> str | None:
+    """The outermost folder of the package chain ``folder`` is in (each folder up to
+    it holds an ``__init__.py``), or None when ``folder`` is no package."""
+    top = None
+    while True:
+        if folder not in packages:
+            packages[folder] = os.path.isfile(os.path.join(folder, "__init__.py"))
+        if not packages[folder]:
+            return top
+        top = folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return top
+        folder = parent
 
 
 def _as_given(folder: Path) -> Path:

@@ -84,3 +84,22 @@ def test_no_cache_flag_and_api_default_write_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / ".asyncmend_cache").exists()
     run([str(tmp_path)])
     assert not (tmp_path / ".asyncmend_cache").exists()
+
+
+def test_every_fixture_s_facts_are_kept_by_the_cache(tmp_path: Path) -> None:
+    """Pass-1 facts the cache cannot read back exactly are recomputed on every run (a
+    collector returning a tuple reads back as a list): every fixture's facts must be
+    kept, so a warm run over a real tree computes none."""
+    from asyncmend.engine.cache import ResultCache
+    from asyncmend.engine.index import collect_facts
+
+    cache = ResultCache(tmp_path / "c.msgpack")
+    dropped = []
+    for number, path in enumerate(sorted((FIXTURES / "rules").rglob("*.py"))):
+        facts = collect_facts(str(path), path.read_bytes())
+        if facts is None:
+            continue
+        cache.put_facts(str(path), str(number), facts)
+        if cache.get_facts(str(path), str(number)) is None:
+            dropped.append(str(path.relative_to(FIXTURES)))
+    assert dropped == []

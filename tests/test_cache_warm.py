@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, asyncmend, entry_point
 
-#: Modules a cache-answered run must not import.
-HEAVY = ("typer", "click", "rich", "pydantic", "libcst")
+#: Modules a cache-answered run must not import (the process pool's and
+#: ``importlib.metadata`` cost tens of milliseconds of a warm run each).
+HEAVY = (
+    "typer", "click", "rich", "pydantic", "libcst", "multiprocessing", "concurrent.futures",
+    "importlib.metadata",
+)  # fmt: skip
 #: Old enough to be known by its stat (see ``engine.cache.RACY_SECONDS``).
 AN_HOUR_AGO = time.time() - 3600
 
@@ -145,3 +149,12 @@ def _file_with_findings(root: Path, run: subprocess.CompletedProcess[str]) -> Pa
 def test_the_installed_entry_point_is_the_lean_one() -> None:
     script = Path(entry_point()).read_text()
     assert "asyncmend.cli.warm" in script
+
+
+def test_worker_count_does_not_keep_a_warm_run_from_the_lean_path() -> None:
+    from asyncmend.cli.warm import _parse
+
+    assert _parse(["check", "--jobs", "2", "."]) == (["."], "concise", False)
+    assert _parse(["check", "-j", "1", "--jobs=4", "a.py"]) == (["a.py"], "concise", False)
+    for bad in (["--jobs", "0"], ["--jobs", "x"], ["-j"], ["--jobs=", "."]):
+        assert _parse(["check", *bad]) is None  # the full CLI says what is wrong

@@ -108,3 +108,34 @@ def test_findings_belong_to_the_hunks_that_change_their_lines() -> None:
     findings = [on_3, on_20, on_10, spanning]
     assert hunk_findings(first, findings) == [on_3, spanning]
     assert hunk_findings(second, findings) == [on_20]
+
+
+def test_a_large_file_s_diff_is_anchored_and_rebuilds_the_fixed_file() -> None:
+    """Above ``WHOLE_FILE_LINES`` the diff is cut at lines unique on both sides (difflib
+    over a whole 15,000-line file takes seconds); applying every hunk gives the fixed
+    file, and small files keep difflib's own output."""
+    import difflib
+
+    from asyncmend.engine.diff import WHOLE_FILE_LINES, line_opcodes, split_lines, unified_diff
+
+    units = [
+        f"def f{n}(x):\n    y = x + 1\n    time.sleep(1)\n    z = y * 2\n    w = z - 1\n"
+        f"    v = w + y\n    return v\n\n"
+        for n in range(500)
+    ]
+    before = "import time\n\n" + "".join(units)
+    after = before.replace("    time.sleep(1)\n", "    await asyncio.sleep(1)\n")
+    old, new = split_lines(before), split_lines(after)
+    assert len(old) + len(new) > WHOLE_FILE_LINES
+    ops = line_opcodes(old, new, autojunk=False)
+    assert sum(1 for op in ops if op[0] != "equal") == 500
+    hunks = compute_hunks(old, new)
+    assert "".join(apply_hunks(old, new, hunks)) == after
+    assert unified_diff("a.py", before, after).count("@@ -") == len(hunks) == 500
+    small_before, small_after = "".join(units[:5]), "".join(units[:5]).replace("x + 1", "x + 2")
+    expected = "".join(
+        difflib.unified_diff(
+            split_lines(small_before), split_lines(small_after), "a/a.py", "b/a.py"
+        )
+    )
+    assert unified_diff("a.py", small_before, small_after) == expected

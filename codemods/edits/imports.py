@@ -332,18 +332,46 @@ def _drop_unused_imports(module: cst.Module, names: set[str]) -> cst.Module:
     gone = {name for name in names if name not in used and name not in exported}
     if not gone:
         return module
-    updated = module.visit(_DropImports(gone))
+    dropper = _DropImports(gone)
+    dropper.mark_paths(module)
+    updated = module.visit(dropper)
     assert isinstance(updated, cst.Module)
     return updated
 
 
 class _DropImports(cst.CSTTransformer):
     """Remove the import bindings of ``gone`` (at any level), never emptying a block; a
-    removed line's blank lines and comments above it move to the next statement."""
+    removed line's blank lines and comments above it move to the next statement.
+
+    Only the nodes on the way to such an import are entered (``mark_paths``): a file
+    with thousands of fixes is not rebuilt block by block for one dropped import."""
 
     def __init__(self, gone: set[str]) -> None:
         super().__init__()
         self.gone = gone
+        self.on_path: set[int] = set()
+
+    def mark_paths(self, module: cst.Module) -> None:
+        """Record the ids of the nodes from ``module`` down to each import line that
+        binds a name of ``gone`` (statements only: no expression holds one)."""
+        path: list[cst.CSTNode] = []
+
+        def visit(node: cst.CSTNode) -> None:
+            if isinstance(node, cst.SimpleStatementLine):
+                if self._drop(node) is not node:
+                    self.on_path.update(id(step) for step in path)
+                return
+            if isinstance(node, cst.BaseExpression):
+                return
+            path.append(node)
+            for child in iter_children(node):
+                visit(child)
+            path.pop()
+
+        visit(module)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return id(node) in self.on_path
 
     def _drop(self, stmt: cst.BaseStatement) -> cst.BaseStatement | None:
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
@@ -376,11 +404,15 @@ class _DropImports(cst.CSTTransformer):
         return body or list(statements)
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if id(original_node) not in self.on_path:
+            return updated_node
         return updated_node.with_changes(body=self._body(updated_node.body))
 
     def leave_IndentedBlock(
         self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
     ) -> cst.IndentedBlock:
+        if id(original_node) not in self.on_path:
+            return updated_node
         return updated_node.with_changes(body=self._body(updated_node.body))
 
 

@@ -193,7 +193,7 @@ def summaries_of(facts: FileFacts | None) -> dict[str, FunctionSummary]:
 
 
 @collector("enqueue_only", triggers=(b".put",), empty=())
-def enqueue_only(tree: ast.Module, facts: FileFacts) -> tuple[str, ...]:
+def enqueue_only(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Module-level ``async def``s whose body only puts items on a queue
     (``await queue.put(...)``, ``queue.put_nowait(...)``): calling one waits for no I/O,
     the work is already handed to another worker (AM401)."""
@@ -206,7 +206,7 @@ def enqueue_only(tree: ast.Module, facts: FileFacts) -> tuple[str, ...]:
             body = body[1:]  # the docstring
         if body and all(_is_enqueue(stmt) for stmt in body):
             found.append(node.name)
-    return tuple(found)
+    return found  # a list: what the cache reads back
 
 
 def _is_enqueue(stmt: ast.stmt) -> bool:
@@ -223,7 +223,7 @@ def _is_enqueue(stmt: ast.stmt) -> bool:
 
 
 @collector("raises_http_error", triggers=(b"HTTPException", b"WebSocketException"), empty=())
-def raises_http_error(tree: ast.Module, facts: FileFacts) -> tuple[str, ...]:
+def raises_http_error(tree: ast.Module, facts: FileFacts) -> list[str]:
     """Module-level functions that raise an ``HTTPException`` themselves: a route that
     awaits one relies on the error reaching the client (AM401 must not move the call)."""
     found = []
@@ -237,4 +237,4 @@ def raises_http_error(tree: ast.Module, facts: FileFacts) -> tuple[str, ...]:
             for inner in ast.walk(node)
         ):
             found.append(node.name)
-    return tuple(found)
+    return found  # a list: what the cache reads back

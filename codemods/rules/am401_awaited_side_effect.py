@@ -209,7 +209,7 @@ class AwaitedSideEffect(Rule):
         summary says so): already backgrounded, nothing waits on the network."""
         return self._callee_in(callee, enqueue_only)
 
-    def _callee_in(self, callee: str, fact: Fact[tuple[str, ...]]) -> bool:
+    def _callee_in(self, callee: str, fact: Fact[list[str]]) -> bool:
         """Whether the repo function ``callee`` (a local def or an import) is listed by
         the pass-1 ``fact`` of its module."""
         index = self.context.index

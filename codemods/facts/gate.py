@@ -312,6 +312,22 @@ class GateFacts:
             for name in scope.sources
         )
 
+    def awaits_session_method(self, methods: Iterable[str], *, in_try: bool = False) -> bool:
+        """Some ``await <x>.<method>(...)`` in the own scope of an ``async def`` (with
+        ``in_try``: one holding a ``try``) whose names may hold a session: what the
+        commit-reading rules start from (nested scopes have flows of their own)."""
+        wanted = frozenset(methods)
+        return any(
+            c.leaf in wanted
+            and c.awaited
+            and c.receiver is not None
+            and c.frame is not None
+            and c.frame.kind == "async"
+            and (c.frame.has_try or not in_try)
+            and self.frame_may_have_session(c.frame)
+            for c in self.calls
+        )
+
     def request_sessions(self, frame: Frame) -> bool:
         """``frame`` has a parameter that may be a request's session: ``Depends(...)``
         as default, or annotated as an AsyncSession (or an alias of one)."""

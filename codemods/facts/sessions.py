@@ -291,8 +291,12 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     ``Repo._require_session``, ``get_session_maker`` (``"maker"``: its call's call is a
     session); ``"sync"`` for a sync ``Session`` (negative evidence)."""
     makers = {name: bool(info["async"]) for name, info in facts.sessionmakers.items()}
+    # Walks skipped where the bytes rule them out (most files holding "Session" make none).
+    class_makers = b"sessionmaker" in facts.source
     for stmt in tree.body:  # `self.maker = async_sessionmaker(...)` in a class, and the like
-        for node in ast.walk(stmt) if isinstance(stmt, ast.ClassDef) else ():
+        if not (class_makers and isinstance(stmt, ast.ClassDef)):
+            continue
+        for node in ast.walk(stmt):
             targets, value = assignment(node) if isinstance(node, ast.stmt) else ([], None)
             if isinstance(value, ast.Call):
                 leaf = (_dotted(value.func) or "").rsplit(".", 1)[-1]
@@ -302,11 +306,15 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
                         if (name := _dotted(target)) is not None:
                             makers.setdefault(name, is_async)
     found: dict[str, str] = {}
+    # `_made_kind` needs a call of a known maker or of `AsyncSession` (`_call_kind`).
+    may_make = bool(makers) or b"AsyncSession" in facts.source
 
     def scan(body: Iterable[ast.stmt], prefix: str) -> None:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                kind = _returned_kind(stmt.returns) or _made_kind(stmt, makers)
+                kind = _returned_kind(stmt.returns)
+                if kind is None and may_make:
+                    kind = _made_kind(stmt, makers)
                 if kind is not None:
                     found[prefix + stmt.name] = kind
                 else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from asyncmend.codemods.facts.base import dotted
+from asyncmend.codemods.facts.base import dotted, walk
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -662,7 +662,7 @@ class _Walker:
             if source is not None:
                 frame.sources.setdefault(target.id, []).append(source)
             return
-        for node in ast.walk(target):
+        for node in walk(target):
             if isinstance(node, ast.Name):
                 frame.bound.add(node.id)
                 frame.sources.setdefault(node.id, []).append(("other",))
@@ -937,7 +937,7 @@ def _names_in(annotation: ast.expr) -> list[str]:
     """The dotted names an annotation mentions (``Annotated[AsyncSession, Depends(x)]``:
     ``Annotated``, ``AsyncSession``, ``Depends``, ``x``)."""
     found = []
-    for node in ast.walk(annotation):
+    for node in walk(annotation):
         if isinstance(node, (ast.Name, ast.Attribute)) and (name := dotted(node)):
             found.append(name)
     return found

@@ -13,6 +13,7 @@ Facts are plain data (picklable, JSON-able), cached by content hash.
 from __future__ import annotations
 
 import ast
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -151,6 +152,19 @@ def _module_level_statements(body: Iterable[ast.stmt]) -> Iterable[ast.stmt]:
                 yield from _module_level_statements(handler.body)
 
 
+def _compact(facts: FileFacts) -> None:
+    """Keep a file's facts small: the index lives in the main process and in every
+    worker for the whole run. Names repeat across files (``typing.Optional``,
+    ``sqlalchemy.select``): one interned copy each; a collector that found nothing
+    leaves no entry (``Fact.of`` answers its empty value)."""
+    intern = sys.intern
+    facts.imports = {intern(local): intern(target) for local, target in facts.imports.items()}
+    facts.async_defs = [intern(name) for name in facts.async_defs]
+    if facts.module:
+        facts.module = intern(facts.module)
+    facts.extra = {name: value for name, value in facts.extra.items() if value}
+
+
 class RepoIndex:
     """The merged facts of every file of a run."""
 
@@ -161,6 +175,7 @@ class RepoIndex:
             self.add(item)
 
     def add(self, facts: FileFacts) -> None:
+        _compact(facts)
         self.by_path[facts.path] = facts
         if facts.module:
             self.by_module[facts.module] = facts

@@ -11,8 +11,10 @@ as they are.
 from __future__ import annotations
 
 import ast
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
@@ -79,6 +81,50 @@ def collector(
     return register
 
 
+#: Fields never walked: names and flags, and the load/store context (a leaf no collector
+#: asks for: reading `node.ctx` still works).
+_SCALAR_FIELDS = frozenset(
+    {"ctx", "id", "attr", "name", "arg", "asname", "module", "level", "is_async", "kind",
+     "conversion", "simple", "type_comment"}
+)  # fmt: skip
+
+
+@cache
+def _node_fields(kind: type) -> tuple[str, ...]:
+    return tuple(name for name in kind._fields if name not in _SCALAR_FIELDS)
+
+
+def iter_child_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.iter_child_nodes`` without the context leaves, in the same order and
+    without its per-field generator (pass 1 walks every tree several times)."""
+    for name in _node_fields(type(node)):
+        value = getattr(node, name, None)
+        if type(value) is list:
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield item
+        elif isinstance(value, ast.AST):
+            yield value
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk`` without the context leaves (``Load``, ``Store``, ``Del``): every
+    other node under ``node`` (itself included), in the same order."""
+    todo = deque([node])
+    pop, push, node_type = todo.popleft, todo.append, ast.AST
+    while todo:
+        node = pop()
+        for name in _node_fields(type(node)):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
+            elif isinstance(value, node_type):
+                push(value)
+        yield node
+
+
 def assignment(stmt: ast.stmt) -> tuple[list[ast.expr], ast.expr | None]:
     """(targets, value) of ``x = v`` / ``x: T = v``; ([], None) for anything else."""
     if isinstance(stmt, ast.Assign):
@@ -98,7 +144,7 @@ def depends_aliases(tree: ast.Module) -> list[tuple[str, ast.Subscript, ast.Call
         call = next(
             (
                 node
-                for node in ast.walk(stmt.value)
+                for node in walk(stmt.value)
                 if isinstance(node, ast.Call)
                 and (dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"
             ),

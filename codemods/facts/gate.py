@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from asyncmend.codemods.facts.base import dotted
+from asyncmend.codemods.facts.base import dotted, walk
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -310,6 +310,22 @@ class GateFacts:
             self.may_hold_session(frame, name, fallback=False, scoped=False, sync=sync)
             for scope in frame.chain()
             for name in scope.sources
+        )
+
+    def awaits_session_method(self, methods: Iterable[str], *, in_try: bool = False) -> bool:
+        """Some ``await <x>.<method>(...)`` in the own scope of an ``async def`` (with
+        ``in_try``: one holding a ``try``) whose names may hold a session: what the
+        commit-reading rules start from (nested scopes have flows of their own)."""
+        wanted = frozenset(methods)
+        return any(
+            c.leaf in wanted
+            and c.awaited
+            and c.receiver is not None
+            and c.frame is not None
+            and c.frame.kind == "async"
+            and (c.frame.has_try or not in_try)
+            and self.frame_may_have_session(c.frame)
+            for c in self.calls
         )
 
     def request_sessions(self, frame: Frame) -> bool:
@@ -646,7 +662,7 @@ class _Walker:
             if source is not None:
                 frame.sources.setdefault(target.id, []).append(source)
             return
-        for node in ast.walk(target):
+        for node in walk(target):
             if isinstance(node, ast.Name):
                 frame.bound.add(node.id)
                 frame.sources.setdefault(node.id, []).append(("other",))
@@ -921,7 +937,7 @@ def _names_in(annotation: ast.expr) -> list[str]:
     """The dotted names an annotation mentions (``Annotated[AsyncSession, Depends(x)]``:
     ``Annotated``, ``AsyncSession``, ``Depends``, ``x``)."""
     found = []
-    for node in ast.walk(annotation):
+    for node in walk(annotation):
         if isinstance(node, (ast.Name, ast.Attribute)) and (name := dotted(node)):
             found.append(name)
     return found

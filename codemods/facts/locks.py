@@ -28,7 +28,7 @@ import ast
 from collections.abc import Iterator
 from typing import Any
 
-from asyncmend.codemods.facts.base import FileFacts, collector
+from asyncmend.codemods.facts.base import FileFacts, collector, iter_child_nodes
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: What a lock is bound to (after import resolution).
@@ -297,7 +297,7 @@ def _local_names(func: ast.AsyncFunctionDef) -> set[str]:
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         if not isinstance(node, _SCOPES):
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(iter_child_nodes(node))
         elif not isinstance(node, ast.Lambda):
             names.add(node.name)
     return names - declared

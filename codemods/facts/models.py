@@ -28,7 +28,13 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from asyncmend.codemods.facts.base import FileFacts, assignment, collector, module_functions
+from asyncmend.codemods.facts.base import (
+    FileFacts,
+    assignment,
+    collector,
+    module_functions,
+    walk,
+)
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: Callables that declare a relationship attribute (SQLAlchemy, SQLModel).
@@ -207,7 +213,7 @@ def _declared_attr_relationship(func: ast.FunctionDef) -> ast.Call | None:
         for d in func.decorator_list
     ):
         return None
-    returns = [n for n in ast.walk(func) if isinstance(n, ast.Return)]
+    returns = [n for n in walk(func) if isinstance(n, ast.Return)]
     if len(returns) == 1 and isinstance(returns[0].value, ast.Call):
         return returns[0].value
     return None
@@ -523,7 +529,7 @@ def object_loaders(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
         local: dict[str, ast.expr] = {}
         counts: dict[str, int] = {}
         returns: list[ast.Return] = []
-        for node in ast.walk(func):
+        for node in walk(func):
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets, value = assignment(node)
                 for target in targets:
@@ -584,7 +590,7 @@ def relationship_access(tree: ast.Module, facts: FileFacts) -> dict[str, list[in
     a lazy load runs) and ``"awaitable"`` (``awaitable_attrs``, ``AsyncAttrs``, a
     ``lazyload`` option: a lazy load in the greenlet, on purpose). AM602 reads them."""
     found: dict[str, list[int]] = {}
-    for node in ast.walk(tree):
+    for node in walk(tree):
         kind = None
         if isinstance(node, ast.Call):
             callee = _dotted(node.func) or ""

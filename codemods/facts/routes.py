@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from asyncmend.codemods.facts.base import FileFacts, assignment, collector
+from asyncmend.codemods.facts.base import FileFacts, assignment, collector, walk
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: The classes whose instances route requests.
@@ -112,7 +112,7 @@ def depends_targets(tree: ast.Module, facts: FileFacts) -> dict[str, list[str]]:
     the ``scope``s it is depended on under (``""`` when none): the functions FastAPI runs
     as dependencies (AM105, AM106)."""
     found: dict[str, set[str]] = {}
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if not (
             isinstance(node, ast.Call)
             and (_dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"

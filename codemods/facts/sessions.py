@@ -13,7 +13,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 
-from asyncmend.codemods.facts.base import FileFacts, assignment, collector, depends_aliases
+from asyncmend.codemods.facts.base import (
+    FileFacts,
+    assignment,
+    collector,
+    depends_aliases,
+    iter_child_nodes,
+    walk,
+)
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: Decorators that return the function they wrap (or an equivalent coroutine function).
@@ -30,13 +37,13 @@ CONTEXT_MANAGER_DECORATORS = frozenset({"asynccontextmanager", "contextmanager"}
 
 def _own_nodes(func: ast.AST) -> Iterable[ast.AST]:
     """The nodes of ``func``'s body, not those of nested functions, lambdas or classes."""
-    stack = list(ast.iter_child_nodes(func))
+    stack = list(iter_child_nodes(func))
     while stack:
         node = stack.pop()
         yield node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(iter_child_nodes(node))
 
 
 def decorator_kind(names: Iterable[str]) -> str | None:
@@ -86,7 +93,7 @@ def _mentions(node: ast.AST, name: str) -> bool:
     return any(
         (isinstance(n, ast.Name) and n.id == name)
         or (isinstance(n, ast.Attribute) and n.attr == name)
-        for n in ast.walk(node)
+        for n in walk(node)
     )
 
 
@@ -110,7 +117,7 @@ def _mentions_session(node: ast.AST | None) -> bool:
     return node is not None and any(
         (isinstance(n, ast.Name) and n.id == "AsyncSession")
         or (isinstance(n, ast.Attribute) and n.attr == "AsyncSession")
-        for n in ast.walk(node)
+        for n in walk(node)
     )
 
 
@@ -138,7 +145,7 @@ def session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
         if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
             continue
         has_yield = opens_session = False
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, ast.Yield):
                 has_yield = True
             elif isinstance(node, ast.AsyncWith):
@@ -156,7 +163,7 @@ def _names_sync_session(node: ast.AST | None) -> bool:
     return node is not None and any(
         (isinstance(n, ast.Name) and n.id == "Session")
         or (isinstance(n, ast.Attribute) and n.attr == "Session")
-        for n in ast.walk(node)
+        for n in walk(node)
     )
 
 
@@ -176,7 +183,7 @@ def sync_session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
     for stmt in tree.body:
         if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
             continue
-        if not any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in ast.walk(stmt)):
+        if not any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in walk(stmt)):
             continue
         if _mentions_sync_session(stmt.returns):
             found.append(stmt.name)
@@ -186,7 +193,7 @@ def sync_session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
             and not _mentions_session(stmt)
             and not any(
                 isinstance(node, ast.Call) and (_dotted(node.func) or "") in async_makers
-                for node in ast.walk(stmt)
+                for node in walk(stmt)
             )
         ):
             found.append(stmt.name)
@@ -291,8 +298,12 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     ``Repo._require_session``, ``get_session_maker`` (``"maker"``: its call's call is a
     session); ``"sync"`` for a sync ``Session`` (negative evidence)."""
     makers = {name: bool(info["async"]) for name, info in facts.sessionmakers.items()}
+    # Walks skipped where the bytes rule them out (most files holding "Session" make none).
+    class_makers = b"sessionmaker" in facts.source
     for stmt in tree.body:  # `self.maker = async_sessionmaker(...)` in a class, and the like
-        for node in ast.walk(stmt) if isinstance(stmt, ast.ClassDef) else ():
+        if not (class_makers and isinstance(stmt, ast.ClassDef)):
+            continue
+        for node in walk(stmt):
             targets, value = assignment(node) if isinstance(node, ast.stmt) else ([], None)
             if isinstance(value, ast.Call):
                 leaf = (_dotted(value.func) or "").rsplit(".", 1)[-1]
@@ -302,11 +313,15 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
                         if (name := _dotted(target)) is not None:
                             makers.setdefault(name, is_async)
     found: dict[str, str] = {}
+    # `_made_kind` needs a call of a known maker or of `AsyncSession` (`_call_kind`).
+    may_make = bool(makers) or b"AsyncSession" in facts.source
 
     def scan(body: Iterable[ast.stmt], prefix: str) -> None:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                kind = _returned_kind(stmt.returns) or _made_kind(stmt, makers)
+                kind = _returned_kind(stmt.returns)
+                if kind is None and may_make:
+                    kind = _made_kind(stmt, makers)
                 if kind is not None:
                     found[prefix + stmt.name] = kind
                 else:

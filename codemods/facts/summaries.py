@@ -16,7 +16,13 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from asyncmend.codemods.facts.base import FileFacts, collector, module_functions
+from asyncmend.codemods.facts.base import (
+    FileFacts,
+    collector,
+    iter_child_nodes,
+    module_functions,
+    walk,
+)
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 SUMMARIES = "function_summaries"
@@ -90,7 +96,7 @@ def _names_session(annotation: ast.expr) -> bool:
     return any(
         (isinstance(n, ast.Name) and "Session" in n.id)
         or (isinstance(n, ast.Attribute) and "Session" in n.attr)
-        for n in ast.walk(annotation)
+        for n in walk(annotation)
     )
 
 
@@ -103,7 +109,7 @@ def _own_nodes(func: ast.AST) -> list[ast.AST]:
         found.append(node)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(iter_child_nodes(node))
     return found
 
 
@@ -234,7 +240,7 @@ def raises_http_error(tree: ast.Module, facts: FileFacts) -> list[str]:
             and (_dotted(inner.exc.func if isinstance(inner.exc, ast.Call) else inner.exc) or "")
             .rsplit(".", 1)[-1]
             .endswith(("HTTPException", "WebSocketException"))
-            for inner in ast.walk(node)
+            for inner in walk(node)
         ):
             found.append(node.name)
     return found  # a list: what the cache reads back

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 
-from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases
+from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases, walk
 from asyncmend.codemods.facts.base import dotted as _dotted
 
 #: ``True``/``False`` as written; ``None`` when the value is not a literal (or comes
@@ -62,7 +62,7 @@ def sessionmaker_calls(tree: ast.Module, facts: FileFacts) -> list[ExpireValue]:
         return []
     return [
         expire_on_commit_of(node)
-        for node in ast.walk(tree)
+        for node in walk(tree)
         if isinstance(node, ast.Call) and _makes_async_sessions(node)
     ]
 
@@ -82,7 +82,7 @@ def dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
             continue
         made: dict[str, str] = {}
         yielded: list[str] = []
-        for node in ast.walk(stmt):
+        for node in walk(stmt):
             if isinstance(node, (ast.AsyncWith, ast.With)):
                 for item in node.items:
                     if isinstance(item.context_expr, ast.Call) and isinstance(
@@ -130,7 +130,7 @@ def no_result_handlers(tree: ast.Module, facts: FileFacts) -> bool:
         for target in facts.imports.values()
     ):
         return False
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if (
             isinstance(node, ast.Call)
             and _leaf(node.func) in ("exception_handler", "add_exception_handler")

@@ -108,12 +108,13 @@ class RequestSessionEscapes(Rule):
         handlers = {f for f in gate.frames if gate.request_sessions(f)}
         if not handlers or not gate.may_have_sessions:
             return False
-        if gate.calls_leaf(spawns) or any(outside(f, b) for f in handlers for b in f.store_bases):
+        if any(outside(f, b) for f in handlers for b in f.store_bases):
             return True
+        # `_check_call`: a call with an argument in a handler's scope (its lambdas too).
         return any(
-            c.leaf in STORE_CALLS
+            c.nargs
             and c.frame is not None
-            and outside(c.frame, c.receiver)
+            and (c.leaf in spawns or (c.leaf in STORE_CALLS and outside(c.frame, c.receiver)))
             and any(f in handlers for f in c.frame.chain())
             for c in gate.calls
         )

@@ -117,10 +117,9 @@ class SwallowedFailedCommit(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # A `try` in an `async def` that may hold a session.
-        return any(
-            f.kind == "async" and f.has_try and gate.frame_may_have_session(f) for f in gate.frames
-        )
+        # An awaited commit/flush (of a name that may hold a session) in an `async def`
+        # holding a `try` (`_failing_calls` of its own scope).
+        return gate.awaits_session_method(FAILING_METHODS, in_try=True)
 
     def visit_Try(self, node: cst.Try) -> None:
         func = self.enclosing_function()

@@ -100,10 +100,8 @@ class ReadAfterCommit(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # `<x>.commit` and an `async def` that may hold a session (commit_flow's tests).
-        return "commit" in gate.identifiers and any(
-            f.kind == "async" and gate.frame_may_have_session(f) for f in gate.frames
-        )
+        # commit_flow's test: an awaited commit of a name that may hold a session.
+        return gate.awaits_session_method(("commit",))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         found = commit_flow(node, self.context, self.ancestors)

@@ -94,6 +94,12 @@ class UnsortedRowLocks(Rule):
     triggers = (b"with_for_update",)
     uses_index = True
 
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # Two row locks: two awaits, each spelling `with_for_update` (a keyword or a
+        # `.with_for_update()` of the statement it executes).
+        return gate.source.count(b"with_for_update") >= 2
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None:
             return

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -61,6 +61,9 @@ FACTS_DELAY_SECONDS = 0.3
 CONFIGURATION_TIMEOUT = 5.0
 SOURCE = "asyncmend"
 FIX_ALL_KIND = "source.fixAll.asyncmend"
+
+if TYPE_CHECKING:
+    from asyncmend.engine.incremental import BufferState
 
 logger = logging.getLogger("asyncmend.server")
 T = TypeVar("T")
@@ -150,6 +153,8 @@ class AsyncmendServer(LanguageServer):
         self.folder_settings: dict[str, Settings] = {}
         self.indexes: dict[tuple[str, ...], asyncio.Future[RepoIndex]] = {}
         self.checked: dict[str, Checked] = {}
+        #: Per document, its last check for the incremental one (engine thread only).
+        self.buffers: dict[str, BufferState] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
         #: Facts refreshes waiting (a timer, then an engine job not yet started).
         self.refreshing: dict[str, asyncio.TimerHandle | Future[bool]] = {}
@@ -279,7 +284,13 @@ class AsyncmendServer(LanguageServer):
             self.publish(uri, previous)
             return previous
         try:
-            report = await self.in_engine(_diagnose, text, path, settings, index, skip)
+            from asyncmend.engine.incremental import BufferState  # libcst: not at start
+
+            state = self.buffers.setdefault(uri, BufferState())
+            token = (id(index), generation, settings, skip)
+            report = await self.in_engine(
+                _diagnose, text, path, settings, index, skip, state, token
+            )
             if report.internal_errors:
                 for error in report.internal_errors:
                     self.log(f"asyncmend: {error}", _ERROR)
@@ -708,6 +719,7 @@ def _check(
     fix: bool = False,
     defer_fixes: bool = False,
     select: Iterable[str] | None = None,
+    state: BufferState | None = None,
 ) -> Any:
     """``asyncmend check --stdin-filename PATH`` on the buffer (``fix``: ``asyncmend
     fix``), against the index as it is (this file's facts are refreshed after
@@ -720,16 +732,27 @@ def _check(
     data, _ = source_bytes(text)
     return check_buffer(
         data, path, index=index, fix=fix, unsafe_fixes=settings.unsafe_fixes,
-        defer_fixes=defer_fixes, **options,
+        defer_fixes=defer_fixes, state=state, **options,
     )  # fmt: skip
 
 
 def _diagnose(
-    text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]
+    text: str,
+    path: str,
+    settings: Settings,
+    index: RepoIndex,
+    skip: frozenset[str],
+    state: BufferState | None = None,
+    token: object = None,
 ) -> Any:
     """The diagnostics pass: findings, with the fixes rules build on demand left out
-    (``findings_with_fixes`` builds them when a code action asks)."""
-    return _check(text, path, settings, index, skip, defer_fixes=True)
+    (``findings_with_fixes`` builds them when a code action asks). ``state``: the
+    buffer's last check, reused where ``token`` (index, its generation, settings) is
+    the one it was made under (see ``engine.incremental``)."""
+    if state is not None and state.token != token:
+        state.clear()
+        state.token = token
+    return _check(text, path, settings, index, skip, defer_fixes=True, state=state)
 
 
 def _fix_deferred(finding: Finding) -> bool:
@@ -869,6 +892,7 @@ def create_server() -> AsyncmendServer:
         uri = params.text_document.uri
         ls.cancel_pending(uri)
         ls.checked.pop(uri, None)
+        ls.buffers.pop(uri, None)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )

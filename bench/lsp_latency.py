@@ -113,7 +113,7 @@ def edit_site(text: str, edit: str) -> tuple[int, str]:
 
 
 async def measure(
-    project: Path, text: str, changes: int, pause: float = 0.2, edit: str = "comment"
+    project: Path, text: str, changes: int, pause: float = 0.2, kind: str = "comment"
 ) -> dict[str, object]:
     target = project / "svc" / "services" / TARGET
     target.write_text(text)
@@ -121,7 +121,7 @@ async def measure(
     client, started, first = await _start_and_open(project, uri, text)
     opened = await asyncio.wait_for(first, 300)
     open_ms = (time.perf_counter() - started) * 1000
-    line, template = edit_site(text, edit)
+    line, template = edit_site(text, kind)
     samples, cpu_samples = [], []
     pid = client._server.pid if client._server is not None else None
     for version in range(2, changes + 2):
@@ -167,7 +167,7 @@ async def measure(
         "open_ms_with_index_build": round(open_ms, 1),
         "open_ms_after_restart": round(restart_ms, 1),
         "changes": changes,
-        "edit": edit,
+        "edit": kind,
         "pause_s": pause,
         "median_ms": round(statistics.median(samples), 1),
         "p90_ms": round(samples[int(len(samples) * 0.9) - 1], 1),
@@ -200,24 +200,39 @@ def process_cpu_ms(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def engine_alone(project: Path, text: str, runs: int) -> tuple[float, float]:
-    """Median wall and CPU milliseconds of the same check in-process (the engine call
+def engine_alone(project: Path, text: str, runs: int, kind: str) -> dict[str, float]:
+    """Median wall and CPU milliseconds of the same checks in-process (the engine call
     the server makes, with the repo index already built): what the server adds is the
-    rest. CPU time is what the check costs on an idle core, whatever else runs."""
+    rest. CPU time is what the check costs on an idle core, whatever else runs. Both
+    the full check of the file (as on opening it) and the one per edit (the buffer's
+    last check kept, as the server keeps it; see ``engine.incremental``)."""
     from asyncmend.cli.server import Settings, _build_index, _diagnose
+    from asyncmend.engine.incremental import BufferState
     from asyncmend.engine.runner import index_scope
 
     target = project / "svc" / "services" / TARGET
     folders = tuple(sorted(os.path.abspath(p) for p in index_scope([target])))
     index = _build_index(folders, str(target), Settings())
     _diagnose(text, str(target), Settings(), index, frozenset())  # imports, first-call costs
-    wall, cpu = [], []
-    for _ in range(runs):
-        started, started_cpu = time.perf_counter(), time.thread_time()
-        _diagnose(text, str(target), Settings(), index, frozenset())
-        wall.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.thread_time() - started_cpu) * 1000)
-    return round(statistics.median(wall), 1), round(statistics.median(cpu), 1)
+    line, template = edit_site(text, kind)
+    lines = text.splitlines(keepends=True)
+    state = BufferState()
+    _diagnose(text, str(target), Settings(), index, frozenset(), state, "bench")
+    timings: dict[str, list[float]] = {"full": [], "full_cpu": [], "edit": [], "edit_cpu": []}
+    for version in range(2, runs + 2):
+        edited = "".join([*lines[:line], template.format(version=version), *lines[line:]])
+        for name, kept in (("full", None), ("edit", state)):
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            _diagnose(edited, str(target), Settings(), index, frozenset(), kept, "bench")
+            timings[name].append((time.perf_counter() - started) * 1000)
+            timings[f"{name}_cpu"].append((time.thread_time() - started_cpu) * 1000)
+    return {
+        "engine_alone_full_check_median_ms": round(statistics.median(timings["full"]), 1),
+        "engine_alone_full_check_cpu_median_ms": round(statistics.median(timings["full_cpu"]), 1),
+        "engine_alone_per_edit_median_ms": round(statistics.median(timings["edit"]), 1),
+        "engine_alone_per_edit_cpu_median_ms": round(statistics.median(timings["edit_cpu"]), 1),
+        "engine_alone_per_edit_incremental": state.last == "incremental" or state.last == "same",
+    }
 
 
 def main() -> None:
@@ -245,9 +260,7 @@ def main() -> None:
         (project / "pyproject.toml").write_text("[tool.asyncmend]\n")
         text = big_module(project, args.lines)
         result = asyncio.run(measure(project, text, args.changes, args.pause, args.edit))
-        wall, cpu = engine_alone(project, text, min(args.changes, 10))
-        result["engine_alone_median_ms"] = wall
-        result["engine_alone_cpu_median_ms"] = cpu
+        result.update(engine_alone(project, text, min(args.changes, 10), args.edit))
     result["project_lines"] = args.project_lines
     result["cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     result["load_average_1min"] = (

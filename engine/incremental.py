@@ -28,16 +28,24 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 
 from asyncmend.codemods.base import RawFinding, Rule
 from asyncmend.codemods.semantic.bindings import bindings_of, bound_names
-from asyncmend.codemods.semantic.tree import dotted_name, iter_children, iter_descendants, own_scope
+from asyncmend.codemods.semantic.model import SemanticModel
+from asyncmend.codemods.semantic.tree import (
+    assignment,
+    dotted_name,
+    iter_children,
+    iter_descendants,
+    own_scope,
+)
 from asyncmend.engine.api import Report, _collect, _relative_to, check_one_source
 from asyncmend.engine.config import Config
 from asyncmend.engine.job import Job
@@ -49,6 +57,25 @@ from asyncmend.engine.runner import InputError, check_text
 from asyncmend.engine.suppression import UNUSED_CODE, unused, unused_findings
 from asyncmend.engine.syntax import parse_into, syntax_finding
 from asyncmend.engine.walker import visitor
+
+#: Module-wide answers rebuilt from each statement's part (``_incremental``'s ``seed``):
+#: carried only as a sign that a rule asks them.
+_REBUILT = ("binding_counts", "module_statements")
+
+#: Module-wide answers of the semantic model that a local edit (see ``_local`` and
+#: ``_reach``) cannot change: they read module-level statements, imports, the headers of
+#: defs, whether a def yields or wraps an ``async def``, and sessionmaker calls, all
+#: of which such an edit keeps. Carried from one check to the next.
+CARRIED = (
+    "imports",
+    "module_bound_names",
+    "local_async_defs",
+    "async_wrapping_decorators",
+    "module_sessionmakers",
+    "app_objects",
+    "subscript_aliases",
+    "method_owners",
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +110,7 @@ class _Unit:
 
     def inherit(self, other: _Unit) -> _Unit:
         """Take ``other``'s answers about the same node (they cost a walk each)."""
-        for name in ("names", "binds", "summary", "counts"):
+        for name in ("names", "binds", "summary", "counts", "calls", "small_statements"):
             if name in other.__dict__:
                 self.__dict__[name] = other.__dict__[name]
         return self
@@ -114,6 +141,30 @@ class _Unit:
         return _summary(self.node) if isinstance(self.node, cst.FunctionDef) else None
 
     @cached_property
+    def calls(self) -> dict[tuple[str, str, str], int]:
+        """The calls assigned to names anywhere in the statement, as
+        ``SemanticModel.module_statements`` and ``tree.assignment`` see them: (target,
+        callee, the call's code) -> how often."""
+        found: Counter[tuple[str, str, str]] = Counter()
+        empty = cst.Module([])
+        for node in iter_descendants(self.node):
+            if not isinstance(node, (cst.Assign, cst.AnnAssign)):
+                continue
+            value, targets = assignment(node)
+            if isinstance(value, cst.Call):
+                callee = dotted_name(value.func) or "<expression>"
+                code = empty.code_for_node(value)
+                found.update((dotted_name(t) or "", callee, code) for t in targets)
+        return dict(found)
+
+    def statements(self, model: SemanticModel) -> list[cst.CSTNode]:
+        """``SemanticModel.module_statements`` of this statement alone."""
+        found = self.__dict__.get("small_statements")
+        if found is None:
+            found = self.__dict__["small_statements"] = model.statements_under([self.node])
+        return found  # type: ignore[no-any-return]
+
+    @cached_property
     def counts(self) -> dict[str, int]:
         """How often each name is bound in the statement (``binding_count``'s walk)."""
         counts: Counter[str] = Counter()
@@ -141,11 +192,14 @@ class BufferState:
     lines: list[str] = field(default_factory=list)
     module: cst.Module | None = None
     units: list[_Unit] = field(default_factory=list)
+    #: The semantic model's module-wide answers that a local edit leaves as they were
+    #: (``CARRIED``), from the last check: the next one starts from them.
+    memo: dict[str, Any] = field(default_factory=dict)
     #: How the last check went: "full", "incremental" or "same" (for tests and benches).
     last: str = ""
 
     def clear(self) -> None:
-        self.key, self.module, self.units, self.lines = None, None, [], []
+        self.key, self.module, self.units, self.lines, self.memo = None, None, [], [], {}
 
 
 def check_incrementally(
@@ -217,7 +271,7 @@ def _full(
     if module is None:
         return result  # AM000; the state of the last version that parsed stays
     try:
-        walked = _walk(path, data, module, gated, file_job, module.body)
+        walked, memo = _walk(path, data, module, gated, file_job, module.body)
         positions, extents = module_positions(module, module.body)
         text = data.decode(module.encoding)
         findings_by_unit = [[_found(raw, positions) for raw in found] for found in walked]
@@ -230,7 +284,7 @@ def _full(
     if units is None or positions.code != text or not _plain(text):
         state.clear()
     else:
-        state.module, state.units, state.lines = module, units, _lines(text)
+        state.module, state.units, state.lines, state.memo = module, units, _lines(text), memo
     return result
 
 
@@ -255,12 +309,16 @@ def _walk(
     rules: Sequence[type[Rule]],
     job: Job,
     statements: Sequence[cst.CSTNode],
-) -> list[list[RawFinding]]:
+    seed: Callable[[SemanticModel], None] | None = None,
+) -> tuple[list[list[RawFinding]], dict[str, Any]]:
     """Walk ``statements`` (top-level statements of ``module``) with ``rules``, as the
     full walk would reach them; the findings reported while walking each. Raises
-    ``ValueError`` when a rule reports outside the walk of a statement."""
+    ``ValueError`` when a rule reports outside the walk of a statement. ``seed`` fills
+    the model's memo first; the answers carried to the next check are returned too."""
     ancestors: list[cst.CSTNode] = []
     context = rule_context(path, data, module, job)
+    if seed is not None:
+        seed(context.semantic)
     instances = [rule(context, ancestors) for rule in rules]
     if any(hasattr(i, "visit_Module") or hasattr(i, "leave_Module") for i in instances):
         raise ValueError("a rule reads the module node itself")
@@ -289,7 +347,10 @@ def _walk(
         instance.finish()
     if [len(instance.findings) for instance in instances] != total:
         raise ValueError("a rule reports after the walk")
-    return walked
+    memo = context.__dict__.get("semantic")  # built only if a rule asked it something
+    asked = memo.memo if memo is not None else {}
+    carried = {key: asked[key] for key in (*CARRIED, *_REBUILT) if key in asked}
+    return walked, carried
 
 
 def _found(raw: RawFinding, positions: Positions) -> _Found:
@@ -437,16 +498,8 @@ def _incremental(
     edits = [(a, b) for a, b in zip(old, changed, strict=True) if not _same(a.node, b.node)]
     names = {a.node.name.value for a, _ in edits}  # type: ignore[attr-defined]
     read = frozenset().union(*(u.names for pair in edits for u in pair))
-    # A name bound more or fewer times: a module-level one may change what any statement
-    # is told of it (checked in full); another, what the statements naming it are told.
-    recounted = {
-        part
-        for a, b in edits
-        for name in a.counts.keys() | b.counts.keys()
-        if a.counts.get(name) != b.counts.get(name)
-        for part in name.split(".")
-    }
-    if not recounted.isdisjoint(frozenset().union(*(u.binds for u in new_units))):
+    recounted = _reach(edits, new_units)
+    if recounted is None:
         return None
     again = [
         unit
@@ -456,9 +509,25 @@ def _incremental(
         or not read.isdisjoint(unit.binds)
         or not recounted.isdisjoint(unit.names)
     ]
-    walked = _walk(path, data, spliced, rules, job, [unit.node for unit in again])
-    positions, texts = statement_positions(spliced, [(u.node, u.start + 1) for u in again])
-    for unit, code in zip(again, texts, strict=True):
+    carried = state.memo
+
+    def seed(model: SemanticModel) -> None:
+        model.memo.update((k, v) for k, v in carried.items() if k in CARRIED)
+        if "binding_counts" in carried:  # the sum of each statement's
+            total: Counter[str] = Counter()
+            for unit in new_units:
+                total.update(unit.counts)
+            model.memo["binding_counts"] = dict(total)
+        if "module_statements" in carried:  # each statement's, joined in order
+            model.memo["module_statements"] = [
+                small for unit in new_units for small in unit.statements(model)
+            ]
+
+    walked, memo = _walk(path, data, spliced, rules, job, [unit.node for unit in again], seed)
+    # Positions (a codegen pass each) only for the statements with findings.
+    reported = [unit for unit, items in zip(again, walked, strict=True) if items]
+    positions, texts = statement_positions(spliced, [(u.node, u.start + 1) for u in reported])
+    for unit, code in zip(reported, texts, strict=True):
         if code != "".join(lines[unit.start : unit.end]):
             return None
     found = {
@@ -480,6 +549,7 @@ def _incremental(
         found[id(unit)] = kept
     new_units = [_Unit(u.node, u.start, u.end, found[id(u)]).inherit(u) for u in new_units]
     state.module, state.units, state.lines, state.last = spliced, new_units, lines, "incremental"
+    state.memo = memo
     items = [item for unit in new_units for item in unit.found]
     return _result(path, spliced, items, text, rules, enabled)
 
@@ -495,6 +565,51 @@ def _result(
     result = FileResult(path=path, encoding=module.encoding)
     result.findings = result.remaining = _publishable(path, items, text, module, rules, enabled)
     return result
+
+
+def _reach(edits: list[tuple[_Unit, _Unit]], units: list[_Unit]) -> set[str] | None:
+    """The names whose module-wide answers the edited defs changed: a name bound more or
+    fewer times (``binding_count``) or to another call (``_receiver_class``); the
+    statements naming one are re-walked. None (check in full) when one is bound at
+    module level (what any statement is told of it may change) or a sessionmaker call
+    changed (the module's factories: ``sessions._module_sessionmakers``)."""
+    aliases = _import_leaves(units)
+    touched: set[str] = set()
+    for a, b in edits:
+        for name in a.counts.keys() | b.counts.keys():
+            if a.counts.get(name) != b.counts.get(name):
+                touched.update(name.split("."))
+        for call in a.calls.keys() | b.calls.keys():
+            if a.calls.get(call) == b.calls.get(call):
+                continue
+            target, callee, _ = call
+            head, _, rest = callee.partition(".")
+            leaf = rest.rsplit(".", 1)[-1] if rest else aliases.get(head, head)
+            if leaf in ("sessionmaker", "async_sessionmaker"):
+                return None
+            touched.update(part for part in target.split(".") if part)
+    bound_here = frozenset().union(*(u.binds for u in units))
+    return None if not touched.isdisjoint(bound_here) else touched
+
+
+def _import_leaves(units: list[_Unit]) -> dict[str, str]:
+    """Module-level import names -> the last part of what they import (``resolve``'s
+    answer ends with it)."""
+    leaves: dict[str, str] = {}
+    for unit in units:
+        if not isinstance(unit.node, cst.SimpleStatementLine):
+            continue
+        for small in unit.node.body:
+            if isinstance(small, (cst.Import, cst.ImportFrom)) and not isinstance(
+                small.names, cst.ImportStar
+            ):
+                for alias in small.names:
+                    full = dotted_name(alias.name) or ""
+                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                        leaves[alias.asname.name.value] = full.rsplit(".", 1)[-1]
+                    elif isinstance(small, cst.ImportFrom):
+                        leaves[full] = full
+    return leaves
 
 
 def _local(old: list[_Unit], new: list[_Unit]) -> bool:
@@ -523,9 +638,10 @@ def _summary(func: cst.FunctionDef) -> Hashable:
     """Everything a module-wide question of the semantic model reads of ``func`` when it
     is not named (``SemanticModel.module_statements``, ``imports_module``,
     ``coroutines.local_async_defs`` and ``_async_wrapping_decorators``...): its header,
-    whether its own scope yields, its import statements and the calls it assigns to
-    names, and the inner functions it returns. How often it binds each name
-    (``binding_count``) is compared apart: see ``_incremental``."""
+    whether its own scope yields, its import statements, and the inner functions it
+    returns. How often it binds each name (``binding_count``) and the calls it assigns
+    to names (``sessions._module_sessionmakers``, ``_receiver_class``) are compared
+    apart: see ``_reach``."""
     header = cst.Module([]).code_for_node(
         func.with_changes(body=cst.SimpleStatementSuite((cst.Pass(),)), leading_lines=())
     )
@@ -534,10 +650,6 @@ def _summary(func: cst.FunctionDef) -> Hashable:
     empty = cst.Module([])
     for node in iter_descendants(func):
         if isinstance(node, (cst.Import, cst.ImportFrom)):
-            statements.append(empty.code_for_node(node))
-        elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)) and isinstance(
-            node.value, cst.Call
-        ):
             statements.append(empty.code_for_node(node))
     inner = returned = frozenset()
     if isinstance(func.body, cst.IndentedBlock):

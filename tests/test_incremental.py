@@ -60,6 +60,7 @@ def _versions(text: str) -> list[str]:
             [*lines[:k], *lines[k + 1 :]],  # removed
             [*lines[:k], line.replace("commit", "flush").replace("await ", ""), *lines[k + 1 :]],
             [*lines[:k], f"{indent}# typing\n", *lines[k:]],
+            [*lines[:k], f"{indent}probe = make_probe(1)\n", *lines[k:]],  # a call bound
             [*lines[:k], f"{indent}x = (\n", *lines[k:]],  # broken, then fixed below
         ]
         out += ["".join(edit) for edit in edits]

@@ -488,14 +488,24 @@ def _incremental(
         start += count
     if start != units[last].end + delta or not _local(old, changed):
         return None
+    edits = []
+    for k, (a, b) in enumerate(zip(old, changed, strict=True)):
+        if _same(a.node, b.node):  # the old statement (and its nodes), new leading lines
+            node = a.node.with_changes(leading_lines=b.node.leading_lines)
+            changed[k] = _Unit(node, b.start, b.end, []).inherit(a)
+        else:
+            edits.append((a, b))
     spliced = module.with_changes(
-        body=(*[u.node for u in units[:first]], *new_nodes, *[u.node for u in units[last + 1 :]])
+        body=(
+            *[u.node for u in units[:first]],
+            *[u.node for u in changed],
+            *[u.node for u in units[last + 1 :]],
+        )
     )
     after = [unit.moved(delta) for unit in units[last + 1 :]]
     new_units = [*units[:first], *changed, *after]
     # What the edit can reach: the changed defs, statements naming them, and statements
     # binding a name they read (a rule looks another function up by name).
-    edits = [(a, b) for a, b in zip(old, changed, strict=True) if not _same(a.node, b.node)]
     names = {a.node.name.value for a, _ in edits}  # type: ignore[attr-defined]
     read = frozenset().union(*(u.names for pair in edits for u in pair))
     recounted = _reach(edits, new_units)

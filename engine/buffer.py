@@ -37,6 +37,7 @@ def check_buffer(
     config_path: str | os.PathLike[str] | None = None,
     defer_fixes: bool = False,
     state: BufferState | None = None,
+    preview: bool | None = None,
 ) -> Report:
     """``run_source`` on ``source`` with ``index`` taken as it is: the facts this file
     contributes are whatever ``index`` holds for ``filename`` (see ``refresh_facts``).
@@ -48,8 +49,9 @@ def check_buffer(
     function bodies re-checks only what it can affect (``engine.incremental``)."""
     path = Path(filename)
     config, job = _prepare(
-        path, select, ignore, fix, unsafe_fixes, None, config_path, None, None, None
-    )
+        path, select, ignore, fix, unsafe_fixes, None, config_path, None, None, None,
+        preview=preview,
+    )  # fmt: skip
     job.index = index
     if state is not None and defer_fixes and not fix:
         with fixes_deferred():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import libcst as cst
 import pytest
 
 from asyncmend.engine.buffer import check_buffer, refresh_facts
@@ -22,20 +23,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _files() -> list[Path]:
-    """The demo app and, per rule, its first case of each kind (every case file with
-    ``ASYNCMEND_INCREMENTAL_ALL=1``: about three minutes on the shared VM)."""
+    """The demo app's services and, per rule, its first positive and negative case
+    (every case file and the whole demo app with ``ASYNCMEND_INCREMENTAL_ALL=1``: a few
+    minutes on the shared VM)."""
     cases = sorted(
         p
         for p in (ROOT / "fixtures" / "rules").rglob("*.py")
         if not p.name.endswith(".expected.py")
     )
+    demo = sorted((ROOT / "fixtures" / "demo").rglob("*.py"))
     if os.environ.get("ASYNCMEND_INCREMENTAL_ALL") != "1":
         first: dict[tuple[str, str], Path] = {}
         for path in cases:
             case = path.relative_to(ROOT / "fixtures" / "rules").parts
-            first.setdefault((case[0], case[1].split("_")[0]), path)
+            if case[1].startswith(("positive", "negative")):
+                first.setdefault((case[0], case[1].split("_")[0]), path)
         cases = sorted(first.values())
-    return [*cases, *sorted((ROOT / "fixtures" / "demo").rglob("*.py"))]
+        demo = [p for p in demo if p.parent.name == "services"]
+    return [*cases, *demo]
 
 
 def _findings(report):  # type: ignore[no-untyped-def]
@@ -72,8 +77,13 @@ def _versions(text: str) -> list[str]:
     return versions
 
 
+#: Preview on: every rule runs (the default selection too, with ``..._ALL=1``).
+PREVIEW = [True, False] if os.environ.get("ASYNCMEND_INCREMENTAL_ALL") == "1" else [True]
+
+
+@pytest.mark.parametrize("preview", PREVIEW, ids=lambda p: "preview" if p else "default")
 @pytest.mark.parametrize("path", _files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_incremental_equals_full(path: Path) -> None:
+def test_incremental_equals_full(path: Path, preview: bool) -> None:
     raw = path.read_bytes()
     text = raw.decode("utf-8", "surrogateescape")  # a latin-1 case stays latin-1
     index = RepoIndex()
@@ -83,10 +93,18 @@ def test_incremental_equals_full(path: Path) -> None:
     full: dict[str, object] = {}
     for version in _versions(text):
         data = version.encode("utf-8", "surrogateescape")
-        incremental = check_buffer(data, path, index=index, defer_fixes=True, state=state)
+        incremental = check_buffer(
+            data, path, index=index, defer_fixes=True, state=state, preview=preview
+        )
         if version not in full:
-            full[version] = _findings(check_buffer(data, path, index=index, defer_fixes=True))
+            full[version] = _findings(
+                check_buffer(data, path, index=index, defer_fixes=True, preview=preview)
+            )
         assert _findings(incremental) == full[version], version
+        if state.last == "incremental":  # the spliced tree is the one a parse gives
+            assert state.module is not None
+            assert state.module.code == version
+            assert state.module.deep_equals(cst.parse_module(data))
         kinds.add(state.last)
     assert "full" in kinds
 

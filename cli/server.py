@@ -17,7 +17,9 @@ Settings (``initializationOptions``, flat or under ``settings``, and
 
 Engine work runs on one worker thread, so the repo index is only ever touched by one
 thread and the event loop stays free to read the next keystroke; a result computed
-for a version the buffer has left is dropped.
+for a version the buffer has left is dropped. Each document keeps its last check
+(``engine.incremental.BufferState``): an edit inside function bodies re-checks only
+what it can affect.
 """
 
 from __future__ import annotations

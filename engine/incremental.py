@@ -7,8 +7,9 @@ rule reports while walking one top-level statement are kept per statement. On th
 next version of the buffer:
 
 - the lines that differ are found (common prefix and suffix); the top-level statements
-  they touch are parsed again on their own (with the module's indent, newline and
-  encoding), and spliced into the last tree, every other statement's node reused;
+  they touch are parsed again on their own (with the module's newline and encoding,
+  their first indent the module's), and spliced into the last tree, every other
+  statement's node reused;
 - the edit is *local* when it changed only ``def`` statements, each keeping its header
   (decorators, name, parameters, return annotation) and its module-visible summary:
   what the module-wide questions of the semantic model read of a function (whether it
@@ -451,12 +452,15 @@ def _incremental(
                 segment,
                 config=cst.PartialParserConfig(
                     encoding=module.encoding,
-                    default_indent=module.default_indent,
                     default_newline=module.default_newline,
                     future_imports=_futures(module),
                 ),
             )
         except Exception:
+            return None
+        if parsed.default_indent != module.default_indent:
+            # libcst leaves a block's indent unset when it is the default one it
+            # detected (the first in the lines parsed): the module's must be that one.
             return None
         if parsed.footer:  # trailing lines: the next statement's leading lines
             if last + 1 >= len(units):

@@ -122,3 +122,59 @@ def test_edits_inside_a_function_are_incremental() -> None:
     edited = "".join([*lines[:k], lines[k].rstrip("\n") + "  # typing\n", *lines[k + 1 :]])
     check_buffer(edited.encode(), path, index=index, defer_fixes=True, state=state)
     assert state.last == "incremental"
+
+
+MODULE = """\
+import asyncio
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+Session = async_sessionmaker()
+
+
+async def get_db():
+    async with Session() as session:
+        yield session
+
+
+async def notify(user_id: int) -> None:
+    await asyncio.sleep(0)
+
+
+async def handler(db: AsyncSession = Depends(get_db)) -> None:
+    notify(1)
+    await db.commit()
+
+
+async def other(db: AsyncSession = Depends(get_db)) -> None:
+    asyncio.create_task(notify(2))
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("    await asyncio.sleep(0)\n", "    yield 1\n"),  # notify no longer a coroutine
+        ("        yield session\n", "        yield session\n        await session.commit()\n"),
+        ("    notify(1)\n", "    await notify(1)\n"),
+        ("    notify(1)\n", "    x = Session()\n    notify(1)\n"),
+        ("    notify(1)\n", "    Session = async_sessionmaker()\n"),
+        ("    asyncio.create_task(notify(2))\n", "    task = asyncio.create_task(notify(2))\n"),
+    ],
+)
+def test_edits_reaching_other_functions(old: str, new: str) -> None:
+    """Edits whose effect on findings crosses functions (a coroutine no more, a
+    dependency that commits, a name rebound) give what a full check gives."""
+    path = ROOT / "fixtures" / "demo" / "app" / "services" / "incremental_probe.py"
+    index = RepoIndex()
+    state = BufferState()
+    edited = MODULE.replace(old, new)
+    assert edited != MODULE
+    for version in (MODULE, edited, MODULE):
+        data = version.encode()
+        incremental = check_buffer(
+            data, path, index=index, defer_fixes=True, state=state, preview=True
+        )
+        full = check_buffer(data, path, index=index, defer_fixes=True, preview=True)
+        assert _findings(incremental) == _findings(full)

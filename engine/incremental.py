@@ -243,8 +243,7 @@ def check_incrementally(
         except Exception:  # anything unforeseen: the full check decides
             result = None
     if result is None:
-        result = _full(str(path), source, job, file_job, rules, enabled, state, relpath)
-        state.key = key if state.module is not None else None
+        result = _full(str(path), source, job, file_job, rules, enabled, state, relpath, key)
     _collect(report, result)
     return report
 
@@ -261,7 +260,11 @@ def _full(
     enabled: frozenset[str],
     state: BufferState,
     relpath: str | None,
+    key: Hashable,
 ) -> FileResult:
+    """The full check (``process_source``'s result), leaving in ``state`` what each
+    top-level statement gave, under ``key``. A buffer that does not parse leaves the
+    state of the last one that did (under its own key)."""
     state.last = "full"
     gated, _ = candidates(path, data, rules, file_job) if rules and GATE else (rules, False)
     if not gated:
@@ -286,6 +289,7 @@ def _full(
         state.clear()
     else:
         state.module, state.units, state.lines, state.memo = module, units, _lines(text), memo
+        state.key = key
     return result
 
 

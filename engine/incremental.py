@@ -276,7 +276,11 @@ def _full(
         return result  # AM000; the state of the last version that parsed stays
     try:
         walked, memo = _walk(path, data, module, gated, file_job, module.body)
-        positions, extents = module_positions(module, module.body)
+        if any(walked):
+            positions, extents = module_positions(module, module.body)
+            code = positions.code
+        else:  # no positions to compute: the statements' lines are enough
+            positions, (extents, code) = Positions({}, ""), _extents(module)
         text = data.decode(module.encoding)
         findings_by_unit = [[_found(raw, positions) for raw in found] for found in walked]
     except Exception:  # a crash or a too deep tree: reported as the full check does
@@ -285,7 +289,7 @@ def _full(
     items = [item for found in findings_by_unit for item in found]
     result.findings = result.remaining = _publishable(path, items, text, module, gated, enabled)
     units = _units(module, extents, findings_by_unit)
-    if units is None or positions.code != text or not _plain(text):
+    if units is None or code != text or not _plain(text):
         state.clear()
     else:
         state.module, state.units, state.lines, state.memo = module, units, _lines(text), memo
@@ -305,6 +309,23 @@ def _units(
             return None
         units.append(_Unit(statement, line - 1, end_line - 1, items))
     return units
+
+
+def _extents(module: cst.Module) -> tuple[dict[int, Span], str]:
+    """Where each top-level statement's code starts and ends (as ``module_positions``
+    gives them), and the module's code, from a plain codegen pass per statement."""
+    header = "".join(module.code_for_node(empty) for empty in module.header)
+    line = header.count("\n") + 1
+    extents: dict[int, Span] = {}
+    codes = [header]
+    for statement in module.body:
+        code = module.code_for_node(statement)
+        end = line + code.count("\n")
+        extents[id(statement)] = (line, 0, end, len(code) - code.rfind("\n") - 1)
+        codes.append(code)
+        line = end
+    codes.extend(module.code_for_node(empty) for empty in module.footer)
+    return extents, "".join(codes)
 
 
 def _walk(

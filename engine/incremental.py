@@ -10,11 +10,13 @@ next version of the buffer:
   they touch are parsed again on their own (with the module's newline and encoding,
   their first indent the module's), and spliced into the last tree, every other
   statement's node reused;
-- the edit is *local* when it changed only ``def`` statements, each keeping its header
-  (decorators, name, parameters, return annotation) and its module-visible summary:
-  what the module-wide questions of the semantic model read of a function (whether it
-  yields, the names it binds and how often, its imports and calls assigned to names,
-  the inner ``async def`` it returns). Anything else is checked in full;
+- the edit is *local* when it changed only comments and blank lines, ``def``
+  statements, or method bodies of a ``class`` (its other statements alike), each
+  function keeping its header (decorators, name, parameters, return annotation) and its
+  module-visible summary: what the module-wide questions of the semantic model read of
+  a function (whether it yields, its imports, its sessionmaker calls, the inner
+  ``async def`` it returns; names bound more or fewer times or to other calls re-walk
+  the statements naming them, see ``_reach``). Anything else is checked in full;
 - a local edit re-walks the changed functions, the statements that name them, and the
   statements binding a name they read (a rule that looks another function up by name
   reads it through these); the other statements' findings are reused, shifted.
@@ -536,6 +538,13 @@ def _incremental(
     # What the edit can reach: the changed defs, statements naming them, and statements
     # binding a name they read (a rule looks another function up by name).
     names = {a.node.name.value for a, _ in edits}  # type: ignore[attr-defined]
+    classes = [(a.node, b.node) for a, b in edits if isinstance(a.node, cst.ClassDef)]
+    for x, y in classes:  # the methods that changed, named by their callers
+        names.update(
+            m.name.value
+            for m, n in zip(x.body.body, y.body.body, strict=True)  # type: ignore[union-attr]
+            if isinstance(m, cst.FunctionDef) and not _same(m, n)
+        )
     read = frozenset().union(*(u.names for pair in edits for u in pair))
     recounted = _reach(edits, new_units)
     if recounted is None:
@@ -551,7 +560,10 @@ def _incremental(
     carried = state.memo
 
     def seed(model: SemanticModel) -> None:
-        model.memo.update((k, v) for k, v in carried.items() if k in CARRIED)
+        # Which class each method belongs to is keyed by node: an edited class's
+        # methods are new nodes.
+        skip = ("method_owners",) if classes else ()
+        model.memo.update((k, v) for k, v in carried.items() if k in CARRIED and k not in skip)
         if "binding_counts" in carried:  # the sum of each statement's
             total: Counter[str] = Counter()
             for unit in new_units:
@@ -662,7 +674,39 @@ def _local(old: list[_Unit], new: list[_Unit]) -> bool:
             and isinstance(b.node, cst.FunctionDef)
             and a.summary == b.summary
         )
+        or _same_class_but_methods(a.node, b.node)
         for a, b in zip(old, new, strict=True)
+    )
+
+
+def _same_class_but_methods(a: cst.CSTNode, b: cst.CSTNode) -> bool:
+    """Two classes alike but for the bodies of methods whose summaries are the same:
+    same header (decorators, name, bases), the same statements in the same order, every
+    other one (attributes, columns, relationships, nested classes) alike."""
+    if not (
+        isinstance(a, cst.ClassDef)
+        and isinstance(b, cst.ClassDef)
+        and isinstance(a.body, cst.IndentedBlock)
+        and isinstance(b.body, cst.IndentedBlock)
+        and len(a.body.body) == len(b.body.body)
+        and _header(a) == _header(b)
+    ):
+        return False
+    return all(
+        _same(x, y)
+        or (
+            isinstance(x, cst.FunctionDef)
+            and isinstance(y, cst.FunctionDef)
+            and _summary(x) == _summary(y)
+        )
+        for x, y in zip(a.body.body, b.body.body, strict=True)
+    )
+
+
+def _header(node: cst.FunctionDef | cst.ClassDef) -> str:
+    """A ``def`` or ``class`` statement's code without its body or leading lines."""
+    return cst.Module([]).code_for_node(
+        node.with_changes(body=cst.SimpleStatementSuite((cst.Pass(),)), leading_lines=())
     )
 
 
@@ -681,9 +725,7 @@ def _summary(func: cst.FunctionDef) -> Hashable:
     returns. How often it binds each name (``binding_count``) and the calls it assigns
     to names (``sessions._module_sessionmakers``, ``_receiver_class``) are compared
     apart: see ``_reach``."""
-    header = cst.Module([]).code_for_node(
-        func.with_changes(body=cst.SimpleStatementSuite((cst.Pass(),)), leading_lines=())
-    )
+    header = _header(func)
     yields = any(isinstance(node, cst.Yield) for node in own_scope(func.body))
     statements: list[str] = []
     empty = cst.Module([])

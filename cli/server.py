@@ -17,7 +17,9 @@ Settings (``initializationOptions``, flat or under ``settings``, and
 
 Engine work runs on one worker thread, so the repo index is only ever touched by one
 thread and the event loop stays free to read the next keystroke; a result computed
-for a version the buffer has left is dropped.
+for a version the buffer has left is dropped. Each document keeps its last check
+(``engine.incremental.BufferState``): an edit inside function bodies re-checks only
+what it can affect.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -61,6 +63,9 @@ FACTS_DELAY_SECONDS = 0.3
 CONFIGURATION_TIMEOUT = 5.0
 SOURCE = "asyncmend"
 FIX_ALL_KIND = "source.fixAll.asyncmend"
+
+if TYPE_CHECKING:
+    from asyncmend.engine.incremental import BufferState
 
 logger = logging.getLogger("asyncmend.server")
 T = TypeVar("T")
@@ -150,6 +155,8 @@ class AsyncmendServer(LanguageServer):
         self.folder_settings: dict[str, Settings] = {}
         self.indexes: dict[tuple[str, ...], asyncio.Future[RepoIndex]] = {}
         self.checked: dict[str, Checked] = {}
+        #: Per document, its last check for the incremental one (engine thread only).
+        self.buffers: dict[str, BufferState] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
         #: Facts refreshes waiting (a timer, then an engine job not yet started).
         self.refreshing: dict[str, asyncio.TimerHandle | Future[bool]] = {}
@@ -279,7 +286,13 @@ class AsyncmendServer(LanguageServer):
             self.publish(uri, previous)
             return previous
         try:
-            report = await self.in_engine(_diagnose, text, path, settings, index, skip)
+            from asyncmend.engine.incremental import BufferState  # libcst: not at start
+
+            state = self.buffers.setdefault(uri, BufferState())
+            token = (id(index), generation, settings, skip)
+            report = await self.in_engine(
+                _diagnose, text, path, settings, index, skip, state, token
+            )
             if report.internal_errors:
                 for error in report.internal_errors:
                     self.log(f"asyncmend: {error}", _ERROR)
@@ -708,6 +721,7 @@ def _check(
     fix: bool = False,
     defer_fixes: bool = False,
     select: Iterable[str] | None = None,
+    state: BufferState | None = None,
 ) -> Any:
     """``asyncmend check --stdin-filename PATH`` on the buffer (``fix``: ``asyncmend
     fix``), against the index as it is (this file's facts are refreshed after
@@ -720,16 +734,27 @@ def _check(
     data, _ = source_bytes(text)
     return check_buffer(
         data, path, index=index, fix=fix, unsafe_fixes=settings.unsafe_fixes,
-        defer_fixes=defer_fixes, **options,
+        defer_fixes=defer_fixes, state=state, **options,
     )  # fmt: skip
 
 
 def _diagnose(
-    text: str, path: str, settings: Settings, index: RepoIndex, skip: frozenset[str]
+    text: str,
+    path: str,
+    settings: Settings,
+    index: RepoIndex,
+    skip: frozenset[str],
+    state: BufferState | None = None,
+    token: object = None,
 ) -> Any:
     """The diagnostics pass: findings, with the fixes rules build on demand left out
-    (``findings_with_fixes`` builds them when a code action asks)."""
-    return _check(text, path, settings, index, skip, defer_fixes=True)
+    (``findings_with_fixes`` builds them when a code action asks). ``state``: the
+    buffer's last check, reused where ``token`` (index, its generation, settings) is
+    the one it was made under (see ``engine.incremental``)."""
+    if state is not None and state.token != token:
+        state.clear()
+        state.token = token
+    return _check(text, path, settings, index, skip, defer_fixes=True, state=state)
 
 
 def _fix_deferred(finding: Finding) -> bool:
@@ -869,6 +894,7 @@ def create_server() -> AsyncmendServer:
         uri = params.text_document.uri
         ls.cancel_pending(uri)
         ls.checked.pop(uri, None)
+        ls.buffers.pop(uri, None)
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )

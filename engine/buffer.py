@@ -19,7 +19,10 @@ from pathlib import Path
 
 from asyncmend.codemods.base import fixes_deferred
 from asyncmend.engine.api import Report, _prepare, check_one_source
+from asyncmend.engine.incremental import BufferState, check_incrementally
 from asyncmend.engine.index import RepoIndex, collect_facts
+
+__all__ = ["BufferState", "check_buffer", "refresh_facts"]
 
 
 def check_buffer(
@@ -33,16 +36,26 @@ def check_buffer(
     unsafe_fixes: bool | None = None,
     config_path: str | os.PathLike[str] | None = None,
     defer_fixes: bool = False,
+    state: BufferState | None = None,
+    preview: bool | None = None,
 ) -> Report:
     """``run_source`` on ``source`` with ``index`` taken as it is: the facts this file
     contributes are whatever ``index`` holds for ``filename`` (see ``refresh_facts``).
     ``defer_fixes``: findings only; a fix a rule builds on demand is left out (see
-    ``fixes_deferred``), so a finding may say it has no fix when it has one."""
+    ``fixes_deferred``), so a finding may say it has no fix when it has one.
+
+    ``state`` (diagnostics only: ``defer_fixes`` and no ``fix``): the buffer's last
+    check, kept by the caller between keystrokes and updated here; an edit confined to
+    function bodies re-checks only what it can affect (``engine.incremental``)."""
     path = Path(filename)
     config, job = _prepare(
-        path, select, ignore, fix, unsafe_fixes, None, config_path, None, None, None
-    )
+        path, select, ignore, fix, unsafe_fixes, None, config_path, None, None, None,
+        preview=preview,
+    )  # fmt: skip
     job.index = index
+    if state is not None and defer_fixes and not fix:
+        with fixes_deferred():
+            return check_incrementally(path, source, job, config, state)
     with fixes_deferred() if defer_fixes else contextlib.nullcontext():
         return check_one_source(path, source, job, config)
 

@@ -9,7 +9,7 @@ codegen pass with libcst's own position-tracking codegen state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -23,10 +23,14 @@ Span = tuple[int, int, int, int]
 class _Recorder:
     """Stands in for the provider the codegen state writes to: spans by ``id(node)``."""
 
-    __slots__ = ("_computed",)
+    __slots__ = ("_computed", "extents", "outer")
 
-    def __init__(self) -> None:
+    def __init__(self, outer: frozenset[int] = frozenset()) -> None:
         self._computed: dict[int, Span] = {}
+        #: Of the nodes whose ids are in ``outer``: where their code starts and ends,
+        #: leading lines included (a span starts at the node's first token).
+        self.extents: dict[int, Span] = {}
+        self.outer = outer
 
 
 class _SpanCodegenState(PositionProvidingCodegenState):
@@ -38,8 +42,11 @@ class _SpanCodegenState(PositionProvidingCodegenState):
 
     def after_codegen(self, node: cst.CSTNode) -> None:
         start = self._stack.pop()
-        computed = self.provider._computed  # type: ignore[attr-defined]
+        provider = self.provider
+        computed = provider._computed  # type: ignore[attr-defined]
         key = id(node)
+        if key in provider.outer:  # type: ignore[attr-defined]
+            provider.extents[key] = (start[0], start[1], self.line, self.column)  # type: ignore[attr-defined,index]
         if key not in computed:
             computed[key] = (start[0], start[1], self.line, self.column)  # type: ignore[index]
 
@@ -77,11 +84,39 @@ class Positions:
 
 
 def compute_positions(module: cst.Module) -> Positions:
+    return module_positions(module)[0]
+
+
+def module_positions(
+    module: cst.Module, outer: Sequence[cst.CSTNode] = ()
+) -> tuple[Positions, dict[int, Span]]:
+    """Every node's span, the module's code, and the extents (leading lines included)
+    of the ``outer`` nodes, by id."""
+    recorder = _Recorder(frozenset(id(node) for node in outer))
+    state = _state(module, recorder)
+    module._codegen(state)
+    return Positions(recorder._computed, "".join(state.tokens)), recorder.extents
+
+
+def statement_positions(
+    module: cst.Module, statements: Sequence[tuple[cst.CSTNode, int]]
+) -> tuple[Positions, list[str]]:
+    """The spans of top-level ``statements`` of ``module``, each given with the line
+    (1-based) its code starts on, and each one's code: the positions of the few
+    statements an edit changed, without a codegen pass over the rest."""
     recorder = _Recorder()
-    state = _SpanCodegenState(
+    codes = []
+    for statement, line in statements:
+        state = _state(module, recorder)
+        state.line = line
+        statement._codegen(state)
+        codes.append("".join(state.tokens))
+    return Positions(recorder._computed, ""), codes
+
+
+def _state(module: cst.Module, recorder: _Recorder) -> _SpanCodegenState:
+    return _SpanCodegenState(
         default_indent=module.default_indent,
         default_newline=module.default_newline,
         provider=recorder,  # type: ignore[arg-type]
     )
-    module._codegen(state)
-    return Positions(recorder._computed, "".join(state.tokens))

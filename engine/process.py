@@ -170,14 +170,7 @@ def _run_rules(
     job: Job,
 ) -> tuple[list[RawFinding], Positions, Suppressions]:
     ancestors: list[cst.CSTNode] = []
-    context = FileContext(
-        path=path,
-        module=module,
-        config=job.config,
-        index=job.index,
-        module_name=job.index.module_name_for(path),
-        source=data,
-    )
+    context = rule_context(path, data, module, job)
     instances = [rule(context, ancestors) for rule in rules]
     walk(module, instances, ancestors)
     raw: list[RawFinding] = []
@@ -196,6 +189,18 @@ def _run_rules(
             kept.append(item)
     kept.sort(key=lambda f: (positions.span(f.node)[:2], f.rule.code))
     return kept, positions, suppressions
+
+
+def rule_context(path: str, data: bytes, module: cst.Module, job: Job) -> FileContext:
+    """What the rules read of one file's tree."""
+    return FileContext(
+        path=path,
+        module=module,
+        config=job.config,
+        index=job.index,
+        module_name=job.index.module_name_for(path),
+        source=data,
+    )
 
 
 def _record_fix_lines(

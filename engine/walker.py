@@ -37,6 +37,14 @@ def walk(module: cst.Module, visitors: Sequence[object], ancestors: list[cst.CST
 
     ``ancestors`` is the list the visitors were given; it is kept up to date in place.
     """
+    visitor(visitors, ancestors)(module)
+
+
+def visitor(
+    visitors: Sequence[object], ancestors: list[cst.CSTNode]
+) -> Callable[[cst.CSTNode], None]:
+    """The walk of one subtree for ``visitors`` (``walk`` starts it at the module; the
+    editor's incremental check starts it at each top-level statement it re-checks)."""
     dispatcher = Dispatcher(visitors)
     visits, leaves = dispatcher.visits, dispatcher.leaves
     fields_of = child_fields
@@ -64,4 +72,4 @@ def walk(module: cst.Module, visitors: Sequence[object], ancestors: list[cst.CST
             for handler in handlers:
                 handler(node)
 
-    visit(module)
+    return visit

@@ -459,8 +459,12 @@ async def test_a_superseded_version_publishes_nothing_stale(project: Path) -> No
         f"    response = await client.get('/{n}')\n    return response.json()\n"
         for n in range(150)
     )
-    with_sleep = SEEDED + padding  # AM205 in slow()
-    without_sleep = SEEDED.replace("    time.sleep(1)\n", "    pass\n") + padding
+    # The two versions differ at module level too (MODE), so each is checked in full
+    # (slow), not by the incremental check of one function (see engine.incremental).
+    with_sleep = SEEDED + padding + "\nMODE = 'sleep'\n"  # AM205 in slow()
+    without_sleep = (
+        SEEDED.replace("    time.sleep(1)\n", "    pass\n") + padding + "\nMODE = 'pass'\n"
+    )
     expected = {
         True: {"AM101", "AM202", "AM204", "AM205"},
         False: {"AM101", "AM202", "AM204"},

@@ -541,22 +541,27 @@ class SemanticModel:
         (without entering expressions)."""
         found = self.memo.get("module_statements")
         if found is None:
-            found = []
-            stack: list[cst.CSTNode] = list(reversed(self.module.body))
-            while stack:
-                node = stack.pop()
-                if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-                    found.extend(node.body)
-                elif isinstance(node, _BLOCK_PARTS):
-                    children = [
-                        c
-                        for c in self.children(node)
-                        if isinstance(
-                            c, (*_BLOCK_PARTS, cst.SimpleStatementLine, cst.SimpleStatementSuite)
-                        )
-                    ]
-                    stack.extend(reversed(children))
-            self.memo["module_statements"] = found
+            found = self.memo["module_statements"] = self.statements_under(self.module.body)
+        return found
+
+    def statements_under(self, nodes: Sequence[cst.CSTNode]) -> list[cst.CSTNode]:
+        """``module_statements`` of the top-level statements ``nodes``, in order (the
+        editor's incremental check joins those of each statement)."""
+        found: list[cst.CSTNode] = []
+        stack: list[cst.CSTNode] = list(reversed(nodes))
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+                found.extend(node.body)
+            elif isinstance(node, _BLOCK_PARTS):
+                children = [
+                    c
+                    for c in self.children(node)
+                    if isinstance(
+                        c, (*_BLOCK_PARTS, cst.SimpleStatementLine, cst.SimpleStatementSuite)
+                    )
+                ]
+                stack.extend(reversed(children))
         return found
 
 

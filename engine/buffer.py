@@ -63,9 +63,4 @@ def check_buffer(
 def refresh_facts(index: RepoIndex, filename: str | os.PathLike[str], source: bytes) -> bool:
     """Put ``source``'s pass-1 facts in ``index``; whether they differ from those it held
     (only then can another file's result, or this one's, have changed)."""
-    path = str(filename)
-    facts = collect_facts(path, source)
-    if index.by_path.get(path) == facts:
-        return False
-    index.add(facts)
-    return True
+    return index.add(collect_facts(str(filename), source))

@@ -174,11 +174,16 @@ class RepoIndex:
         for item in facts:
             self.add(item)
 
-    def add(self, facts: FileFacts) -> None:
+    def add(self, facts: FileFacts) -> bool:
+        """Hold ``facts`` for its file; whether they differ from those held before (an
+        editor's buffer: only then can another file's result have changed)."""
         _compact(facts)
+        if self.by_path.get(facts.path) == facts:
+            return False
         self.by_path[facts.path] = facts
         if facts.module:
             self.by_module[facts.module] = facts
+        return True
 
     def __len__(self) -> int:
         return len(self.by_path)

@@ -43,7 +43,8 @@ def test_gate_keeps_every_finding(case: Case, monkeypatch: pytest.MonkeyPatch) -
     assert with_gate == without
 
 
-def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _parsed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The sources libcst parses from now on (filled as they are parsed)."""
     calls: list[bytes] = []
     original = syntax.parse_source
 
@@ -52,6 +53,11 @@ def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.M
         return original(path, data)
 
     monkeypatch.setattr(syntax, "parse_source", counting)
+    return calls
+
+
+def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _parsed(monkeypatch)
     # Every rule's prefilter token, none of their candidates.
     (tmp_path / "quiet.py").write_text(
         "from sqlalchemy.ext.asyncio import AsyncSession\n\n\n"
@@ -92,14 +98,7 @@ BODY"""
 def test_am103_reads_no_decorator_call_as_in_the_handler(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, parsed: bool
 ) -> None:
-    calls: list[str] = []
-    original = syntax.parse_source
-
-    def counting(path: str, data: bytes):  # type: ignore[no-untyped-def]
-        calls.append(path)
-        return original(path, data)
-
-    monkeypatch.setattr(syntax, "parse_source", counting)
+    calls = _parsed(monkeypatch)
     (tmp_path / "items.py").write_text(HANDLER.replace("BODY", body))
     report = run([str(tmp_path)], select=["AM103"], jobs=1)
     assert bool(calls) is parsed

@@ -134,7 +134,7 @@ Exclude = Annotated[
 ]
 Jobs = Annotated[
     int | None,
-    typer.Option("--jobs", "-j", metavar="N", min=1, help="Worker processes (default: CPUs)."),
+    typer.Option("--jobs", "-j", metavar="N", min=1, help="Processes to use (default: CPUs)."),
 ]
 NoCache = Annotated[
     bool,

@@ -39,7 +39,7 @@ def locks_command(
     ] = None,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", metavar="N", min=1, help="Worker processes (default: CPUs)."),
+        typer.Option("--jobs", "-j", metavar="N", min=1, help="Processes to use (default: CPUs)."),
     ] = None,
 ) -> None:
     """Print the lock graph, cycles first (asyncio and row locks). Exit 1 on a cycle.

@@ -5,6 +5,7 @@ when the cache answers). Workers get paths, not sources; results stream back in 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -236,7 +237,11 @@ def _die_with_parent(parent: int) -> None:
 @dataclass
 class Pool:
     """Worker processes (or none) for the passes of a run, started on first need. A
-    pass that needs a job (pass 2) gets a pool started with it, in memory."""
+    pass that needs a job (pass 2) gets a pool started with it, in memory.
+
+    The main process works too: ``jobs`` processes compute, ``jobs - 1`` of them forked
+    workers. Each forked worker holds (and counts) a copy of the main process's pages,
+    the repo index among them; a main process that only waited would be one more."""
 
     jobs: int
     executor: Executor | None = None
@@ -249,9 +254,11 @@ class Pool:
         self._stop()
 
     def _stop(self) -> None:
+        global _JOB
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
             self.executor = None
+            _JOB = None
 
     def parallel(self, count: int) -> bool:
         return self.jobs > 1 and count >= POOL_THRESHOLD
@@ -262,22 +269,72 @@ class Pool:
         if self.executor is not None and job is not None and job is not self.job:
             self._stop()  # pass 1's workers do not know pass 2's job
         if self.executor is None:
-            import multiprocessing  # not imported by a run the cache answers
-            from concurrent.futures import ProcessPoolExecutor
-
-            release_free_memory()  # each forked worker starts with (and counts) our pages
-
-            # fork shares the already imported rules, libcst and the job with the workers.
-            method = "fork" if sys.platform == "linux" else None
-            self.job = job
-            self.executor = ProcessPoolExecutor(
-                max_workers=self.jobs,
-                mp_context=multiprocessing.get_context(method),
-                initializer=_init_worker,
-                initargs=(os.getpid(), job),
-            )
+            self._start(job)
         chunk = max(1, min(16, len(items) // (self.jobs * 8) or 1))
-        return self.executor.map(fn, items, chunksize=chunk)
+        return _shared_map(self.executor, fn, items, chunk, ahead=2 * (self.jobs - 1))
+
+    def _start(self, job: Job | None) -> None:
+        global _JOB
+        import multiprocessing  # not imported by a run the cache answers
+        from concurrent.futures import ProcessPoolExecutor
+
+        release_free_memory()  # each forked worker starts with (and counts) our pages
+        # fork shares the already imported rules, libcst and the job with the workers.
+        method = "fork" if sys.platform == "linux" else None
+        self.job = job
+        _JOB = job  # the main process runs pass-2 tasks too
+        deep_recursion()
+        self.executor = ProcessPoolExecutor(
+            max_workers=self.jobs - 1,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_init_worker,
+            initargs=(os.getpid(), job),
+        )
+
+
+def _shared_map(
+    executor: Executor,
+    fn: Callable,
+    items: Sequence,
+    chunk: int,
+    ahead: int,  # type: ignore[type-arg]
+) -> Iterator:  # type: ignore[type-arg]
+    """``fn`` over ``items`` in order, shared between the workers and this process:
+    workers get chunks (``ahead`` of them queued); while the oldest is not done, this
+    process computes the next item itself."""
+    from concurrent.futures import Future
+
+    slots: collections.deque[Future | list] = collections.deque()  # type: ignore[type-arg]
+    queued = 0  # futures among the slots
+    start = 0
+
+    def feed() -> None:
+        nonlocal queued, start
+        while queued < ahead and start < len(items):
+            part = items[start : start + chunk]
+            start += len(part)
+            slots.append(executor.submit(_run_chunk, fn, part))
+            queued += 1
+
+    feed()
+    while slots:
+        front = slots[0]
+        if isinstance(front, list):
+            slots.popleft()
+            yield from front
+            continue
+        if not front.done() and start < len(items):
+            slots.append([fn(items[start])])
+            start += 1
+            continue
+        slots.popleft()
+        queued -= 1
+        yield from front.result()
+        feed()
+
+
+def _run_chunk(fn: Callable, part: Sequence) -> list:  # type: ignore[type-arg]
+    return [fn(item) for item in part]
 
 
 def release_free_memory() -> None:

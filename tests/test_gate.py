@@ -43,7 +43,8 @@ def test_gate_keeps_every_finding(case: Case, monkeypatch: pytest.MonkeyPatch) -
     assert with_gate == without
 
 
-def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _parsed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The sources libcst parses from now on (filled as they are parsed)."""
     calls: list[bytes] = []
     original = syntax.parse_source
 
@@ -52,6 +53,11 @@ def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.M
         return original(path, data)
 
     monkeypatch.setattr(syntax, "parse_source", counting)
+    return calls
+
+
+def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _parsed(monkeypatch)
     # Every rule's prefilter token, none of their candidates.
     (tmp_path / "quiet.py").write_text(
         "from sqlalchemy.ext.asyncio import AsyncSession\n\n\n"
@@ -63,3 +69,37 @@ def test_gate_skips_files_no_rule_can_flag(tmp_path: Path, monkeypatch: pytest.M
     # Only the file ``ast`` cannot read goes to libcst (which reads newer syntax).
     assert calls == [(tmp_path / "broken.py").read_bytes()]
     assert [(Path(f.path).name, f.code) for f in report.findings] == [("broken.py", "AM000")]
+
+
+HANDLER = """from fastapi import APIRouter, BackgroundTasks, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import get_session
+
+router = APIRouter()
+
+
+@router.put("/items/{key}", response_model=dict)
+async def put_item(
+    key: int, tasks: BackgroundTasks, session: AsyncSession = Depends(get_session)
+) -> dict:
+    await session.merge(object())
+BODY"""
+
+
+@pytest.mark.parametrize(
+    ("body", "parsed"),
+    [
+        ("    return {}\n", False),  # only the decorator and the default call with arguments
+        ("    tasks.add_task(print, session)\n    return {}\n", True),
+    ],
+    ids=["decorator-only", "add-task"],
+)
+def test_am103_reads_no_decorator_call_as_in_the_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, parsed: bool
+) -> None:
+    calls = _parsed(monkeypatch)
+    (tmp_path / "items.py").write_text(HANDLER.replace("BODY", body))
+    report = run([str(tmp_path)], select=["AM103"], jobs=1)
+    assert bool(calls) is parsed
+    assert [f.code for f in report.findings] == (["AM103"] if parsed else [])

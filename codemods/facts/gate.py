@@ -119,6 +119,9 @@ class CallSite:
     #: Its value is handed to other code: an argument, an element, returned, yielded,
     #: a ``with`` item, a lambda's body... (AM204's ``HANDED_OVER``).
     handed: bool
+    #: It lies in a function's header (decorators, defaults, annotations), which runs
+    #: where the ``def`` is, not in the body; ``frame`` is still that function's.
+    in_header: bool = False
 
 
 class GateFacts:
@@ -537,6 +540,8 @@ class _Walker:
         self.gate = gate
         self.frame: Frame | None = None
         self.in_class = False
+        #: Inside a function's decorators, defaults or annotations (``CallSite.in_header``).
+        self.in_header = False
         self.klass: ClassInfo | None = None
         self.session_names = frozenset(gate.settings.get("session-names", ()))
         #: ids of the nodes directly under ``await``, and of those handed over.
@@ -559,15 +564,18 @@ class _Walker:
     def generic_visit(self, node: ast.AST) -> None:
         """Visit the children (a hand-rolled ``ast.NodeVisitor``: a third of its cost)."""
         for name in _child_fields(type(node)):
-            value = getattr(node, name, None)
-            if type(value) is list:
-                if name in _BLOCK_FIELDS and len(value) > 1 and self.frame is not None:
-                    self._adjacent_awaits(value)
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        self.visit(item)
-            elif isinstance(value, ast.AST):
-                self.visit(value)
+            self._visit_field(node, name)
+
+    def _visit_field(self, node: ast.AST, name: str) -> None:
+        value = getattr(node, name, None)
+        if type(value) is list:
+            if name in _BLOCK_FIELDS and len(value) > 1 and self.frame is not None:
+                self._adjacent_awaits(value)
+            for item in value:
+                if isinstance(item, ast.AST):
+                    self.visit(item)
+        elif isinstance(value, ast.AST):
+            self.visit(value)
 
     # -- scopes ------------------------------------------------------------------------
 
@@ -613,10 +621,12 @@ class _Walker:
                     frame.sources.setdefault(arg.arg, []).append(("depends",))
         if isinstance(node, ast.Lambda):
             self._hand([node.body])
-        saved = self.frame, self.in_class
+        saved = self.frame, self.in_class, self.in_header
         self.frame, self.in_class = frame, False
-        self.generic_visit(node)
-        self.frame, self.in_class = saved
+        for name in _child_fields(type(node)):  # in ast's order: args before the body
+            self.in_header = saved[2] or name != "body"
+            self._visit_field(node, name)
+        self.frame, self.in_class, self.in_header = saved
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
@@ -913,6 +923,7 @@ class _Walker:
                 len(node.args) + len(node.keywords),
                 isinstance(func, ast.Attribute),
                 handed,
+                self.in_header,
             )
         )
         self.generic_visit(node)

@@ -110,9 +110,11 @@ class RequestSessionEscapes(Rule):
             return False
         if any(outside(f, b) for f in handlers for b in f.store_bases):
             return True
-        # `_check_call`: a call with an argument in a handler's scope (its lambdas too).
+        # `_check_call`: a call with an argument in a handler's scope (its lambdas too),
+        # never one in a header (`@router.put(...)`): the rule reads the body only.
         return any(
             c.nargs
+            and not c.in_header
             and c.frame is not None
             and (c.leaf in spawns or (c.leaf in STORE_CALLS and outside(c.frame, c.receiver)))
             and any(f in handlers for f in c.frame.chain())

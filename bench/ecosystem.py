@@ -146,6 +146,13 @@ PACKAGES: tuple[Package, ...] = (
         "df518bc74287e1da0b0d7833cd00f55e77cb1cdc8c27bc29f77eea27acb51c1a",
         "small library: FastAPI-oriented ORM layer, AsyncSession wrapper",
     ),
+    Package(
+        "cognee",
+        "1.6.5",
+        "cognee-1.6.5-py3-none-any.whl",
+        "aaef9fdc02f542b1d125cde21759dde2fac56355d8928e39c734e7b5c6705eca",
+        "application: FastAPI API server, users/datasets/pipelines over AsyncSession",
+    ),
 )
 
 

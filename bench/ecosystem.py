@@ -619,6 +619,7 @@ CLASS_FILES: dict[str, str] = {
     "am204_sync_session_attribute.py": "AM204: sync Session held on `self`",
     "fn_session_from_database_object.py": "FN AM201: session from a database object",
     "fn_sync_session_in_async_dependency.py": "FN AM205: sync Session in async dependency",
+    "fn_session_from_factory_result.py": "FN AM201: session from a factory's returned object",
 }
 
 

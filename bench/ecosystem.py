@@ -146,6 +146,13 @@ PACKAGES: tuple[Package, ...] = (
         "df518bc74287e1da0b0d7833cd00f55e77cb1cdc8c27bc29f77eea27acb51c1a",
         "small library: FastAPI-oriented ORM layer, AsyncSession wrapper",
     ),
+    Package(
+        "cognee",
+        "1.6.5",
+        "cognee-1.6.5-py3-none-any.whl",
+        "aaef9fdc02f542b1d125cde21759dde2fac56355d8928e39c734e7b5c6705eca",
+        "application: FastAPI API server, users/datasets/pipelines over AsyncSession",
+    ),
 )
 
 
@@ -612,6 +619,7 @@ CLASS_FILES: dict[str, str] = {
     "am204_sync_session_attribute.py": "AM204: sync Session held on `self`",
     "fn_session_from_database_object.py": "FN AM201: session from a database object",
     "fn_sync_session_in_async_dependency.py": "FN AM205: sync Session in async dependency",
+    "fn_session_from_factory_result.py": "FN AM201: session from a factory's returned object",
 }
 
 

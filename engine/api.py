@@ -532,14 +532,22 @@ def check_one_source(path: Path, source: bytes, job: Job, config: Config) -> Rep
     from asyncmend.engine.process import process_source  # libcst: not for warm runs
 
     report = Report(files_checked=1)
-    try:
-        check_text(str(path), source)
-    except InputError as exc:
-        report.input_errors.append(str(exc))
+    if refused(path, source, report):
         return report
     relpath = _relative_to(path, Path(os.path.abspath(config.root)))
     _collect(report, process_source(str(path), source, job, relpath=relpath))
     return report
+
+
+def refused(path: Path, source: bytes, report: Report) -> bool:
+    """Whether ``source`` is refused as the same bytes in a file would be (binary, too
+    big...); the reason goes in ``report``'s input errors."""
+    try:
+        check_text(str(path), source)
+    except InputError as exc:
+        report.input_errors.append(str(exc))
+        return True
+    return False
 
 
 def _prepare(

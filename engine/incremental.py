@@ -49,14 +49,13 @@ from asyncmend.codemods.semantic.tree import (
     iter_descendants,
     own_scope,
 )
-from asyncmend.engine.api import Report, _collect, _relative_to, check_one_source
+from asyncmend.engine.api import Report, _collect, _relative_to, check_one_source, refused
 from asyncmend.engine.config import Config
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, module_positions, statement_positions
 from asyncmend.engine.process import GATE, candidates, process_source, rule_context
 from asyncmend.engine.results import FileResult, Finding
-from asyncmend.engine.runner import InputError, check_text
 from asyncmend.engine.suppression import UNUSED_CODE, unused, unused_findings
 from asyncmend.engine.syntax import parse_into, syntax_finding
 from asyncmend.engine.walker import visitor
@@ -210,10 +209,7 @@ def check_incrementally(
 ) -> Report:
     """``check_one_source`` (findings only, no fixes), reusing and updating ``state``."""
     report = Report(files_checked=1)
-    try:
-        check_text(str(path), source)
-    except InputError as exc:
-        report.input_errors.append(str(exc))
+    if refused(path, source, report):
         return report
     relpath = _relative_to(path, Path(os.path.abspath(config.root)))
     file_job, file_relpath = job.for_file(str(path), relpath)

@@ -115,6 +115,15 @@ class FileContext:
         """The model of this tree, built lazily; it owns every memo of the tree."""
         return SemanticModel(self)
 
+    def release(self) -> None:
+        """Drop the model once the file is done. The model and this context refer to
+        each other, and its memos to the tree: a cycle only the cyclic collector
+        would free (batch runs keep it off); cut here, reference counting frees the
+        tree at once."""
+        model = self.__dict__.pop("semantic", None)
+        if model is not None:
+            model.release()
+
 
 class Rule:
     """Base class of every asyncmend rule.

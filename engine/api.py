@@ -23,6 +23,7 @@ from asyncmend.engine.cache import ResultCache
 from asyncmend.engine.config import Config, ConfigResolver, load_config
 from asyncmend.engine.diff import text_codec, unified_diff
 from asyncmend.engine.discovery import WalkMemo, discover, discover_names
+from asyncmend.engine.gcpolicy import freeze_long_lived, quiet_collector
 from asyncmend.engine.index import RepoIndex
 from asyncmend.engine.job import Job
 from asyncmend.engine.results import ErrorKind, FileResult, Finding, printable
@@ -296,9 +297,10 @@ def run(
     if cache_only:
         return _from_cache(report, cache, inputs)
     # More workers than CPUs only cost memory and switches.
-    with Pool(min(jobs or default_jobs(), default_jobs())) as pool:
+    with quiet_collector(), Pool(min(jobs or default_jobs(), default_jobs())) as pool:
         if inputs.uses_index:  # pass 1: the repo's facts
             job.index = build_index(pool, inputs.index_files, inputs.digests, cache, inputs.limit)
+            freeze_long_lived()
         _check(pool, job, cache, inputs, report, on_result)  # pass 2: rules, fixes, verify
     return _finish(report, cache)
 

@@ -57,7 +57,7 @@ from asyncmend.engine.positions import Positions, Span, module_positions, statem
 from asyncmend.engine.process import GATE, candidates, process_source, rule_context
 from asyncmend.engine.results import FileResult, Finding
 from asyncmend.engine.suppression import UNUSED_CODE, unused, unused_findings
-from asyncmend.engine.syntax import parse_into, syntax_finding
+from asyncmend.engine.syntax import parse_into, parse_module, syntax_finding
 from asyncmend.engine.walker import visitor
 
 #: Module-wide answers rebuilt from each statement's part (``_incremental``'s ``seed``):
@@ -471,7 +471,7 @@ def _incremental(
             return None  # the module's first statement: its header, indent, encoding
         segment = "".join(lines[units[first].start : units[last].end + delta])
         try:
-            parsed = cst.parse_module(
+            parsed = parse_module(
                 segment,
                 config=cst.PartialParserConfig(
                     encoding=module.encoding,

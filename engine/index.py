@@ -18,7 +18,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from asyncmend.codemods.facts import collectors  # noqa: F401
-from asyncmend.codemods.facts.base import COLLECTOR_TRIGGERS, COLLECTORS, FileFacts, dotted
+from asyncmend.codemods.facts.base import (
+    COLLECTOR_TRIGGERS,
+    COLLECTORS,
+    FileFacts,
+    dotted,
+    release_closure,
+)
 from asyncmend.codemods.facts.parse import parse_for_facts
 
 # Importing ``collectors`` registers every pass-1 collector of the rules.
@@ -111,6 +117,7 @@ def _collect_module_level(tree: ast.Module, facts: FileFacts) -> None:
                 defs(stmt.body, prefix)
 
     defs(tree.body, "")
+    release_closure(defs)
     for stmt in _module_level_statements(tree.body):
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:

@@ -113,11 +113,29 @@ def _fix_loop(
     result: FileResult,
     enabled: frozenset[str],
 ) -> None:
+    contexts: list[FileContext] = []
+    try:
+        _fix_rounds(path, data, module, rules, job, result, enabled, contexts)
+    finally:
+        for context in contexts:
+            context.release()
+
+
+def _fix_rounds(
+    path: str,
+    data: bytes,
+    module: cst.Module,
+    rules: Sequence[type[Rule]],
+    job: Job,
+    result: FileResult,
+    enabled: frozenset[str],
+    contexts: list[FileContext],
+) -> None:
     current = module
     checked = False  # whether the last round's findings are those of `current`
     code = None  # `current.code` when a round's positions pass produced it
     for round_number in range(MAX_FIX_ROUNDS):
-        raw, positions, suppressions = _run_rules(path, data, current, rules, job)
+        raw, positions, suppressions = _run_rules(path, data, current, rules, job, contexts)
         code = positions.code
         findings = [_to_finding(path, item, positions.span(item.node)) for item in raw]
         stale = unused(suppressions, enabled) if UNUSED_CODE in enabled else []
@@ -168,9 +186,16 @@ def _run_rules(
     module: cst.Module,
     rules: Sequence[type[Rule]],
     job: Job,
+    contexts: list[FileContext] | None = None,
 ) -> tuple[list[RawFinding], Positions, Suppressions]:
+    """One walk of every rule over ``module``: the findings it keeps (suppressions
+    applied), their positions and the file's suppressions. The rules' context is
+    added to ``contexts``, for the caller to release once the findings' fixes are
+    applied."""
     ancestors: list[cst.CSTNode] = []
     context = rule_context(path, data, module, job)
+    if contexts is not None:
+        contexts.append(context)
     instances = [rule(context, ancestors) for rule in rules]
     walk(module, instances, ancestors)
     raw: list[RawFinding] = []

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache, content_hash
 from asyncmend.engine.discovery import real_folder
+from asyncmend.engine.gcpolicy import after_file
 from asyncmend.engine.results import ErrorKind, FileResult, printable
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ def _facts_task(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str, Fi
         facts = collect_facts(path, data)
     except Exception:  # (RecursionError on deep nesting, a codec's error): no facts
         facts = FileFacts(path=path, module=module_name_for(path))
+    after_file()
     return content_hash(data), facts
 
 
@@ -173,6 +175,7 @@ def check_source(path: str, relpath: str, job: Job) -> FileResult:
         return FileResult(path=path, warnings=[str(exc)])
     result = process_source(path, data, job, relpath=relpath)
     result.digest = content_hash(data)
+    after_file()
     return result
 
 

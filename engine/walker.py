@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import libcst as cst
 
+from asyncmend.codemods.facts.base import release_closure
 from asyncmend.codemods.semantic.tree import NODE_TYPES, child_fields, is_node
 
 Handler = Callable[[cst.CSTNode], object]
@@ -37,7 +38,11 @@ def walk(module: cst.Module, visitors: Sequence[object], ancestors: list[cst.CST
 
     ``ancestors`` is the list the visitors were given; it is kept up to date in place.
     """
-    visitor(visitors, ancestors)(module)
+    visit = visitor(visitors, ancestors)
+    try:
+        visit(module)
+    finally:
+        release_closure(visit)  # it and the rules' tree are freed without the collector
 
 
 def visitor(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from asyncmend.codemods.base import ImportSpec
+from asyncmend.codemods.facts.base import release_closure
 from asyncmend.codemods.semantic.bindings import bindings_of
 from asyncmend.codemods.semantic.tree import SCOPE_NODES, child_blocks, iter_children
 
@@ -369,6 +370,7 @@ class _DropImports(cst.CSTTransformer):
             path.pop()
 
         visit(module)
+        release_closure(visit)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         return id(node) in self.on_path

@@ -181,3 +181,13 @@ def dotted(node: ast.AST) -> str | None:
         base = dotted(node.value)
         return f"{base}.{node.attr}" if base else None
     return None
+
+
+def release_closure(function: Callable[..., object]) -> None:
+    """Cut a recursive closure's reference to itself once it is done. The nested
+    function holds its own cell: a cycle that keeps everything it closes over (a rule,
+    its context, a whole tree) until the cyclic collector runs, which batch runs keep
+    off (``engine/gcpolicy.py``); cut, reference counting frees it all at once."""
+    for cell in function.__closure__ or ():
+        if cell.cell_contents is function:
+            cell.cell_contents = None

@@ -19,6 +19,7 @@ from asyncmend.codemods.facts.base import (
     collector,
     depends_aliases,
     iter_child_nodes,
+    release_closure,
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
@@ -86,6 +87,7 @@ def async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
                 scan(stmt.body, prefix)
 
     scan(tree.body, "")
+    release_closure(scan)
     return kinds
 
 
@@ -332,6 +334,7 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
                 scan(stmt.body, prefix)
 
     scan(tree.body, "")
+    release_closure(scan)
     return found
 
 

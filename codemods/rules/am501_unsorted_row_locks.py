@@ -10,6 +10,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, Rule
 from asyncmend.codemods.edits.comments import comment_lines, comments_in
 from asyncmend.codemods.edits.statements import simple_statement
+from asyncmend.codemods.facts.base import release_closure
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.locks import RowLock, model_node, repo_lock_graph, row_lock
 from asyncmend.codemods.semantic.sessions import session_names
@@ -176,6 +177,7 @@ class UnsortedRowLocks(Rule):
             if isinstance(n, cst.IndentedBlock)
         )
         visit(func, (), None, None, outer)
+        release_closure(visit)
         return found
 
     def _held_together(self, first: _Acquisition, second: _Acquisition) -> bool:

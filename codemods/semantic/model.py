@@ -112,6 +112,12 @@ class SemanticModel:
         #: many times (a closure over a local dict: this is the hottest call there is).
         self.children: Children = _memoized_children()
 
+    def release(self) -> None:
+        """Forget every memo (``FileContext.release``): answers may refer back to
+        the model or hold closures over it."""
+        self.memo.clear()
+        self.children = _memoized_children()
+
     # -- memo ----------------------------------------------------------------------
 
     def memoized(self, kind: str, node: cst.CSTNode) -> Any:

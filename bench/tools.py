@@ -219,6 +219,8 @@ GROUPS = {
     "asyncmend": ["asyncmend-cold", "asyncmend-warm", "asyncmend-diff", "asyncmend-fix"],
     "ruff": ["ruff-cold", "ruff-warm", "ruff-diff", "ruff-fix"],
     "fixit": ["fixit", "fixit-fix"],
+    # The key "fixit" names the group above; this selects its lint run alone.
+    "fixit-lint": ["fixit"],
     "parse": ["parse-1", "parse-n"],
 }
 

@@ -181,3 +181,15 @@ def dotted(node: ast.AST) -> str | None:
         base = dotted(node.value)
         return f"{base}.{node.attr}" if base else None
     return None
+
+
+def resolve_import(name: str | None, facts: FileFacts) -> str | None:
+    """A dotted name as written in a module, its head resolved through the module's
+    imports (``Adapter`` -> ``app.db.Adapter``); unchanged when the head is no import."""
+    if name is None:
+        return None
+    head, _, rest = name.partition(".")
+    target = facts.imports.get(head)
+    if target is None:
+        return name
+    return f"{target}.{rest}" if rest else target

@@ -13,6 +13,7 @@ Facts are plain data (picklable, JSON-able), cached by content hash.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -69,12 +70,34 @@ def module_name_for(path: str | Path) -> str | None:
     return ".".join(parts) or None
 
 
+#: A module-level ``def`` annotated to return one named type (``-> Adapter:``; the line
+#: of a multi-line header's closing parenthesis included): a factory whose result's
+#: methods may give sessions (``returned_classes``). Generics and unions do not match.
+_RETURNS_ONE_TYPE = re.compile(
+    rb"^(?:(?:async )?def [^\n]*\)|\))\s*->\s*[\"']?([A-Za-z_][\w.]*)[\"']?\s*:", re.MULTILINE
+)
+#: Return types that are no class of the repo.
+_NOT_FACTORY_TYPES = frozenset(
+    {b"None", b"str", b"int", b"float", b"bool", b"bytes", b"dict", b"list", b"set", b"tuple",
+     b"frozenset", b"complex", b"object", b"type", b"Any", b"NoReturn", b"Never", b"Self"}
+)  # fmt: skip
+
+
+def may_return_class(data: bytes) -> bool:
+    """Pass 1 must read a file without its other tokens: it may define a factory."""
+    return any(m.group(1) not in _NOT_FACTORY_TYPES for m in _RETURNS_ONE_TYPE.finditer(data))
+
+
 def collect_facts(path: str, data: bytes) -> FileFacts:
     """Pass 1 for one file."""
     facts = FileFacts(path=path, module=module_name_for(path))
     # A package's __init__ often only re-exports (``from .users import create_user``):
     # its imports are what resolves ``package.create_user`` to the coroutine.
-    if not any(token in data for token in FACT_TRIGGERS) and not path.endswith("__init__.py"):
+    if (
+        not any(token in data for token in FACT_TRIGGERS)
+        and not path.endswith("__init__.py")
+        and not may_return_class(data)
+    ):
         return facts
     tree = parse_for_facts(data)
     if tree is None:

@@ -81,3 +81,57 @@ def test_checking_one_file_still_knows_the_rest_of_its_package(tmp_path: Path) -
     assert report.files_checked == 1
     assert sorted(f.line for f in report.findings) == [15, 16, 22]
     assert any("shop.services.users.create_user" in f.message for f in report.findings)
+
+
+FACTORIES = b"""
+import functools
+from typing import Optional
+
+from app.db import Adapter
+from app.plugins import register
+
+
+class Local:
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def cached() -> Adapter: ...
+
+
+async def opened() -> "Local": ...
+
+
+def optional() -> Optional[Adapter]: ...
+
+
+def either() -> Adapter | None: ...
+
+
+@register
+def wrapped() -> Adapter: ...
+
+
+def rebound() -> Adapter: ...
+
+
+rebound = register(rebound)
+
+
+def builtin() -> dict: ...
+"""
+
+
+def test_returned_classes_name_one_class_of_an_undecorated_or_cached_factory() -> None:
+    """A file with no other pass-1 token is still read (its factories' annotations), and
+    only a factory annotated with one class, undecorated or cached, not rebound, counts."""
+    facts = collect_facts("app/factory.py", FACTORIES)
+    assert facts.extra["returned_classes"] == {
+        "cached": {"class": "app.db.Adapter", "local": False, "async": False},
+        "opened": {"class": "Local", "local": True, "async": True},
+    }
+    sync_only = b"from app.db import Adapter\n\n\ndef get(\n    url: str,\n) -> Adapter: ...\n"
+    assert collect_facts("app/sync.py", sync_only).extra["returned_classes"] == {
+        "get": {"class": "app.db.Adapter", "local": False, "async": False}
+    }
+    assert collect_facts("app/other.py", b"def f() -> dict:\n    return {}\n").extra == {}

@@ -191,3 +191,15 @@ def release_closure(function: Callable[..., object]) -> None:
     for cell in function.__closure__ or ():
         if cell.cell_contents is function:
             cell.cell_contents = None
+
+
+def resolve_import(name: str | None, facts: FileFacts) -> str | None:
+    """A dotted name as written in a module, its head resolved through the module's
+    imports (``Adapter`` -> ``app.db.Adapter``); unchanged when the head is no import."""
+    if name is None:
+        return None
+    head, _, rest = name.partition(".")
+    target = facts.imports.get(head)
+    if target is None:
+        return name
+    return f"{target}.{rest}" if rest else target

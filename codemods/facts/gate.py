@@ -422,6 +422,9 @@ class GateFacts:
         sources = [here] if here is not None else []
         if callee.partition(".")[0] in self.imports:
             sources.extend(self.imported_facts)
+        elif "." in callee:  # `adapter.get_session()`: a method of an imported or made class
+            sources.extend(self.imported_facts)
+            sources.extend(self.factory_class_facts)
         return any(
             key.rsplit(".", 1)[-1] == leaf
             for facts in sources
@@ -459,11 +462,33 @@ class GateFacts:
         return list(found.values())
 
     @cached_property
+    def factory_class_facts(self) -> list[Any]:
+        """Pass-1 facts of the modules that may define the classes which the factories of
+        this file or of the modules it imports are annotated to return
+        (``returned_classes``): where ``adapter = get_adapter()``'s methods live."""
+        index = self.index
+        if index is None:
+            return []
+        here = index.by_path.get(self.path)
+        found: dict[int, Any] = {}
+        for facts in ([here] if here is not None else []) + self.imported_facts:
+            for info in facts.extra.get("returned_classes", {}).values():
+                qualified = f"{facts.module}.{info['class']}" if info["local"] else info["class"]
+                for name in {qualified, index.resolve(qualified)}:
+                    parts = name.split(".")
+                    for split in range(1, len(parts)):
+                        target = index.by_module.get(".".join(parts[:split]))
+                        if target is not None:
+                            found[id(target)] = target
+        return list(found.values())
+
+    @cached_property
     def may_have_sessions(self) -> bool:
         """Over-approximates "some name of this file can be known to hold a session"
         (async or sync): a session word used in code, an import of sqlalchemy or
-        sqlmodel, configured session factories or names, or an import of a repo module
-        whose pass-1 facts define a sessionmaker, session alias or dependency."""
+        sqlmodel, configured session factories or names, an import of a repo module
+        whose pass-1 facts define a sessionmaker, session alias or dependency, or a
+        factory returning a class with a method that gives a session."""
         if self.identifiers & _SESSION_WORDS:
             return True
         if self.settings.get("session-factories"):
@@ -480,9 +505,11 @@ class GateFacts:
             return True
         index = self.index
         here = index.by_path.get(self.path)
-        return here is not None and bool(
+        if here is not None and (
             here.sessionmakers or any(here.extra.get(k) for k in _SESSION_FACTS)
-        )
+        ):
+            return True
+        return any(facts.extra.get("session_returners") for facts in self.factory_class_facts)
 
     def directives_may_name(self, codes: Iterable[str]) -> bool:
         """A ``noqa`` comment may name one of ``codes``, or an ``asyncmend:`` one may be

@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from asyncmend.codemods.facts.base import (
     FileFacts,
@@ -20,6 +21,7 @@ from asyncmend.codemods.facts.base import (
     depends_aliases,
     iter_child_nodes,
     release_closure,
+    resolve_import,
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
@@ -335,6 +337,62 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
 
     scan(tree.body, "")
     release_closure(scan)
+    return found
+
+
+#: Decorators after which a call still returns what the function is annotated to return.
+_KEEPING_DECORATORS = frozenset({"functools.lru_cache", "functools.cache"})
+#: Annotation roots that name no class of the repo (``-> dict``, ``-> Any``).
+_NOT_REPO_CLASSES = ("typing.", "typing_extensions.", "collections.", "builtins.")
+
+
+def _top_level_names(body: Iterable[ast.stmt]) -> Iterator[str]:
+    """Names the module binds at top level (also inside ``if``/``try``/``with`` blocks)."""
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield stmt.name
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            yield from ((a.asname or a.name).split(".")[0] for a in stmt.names)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            yield from (n.id for t in targets for n in walk(t) if isinstance(n, ast.Name))
+        if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.AsyncFor, ast.While)):
+            for block in ("body", "orelse", "finalbody"):
+                yield from _top_level_names(getattr(stmt, block, ()))
+            for handler in getattr(stmt, "handlers", ()):
+                yield from _top_level_names(handler.body)
+
+
+@collector("returned_classes", triggers=(b"->",), empty={})
+def returned_classes(tree: ast.Module, facts: FileFacts) -> dict[str, dict[str, Any]]:
+    """Module-level factories annotated to return one class (``def get_adapter() ->
+    Adapter``), undecorated or cached (``@lru_cache``, ``@cache``): name -> {"class": a
+    module-level class of this file (``"local"``) or the qualified name of an imported one,
+    "local", "async": whether a call must be awaited for it}. A union, ``Optional`` or
+    generic names no one class; a factory, class or import name bound twice is left out."""
+    counts: dict[str, int] = {}
+    for name in _top_level_names(tree.body):
+        counts[name] = counts.get(name, 0) + 1
+    classes = {stmt.name for stmt in tree.body if isinstance(stmt, ast.ClassDef)}
+    found: dict[str, dict[str, Any]] = {}
+    for stmt in tree.body:
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or counts[stmt.name] > 1:
+            continue
+        decorators = (
+            _dotted(d.func if isinstance(d, ast.Call) else d) for d in stmt.decorator_list
+        )
+        if not all(resolve_import(d, facts) in _KEEPING_DECORATORS for d in decorators):
+            continue
+        name = _dotted(_annotation(stmt.returns)) if stmt.returns is not None else None
+        if name is None or counts.get(name.split(".")[0], 0) != 1:
+            continue
+        is_async = isinstance(stmt, ast.AsyncFunctionDef)
+        if name in classes:
+            found[stmt.name] = {"class": name, "local": True, "async": is_async}
+        elif name.split(".")[0] in facts.imports:
+            qualified = resolve_import(name, facts) or name
+            if not qualified.startswith(_NOT_REPO_CLASSES):
+                found[stmt.name] = {"class": qualified, "local": False, "async": is_async}
     return found
 
 

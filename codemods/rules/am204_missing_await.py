@@ -156,6 +156,10 @@ class MissingAwait(Rule):
                 sessions = strict_session_names(func, self.context)
             if isinstance(node.func.value, cst.Attribute):
                 sessions |= self_session_attributes(functions, self.ancestors, self.context)
+            head = (_receiver(node) or "").split(".")[0]
+            if sessions and self.semantic.comprehension_binds(head, node, self.ancestors):
+                # `[s for s in rows if s.get(k)]`: the comprehension's own `s`.
+                sessions = frozenset(s for s in sessions if s.split(".")[0] != head)
         callee = coroutine_callee(node, self.context, sessions)
         if callee is None or self._shadowed(node, func, sessions):
             return

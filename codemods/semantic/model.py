@@ -32,6 +32,7 @@ from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.tree import (
     SCOPE_NODES,
     Children,
+    assigned_names,
     dotted_name,
     iter_children,
     iter_descendants,
@@ -96,6 +97,10 @@ def _memoized_children() -> Children:
         return found
 
     return children
+
+
+#: Expressions whose ``for`` targets are variables of their own scope.
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
 class SemanticModel:
@@ -354,6 +359,34 @@ class SemanticModel:
             if isinstance(node, (cst.FunctionDef, cst.Lambda)) and name in self.local_names(node):
                 return True
         return name in self.module_bound_names()
+
+    def comprehension_binds(
+        self, name: str, node: cst.CSTNode, ancestors: Sequence[cst.CSTNode]
+    ) -> bool:
+        """Whether ``name`` read at ``node`` (``ancestors`` above it) is the own variable
+        of an enclosing comprehension (``[s for s in rows if s.get(k)]``), not the
+        function's ``name``. The outermost ``for``'s iterable is read outside."""
+        path = [*ancestors, node]
+        for index in range(len(ancestors) - 1, -1, -1):
+            comp = path[index]
+            if isinstance(comp, (cst.FunctionDef, cst.Lambda)):
+                return False
+            if not isinstance(comp, _COMPREHENSIONS):
+                continue
+            below = path[index + 1 : index + 3]
+            if (
+                below
+                and below[0] is comp.for_in
+                and len(below) > 1
+                and below[1] is comp.for_in.iter
+            ):
+                continue  # the outermost iterable: evaluated in the enclosing scope
+            clause: cst.CompFor | None = comp.for_in
+            while clause is not None:
+                if name in assigned_names(clause.target):
+                    return True
+                clause = clause.inner_for_in
+        return False
 
     def means_import(self, name: str, ancestors: Sequence[cst.CSTNode]) -> bool:
         """Whether ``name``, read where ``ancestors`` lead, is only ever bound by imports:

@@ -15,6 +15,7 @@ from asyncmend.codemods.base import FileContext
 from asyncmend.codemods.facts import sessions as session_facts
 from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.fastapi import depends_target
+from asyncmend.codemods.semantic.returns import ClassRef, local_factory_class, returned_class
 from asyncmend.codemods.semantic.tree import (
     annotation_of,
     assignment,
@@ -583,21 +584,28 @@ def _returner_kind(
     if not isinstance(callee, cst.Attribute):
         return None
     receiver = dotted_name(callee.value)
-    if receiver is None:
-        return None
     method = callee.attr.value
+    if receiver is None:  # `get_adapter().get_async_session()`
+        cls = returned_class(callee.value, func, context)
+        return None if cls is None else _class_returner(cls, method, context)
     if func is not None and receiver in ("self", "cls") and (owner := _owner(func, context)):
         here = context.index.by_path.get(context.path)
         return session_facts.session_returners.of(here).get(f"{owner}.{method}")
     cls = _receiver_class(receiver, func, context)
     if cls is not None:
-        if isinstance(cls, str):
-            here = context.index.by_path.get(context.path)
-            return session_facts.session_returners.of(here).get(f"{cls}.{method}")
-        return _indexed_returner(f"{cls[0]}.{method}", context)
+        return _class_returner(cls, method, context)
     if receiver.split(".")[0] in context.semantic.imports:  # `db_module.get_session()`
         return _indexed_returner(context.semantic.resolve(callee) or "", context)
     return None
+
+
+def _class_returner(cls: ClassRef, method: str, context: FileContext) -> str | None:
+    """``session_returners`` of ``cls.method`` (a class of this module or, by its
+    qualified name, of the repo index)."""
+    if isinstance(cls, str):
+        here = context.index.by_path.get(context.path)
+        return session_facts.session_returners.of(here).get(f"{cls}.{method}")
+    return _indexed_returner(f"{cls[0]}.{method}", context)
 
 
 def _indexed_returner(qualified: str, context: FileContext) -> str | None:
@@ -633,9 +641,10 @@ def _owner(func: cst.FunctionDef, context: FileContext) -> str | None:
 
 def _receiver_class(
     receiver: str, func: cst.FunctionDef | None, context: FileContext
-) -> str | tuple[str] | None:
+) -> ClassRef | None:
     """The class of ``receiver`` by its parameter annotation in ``func`` (``db:
-    Database``) or a module-level ``db = Database(...)``: a local class name, or
+    Database``), its one binding there to a factory's call (``db = get_database()``,
+    ``returns``), or a module-level ``db = Database(...)``: a local class name, or
     ``(qualified,)`` for an imported one."""
     annotation: cst.BaseExpression | None = None
     if func is not None and "." not in receiver:
@@ -643,6 +652,9 @@ def _receiver_class(
             if param.name.value == receiver:
                 annotation = annotation_of(param)
                 break
+        else:  # `adapter = get_adapter()` with `def get_adapter() -> Adapter`
+            if (made := local_factory_class(receiver, func, context)) is not None:
+                return made
     if (
         annotation is None
         and "." not in receiver

@@ -117,8 +117,9 @@ class SwallowedFailedCommit(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # An awaited commit/flush (of a name that may hold a session) in an `async def`
-        # holding a `try` (`_failing_calls` of its own scope).
+        # An awaited commit/flush (of a name that may hold a session) in the body of a
+        # `try` of its own `async def` (`_failing_calls`) with a handler that does not
+        # end with `raise` (a swallowing one).
         return gate.awaits_session_method(FAILING_METHODS, in_try=True)
 
     def visit_Try(self, node: cst.Try) -> None:

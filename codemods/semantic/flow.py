@@ -324,6 +324,13 @@ class Loaded:
     may_be_none: bool
 
 
+#: The session methods through which ``loaded_objects`` finds objects (adds, direct
+#: loads, and the ``execute``/``scalars`` calls results come from): AM303's gate.
+LOADING_METHODS = frozenset(
+    {"add", "add_all", "get", "get_one", "merge", "scalar", "execute", "scalars"}
+)
+
+
 def loaded_objects(flow: Flow) -> list[Loaded]:
     """Names bound to ORM objects of a session: ``x = await s.get(M, k)``,
     ``x = (await s.execute(select(M)...)).scalar_one()`` (directly or through a result

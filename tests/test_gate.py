@@ -281,3 +281,47 @@ def test_sharpened_candidates(
     plain = run([str(tmp_path)], select=[code], preview=True, jobs=1)
     key = [(f.line, f.column, f.code, f.message) for f in plain.findings]
     assert [(f.line, f.column, f.code, f.message) for f in gated.findings] == key
+
+
+NO_EXPIRY = """from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from app.models import User
+
+engine = create_async_engine("sqlite+aiosqlite://")
+async_session = async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def rename(session: AsyncSession, key: int, name: str) -> str:
+    user = await session.get(User, key)
+    user.name = name
+    await session.commit()
+    return user.name
+
+
+async def rename_own(key: int, name: str) -> str:
+    async with OWN as session:
+        user = await session.get(User, key)
+        user.name = name
+        await session.commit()
+        return user.name
+"""
+
+
+@pytest.mark.parametrize(
+    ("own", "parsed", "findings"),
+    [("async_session()", False, 0), ("AsyncSession(engine)", True, 1)],
+    ids=["sessionmaker-keeps-objects", "own-asyncsession-expires"],
+)
+def test_am303_needs_a_session_that_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own: str, parsed: bool, findings: int
+) -> None:
+    # The repo's one sessionmaker keeps objects on commit: only a session made by
+    # `AsyncSession(...)` itself (default expire_on_commit=True) can be expired.
+    (tmp_path / "service.py").write_text(NO_EXPIRY.replace("OWN", own))
+    calls = _parsed(monkeypatch)
+    report = run([str(tmp_path)], select=["AM303"], jobs=1)
+    assert bool(calls) is parsed
+    assert [f.code for f in report.findings] == ["AM303"] * findings
+    monkeypatch.setattr(process, "GATE", False)
+    assert len(run([str(tmp_path)], select=["AM303"], jobs=1).findings) == findings

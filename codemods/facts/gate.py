@@ -19,6 +19,10 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
+from asyncmend.codemods.facts.transactions import (
+    repo_expires_on_commit,
+    some_sessionmaker_expires,
+)
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -85,6 +89,8 @@ class Frame:
     mentions: set[str] = field(default_factory=set)
     #: It declares ``global`` or ``nonlocal`` names.
     declares: bool = False
+    #: The attributes its decorators end in (``@router.get(...)``: ``get``).
+    decorators: tuple[str, ...] = ()
     #: Two adjacent ``name = await call(...)`` statements in one block.
     adjacent_awaits: bool = False
 
@@ -375,6 +381,19 @@ class GateFacts:
             (id(c.frame), c.receiver) in used for c in self.awaited_session_calls(("commit",))
         )
 
+    def may_expire_on_commit(self) -> bool:
+        """Some session of this file may expire its objects on commit
+        (``flow.session_expires_on_commit``): the repo's answer for sessions of unknown
+        factory, an async sessionmaker of the repo that keeps the default (a session
+        bound to one, or yielded by a dependency on one), or an ``AsyncSession(...)``
+        call here (which keeps it unless told otherwise)."""
+        if self.index is None:
+            return True
+        files = self.index.by_path.values()
+        if repo_expires_on_commit(files) or some_sessionmaker_expires(files):
+            return True
+        return self.calls_leaf(("AsyncSession",))
+
     def request_sessions(self, frame: Frame) -> bool:
         """``frame`` has a parameter that may be a request's session: ``Depends(...)``
         as default, or annotated as an AsyncSession (or an alias of one)."""
@@ -652,6 +671,12 @@ class _Walker:
                 self.gate.module_async_defs.add(node.name)
         frame = Frame(kind, self.frame)
         self.gate.frames.append(frame)
+        if not isinstance(node, ast.Lambda) and node.decorator_list:
+            frame.decorators = tuple(
+                expr.attr
+                for decorator in node.decorator_list
+                if isinstance(expr := getattr(decorator, "func", decorator), ast.Attribute)
+            )
         args = node.args
         positional = [*args.posonlyargs, *args.args]
         tail = positional[len(positional) - len(args.defaults) :]

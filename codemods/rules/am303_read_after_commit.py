@@ -103,7 +103,8 @@ class ReadAfterCommit(Rule):
     def candidate(cls, gate: Rule.Gate) -> bool:
         # commit_flow's test (an awaited commit of a name that may hold a session) and
         # loaded_objects' for the same session: it adds or loads something in that function.
-        return gate.commits_after_use(LOADING_METHODS)
+        # Then session_expires_on_commit must be able to answer True.
+        return gate.commits_after_use(LOADING_METHODS) and gate.may_expire_on_commit()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         found = commit_flow(node, self.context, self.ancestors)

@@ -475,19 +475,7 @@ def repo_expires_on_commit(context: FileContext) -> bool:
     decide), the factory is not determined: False, so the rules stay silent."""
     cached = context.semantic.memo.get("repo_expires_on_commit")
     if cached is None:
-        seen = [
-            value
-            for facts in context.index.by_path.values()
-            for value in transaction_facts.sessionmaker_calls.of(facts)
-        ]
-        if not seen:
-            seen = [
-                info.get("expire_on_commit")
-                for facts in context.index.by_path.values()
-                for info in facts.sessionmakers.values()
-                if info.get("async")
-            ]
-        cached = len(seen) == 1 and seen[0] is True
+        cached = transaction_facts.repo_expires_on_commit(context.index.by_path.values())
         context.semantic.memo["repo_expires_on_commit"] = cached
     return cached
 

@@ -325,3 +325,34 @@ def test_am303_needs_a_session_that_expires(
     assert [f.code for f in report.findings] == ["AM303"] * findings
     monkeypatch.setattr(process, "GATE", False)
     assert len(run([str(tmp_path)], select=["AM303"], jobs=1).findings) == findings
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "parsed", "findings"),
+    [
+        ("test_api.py", "", False, 0),
+        ("test_api.py", "[tool.asyncmend.AM202]\ninclude-tests = true\n", True, 1),
+        ("api.py", "", True, 1),
+    ],
+    ids=["test-file", "test-file-included", "service-file"],
+)
+def test_am202_skips_test_modules_unless_included(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    config: str,
+    parsed: bool,
+    findings: int,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(config)
+    (tmp_path / name).write_text(
+        "import asyncio\n\n\n"
+        "async def f() -> None:\n"
+        "    a = await asyncio.sleep(1, 'a')\n"
+        "    b = await asyncio.sleep(1, 'b')\n"
+        "    print(a, b)\n"
+    )
+    calls = _parsed(monkeypatch)
+    report = run([str(tmp_path)], select=["AM202"], preview=True, jobs=1)
+    assert bool(calls) is parsed
+    assert [f.code for f in report.findings] == ["AM202"] * findings

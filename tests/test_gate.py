@@ -185,6 +185,29 @@ SHARPENED = {
         False,
         0,
     ),
+    "am301-imported-database-error-in-a-tuple": (
+        "AM301",
+        "from sqlalchemy import exc as db_errors\n\n\n"
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except (ValueError, db_errors.IntegrityError):\n"
+        "        return False\n"
+        "    return True\n",
+        True,
+        1,
+    ),
+    "am301-catches-no-database-error": (
+        "AM301",
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except (ValueError, KeyError):\n"
+        "        return False\n"
+        "    return True\n",
+        False,
+        0,
+    ),
     "am303-loaded-through-a-result": (
         "AM303",
         "async def rename(session: AsyncSession, key: int, name: str) -> str:\n"

@@ -132,9 +132,10 @@ class CallSite:
     #: a display that is one, the test of ``x if call else y``, or the value of
     #: ``name = call`` in a function whose body mentions ``name`` nowhere else.
     dropped: bool = False
-    #: It lies in the body of a ``try`` of its own function that has a handler not
-    #: ending with ``raise`` (AM301's swallowing handlers).
-    guarded: bool = False
+    #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
+    #: statements of its own function whose body holds it: each the dotted names of
+    #: the classes it catches, None for a bare ``except:``.
+    guarded: tuple[tuple[str, ...] | None, ...] = ()
 
 
 class GateFacts:
@@ -362,7 +363,7 @@ class GateFacts:
             and c.receiver is not None
             and c.frame is not None
             and c.frame.kind == "async"
-            and (c.guarded or not in_try)
+            and (bool(c.guarded) or not in_try)
             and self.frame_may_have_session(c.frame)
         )
 
@@ -621,8 +622,8 @@ class _Walker:
         self.withs: list[tuple[str, tuple[int, int], tuple[Frame, str, str | None]]] = []
         self._line_starts: list[int] | None = None
         #: Inside the body of a ``try`` of the current function with a handler that
-        #: does not end with ``raise`` (``CallSite.guarded``).
-        self.guarded = False
+        #: does not end with ``raise``: those handlers (``CallSite.guarded``).
+        self.guarded: tuple[tuple[str, ...] | None, ...] = ()
         self.is_package = gate.path.endswith("__init__.py")
         self.dispatch = {
             getattr(ast, name[6:]): getattr(self, name)
@@ -705,7 +706,7 @@ class _Walker:
             self._hand([node.body])
         saved = self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs
         self.frame, self.in_class, self.guarded, self.pending, self.withs = (
-            frame, False, False, [], []
+            frame, False, (), [], []
         )  # fmt: skip
         for name in _child_fields(type(node)):  # in ast's order: args before the body
             self.in_header = saved[2] or name != "body"
@@ -915,9 +916,10 @@ class _Walker:
 
     def _try(self, node: ast.Try | ast.TryStar) -> None:
         saved = self.guarded
-        self.guarded = saved or any(
-            not (handler.body and isinstance(handler.body[-1], ast.Raise))
+        self.guarded = saved + tuple(
+            _caught(handler)
             for handler in node.handlers
+            if not (handler.body and isinstance(handler.body[-1], ast.Raise))
         )
         self._visit_field(node, "body")
         self.guarded = saved
@@ -1081,6 +1083,14 @@ class _Walker:
         if leaf == "gather" and _shares_a_name(node):
             self.gate.shared_gathers.append(site)
         self.generic_visit(node)
+
+
+def _caught(handler: ast.ExceptHandler) -> tuple[str, ...] | None:
+    """The dotted names of the classes a handler catches; None for a bare ``except:``."""
+    if handler.type is None:
+        return None
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return tuple(name for expr in types if (name := dotted(expr)) is not None)
 
 
 def _utf8(source: bytes) -> bool:

@@ -142,6 +142,13 @@ SHARPENED = {
         True,
         2,
     ),
+    "am203-renamed-unread-local": (
+        "AM203",
+        "from asyncio import create_task as spawn\n\n\n"
+        "async def f() -> None:\n    task = spawn(asyncio.sleep(1))\n",
+        True,
+        1,
+    ),
     "am203-kept": (
         "AM203",
         "async def f() -> None:\n"

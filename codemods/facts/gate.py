@@ -129,8 +129,9 @@ class CallSite:
     #: where the ``def`` is, not in the body; ``frame`` is still that function's.
     in_header: bool = False
     #: Its value is dropped (AM203's positions): an expression statement, an element of
-    #: a display that is one, the test of ``x if call else y``, or the value of
-    #: ``name = call`` in a function whose body mentions ``name`` nowhere else.
+    #: a display that is one, the test of ``x if call else y``, or (asked only of calls
+    #: named like ``_SPAWNERS``) the value of ``name = call`` in a function whose body
+    #: mentions ``name`` nowhere else.
     dropped: bool = False
     #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
     #: statements of its own function whose body holds it: each the dotted names of
@@ -210,13 +211,12 @@ class GateFacts:
 
     def calls_leaf(self, leaves: Iterable[str], *, dropped: bool = False) -> bool:
         """Some call (with ``dropped``: whose value is dropped, ``CallSite.dropped``)
-        whose last name part is one of ``leaves``, or, when there is such a call at
-        all, some import renames a name ending so (the call may use the new name)."""
+        whose last name part is one of ``leaves``, or some import renames a name ending
+        so (the call may use the new name)."""
         wanted = frozenset(leaves)
-        calls = [call for call in self.calls if call.dropped] if dropped else self.calls
-        if any(call.leaf in wanted for call in calls):
+        if self.renames_leaf(wanted):
             return True
-        return bool(calls) and self.renames_leaf(wanted)
+        return any(call.leaf in wanted and (call.dropped or not dropped) for call in self.calls)
 
     def renames_leaf(self, leaves: frozenset[str]) -> bool:
         """Some import binds a name ending in one of ``leaves`` under another name."""
@@ -801,7 +801,12 @@ class _Walker:
                 if isinstance(target, ast.Name) and (source := _source(value, typed)):
                     self.klass.attributes.setdefault(target.id, []).append((None, source))
         if isinstance(value, ast.Call):
-            if self.frame is not None and len(targets) == 1 and isinstance(targets[0], ast.Name):
+            if (
+                self.frame is not None
+                and len(targets) == 1
+                and isinstance(targets[0], ast.Name)
+                and _leaf(value.func) in _SPAWNERS
+            ):
                 self.unread[id(value)] = targets[0].id
             callee = _callee(value)
             names = [name for t in targets if (name := dotted(t)) is not None]
@@ -1083,6 +1088,16 @@ class _Walker:
         if leaf == "gather" and _shares_a_name(node):
             self.gate.shared_gathers.append(site)
         self.generic_visit(node)
+
+
+#: Calls whose ``name = call`` is checked for a name never read again (AM203).
+_SPAWNERS = frozenset({"create_task", "ensure_future"})
+
+
+def _leaf(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
 
 
 def _caught(handler: ast.ExceptHandler) -> tuple[str, ...] | None:

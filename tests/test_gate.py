@@ -103,3 +103,286 @@ def test_am103_reads_no_decorator_call_as_in_the_handler(
     report = run([str(tmp_path)], select=["AM103"], jobs=1)
     assert bool(calls) is parsed
     assert [f.code for f in report.findings] == (["AM103"] if parsed else [])
+
+
+HEADER = """import asyncio
+
+from fastapi import Depends
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from app.db import get_session
+from app.models import User
+
+async_session = async_sessionmaker(create_async_engine("sqlite+aiosqlite://"))
+
+
+"""
+
+#: (rule, body, parsed, findings): what each sharpened candidate test keeps (a case a
+#: coarser reading of the rule would miss) and what it now skips.
+SHARPENED = {
+    "am203-unread-local": (
+        "AM203",
+        "async def f() -> None:\n    task = asyncio.create_task(asyncio.sleep(1))\n",
+        True,
+        1,
+    ),
+    "am203-conditional-test": (
+        "AM203",
+        "async def f() -> int:\n    return 1 if asyncio.create_task(asyncio.sleep(1)) else 0\n",
+        True,
+        1,
+    ),
+    "am203-dropped-tuple": (
+        "AM203",
+        "async def f() -> None:\n"
+        "    asyncio.create_task(asyncio.sleep(1)), asyncio.create_task(asyncio.sleep(2))\n",
+        True,
+        2,
+    ),
+    "am203-renamed-unread-local": (
+        "AM203",
+        "from asyncio import create_task as spawn\n\n\n"
+        "async def f() -> None:\n    task = spawn(asyncio.sleep(1))\n",
+        True,
+        1,
+    ),
+    "am203-kept": (
+        "AM203",
+        "async def f() -> None:\n"
+        "    task = asyncio.create_task(asyncio.sleep(1))\n"
+        "    await task\n"
+        "    tasks = {asyncio.create_task(asyncio.sleep(2))}\n"
+        "    await asyncio.wait(tasks)\n",
+        False,
+        0,
+    ),
+    "am301-outer-try-swallows": (
+        "AM301",
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        try:\n"
+        "            await session.commit()\n"
+        "        except SQLAlchemyError:\n"
+        "            print('failed')\n"
+        "            raise\n"
+        "    except SQLAlchemyError:\n"
+        "        return False\n"
+        "    return True\n",
+        True,
+        1,
+    ),
+    "am301-reraised-or-outside-body": (
+        "AM301",
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        print('failed')\n"
+        "        raise\n"
+        "    try:\n"
+        "        print('start')\n"
+        "    except ValueError:\n"
+        "        return False\n"
+        "    else:\n"
+        "        await session.flush()\n"
+        "    return True\n",
+        False,
+        0,
+    ),
+    "am301-imported-database-error-in-a-tuple": (
+        "AM301",
+        "from sqlalchemy import exc as db_errors\n\n\n"
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except (ValueError, db_errors.IntegrityError):\n"
+        "        return False\n"
+        "    return True\n",
+        True,
+        1,
+    ),
+    "am301-catches-no-database-error": (
+        "AM301",
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except (ValueError, KeyError):\n"
+        "        return False\n"
+        "    return True\n",
+        False,
+        0,
+    ),
+    "am303-loaded-through-a-result": (
+        "AM303",
+        "async def rename(session: AsyncSession, key: int, name: str) -> str:\n"
+        "    result = await session.execute(select(User).where(User.id == key))\n"
+        "    user = result.scalar_one()\n"
+        "    user.name = name\n"
+        "    await session.commit()\n"
+        "    return user.name\n",
+        True,
+        1,
+    ),
+    "am303-nothing-loaded-here": (
+        "AM303",
+        "async def rename(session: AsyncSession, user: User, name: str) -> str:\n"
+        "    user.name = name\n"
+        "    await session.commit()\n"
+        "    return user.name\n",
+        False,
+        0,
+    ),
+    "am104-used-after-outer-block": (
+        "AM104",
+        "async def f(flag: bool) -> None:\n"
+        "    if flag:\n"
+        "        async with async_session() as session:\n"
+        "            await session.execute(text('select 1'))\n"
+        "    print(session)\n",
+        True,
+        1,
+    ),
+    "am104-not-used-after": (
+        "AM104",
+        "async def f() -> None:\n"
+        "    async with async_session() as session:\n"
+        "        await session.execute(text('select 1'))\n"
+        "    print('done')\n",
+        False,
+        0,
+    ),
+    "am201-starred-comprehension": (
+        "AM201",
+        "async def load(session: AsyncSession, key: int) -> object:\n"
+        "    return await session.get(User, key)\n\n\n"
+        "async def f(session: AsyncSession, keys: list[int]) -> list[object]:\n"
+        "    return await asyncio.gather(*(load(session, k) for k in keys))\n",
+        True,
+        1,
+    ),
+    "am201-one-use": (
+        "AM201",
+        "async def load(session: AsyncSession, key: int) -> object:\n"
+        "    return await session.get(User, key)\n\n\n"
+        "async def f(session: AsyncSession) -> list[object]:\n"
+        "    return await asyncio.gather(load(session, 1), asyncio.sleep(1))\n",
+        False,
+        0,
+    ),
+    "am103-loop-target-store": (
+        "AM103",
+        "async def f(items: list[User], session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    for item in items:\n"
+        "        item.session = session\n",
+        False,
+        0,
+    ),
+    "am103-stored-in-a-module-dict": (
+        "AM103",
+        "CACHE: dict[str, AsyncSession] = {}\n\n\n"
+        "async def f(session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    CACHE['last'] = session\n",
+        True,
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "body", "parsed", "findings"), SHARPENED.values(), ids=list(SHARPENED)
+)
+def test_sharpened_candidates(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    body: str,
+    parsed: bool,
+    findings: int,
+) -> None:
+    (tmp_path / "service.py").write_text(HEADER + body)
+    calls = _parsed(monkeypatch)
+    gated = run([str(tmp_path)], select=[code], preview=True, jobs=1)
+    assert bool(calls) is parsed
+    assert [f.code for f in gated.findings] == [code] * findings
+    monkeypatch.setattr(process, "GATE", False)
+    plain = run([str(tmp_path)], select=[code], preview=True, jobs=1)
+    key = [(f.line, f.column, f.code, f.message) for f in plain.findings]
+    assert [(f.line, f.column, f.code, f.message) for f in gated.findings] == key
+
+
+NO_EXPIRY = """from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from app.models import User
+
+engine = create_async_engine("sqlite+aiosqlite://")
+async_session = async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def rename(session: AsyncSession, key: int, name: str) -> str:
+    user = await session.get(User, key)
+    user.name = name
+    await session.commit()
+    return user.name
+
+
+async def rename_own(key: int, name: str) -> str:
+    async with OWN as session:
+        user = await session.get(User, key)
+        user.name = name
+        await session.commit()
+        return user.name
+"""
+
+
+@pytest.mark.parametrize(
+    ("own", "parsed", "findings"),
+    [("async_session()", False, 0), ("AsyncSession(engine)", True, 1)],
+    ids=["sessionmaker-keeps-objects", "own-asyncsession-expires"],
+)
+def test_am303_needs_a_session_that_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own: str, parsed: bool, findings: int
+) -> None:
+    # The repo's one sessionmaker keeps objects on commit: only a session made by
+    # `AsyncSession(...)` itself (default expire_on_commit=True) can be expired.
+    (tmp_path / "service.py").write_text(NO_EXPIRY.replace("OWN", own))
+    calls = _parsed(monkeypatch)
+    report = run([str(tmp_path)], select=["AM303"], jobs=1)
+    assert bool(calls) is parsed
+    assert [f.code for f in report.findings] == ["AM303"] * findings
+    monkeypatch.setattr(process, "GATE", False)
+    assert len(run([str(tmp_path)], select=["AM303"], jobs=1).findings) == findings
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "parsed", "findings"),
+    [
+        ("test_api.py", "", False, 0),
+        ("test_api.py", "[tool.asyncmend.AM202]\ninclude-tests = true\n", True, 1),
+        ("api.py", "", True, 1),
+    ],
+    ids=["test-file", "test-file-included", "service-file"],
+)
+def test_am202_skips_test_modules_unless_included(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    config: str,
+    parsed: bool,
+    findings: int,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(config)
+    (tmp_path / name).write_text(
+        "import asyncio\n\n\n"
+        "async def f() -> None:\n"
+        "    a = await asyncio.sleep(1, 'a')\n"
+        "    b = await asyncio.sleep(1, 'b')\n"
+        "    print(a, b)\n"
+    )
+    calls = _parsed(monkeypatch)
+    report = run([str(tmp_path)], select=["AM202"], preview=True, jobs=1)
+    assert bool(calls) is parsed
+    assert [f.code for f in report.findings] == ["AM202"] * findings

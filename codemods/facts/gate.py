@@ -19,6 +19,10 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
+from asyncmend.codemods.facts.transactions import (
+    repo_expires_on_commit,
+    some_sessionmaker_expires,
+)
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -78,15 +82,17 @@ class Frame:
     assigned_calls: list[str | None] = field(default_factory=list)
     #: Base names of attribute or subscript targets it assigns (``app.state.x = ...``).
     store_bases: list[str] = field(default_factory=list)
-    #: Names its plain ``name = ...`` / ``name: T = ...`` statements bind.
+    #: Names its statements bind as locals: plain ``name = ...`` / ``name: T = ...``,
+    #: ``for`` and ``with ... as`` targets, ``except ... as`` names.
     assigned: set[str] = field(default_factory=set)
     #: Configured session names (``session-names``) it or a nested function mentions.
     mentions: set[str] = field(default_factory=set)
     #: It declares ``global`` or ``nonlocal`` names.
     declares: bool = False
+    #: The attributes its decorators end in (``@router.get(...)``: ``get``).
+    decorators: tuple[str, ...] = ()
     #: Two adjacent ``name = await call(...)`` statements in one block.
     adjacent_awaits: bool = False
-    has_try: bool = False
 
     def surely_local(self, name: str) -> bool:
         """``name`` is a local of this function by every reading (a parameter, or a
@@ -122,6 +128,15 @@ class CallSite:
     #: It lies in a function's header (decorators, defaults, annotations), which runs
     #: where the ``def`` is, not in the body; ``frame`` is still that function's.
     in_header: bool = False
+    #: Its value is dropped (AM203's positions): an expression statement, an element of
+    #: a display that is one, the test of ``x if call else y``, or (asked only of calls
+    #: named like ``_SPAWNERS``) the value of ``name = call`` in a function whose body
+    #: mentions ``name`` nowhere else.
+    dropped: bool = False
+    #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
+    #: statements of its own function whose body holds it: each the dotted names of
+    #: the classes it catches, None for a bare ``except:``.
+    guarded: tuple[tuple[str, ...] | None, ...] = ()
 
 
 class GateFacts:
@@ -157,8 +172,14 @@ class GateFacts:
         #: ``async with`` items directly in a function: (frame, item kind, callee), the
         #: kind "call" (``f()``), "name" (``session``) or "other".
         self.async_withs: list[tuple[Frame, str, str | None]] = []
+        #: The ``async_withs`` entries whose closed name (``as name``, or the item
+        #: ``name`` itself) is written after the block in its function (AM104).
+        self.reused_withs: list[tuple[Frame, str, str | None]] = []
         #: Module-level ``async def`` names.
         self.module_async_defs: set[str] = set()
+        #: Calls named ``gather`` two of whose positional arguments use one name
+        #: (AM201: a session shared by two awaitables).
+        self.shared_gathers: list[CallSite] = []
         #: Codes of the rules selected for the file (set by the engine).
         self.selected_codes: tuple[str, ...] = ()
 
@@ -175,26 +196,32 @@ class GateFacts:
         for target in self.imports.get(head, ()):
             yield f"{target}.{rest}" if rest else target
 
-    def may_call(self, qualified: Iterable[str]) -> bool:
-        """Some call's callee may resolve to one of ``qualified`` (``a.b.f``): by its own
-        name or through an import of its head (renamed imports included)."""
+    def may_call(self, qualified: Iterable[str], calls: Iterable[CallSite] | None = None) -> bool:
+        """Some call (of ``calls``, default all) whose callee may resolve to one of
+        ``qualified`` (``a.b.f``): by its own name or through an import of its head
+        (renamed imports included)."""
         wanted = frozenset(qualified)
         leaves = {name.rsplit(".", 1)[-1] for name in wanted}
         return any(
             call.name is not None
             and (call.leaf in leaves or call.name.partition(".")[0] in self.imports)
             and any(q in wanted for q in self.qualified(call.name))
-            for call in self.calls
+            for call in (self.calls if calls is None else calls)
         )
 
-    def calls_leaf(self, leaves: Iterable[str]) -> bool:
-        """Some call's last name part is one of ``leaves``, or some import renames a
-        name ending so (the call may use the new name)."""
+    def calls_leaf(self, leaves: Iterable[str], *, dropped: bool = False) -> bool:
+        """Some call (with ``dropped``: whose value is dropped, ``CallSite.dropped``)
+        whose last name part is one of ``leaves``, or some import renames a name ending
+        so (the call may use the new name)."""
         wanted = frozenset(leaves)
-        if any(call.leaf in wanted for call in self.calls):
+        if self.renames_leaf(wanted):
             return True
+        return any(call.leaf in wanted and (call.dropped or not dropped) for call in self.calls)
+
+    def renames_leaf(self, leaves: frozenset[str]) -> bool:
+        """Some import binds a name ending in one of ``leaves`` under another name."""
         return any(
-            target.rsplit(".", 1)[-1] in wanted and local != target.rsplit(".", 1)[-1]
+            target.rsplit(".", 1)[-1] in leaves and local != target.rsplit(".", 1)[-1]
             for local, targets in self.imports.items()
             for target in targets
         )
@@ -316,20 +343,57 @@ class GateFacts:
         )
 
     def awaits_session_method(self, methods: Iterable[str], *, in_try: bool = False) -> bool:
-        """Some ``await <x>.<method>(...)`` in the own scope of an ``async def`` (with
-        ``in_try``: one holding a ``try``) whose names may hold a session: what the
-        commit-reading rules start from (nested scopes have flows of their own)."""
+        """Some ``await <x>.<method>(...)`` in the own scope of an ``async def`` whose
+        names may hold a session (with ``in_try``: in the body of a ``try`` of that
+        function with a handler not ending with ``raise``): what the commit-reading
+        rules start from (nested scopes have flows of their own)."""
+        return any(True for _ in self.awaited_session_calls(methods, in_try=in_try))
+
+    def awaited_session_calls(
+        self, methods: Iterable[str], *, in_try: bool = False
+    ) -> Iterator[CallSite]:
+        """The calls ``awaits_session_method`` looks for (with ``in_try``: in the body of
+        a ``try`` of their function with a handler not ending with ``raise``)."""
         wanted = frozenset(methods)
-        return any(
-            c.leaf in wanted
+        return (
+            c
+            for c in self.calls
+            if c.leaf in wanted
             and c.awaited
             and c.receiver is not None
             and c.frame is not None
             and c.frame.kind == "async"
-            and (c.frame.has_try or not in_try)
+            and (bool(c.guarded) or not in_try)
             and self.frame_may_have_session(c.frame)
-            for c in self.calls
         )
+
+    def commits_after_use(self, uses: Iterable[str]) -> bool:
+        """An awaited commit (``awaited_session_calls``) whose receiver, in the same
+        function, also receives a call of one of ``uses`` (``session.add(x)``, ``await
+        session.get(M, k)``): AM303 reads only objects loaded or added through the
+        session it commits."""
+        wanted = frozenset(uses)
+        used = {
+            (id(c.frame), c.receiver)
+            for c in self.calls
+            if c.leaf in wanted and c.receiver is not None and c.frame is not None
+        }
+        return any(
+            (id(c.frame), c.receiver) in used for c in self.awaited_session_calls(("commit",))
+        )
+
+    def may_expire_on_commit(self) -> bool:
+        """Some session of this file may expire its objects on commit
+        (``flow.session_expires_on_commit``): the repo's answer for sessions of unknown
+        factory, an async sessionmaker of the repo that keeps the default (a session
+        bound to one, or yielded by a dependency on one), or an ``AsyncSession(...)``
+        call here (which keeps it unless told otherwise)."""
+        if self.index is None:
+            return True
+        files = self.index.by_path.values()
+        if repo_expires_on_commit(files) or some_sessionmaker_expires(files):
+            return True
+        return self.calls_leaf(("AsyncSession",))
 
     def request_sessions(self, frame: Frame) -> bool:
         """``frame`` has a parameter that may be a request's session: ``Depends(...)``
@@ -574,6 +638,19 @@ class _Walker:
         #: ids of the nodes directly under ``await``, and of those handed over.
         self.awaited: set[int] = set()
         self.handed: set[int] = set()
+        #: ids of calls whose value is dropped (``CallSite.dropped``), and of the values
+        #: of ``name = call`` in a function (id -> name), decided when the function ends.
+        self.dropped: set[int] = set()
+        self.unread: dict[int, str] = {}
+        #: The ``name = call`` sites of the current function.
+        self.pending: list[tuple[str, CallSite]] = []
+        #: The ``async with`` items of the current function: (name closed, where the
+        #: block ends, the ``async_withs`` entry).
+        self.withs: list[tuple[str, tuple[int, int], tuple[Frame, str, str | None]]] = []
+        self._line_starts: list[int] | None = None
+        #: Inside the body of a ``try`` of the current function with a handler that
+        #: does not end with ``raise``: those handlers (``CallSite.guarded``).
+        self.guarded: tuple[tuple[str, ...] | None, ...] = ()
         self.is_package = gate.path.endswith("__init__.py")
         self.dispatch = {
             getattr(ast, name[6:]): getattr(self, name)
@@ -622,6 +699,12 @@ class _Walker:
                 self.gate.module_async_defs.add(node.name)
         frame = Frame(kind, self.frame)
         self.gate.frames.append(frame)
+        if not isinstance(node, ast.Lambda) and node.decorator_list:
+            frame.decorators = tuple(
+                expr.attr
+                for decorator in node.decorator_list
+                if isinstance(expr := getattr(decorator, "func", decorator), ast.Attribute)
+            )
         args = node.args
         positional = [*args.posonlyargs, *args.args]
         tail = positional[len(positional) - len(args.defaults) :]
@@ -648,12 +731,18 @@ class _Walker:
                     frame.sources.setdefault(arg.arg, []).append(("depends",))
         if isinstance(node, ast.Lambda):
             self._hand([node.body])
-        saved = self.frame, self.in_class, self.in_header
-        self.frame, self.in_class = frame, False
+        saved = self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs
+        self.frame, self.in_class, self.guarded, self.pending, self.withs = (
+            frame, False, (), [], []
+        )  # fmt: skip
         for name in _child_fields(type(node)):  # in ast's order: args before the body
             self.in_header = saved[2] or name != "body"
             self._visit_field(node, name)
-        self.frame, self.in_class, self.in_header = saved
+        if self.pending and not isinstance(node, ast.Lambda):
+            _mark_unread(node.body, self.pending)
+        if self.withs:
+            self._reused_withs(node)
+        self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs = saved
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
@@ -739,6 +828,13 @@ class _Walker:
                 if isinstance(target, ast.Name) and (source := _source(value, typed)):
                     self.klass.attributes.setdefault(target.id, []).append((None, source))
         if isinstance(value, ast.Call):
+            if (
+                self.frame is not None
+                and len(targets) == 1
+                and isinstance(targets[0], ast.Name)
+                and _leaf(value.func) in _SPAWNERS
+            ):
+                self.unread[id(value)] = targets[0].id
             callee = _callee(value)
             names = [name for t in targets if (name := dotted(t)) is not None]
             self.gate.assigned_calls.append((names, callee, self.frame is None or self.in_class))
@@ -760,6 +856,13 @@ class _Walker:
                 self.klass.attributes.setdefault(node.target.id, []).append((None, source))
         self.generic_visit(node)
 
+    def visit_Expr(self, node: ast.Expr) -> None:
+        value = node.value
+        self.dropped.add(id(value))
+        if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+            self.dropped.update(id(element) for element in value.elts)
+        self.generic_visit(node)
+
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self._bind(node.target, node.value)
         self._hand([node.value])
@@ -767,7 +870,20 @@ class _Walker:
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
         self._bind(node.target, None)
+        self._local(node.target)
         self.generic_visit(node)
+
+    def _local(self, target: ast.AST) -> None:
+        """The names a loop or ``with`` target binds are locals of the function."""
+        if self.frame is None or self.in_class:
+            return
+        if isinstance(target, ast.Name):
+            self.frame.assigned.add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._local(element)
+        elif isinstance(target, ast.Starred):
+            self._local(target.value)
 
     visit_For = visit_AsyncFor = _for
 
@@ -782,6 +898,7 @@ class _Walker:
             self._hand([expr])
             if item.optional_vars is not None:
                 self._bind(item.optional_vars, expr)
+                self._local(item.optional_vars)
                 # `async with maker.begin() as s`: a session of `maker`.
                 if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
                     self._bind(item.optional_vars, ast.Call(expr.func.value, [], []))
@@ -795,15 +912,51 @@ class _Walker:
                     else "other"
                 )
                 callee = _callee(expr) if isinstance(expr, ast.Call) else ""
-                self.gate.async_withs.append((self.frame, kind, callee))
+                entry = (self.frame, kind, callee)
+                self.gate.async_withs.append(entry)
+                target = item.optional_vars if item.optional_vars is not None else expr
+                if isinstance(target, ast.Name) and node.end_lineno is not None:
+                    end = (node.end_lineno, node.end_col_offset or 0)
+                    self.withs.append((target.id, end, entry))
         self.generic_visit(node)
 
     visit_With = visit_AsyncWith = _with
 
-    def _try(self, node: ast.AST) -> None:
-        if self.frame is not None:
-            self.frame.has_try = True
-        self.generic_visit(node)
+    def _reused_withs(self, function: ast.AST) -> None:
+        """Keep the ``async with`` items of ``function`` whose name occurs in its text
+        after the block (AM104 reports a use in a statement that runs after it: that
+        statement lies there; comments and strings only make this over-approximate)."""
+        source = self.gate.source
+        if not _utf8(source):  # columns count bytes of the decoded text
+            self.gate.reused_withs.extend(entry for _, _, entry in self.withs)
+            return
+        stop = self._offset(function.end_lineno, function.end_col_offset)  # type: ignore[attr-defined]
+        for name, (line, column), entry in self.withs:
+            pattern = rb"(?<!\w)" + re.escape(name.encode()) + rb"(?!\w)"
+            if re.compile(pattern).search(source, self._offset(line, column), stop):
+                self.gate.reused_withs.append(entry)
+
+    def _offset(self, line: int | None, column: int | None) -> int:
+        """The byte offset of an ``ast`` position (1-based line, byte column)."""
+        if self._line_starts is None:
+            starts = [0]
+            starts.extend(m.end() for m in re.finditer(rb"\r\n|\r|\n", self.gate.source))
+            self._line_starts = starts
+        if line is None:
+            return len(self.gate.source)
+        return self._line_starts[min(line, len(self._line_starts)) - 1] + (column or 0)
+
+    def _try(self, node: ast.Try | ast.TryStar) -> None:
+        saved = self.guarded
+        self.guarded = saved + tuple(
+            _caught(handler)
+            for handler in node.handlers
+            if not (handler.body and isinstance(handler.body[-1], ast.Raise))
+        )
+        self._visit_field(node, "body")
+        self.guarded = saved
+        for name in ("handlers", "orelse", "finalbody"):
+            self._visit_field(node, name)
 
     visit_Try = _try
     visit_TryStar = _try
@@ -811,6 +964,8 @@ class _Walker:
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.name and self.frame is not None:
             self.frame.bound.add(node.name)
+            if not self.in_class:
+                self.frame.assigned.add(node.name)
         self.generic_visit(node)
 
     def visit_Global(self, node: ast.Global) -> None:
@@ -911,6 +1066,7 @@ class _Walker:
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
         self._hand([node.test, node.body, node.orelse])
+        self.dropped.add(id(node.test))
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
@@ -939,21 +1095,100 @@ class _Walker:
         receiver = dotted(func.value) if isinstance(func, ast.Attribute) else None
         handed = id(node) in self.handed
         self._hand([*node.args, *(k.value for k in node.keywords)])
-        self.gate.calls.append(
-            CallSite(
-                name,
-                leaf,
-                receiver,
-                id(node) in self.awaited,
-                self.frame,
-                self.in_class or self.frame is None,
-                len(node.args) + len(node.keywords),
-                isinstance(func, ast.Attribute),
-                handed,
-                self.in_header,
-            )
+        site = CallSite(
+            name,
+            leaf,
+            receiver,
+            id(node) in self.awaited,
+            self.frame,
+            self.in_class or self.frame is None,
+            len(node.args) + len(node.keywords),
+            isinstance(func, ast.Attribute),
+            handed,
+            self.in_header,
+            id(node) in self.dropped,
+            self.guarded,
         )
+        self.gate.calls.append(site)
+        if id(node) in self.unread:
+            self.pending.append((self.unread[id(node)], site))
+        if leaf == "gather" and _shares_a_name(node):
+            self.gate.shared_gathers.append(site)
         self.generic_visit(node)
+
+
+#: Calls whose ``name = call`` is checked for a name never read again (AM203).
+_SPAWNERS = frozenset({"create_task", "ensure_future"})
+
+
+def _leaf(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
+
+
+def _caught(handler: ast.ExceptHandler) -> tuple[str, ...] | None:
+    """The dotted names of the classes a handler catches; None for a bare ``except:``."""
+    if handler.type is None:
+        return None
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return tuple(name for expr in types if (name := dotted(expr)) is not None)
+
+
+def _utf8(source: bytes) -> bool:
+    if source.isascii():
+        return True
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _mark_unread(body: list[ast.stmt], pending: list[tuple[str, CallSite]]) -> None:
+    """Mark the ``name = call`` sites of a function whose body has no other ``Name`` of
+    ``name`` as dropped (AM203 counts libcst's variable names in the body: a superset
+    of ``ast``'s ``Name`` nodes, so a name seen twice here is seen twice there)."""
+    counts = dict.fromkeys((name for name, _ in pending), 0)
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if type(node) is ast.Name and node.id in counts:
+                counts[node.id] += 1
+    for name, site in pending:
+        if counts[name] <= 1:
+            site.dropped = True
+
+
+def _shares_a_name(call: ast.Call) -> bool:
+    """Two positional arguments of ``call`` (a starred comprehension counts twice) use
+    one dotted name as a method call's receiver or as an argument: AM201's
+    ``_shared_session`` with any name standing for its sessions."""
+    arguments = [(a.value, True) if isinstance(a, ast.Starred) else (a, False) for a in call.args]
+    arguments += [(k.value, True) for k in call.keywords if k.arg is None]
+    seen: dict[str, int] = {}
+    for value, starred in arguments:
+        weight = 2 if starred and isinstance(value, _COMPREHENSIONS) else 1
+        for name in _used_names(value):
+            seen[name] = seen.get(name, 0) + weight
+            if seen[name] >= 2:
+                return True
+    return False
+
+
+_COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp, ast.SetComp)
+
+
+def _used_names(expression: ast.expr) -> set[str]:
+    used: set[str] = set()
+    for node in ast.walk(expression):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Attribute) and (name := dotted(node.func.value)):
+            used.add(name)
+        for item in [*node.args, *(k.value for k in node.keywords)]:
+            if name := dotted(item.value if isinstance(item, ast.Starred) else item):
+                used.add(name)
+    return used
 
 
 def _source(value: ast.AST | None, typed: ast.expr | None = None) -> Source | None:

@@ -11,6 +11,7 @@ dependency expires on commit whatever the sessionmakers say.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable
 
 from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases, walk
 from asyncmend.codemods.facts.base import dotted as _dotted
@@ -139,3 +140,29 @@ def no_result_handlers(tree: ast.Module, facts: FileFacts) -> bool:
         ):
             return True
     return False
+
+
+def repo_expires_on_commit(files: Iterable[FileFacts]) -> bool:
+    """Whether the repo's sessions expire on commit when their factory is not known
+    locally: it makes sessions in exactly one place and that one keeps the default
+    ``expire_on_commit=True`` (``flow.repo_expires_on_commit`` explains why)."""
+    files = list(files)
+    seen = [value for facts in files for value in sessionmaker_calls.of(facts)]
+    if not seen:
+        seen = [
+            info.get("expire_on_commit")
+            for facts in files
+            for info in facts.sessionmakers.values()
+            if info.get("async")
+        ]
+    return len(seen) == 1 and seen[0] is True
+
+
+def some_sessionmaker_expires(files: Iterable[FileFacts]) -> bool:
+    """Some module-level async sessionmaker of the repo keeps ``expire_on_commit=True``
+    (a session known to come from it expires on commit whatever the repo's answer)."""
+    return any(
+        info.get("async") and info.get("expire_on_commit") is True
+        for facts in files
+        for info in facts.sessionmakers.values()
+    )

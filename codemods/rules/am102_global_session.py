@@ -89,10 +89,18 @@ class GlobalSession(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # `x = factory()` outside functions, or a `global` set in one.
+        # `x = factory()` outside functions, or, in a function declaring `global`, a
+        # name set to a factory call or to another name (`_check_function`).
+        def sets_global(frame: Rule.Gate.Frame) -> bool:
+            return frame.declares and any(
+                source[0] == "name" or (source[0] == "call" and gate.may_be_factory(source[1]))
+                for sources in frame.sources.values()
+                for source in sources
+            )
+
         return gate.may_have_sessions and (
-            gate.has_global
-            or any(out and gate.may_be_factory(c) for _, c, out in gate.assigned_calls)
+            any(out and gate.may_be_factory(c) for _, c, out in gate.assigned_calls)
+            or (gate.has_global and any(sets_global(frame) for frame in gate.frames))
         )
 
     @classmethod

@@ -64,14 +64,15 @@ class SessionUsedAfterClose(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # `async with session:`, or `async with <factory>() as s` (`.begin()` too).
+        # `async with session:`, or `async with <factory>() as s` (`.begin()` too),
+        # whose name the function writes again after the block (`reused_withs`).
         def opens(frame: Rule.Gate.Frame, callee: str | None) -> bool:
             maker = callee.removesuffix(".begin") if callee else callee
             return gate.may_be_factory(maker) or maker in frame.params
 
         return gate.may_have_sessions and any(
             kind == "name" or (kind == "call" and opens(frame, callee))
-            for frame, kind, callee in gate.async_withs
+            for frame, kind, callee in gate.reused_withs
         )
 
     def visit_With(self, node: cst.With) -> None:

@@ -71,7 +71,13 @@ class GatherSharedSession(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        return gate.may_have_sessions and gate.may_call(GATHER)
+        # `_shared_session` needs one name used by two of the gathered awaitables; a
+        # gather imported under another name is not recorded there: any call then.
+        if not gate.may_have_sessions:
+            return False
+        if gate.renames_leaf(frozenset({"gather"})):
+            return gate.may_call(GATHER)
+        return gate.may_call(GATHER, gate.shared_gathers)
 
     def visit_Call(self, node: cst.Call) -> None:
         func_expr = node.func

@@ -13,6 +13,7 @@ from asyncmend.codemods.base import Applicability, Fix, ImportSpec, Rule
 from asyncmend.codemods.edits.imports import asyncio_reference
 from asyncmend.codemods.edits.indent import shift_continuations
 from asyncmend.codemods.edits.statements import simple_statement
+from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.sessions import session_names
 from asyncmend.codemods.semantic.tree import dotted_name, reads
 
@@ -86,7 +87,13 @@ class SequentialIndependentAwaits(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # Two adjacent `name = await call(...)` in one block of an `async def`.
+        # Two adjacent `name = await call(...)` in one block of an `async def`, not in a
+        # test module unless `include-tests` (the rule skips those first).
+        if gate.config is not None and not gate.config.rule_settings(cls.code).get(
+            "include-tests", False
+        ):
+            if is_test_file(gate.path, gate.module_name):
+                return False
         return any(f.kind == "async" and f.adjacent_awaits for f in gate.frames)
 
     @classmethod

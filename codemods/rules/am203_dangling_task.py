@@ -86,7 +86,9 @@ class DanglingTask(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        return gate.calls_leaf(("create_task", "ensure_future"))
+        # Only a dropped task is reported: an expression statement, an element of a
+        # dropped display, a conditional's test, or a local never mentioned again.
+        return gate.calls_leaf(("create_task", "ensure_future"), dropped=True)
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         for small in node.body:

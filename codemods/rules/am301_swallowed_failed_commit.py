@@ -12,7 +12,12 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, FileContext, Fix, Rule
 from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.bindings import bound_names
-from asyncmend.codemods.semantic.exceptions import catches_database_errors, is_broad
+from asyncmend.codemods.semantic.exceptions import (
+    BROAD_EXCEPTIONS,
+    DATABASE_PACKAGES,
+    catches_database_errors,
+    is_broad,
+)
 from asyncmend.codemods.semantic.flow import ends_with_raise, may_leave
 from asyncmend.codemods.semantic.sessions import method_session_names, session_method
 from asyncmend.codemods.semantic.summaries import session_effects
@@ -117,9 +122,21 @@ class SwallowedFailedCommit(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # An awaited commit/flush (of a name that may hold a session) in an `async def`
-        # holding a `try` (`_failing_calls` of its own scope).
-        return gate.awaits_session_method(FAILING_METHODS, in_try=True)
+        # An awaited commit/flush (of a name that may hold a session) in the body of a
+        # `try` of its own `async def` (`_failing_calls`) with a handler that does not
+        # end with `raise` (a swallowing one) and may catch a database error (what
+        # `catches_database_errors` asks, through any import of the file).
+        def may_catch(caught: tuple[str, ...] | None) -> bool:
+            return caught is None or any(
+                name in BROAD_EXCEPTIONS or name.split(".")[0] in DATABASE_PACKAGES
+                for written in caught
+                for name in gate.qualified(written)
+            )
+
+        return any(
+            any(may_catch(caught) for caught in call.guarded)
+            for call in gate.awaited_session_calls(FAILING_METHODS, in_try=True)
+        )
 
     def visit_Try(self, node: cst.Try) -> None:
         func = self.enclosing_function()

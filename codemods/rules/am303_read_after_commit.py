@@ -9,6 +9,7 @@ import libcst as cst
 from asyncmend.codemods.base import Applicability, Fix, Rule
 from asyncmend.codemods.edits.statements import simple_statement
 from asyncmend.codemods.semantic.flow import (
+    LOADING_METHODS,
     AttributeUse,
     Flow,
     Loaded,
@@ -100,8 +101,10 @@ class ReadAfterCommit(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # commit_flow's test: an awaited commit of a name that may hold a session.
-        return gate.awaits_session_method(("commit",))
+        # commit_flow's test (an awaited commit of a name that may hold a session) and
+        # loaded_objects' for the same session: it adds or loads something in that function.
+        # Then session_expires_on_commit must be able to answer True.
+        return gate.commits_after_use(LOADING_METHODS) and gate.may_expire_on_commit()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         found = commit_flow(node, self.context, self.ancestors)

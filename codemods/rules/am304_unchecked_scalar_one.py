@@ -9,7 +9,7 @@ from asyncmend.codemods.edits.imports import class_reference
 from asyncmend.codemods.edits.statements import statement
 from asyncmend.codemods.facts.transactions import no_result_handlers
 from asyncmend.codemods.semantic.exceptions import catches_database_errors, guarding_tries
-from asyncmend.codemods.semantic.fastapi import is_route_handler
+from asyncmend.codemods.semantic.fastapi import ROUTE_METHODS, is_route_handler
 from asyncmend.codemods.semantic.flow import execute_source, first_arg, flow_of, resolve_query
 from asyncmend.codemods.semantic.queries import entity_of, looks_up_by_id, returns_one_row
 from asyncmend.codemods.semantic.tree import line_of
@@ -77,6 +77,29 @@ class UncheckedScalarOne(Rule):
     name = "unchecked-scalar-one"
     fix_applicability = Applicability.UNSAFE
     triggers = (b"scalar_one()",)
+
+    @classmethod
+    def candidate(cls, gate: Rule.Gate) -> bool:
+        # A `.scalar_one()` whose innermost function (no lambda) may be a route handler
+        # (a decorator ending in a route method), unless the app handles NoResultFound.
+        if gate.index is not None and any(
+            no_result_handlers.of(f) for f in gate.index.by_path.values()
+        ):
+            return False
+
+        def handler(frame: Rule.Gate.Frame | None) -> bool:
+            return frame is not None and not ROUTE_METHODS.isdisjoint(frame.decorators)
+
+        return any(
+            c.leaf == "scalar_one"
+            and c.attribute
+            and not c.nargs
+            and c.frame is not None
+            and c.frame.kind != "lambda"
+            and (handler(c.frame) or (c.in_header and handler(c.frame.parent)))
+            for c in gate.calls
+        )
+
     uses_index = True
 
     def visit_Call(self, node: cst.Call) -> None:

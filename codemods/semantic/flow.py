@@ -324,6 +324,13 @@ class Loaded:
     may_be_none: bool
 
 
+#: The session methods through which ``loaded_objects`` finds objects (adds, direct
+#: loads, and the ``execute``/``scalars`` calls results come from): AM303's gate.
+LOADING_METHODS = frozenset(
+    {"add", "add_all", "get", "get_one", "merge", "scalar", "execute", "scalars"}
+)
+
+
 def loaded_objects(flow: Flow) -> list[Loaded]:
     """Names bound to ORM objects of a session: ``x = await s.get(M, k)``,
     ``x = (await s.execute(select(M)...)).scalar_one()`` (directly or through a result
@@ -468,19 +475,7 @@ def repo_expires_on_commit(context: FileContext) -> bool:
     decide), the factory is not determined: False, so the rules stay silent."""
     cached = context.semantic.memo.get("repo_expires_on_commit")
     if cached is None:
-        seen = [
-            value
-            for facts in context.index.by_path.values()
-            for value in transaction_facts.sessionmaker_calls.of(facts)
-        ]
-        if not seen:
-            seen = [
-                info.get("expire_on_commit")
-                for facts in context.index.by_path.values()
-                for info in facts.sessionmakers.values()
-                if info.get("async")
-            ]
-        cached = len(seen) == 1 and seen[0] is True
+        cached = transaction_facts.repo_expires_on_commit(context.index.by_path.values())
         context.semantic.memo["repo_expires_on_commit"] = cached
     return cached
 

@@ -137,9 +137,9 @@ def _fix_rounds(
     for round_number in range(MAX_FIX_ROUNDS):
         raw, positions, suppressions = _run_rules(path, data, current, rules, job, contexts)
         code = positions.code
-        findings = [_to_finding(path, item, positions.span(item.node)) for item in raw]
+        ruled = [_to_finding(path, item, positions.span(item.node)) for item in raw]
         stale = unused(suppressions, enabled) if UNUSED_CODE in enabled else []
-        findings += unused_findings(path, stale)
+        findings = ruled + unused_findings(path, stale)
         findings.sort(key=lambda f: (f.line, f.column, f.code))
         if round_number == 0:
             result.findings = findings
@@ -151,7 +151,7 @@ def _fix_rounds(
         if not chosen:
             break
         if round_number == 0:
-            _record_fix_lines(raw, findings, chosen, positions)
+            _record_fix_lines(raw, ruled, chosen, positions)  # `ruled` pairs with `raw`
         current = apply_fixes(current, chosen, positions)
         for item in chosen:
             result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1

@@ -157,6 +157,28 @@ def test_unused_suppressions_reported_and_fixed(tmp_path: Path) -> None:
     assert asyncmend("fix", "a.py", cwd=tmp_path).returncode == 0  # idempotent
 
 
+def test_fix_with_an_unused_suppression_before_a_fixable_finding(tmp_path: Path) -> None:
+    # A stale directive's AM001 finding sorted among the rules' findings once made the
+    # fix step pair fixes with the wrong findings and fail (found by the fuzz test).
+    (tmp_path / "a.py").write_text(
+        "import asyncio  # noqa: AM205\n\n\nasync def start(job):\n    asyncio.create_task(job())\n"
+    )
+    fixed = asyncmend("fix", "--statistics", "a.py", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "internal error" not in fixed.stdout + fixed.stderr
+    assert (tmp_path / "a.py").read_text() == (  # AM203's fix, then AM001's
+        "import asyncio\n"
+        "\n"
+        "_background_tasks: set[asyncio.Task] = set()\n"
+        "\n"
+        "\n"
+        "async def start(job):\n"
+        "    task = asyncio.create_task(job())\n"
+        "    _background_tasks.add(task)\n"
+        "    task.add_done_callback(_background_tasks.discard)\n"
+    )
+
+
 def test_unused_suppression_only_for_selected_codes(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text(STALE)
     # AM205 is not selected: its noqa may well be needed, so it is not reported.

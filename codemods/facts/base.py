@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -196,10 +196,17 @@ def release_closure(function: Callable[..., object]) -> None:
 def resolve_import(name: str | None, facts: FileFacts) -> str | None:
     """A dotted name as written in a module, its head resolved through the module's
     imports (``Adapter`` -> ``app.db.Adapter``); unchanged when the head is no import."""
+    return resolve_through(name, facts.imports)
+
+
+def resolve_through(name: str | None, imports: Mapping[str, str]) -> str | None:
+    """``name``'s first part replaced by what ``imports`` (local name -> dotted target)
+    binds it to; ``name`` unchanged when its head is no import (the one rule, for pass-1
+    facts and the semantic model alike)."""
     if name is None:
         return None
     head, _, rest = name.partition(".")
-    target = facts.imports.get(head)
+    target = imports.get(head)
     if target is None:
         return name
     return f"{target}.{rest}" if rest else target

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import libcst as cst
 
+from asyncmend.codemods.facts.base import resolve_through
 from asyncmend.codemods.semantic.bindings import Binding, bindings_of, bound_names
 from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.tree import (
@@ -189,14 +190,7 @@ class SemanticModel:
         """The dotted name of an expression with its first part resolved through the
         module's imports: ``aio.sleep`` -> ``asyncio.sleep`` after ``import asyncio as
         aio``. None for anything but a Name/Attribute chain."""
-        name = dotted_name(node)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        target = self.imports.get(head)
-        if target is None:
-            return name
-        return f"{target}.{rest}" if rest else target
+        return resolve_through(dotted_name(node), self.imports)
 
     def resolve_where(self, name: str, ancestors: Sequence[cst.CSTNode]) -> str | None:
         """The dotted ``name`` read where ``ancestors`` lead, its head resolved through the
@@ -214,10 +208,7 @@ class SemanticModel:
                 return None
         if self.is_shadowed(head, ancestors):
             return None
-        target = self.imports.get(head)
-        if target is None:
-            return name
-        return f"{target}.{rest}" if rest else target
+        return resolve_through(name, self.imports)
 
     def may_resolve_to(
         self, name: str, leaves: frozenset[str], ancestors: Sequence[cst.CSTNode]

@@ -61,8 +61,9 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     if module is None:
         return result
     enabled = frozenset(r.code for r in job.rules if not any(r.code.startswith(c) for c in ignored))
+    contexts: list[FileContext] = []  # each round's rule context, released at the end
     try:
-        _fix_loop(path, data, module, rules, job, result, enabled)
+        _fix_loop(path, data, module, rules, job, result, enabled, contexts)
     except RecursionError:
         # Nesting deeper than the analysis can follow: say so, as for a file that does
         # not parse, and leave it alone.
@@ -79,6 +80,9 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
         result.fixed = None
         result.original = None
         result.error = f"internal error while processing {path}:\n{traceback.format_exc()}"
+    finally:
+        for context in contexts:
+            context.release()
     return result
 
 
@@ -112,25 +116,10 @@ def _fix_loop(
     job: Job,
     result: FileResult,
     enabled: frozenset[str],
-) -> None:
-    contexts: list[FileContext] = []
-    try:
-        _fix_rounds(path, data, module, rules, job, result, enabled, contexts)
-    finally:
-        for context in contexts:
-            context.release()
-
-
-def _fix_rounds(
-    path: str,
-    data: bytes,
-    module: cst.Module,
-    rules: Sequence[type[Rule]],
-    job: Job,
-    result: FileResult,
-    enabled: frozenset[str],
     contexts: list[FileContext],
 ) -> None:
+    """The rounds of rules and fixes; each round's rule context goes into ``contexts``
+    (the caller releases them once the file is done)."""
     current = module
     checked = False  # whether the last round's findings are those of `current`
     code = None  # `current.code` when a round's positions pass produced it

@@ -30,7 +30,7 @@ class Binding:
 
 
 #: Node types that bind names (checked first: most nodes bind nothing).
-_BINDING_TYPES = frozenset(
+BINDING_TYPES = frozenset(
     {cst.Assign, cst.AnnAssign, cst.AugAssign, cst.WithItem, cst.For, cst.CompFor,
      cst.NamedExpr, cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal, cst.FunctionDef,
      cst.ClassDef, cst.ExceptHandler, cst.Param}
@@ -52,7 +52,7 @@ def _target_names(target: cst.BaseExpression) -> Iterator[str]:
 def bindings_of(node: cst.CSTNode) -> Iterator[tuple[str, Binding]]:
     """The names ``node`` itself binds in the scope it belongs to (dotted for attribute
     targets such as ``self.x``), with what it binds them to."""
-    if type(node) not in _BINDING_TYPES:
+    if type(node) not in BINDING_TYPES:
         return
     if isinstance(node, cst.Assign):
         for target in node.targets:
@@ -107,7 +107,7 @@ def bound_names(stmt: cst.CSTNode, children: Children = iter_children) -> frozen
     return frozenset(
         name
         for node in own_scope(stmt, children)
-        if type(node) in _BINDING_TYPES  # most nodes bind nothing: skip the generator
+        if type(node) in BINDING_TYPES  # most nodes bind nothing: skip the generator
         for name, binding in bindings_of(node)
         if binding.kind in _LOCAL_KINDS and "." not in name
     )

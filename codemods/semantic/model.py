@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import libcst as cst
 
 from asyncmend.codemods.facts.base import resolve_through
-from asyncmend.codemods.semantic.bindings import Binding, bindings_of, bound_names
+from asyncmend.codemods.semantic.bindings import BINDING_TYPES, Binding, bindings_of, bound_names
 from asyncmend.codemods.semantic.paths import is_test_file
 from asyncmend.codemods.semantic.tree import (
-    SCOPE_NODES,
+    SCOPE_TYPES,
     Children,
     assigned_names,
     dotted_name,
@@ -221,10 +221,7 @@ class SemanticModel:
             return True
         if name.partition(".")[0] in self.renamed_imports():
             return True
-        if not self.cached(
-            "function_level_imports", lambda: bool(_INDENTED_IMPORT.search(self.context.source))
-        ):
-            return False  # no function-level import could have renamed it
+        # No function-level import could have renamed it when `function_imports` finds none.
         return any(isinstance(n, cst.FunctionDef) and self.function_imports(n) for n in ancestors)
 
     def renamed_imports(self) -> frozenset[str]:
@@ -245,7 +242,12 @@ class SemanticModel:
         found = self.memoized("function_imports", func)
         if found is None:
             found = {}
-            for node in self.own_scope(func.body):
+            # Most files import nothing inside a function: then no function needs a walk.
+            has_any = self.cached(
+                "function_level_imports",
+                lambda: bool(_INDENTED_IMPORT.search(self.context.source)),
+            )
+            for node in self.own_scope(func.body) if has_any else ():
                 if isinstance(node, cst.Import):
                     found.update(_import_targets(node, None))
                 elif isinstance(node, cst.ImportFrom):
@@ -287,9 +289,10 @@ class SemanticModel:
                 stack = [scope.body, scope.params]
             while stack:
                 node = stack.pop()
-                for name, binding in bindings_of(node):
-                    table.setdefault(name, []).append(binding)
-                if node is not scope and isinstance(node, SCOPE_NODES):
+                if type(node) in BINDING_TYPES:  # most nodes bind nothing
+                    for name, binding in bindings_of(node):
+                        table.setdefault(name, []).append(binding)
+                if node is not scope and type(node) in SCOPE_TYPES:
                     continue  # its name is bound here; its body is another scope
                 stack.extend(self.children(node))
             self.remember("bindings", scope, table)

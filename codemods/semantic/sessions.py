@@ -13,7 +13,6 @@ import libcst as cst
 
 from asyncmend.codemods.base import FileContext
 from asyncmend.codemods.facts import sessions as session_facts
-from asyncmend.codemods.semantic.bindings import bound_names
 from asyncmend.codemods.semantic.fastapi import depends_target
 from asyncmend.codemods.semantic.returns import ClassRef, local_factory_class, returned_class
 from asyncmend.codemods.semantic.tree import (
@@ -521,7 +520,7 @@ def _free_names_bound_elsewhere(
     free = names - own
     if not free:
         return set()
-    free -= bound_names(func.body)
+    free -= context.semantic.bound_names(func.body)
     if not free:
         return set()
     elsewhere: set[str] = set()
@@ -658,7 +657,8 @@ def _receiver_class(
     if (
         annotation is None
         and "." not in receiver
-        and receiver not in bound_names(func.body if func is not None else context.module)
+        and receiver
+        not in context.semantic.bound_names(func.body if func is not None else context.module)
     ):
         for node in context.semantic.module_statements():
             value, targets = assignment(node)

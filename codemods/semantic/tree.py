@@ -15,7 +15,7 @@ import libcst as cst
 
 #: Nodes that open a new scope for the names bound inside them.
 SCOPE_NODES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
-_SCOPE_TYPES = frozenset(SCOPE_NODES)
+SCOPE_TYPES = frozenset(SCOPE_NODES)
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 #: type -> whether it is a CSTNode class. ``isinstance(x, cst.CSTNode)`` goes through
@@ -98,7 +98,7 @@ def own_scope_with_parents(
     while stack:
         current, parent = stack.pop()
         yield current, parent
-        if current is not node and type(current) in _SCOPE_TYPES:
+        if current is not node and type(current) in SCOPE_TYPES:
             continue
         stack.extend((child, current) for child in reversed(children(current)))
 
@@ -109,7 +109,7 @@ def own_scope(node: cst.CSTNode, children: Children = iter_children) -> Iterator
     while stack:
         current = stack.pop()
         yield current
-        if current is not node and type(current) in _SCOPE_TYPES:
+        if current is not node and type(current) in SCOPE_TYPES:
             continue
         stack.extend(reversed(children(current)))
 

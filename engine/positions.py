@@ -9,8 +9,7 @@ codegen pass with libcst's own position-tracking codegen state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -50,23 +49,49 @@ class _SpanCodegenState(PositionProvidingCodegenState):
         if key not in computed:
             computed[key] = (start[0], start[1], self.line, self.column)  # type: ignore[index]
 
-    @contextmanager
     def record_syntactic_position(
         self,
         node: cst.CSTNode,
         *,
         start_node: cst.CSTNode | None = None,
         end_node: cst.CSTNode | None = None,
-    ) -> Iterator[None]:
-        start = (self.line, self.column)
-        yield  # an error inside (RecursionError) propagates as it is
-        computed = self.provider._computed  # type: ignore[attr-defined]
-        end = (self.line, self.column)
-        if start_node is not None:
-            start = computed[id(start_node)][:2]
-        if end_node is not None:
-            end = computed[id(end_node)][2:]
-        computed[id(node)] = (*start, *end)
+    ) -> _SyntacticSpan:
+        # A class-based context manager: libcst enters one per statement and expression
+        # with parentheses, and a generator-based one cost ~1/6 of the pass.
+        return _SyntacticSpan(self, node, start_node, end_node)
+
+
+class _SyntacticSpan:
+    """Records ``node``'s span as the code it wraps is generated, optionally starting at
+    ``start_node``'s start and ending at ``end_node``'s end (libcst's protocol)."""
+
+    __slots__ = ("end_node", "node", "start", "start_node", "state")
+
+    def __init__(
+        self,
+        state: _SpanCodegenState,
+        node: cst.CSTNode,
+        start_node: cst.CSTNode | None,
+        end_node: cst.CSTNode | None,
+    ) -> None:
+        self.state, self.node, self.start_node, self.end_node = state, node, start_node, end_node
+        self.start = (state.line, state.column)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is not None:
+            return  # an error inside (RecursionError) propagates as it is
+        state = self.state
+        computed = state.provider._computed  # type: ignore[attr-defined]
+        start = self.start
+        end = (state.line, state.column)
+        if self.start_node is not None:
+            start = computed[id(self.start_node)][:2]
+        if self.end_node is not None:
+            end = computed[id(self.end_node)][2:]
+        computed[id(self.node)] = (*start, *end)
 
 
 @dataclass

@@ -179,8 +179,28 @@ def _user_key() -> bytes | None:
     return key if len(key) == 32 else None
 
 
-def _sign(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, MAGIC + payload, hashlib.sha256).digest()
+def _sign(key: bytes, payload: bytes | memoryview) -> bytes:
+    signer = hmac.new(key, MAGIC, hashlib.sha256)
+    signer.update(payload)  # not MAGIC + payload: no copy of the payload
+    return signer.digest()
+
+
+def _read_all(fd: int) -> bytearray | None:
+    """The whole file behind ``fd`` (closed here), read into one buffer of its size;
+    None when it is larger than ``MAX_CACHE_BYTES`` or its size changes while read."""
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        size = os.fstat(fd).st_size
+        if size > MAX_CACHE_BYTES:
+            return None
+        blob = bytearray(size)
+        with memoryview(blob) as view:
+            got = 0
+            while got < size:
+                count = handle.readinto(view[got:])
+                if not count:
+                    return None  # shorter than it was
+                got += count
+        return blob if not handle.read(1) else None  # longer than it was
 
 
 @dataclass
@@ -219,11 +239,12 @@ class ResultCache:
         fd = _open_own(self.path, os.O_RDONLY)
         if fd is None:
             return
-        with os.fdopen(fd, "rb") as handle:
-            blob = handle.read(MAX_CACHE_BYTES + 1)
-        if len(blob) > MAX_CACHE_BYTES or not blob.startswith(MAGIC):
+        blob = _read_all(fd)
+        if blob is None or not blob.startswith(MAGIC):
             return
-        mac, payload = blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
+        # Views, not slices: the file is read once and never copied (it is megabytes).
+        view = memoryview(blob)
+        mac, payload = view[len(MAGIC) : len(MAGIC) + 32], view[len(MAGIC) + 32 :]
         if not hmac.compare_digest(mac, _sign(self.key, payload)):
             return
         try:

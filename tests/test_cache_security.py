@@ -157,3 +157,29 @@ def test_no_pyproject_means_no_cache_in_the_current_folder(tmp_path: Path) -> No
     assert _cli(tmp_path, home, "check", ".").returncode == 1
     assert not (tmp_path / CACHE_FOLDER).exists()
     assert list((home / "asyncmend" / "projects").glob("*/*.msgpack"))
+
+
+def test_an_oversized_cache_file_is_a_miss_and_a_genuine_one_is_read_whole(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The file is read into one buffer of its size (no copy, no read of a planted
+    gigabyte): one larger than ``MAX_CACHE_BYTES`` is a miss."""
+    shutil.copy(CASE, tmp_path / "app.py")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    home = tmp_path / "home"
+    assert _cli(tmp_path, home, "check", ".").returncode == 1
+    [cache_file] = (tmp_path / CACHE_FOLDER).glob("*.msgpack")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+
+    def loaded() -> dict[str, object]:
+        cache = cache_module.ResultCache(cache_file, key=cache_module._user_key())
+        cache._load()
+        return cache.results
+
+    assert loaded()
+    size = cache_file.stat().st_size
+    assert cache_module._read_all(os.open(cache_file, os.O_RDONLY)) == cache_file.read_bytes()
+    monkeypatch.setattr(cache_module, "MAX_CACHE_BYTES", size - 1)
+    assert loaded() == {}
+    monkeypatch.setattr(cache_module, "MAX_CACHE_BYTES", size)
+    assert loaded()

@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import os
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,6 +355,8 @@ class ResultCache:
         if not _own_folder(folder, create=True):
             return  # a planted symlink or someone else's folder: do not write through it
         _ensure_gitignore(folder)
+        import tempfile  # a run the cache answers writes nothing
+
         try:
             fd, temp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
         except OSError:

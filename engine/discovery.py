@@ -162,6 +162,9 @@ class _Ignorer:
         self._specs: dict[str, pathspec.PathSpec | None] = {}
         self._info: dict[str, pathspec.PathSpec | None] = {}
         self._chains: dict[str, list[tuple[str, pathspec.PathSpec]]] = {}
+        #: Listed folders with no ``.git`` entry, and each folder's git root.
+        self._no_git: set[str] = set()
+        self._roots: dict[str, str | None] = {}
 
     def _spec(self, folder: str) -> pathspec.PathSpec | None:
         if folder not in self._specs:
@@ -175,7 +178,7 @@ class _Ignorer:
         chain = self._chains.get(folder)
         if chain is not None:
             return chain
-        git_root = _git_root(folder)
+        git_root = self._git_root(folder)
         if git_root is None:
             chain = []
         else:
@@ -192,11 +195,24 @@ class _Ignorer:
         self._chains[folder] = chain
         return chain
 
+    def _git_root(self, folder: str) -> str | None:
+        """``_git_root(folder)``, with a listed folder that has no ``.git`` entry
+        taking its parent's answer (no ``stat`` per folder of a tree)."""
+        if folder not in self._roots:
+            parent = os.path.dirname(folder)
+            if folder in self._no_git and parent != folder:
+                self._roots[folder] = self._git_root(parent)
+            else:
+                self._roots[folder] = _git_root(folder)
+        return self._roots[folder]
+
     def listed(self, folder: str, names: set[str]) -> None:
         """``folder`` was listed (``names``): without a ``.gitignore`` entry there is
-        no file to try to read."""
+        no file to try to read, without a ``.git`` entry it is no repository's root."""
         if ".gitignore" not in names:
             self._specs.setdefault(folder, None)
+        if ".git" not in names:
+            self._no_git.add(folder)
 
     def excluded(self, path: str, is_dir: bool) -> bool:
         """Default excludes and ``exclude`` patterns (not .gitignore)."""

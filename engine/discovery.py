@@ -15,10 +15,10 @@ import operator
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pathspec
-from pathspec.patterns.gitignore import GitIgnorePatternError
+if TYPE_CHECKING:  # imported where a pattern is read (a tree may have none)
+    import pathspec
 
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".direnv", ".eggs", ".tox", ".nox",
@@ -43,9 +43,15 @@ def display(path: str | Path) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _spec(lines: Iterable[str]) -> pathspec.PathSpec:
+def _spec(lines: Sequence[str]) -> pathspec.PathSpec | None:
     """A gitignore spec of the valid lines; git skips a pattern it cannot read (``!``
-    alone, a trailing ``\\``), and so do we."""
+    alone, a trailing ``\\``), and so do we. None when every line is blank or a
+    comment (git's template ``info/exclude``): such a spec matches nothing."""
+    if all(not line or line.startswith("#") for line in lines):
+        return None
+    import pathspec
+    from pathspec.patterns.gitignore import GitIgnorePatternError
+
     valid = []
     for line in lines:
         try:
@@ -61,6 +67,9 @@ def exclude_spec(patterns: Sequence[str]) -> pathspec.PathSpec | None:
     usage error here (the user typed it), not a skipped line."""
     if not patterns:
         return None
+    import pathspec
+    from pathspec.patterns.gitignore import GitIgnorePatternError
+
     for pattern in patterns:
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])

@@ -371,8 +371,10 @@ def hash_files(
     for path in paths:
         info = None
         if cache is not None:
-            with contextlib.suppress(OSError):
+            try:
                 info = os.stat(path)
+            except OSError:  # reading it says what is wrong
+                pass
             if info is not None and stat.S_ISREG(info.st_mode) and info.st_size <= limit:
                 known = cache.known_digest(path, info)
                 if known is not None:

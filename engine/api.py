@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache
-from asyncmend.engine.config import Config, ConfigResolver, load_config
-from asyncmend.engine.diff import text_codec, unified_diff
+from asyncmend.engine.config import CONFIG_NAMES, Config, ConfigResolver, load_config
 from asyncmend.engine.discovery import WalkMemo, discover, discover_names
 from asyncmend.engine.gcpolicy import freeze_long_lived, quiet_collector
 from asyncmend.engine.index import RepoIndex
@@ -38,13 +37,6 @@ from asyncmend.engine.runner import (
     index_digest,
     index_scope,
     max_file_bytes,
-)
-from asyncmend.engine.writer import (
-    ChangedOnDiskError,
-    WriteSkipped,
-    project_lock,
-    write_atomic,
-    write_target,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +137,8 @@ class Report:
 
     def diffs(self) -> Iterator[tuple[str, str]]:
         """``(path, unified diff)`` for every file fixing would change."""
+        from asyncmend.engine.diff import text_codec, unified_diff  # not for a check
+
         for result in self.changed:
             assert result.original is not None and result.fixed is not None
             codec = text_codec(result.encoding)
@@ -158,6 +152,8 @@ class Report:
     def patch(self) -> bytes:
         """The diff as bytes, each file's part in that file's own encoding, so that
         ``git apply`` matches the bytes on disk (latin-1 files, BOMs)."""
+        from asyncmend.engine.diff import text_codec
+
         by_path = {result.path: result for result in self.changed}
         return b"".join(
             text.encode(text_codec(by_path[path].encoding), "surrogateescape")
@@ -169,6 +165,14 @@ class Report:
         ``engine.writer``), under the project's write lock (``on_wait`` is called if
         another run holds it). A file that changed on disk meanwhile is skipped; one
         write failing does not stop the others."""
+        from asyncmend.engine.writer import (  # only a run that writes needs them
+            ChangedOnDiskError,
+            WriteSkipped,
+            project_lock,
+            write_atomic,
+            write_target,
+        )
+
         outcome = ApplyResult()
         targets: set[str] = set()
         with project_lock(self.root or Path.cwd(), on_wait), _deferred_signals() as stop:
@@ -283,7 +287,9 @@ def run(
         warnings=_preview_warnings(config), root=Path(os.path.abspath(config.root)), job=job
     )
     overrides = None if one_config else _overrides(select, ignore, unsafe_fixes, preview)
-    walks = WalkMemo()  # the index's scope walk reads the folders this one listed
+    # The index's scope walk reads the folders this one listed; the config and the
+    # scope ask the listings which folders hold a config file or an __init__.py.
+    walks = WalkMemo(recorded=("__init__.py", *CONFIG_NAMES))
     files = _discover(
         paths, config, job, report, exclude, force_exclude, overrides, changed_since,
         skip_generated, walks,
@@ -356,9 +362,10 @@ def _discover(
         memo=walks,
     )
     if overrides is not None:
-        job.add_file_configs(files, ConfigResolver(overrides))
-        named = set() if force else {str(Path(p)) for p in paths}
-        files = [f for f in files if f in named or not job.excluded_by_own_config(f)]
+        job.add_file_configs(files, ConfigResolver(overrides, walks=walks))
+        if job.per_file:  # else every file has the run's config, applied while walking
+            named = set() if force else {str(Path(p)) for p in paths}
+            files = [f for f in files if f in named or not job.excluded_by_own_config(f)]
     if changed_since is not None:
         from asyncmend.engine.git import changed_files
 
@@ -407,7 +414,7 @@ def _hash_inputs(
     index_files: list[str] = []
     if uses_index and file_names:
         found = discover_names(
-            index_scope([f for f in file_names if f in digests or os.path.exists(f)]),
+            index_scope([f for f in file_names if f in digests or os.path.exists(f)], walks),
             root=config.root,
             errors=[],
             memo=walks,
@@ -480,8 +487,9 @@ def _from_cache(report: Report, cache: ResultCache | None, inputs: _Inputs) -> R
     hits = [cache.get_result(path, digests[path], inputs.index_key) for path in files]
     if not all(hit for hit, _ in hits):
         return None
-    for path, (_, result) in zip(files, hits, strict=True):
-        _collect(report, result if result is not None else FileResult(path=path, cached=True))
+    for _, result in hits:
+        if result is not None:  # None: the file had nothing to say, nothing to collect
+            _collect(report, result)
     return _finish(report, cache)  # saves the new stats of touched but unchanged files
 
 

@@ -7,9 +7,12 @@ content hash decides. A file modified within ``RACY_SECONDS`` of the run that sa
 never remembered by its stat (a write in the same timestamp tick would go unseen).
 
 One cache file per run key (tool version, config digest, rule selection, mode). It maps
-each path to the content hash it was computed from, with the pass-1 facts and the
-pass-2 result. Results of rules that read the repo index are only valid for the index
-they saw, so the file also records the index digest.
+each path to the content hash it was computed from, with the pass-2 result. Results of
+rules that read the repo index are only valid for the index they saw, so the file also
+records the index digest. The pass-1 facts (three quarters of the bytes, and never read
+by a run the cache answers) are in a second file beside it, ``<name>.facts``, sealed to
+the first: its signature covers a random seal recorded in the first file, so it is
+taken only with the file it was written with.
 
 Nothing read from the cache is ever executed, and nothing planted in a checked tree can
 change a run's answers (the cache folder of a cloned repository is attacker-controlled):
@@ -37,7 +40,6 @@ import hashlib
 import hmac
 import os
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +51,11 @@ from asyncmend.codemods.installed import version_of
 from asyncmend.engine.results import FileResult
 
 #: Bump when the cache layout or the meaning of a cached value changes.
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 #: First bytes of every cache file, then the 32-byte HMAC, then the msgpack payload.
-MAGIC = b"asyncmend-cache\x02"
+MAGIC = b"asyncmend-cache\x03"
+#: The same for the facts file; its HMAC covers the seal as well.
+FACTS_MAGIC = b"asyncmend-facts\x01"
 #: A cache file larger than this is not read (a planted huge file costs nothing).
 MAX_CACHE_BYTES = 512 * 1024 * 1024
 CACHE_FOLDER = ".asyncmend_cache"
@@ -114,9 +118,8 @@ class _StatEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 
 class _Payload(msgspec.Struct, forbid_unknown_fields=True):
-    #: ``dict[str, _FactsEntry]``, left encoded until a run asks for facts (a run the
-    #: cache answers never does): the bulk of the file.
-    facts: msgspec.Raw
+    #: The seal of the facts file written with this one (empty: none).
+    facts_seal: bytes
     results: dict[str, _ResultEntry]
     meta: dict[str, bool | int | str]
     stats: dict[str, _StatEntry]
@@ -179,8 +182,43 @@ def _user_key() -> bytes | None:
     return key if len(key) == 32 else None
 
 
-def _sign(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, MAGIC + payload, hashlib.sha256).digest()
+def _sign(
+    key: bytes, payload: bytes | memoryview, magic: bytes = MAGIC, seal: bytes = b""
+) -> bytes:
+    signer = hmac.new(key, magic + seal, hashlib.sha256)
+    signer.update(payload)  # not magic + payload: no copy of the payload
+    return signer.digest()
+
+
+def _signed_payload(
+    key: bytes, blob: bytearray | None, magic: bytes, seal: bytes = b""
+) -> memoryview | None:
+    """The payload of a file read whole, if it starts with ``magic`` and its HMAC
+    (over ``magic``, ``seal`` and the payload) is ours; else None."""
+    if blob is None or not blob.startswith(magic):
+        return None
+    # Views, not slices: the file is read once and never copied (it is megabytes).
+    view = memoryview(blob)
+    mac, payload = view[len(magic) : len(magic) + 32], view[len(magic) + 32 :]
+    return payload if hmac.compare_digest(mac, _sign(key, payload, magic, seal)) else None
+
+
+def _read_all(fd: int) -> bytearray | None:
+    """The whole file behind ``fd`` (closed here), read into one buffer of its size;
+    None when it is larger than ``MAX_CACHE_BYTES`` or its size changes while read."""
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        size = os.fstat(fd).st_size
+        if size > MAX_CACHE_BYTES:
+            return None
+        blob = bytearray(size)
+        with memoryview(blob) as view:
+            got = 0
+            while got < size:
+                count = handle.readinto(view[got:])
+                if not count:
+                    return None  # shorter than it was
+                got += count
+        return blob if not handle.read(1) else None  # longer than it was
 
 
 @dataclass
@@ -199,9 +237,12 @@ class ResultCache:
     dirty: bool = False
     #: The signing key; None disables reading and writing.
     key: bytes | None = field(default=None, repr=False)
-    #: The facts section as read (encoded), until facts are first asked for.
-    _facts_blob: msgspec.Raw | None = field(default=None, repr=False)
-    #: Facts entries read from the file and not yet asked for (not converted).
+    #: Facts were added since the facts file was read: it is written anew on save.
+    _facts_changed: bool = field(default=False, repr=False)
+    #: The seal of the facts file that goes with the file read (None: nothing read).
+    _facts_seal: bytes | None = field(default=None, repr=False)
+    #: Facts entries read from the facts file and not yet asked for (not converted);
+    #: None until facts are first asked for.
     _facts_read: dict[str, tuple[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -217,20 +258,14 @@ class ResultCache:
         """Read the file if it is ours, signed and well-formed; anything else is a miss."""
         assert self.key is not None
         fd = _open_own(self.path, os.O_RDONLY)
-        if fd is None:
-            return
-        with os.fdopen(fd, "rb") as handle:
-            blob = handle.read(MAX_CACHE_BYTES + 1)
-        if len(blob) > MAX_CACHE_BYTES or not blob.startswith(MAGIC):
-            return
-        mac, payload = blob[len(MAGIC) : len(MAGIC) + 32], blob[len(MAGIC) + 32 :]
-        if not hmac.compare_digest(mac, _sign(self.key, payload)):
+        payload = _signed_payload(self.key, _read_all(fd), MAGIC) if fd is not None else None
+        if payload is None:
             return
         try:
             data = msgspec.msgpack.decode(payload, type=_Payload)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
-        self._facts_blob = data.facts
+        self._facts_seal = data.facts_seal
         self.stats = {p: (e.size, e.mtime_ns, e.digest) for p, e in data.stats.items()}
         self.results = {
             path: (entry.digest, entry.index_digest, entry.result)
@@ -239,18 +274,29 @@ class ResultCache:
         self.meta = dict(data.meta)
 
     @property
+    def facts_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".facts")
+
+    @property
     def _raw_facts(self) -> dict[str, tuple[str, Any]]:
-        """The facts entries read from the file, decoded on first use (a malformed
-        section is a miss for every file)."""
+        """The facts entries of the facts file, read on first use; a file that is not
+        ours, not signed, not sealed to the file read, or malformed is a miss for every
+        file."""
         if self._facts_read is None:
             self._facts_read = {}
-            if self._facts_blob is not None:
+            if self.key is not None and self._facts_seal:
+                fd = _open_own(self.facts_path, os.O_RDONLY)
+                blob = _read_all(fd) if fd is not None else None
+                payload = _signed_payload(self.key, blob, FACTS_MAGIC, self._facts_seal)
                 try:
-                    entries = msgspec.msgpack.decode(self._facts_blob, type=dict[str, _FactsEntry])
+                    entries = (
+                        msgspec.msgpack.decode(payload, type=dict[str, _FactsEntry])
+                        if payload is not None
+                        else {}
+                    )
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     entries = {}
                 self._facts_read = {path: (e.digest, e.facts) for path, e in entries.items()}
-                self._facts_blob = None
         return self._facts_read
 
     def get_facts(self, path: str, digest: str) -> Any | None:
@@ -294,7 +340,7 @@ class ResultCache:
         if stored != facts:
             return
         self.facts[path] = (digest, facts)
-        self.dirty = True
+        self.dirty = self._facts_changed = True
 
     def get_result(
         self, path: str, digest: str, index_digest: str
@@ -318,34 +364,49 @@ class ResultCache:
     def save(self) -> None:
         if not self.dirty or self.key is None:
             return
-        if self._facts_blob is not None and not self.facts:
-            facts_section: Any = self._facts_blob  # never decoded: written back as read
-        else:
+        folder = self.path.parent
+        if not _own_folder(folder, create=True):
+            return  # a planted symlink or someone else's folder: do not write through it
+        _ensure_gitignore(folder)
+        seal = self._facts_seal or b""
+        if self._facts_changed or not seal:  # new facts (or none on disk): a new file
             facts = {**self._raw_facts, **self.facts}
-            facts_section = {p: (d, f) for p, (d, f) in facts.items()}
+            seal = os.urandom(16)
+            payload = msgspec.msgpack.encode({p: (d, f) for p, (d, f) in facts.items()})
+            if not self._write(self.facts_path, FACTS_MAGIC, payload, seal):
+                return
+            # The results file written next records the new seal (a run that dies
+            # first leaves the old results file with facts sealed to another: a miss).
+            self._facts_seal, self._facts_changed = seal, False
         payload = msgspec.msgpack.encode(
             {
-                "facts": facts_section,
+                "facts_seal": seal,
                 "results": {p: (d, i, r) for p, (d, i, r) in self.results.items()},
                 "meta": self.meta,
                 "stats": self.stats,
             }
         )
-        folder = self.path.parent
-        if not _own_folder(folder, create=True):
-            return  # a planted symlink or someone else's folder: do not write through it
-        _ensure_gitignore(folder)
+        self._write(self.path, MAGIC, payload)
+
+    def _write(self, path: Path, magic: bytes, payload: bytes, seal: bytes = b"") -> bool:
+        """Write a signed file through a temp file and ``os.replace`` (concurrent runs
+        never see a torn file); False when it could not be written."""
+        import tempfile  # a run the cache answers writes nothing
+
+        assert self.key is not None
         try:
-            fd, temp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
         except OSError:
-            return  # a read-only checkout still gets its results, just not cached
+            return False  # a read-only checkout still gets its results, just not cached
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(MAGIC + _sign(self.key, payload) + payload)
-            os.replace(temp, self.path)  # replaces a symlink itself, never its target
+                handle.write(magic + _sign(self.key, payload, magic, seal) + payload)
+            os.replace(temp, path)  # replaces a symlink itself, never its target
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+            return False
+        return True
 
 
 def _storable(path: str) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asyncmend.engine.discovery import real_folder
+from asyncmend.engine.discovery import WalkMemo, real_folder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -425,9 +425,13 @@ class ConfigResolver:
         self,
         overrides: Callable[[Config], None],
         known_rule_settings: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+        walks: WalkMemo | None = None,
     ) -> None:
         self._overrides = overrides
         self._known = known_rule_settings
+        #: The run's listings (``CONFIG_NAMES`` recorded): which folders hold a config
+        #: file, and the real path of each file's folder, without a system call.
+        self._walks = walks
         self._by_folder: dict[str, Config] = {}
         #: By the folder as the path names it (one run, one working directory).
         self._by_named_folder: dict[str, Config] = {}
@@ -459,17 +463,25 @@ class ConfigResolver:
         """``find_config(folder)`` (``folder`` holds ``path``), asked once per resolved
         folder: a folder holding no config file has its parent's answer (a run over a
         tree asks for every folder)."""
+        walked = self._walks.real_folder_of(os.fspath(path)) if self._walks else None
+        if walked is not None:
+            return self._found_in(walked)
         if os.pardir in os.fspath(path):  # a symlink before `..` leads elsewhere
             return self._found_in(os.path.realpath(os.path.dirname(path) or os.curdir))
         return self._found_in(real_folder(folder, self._real))
+
+    def _holds_config(self, real: str) -> bool:
+        for name in CONFIG_NAMES:
+            known = self._walks.holds_file(real, name) if self._walks else None
+            if known if known is not None else os.path.isfile(os.path.join(real, name)):
+                return True
+        return False
 
     def _found_in(self, real: str) -> tuple[Path | None, Path | None]:
         found = self._found.get(real)
         if found is None:
             parent = os.path.dirname(real)
-            if parent != real and not any(
-                os.path.isfile(os.path.join(real, name)) for name in CONFIG_NAMES
-            ):
+            if parent != real and not self._holds_config(real):
                 found = self._found_in(parent)
             else:
                 found = find_config(Path(real))

@@ -11,13 +11,14 @@ non-Python file named on the command line is skipped with a warning.
 from __future__ import annotations
 
 import functools
+import operator
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pathspec
-from pathspec.patterns.gitignore import GitIgnorePatternError
+if TYPE_CHECKING:  # imported where a pattern is read (a tree may have none)
+    import pathspec
 
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".bzr", ".venv", "venv", ".direnv", ".eggs", ".tox", ".nox",
@@ -42,9 +43,15 @@ def display(path: str | Path) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _spec(lines: Iterable[str]) -> pathspec.PathSpec:
+def _spec(lines: Sequence[str]) -> pathspec.PathSpec | None:
     """A gitignore spec of the valid lines; git skips a pattern it cannot read (``!``
-    alone, a trailing ``\\``), and so do we."""
+    alone, a trailing ``\\``), and so do we. None when every line is blank or a
+    comment (git's template ``info/exclude``): such a spec matches nothing."""
+    if all(not line or line.startswith("#") for line in lines):
+        return None
+    import pathspec
+    from pathspec.patterns.gitignore import GitIgnorePatternError
+
     valid = []
     for line in lines:
         try:
@@ -60,6 +67,9 @@ def exclude_spec(patterns: Sequence[str]) -> pathspec.PathSpec | None:
     usage error here (the user typed it), not a skipped line."""
     if not patterns:
         return None
+    import pathspec
+    from pathspec.patterns.gitignore import GitIgnorePatternError
+
     for pattern in patterns:
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])
@@ -161,6 +171,9 @@ class _Ignorer:
         self._specs: dict[str, pathspec.PathSpec | None] = {}
         self._info: dict[str, pathspec.PathSpec | None] = {}
         self._chains: dict[str, list[tuple[str, pathspec.PathSpec]]] = {}
+        #: Listed folders with no ``.git`` entry, and each folder's git root.
+        self._no_git: set[str] = set()
+        self._roots: dict[str, str | None] = {}
 
     def _spec(self, folder: str) -> pathspec.PathSpec | None:
         if folder not in self._specs:
@@ -174,7 +187,7 @@ class _Ignorer:
         chain = self._chains.get(folder)
         if chain is not None:
             return chain
-        git_root = _git_root(folder)
+        git_root = self._git_root(folder)
         if git_root is None:
             chain = []
         else:
@@ -191,11 +204,24 @@ class _Ignorer:
         self._chains[folder] = chain
         return chain
 
+    def _git_root(self, folder: str) -> str | None:
+        """``_git_root(folder)``, with a listed folder that has no ``.git`` entry
+        taking its parent's answer (no ``stat`` per folder of a tree)."""
+        if folder not in self._roots:
+            parent = os.path.dirname(folder)
+            if folder in self._no_git and parent != folder:
+                self._roots[folder] = self._git_root(parent)
+            else:
+                self._roots[folder] = _git_root(folder)
+        return self._roots[folder]
+
     def listed(self, folder: str, names: set[str]) -> None:
         """``folder`` was listed (``names``): without a ``.gitignore`` entry there is
-        no file to try to read."""
+        no file to try to read, without a ``.git`` entry it is no repository's root."""
         if ".gitignore" not in names:
             self._specs.setdefault(folder, None)
+        if ".git" not in names:
+            self._no_git.add(folder)
 
     def excluded(self, path: str, is_dir: bool) -> bool:
         """Default excludes and ``exclude`` patterns (not .gitignore)."""
@@ -207,6 +233,12 @@ class _Ignorer:
         suffix = "/" if is_dir else ""
         rel = _below(path, self.root) or _posix(path)
         return self.exclude.match_file(rel + suffix) or self.exclude.match_file(name + suffix)
+
+    def needs_matching(self, folder: str) -> bool:
+        """Whether an entry of ``folder`` (resolved, listed) can be left out by more
+        than its name being a default exclude: an ``exclude`` pattern or a gitignore
+        file applies there. Most folders of a tree have neither."""
+        return self.exclude is not None or (self.respect_gitignore and bool(self._chain(folder)))
 
     def ignored(self, folder: str, name: str, is_dir: bool) -> bool:
         """Whether the entry ``name`` of ``folder`` (resolved) is left out."""
@@ -265,7 +297,7 @@ def discover_names(
     """
     root = (root or Path.cwd()).resolve()
     ignorer = _Ignorer(root, exclude, respect_gitignore)
-    listings = (memo if memo is not None else WalkMemo()).listings(ignorer)
+    memo = memo if memo is not None else WalkMemo()
 
     def problem(message: str, into: list[str] | None) -> None:
         if into is None:
@@ -289,8 +321,8 @@ def discover_names(
             continue
         if not os.access(path, os.R_OK | os.X_OK):
             raise DiscoveryError(f"{display(raw)}: permission denied")
-        _walk(path, ignorer, found, lambda message: problem(message, errors), listings)
-    return sorted(found, key=_posix)
+        _walk(path, ignorer, found, lambda message: problem(message, errors), memo)
+    return sorted(found, key=_posix) if os.sep != "/" else sorted(found)
 
 
 #: What a walk keeps of one folder: (file names, folder names, problems as
@@ -302,15 +334,59 @@ class WalkMemo(dict[tuple[object, ...], dict[str, _Listing]]):
     """The folders one run has listed, by the settings that decide what a listing
     keeps: a second walk under the same settings (the repo index's scope, after the
     files to check) reads them instead of listing and matching every entry again.
-    Only for one run: a folder listed once is taken as it was."""
+    Only for one run: a folder listed once is taken as it was.
+
+    It also answers, without a system call, what the listings showed: the real path
+    of a folder walked (by the name the walk gave it), whether a file found there is
+    a symlink, and whether a folder holds a regular file of one of the names in
+    ``recorded`` (``__init__.py``, config files: asked per folder by the config and
+    the repo index's scope)."""
+
+    def __init__(self, recorded: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.recorded = frozenset(recorded)
+        #: Folder as the walk named it (``os.path.dirname`` of its files' names) ->
+        #: its real path.
+        self._real: dict[str, str] = {}
+        #: Real folder -> (its Python entries that are symlinks, its ``recorded``
+        #: names that are regular files).
+        self._entries: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 
     def listings(self, ignorer: _Ignorer) -> dict[str, _Listing]:
         key = (ignorer.root, ignorer.exclude_patterns, ignorer.respect_gitignore)
         return self.setdefault(key, {})
 
+    def _named(self, named: str, real: str) -> None:
+        """A walk named the listed folder ``real`` so (its files are ``named/...``)."""
+        if real in self._entries:
+            self._real.setdefault(named, real)
+
+    def _walked(self, named: str, real: str, links: list[str], files: list[str]) -> None:
+        """A walk listed ``real``, named so: ``links``, its Python entries that are
+        symlinks, and ``files``, its ``recorded`` names that are regular files."""
+        self._real.setdefault(named, real)
+        self._entries.setdefault(real, (frozenset(links), frozenset(files)))
+
+    def real_folder_of(self, file: str) -> str | None:
+        """The real folder of a Python file a walk listed (named as the walk names
+        it) when the file is no symlink; None when the listings cannot tell."""
+        folder, name = os.path.split(file)
+        real = self._real.get(folder)
+        if real is None or not name.endswith(PYTHON_SUFFIXES) or name in self._entries[real][0]:
+            return None
+        return real
+
+    def holds_file(self, real_folder: str, name: str) -> bool | None:
+        """``os.path.isfile(os.path.join(real_folder, name))`` for a ``recorded`` name
+        in a folder a walk listed; None when the listings cannot tell."""
+        entries = self._entries.get(real_folder)
+        if entries is None or name not in self.recorded:
+            return None
+        return name in entries[1]
+
 
 def _walk(  # type: ignore[no-untyped-def]
-    top: Path, ignorer: _Ignorer, found: dict[str, None], problem, listings: dict[str, _Listing]
+    top: Path, ignorer: _Ignorer, found: dict[str, None], problem, memo: WalkMemo
 ) -> None:
     """Depth-first walk below ``top`` without following folder symlinks (so a symlink
     loop cannot recurse), recording unreadable folders and broken symlinks. Names are
@@ -318,52 +394,87 @@ def _walk(  # type: ignore[no-untyped-def]
     # (folder as named, folder resolved): below the top, a folder is its parent's
     # resolved path plus its name (symlinked folders are not entered), so only the
     # top is resolved.
+    listings = memo.listings(ignorer)
     stack = [(str(top), str(_resolve(top)))]
     while stack:
         base, resolved = stack.pop()
+        prefix = "" if base == "." else base if base.endswith(os.sep) else base + os.sep
         listing = listings.get(resolved)
         if listing is None:
-            listing = listings[resolved] = _list(base, resolved, ignorer)
+            listing = listings[resolved] = _list(base, resolved, ignorer, memo, prefix)
+        else:
+            memo._named(os.path.dirname(prefix + "_"), resolved)
         files, folders, problems = listing
         for name, message in problems:
             problem(f"{display(os.path.join(base, name) if name else base)}: {message}")
-        prefix = "" if base == "." else base if base.endswith(os.sep) else base + os.sep
         for name in files:
             found[prefix + name] = None
         stack.extend((prefix + name, os.path.join(resolved, name)) for name in reversed(folders))
 
 
-def _list(base: str, resolved: str, ignorer: _Ignorer) -> _Listing:
-    """One folder's Python files and subfolders that the ignorer keeps, sorted."""
+def _list(base: str, resolved: str, ignorer: _Ignorer, memo: WalkMemo, prefix: str) -> _Listing:
+    """One folder's Python files and subfolders that the ignorer keeps, sorted (and
+    what ``memo`` answers about it; ``prefix``: how the walk names its entries)."""
     files: list[str] = []
     folders: list[str] = []
     problems: list[tuple[str, str]] = []
     try:
         with os.scandir(base) as scan:
-            entries = sorted(scan, key=lambda e: e.name)
+            entries = sorted(scan, key=_entry_name)
     except OSError as exc:
         problems.append(("", f"cannot read folder: {(exc.strerror or str(exc)).lower()}"))
         return files, folders, problems
-    ignorer.listed(resolved, {entry.name for entry in entries})
+    names = {entry.name for entry in entries}
+    ignorer.listed(resolved, names)
+    matching = ignorer.needs_matching(resolved)
+    links: list[str] = []
+    marked: list[str] = []  # the memo's recorded names that are regular files here
+    recorded = memo.recorded
     for entry in entries:
         name = entry.name
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False
-        if is_dir:
-            if not ignorer.ignored(resolved, name, is_dir=True):
+        if name in recorded and _is_file(entry):
+            marked.append(name)
+        if not name.endswith(PYTHON_SUFFIXES):
+            if name in DEFAULT_EXCLUDES:
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir and (not matching or not ignorer.ignored(resolved, name, is_dir=True)):
                 folders.append(name)
             continue
-        if not name.endswith(PYTHON_SUFFIXES):
+        link = entry.is_symlink()
+        if link:
+            links.append(name)  # even when ignored: the memo answers for named files
+        try:
+            is_dir = not link and entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:  # a folder named like a module
+            if not matching or not ignorer.ignored(resolved, name, is_dir=True):
+                folders.append(name)
             continue
-        if ignorer.ignored(resolved, name, is_dir=False):
+        if matching and ignorer.ignored(resolved, name, is_dir=False):
             continue
-        if entry.is_symlink():
+        if link:
             if not os.path.exists(entry.path):
                 problems.append((name, "broken symlink or symlink loop; skipped"))
                 continue
             if os.path.isdir(entry.path):
                 continue  # a folder symlink named like a module: not followed
         files.append(name)
+    memo._walked(os.path.dirname(prefix + "_"), resolved, links, marked)
     return files, folders, problems
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """``os.path.isfile`` of the entry (through a symlink; from the listing when the
+    file system gives entry types, else one ``stat``)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+_entry_name = operator.attrgetter("name")

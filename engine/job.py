@@ -72,9 +72,13 @@ class Job:
         from asyncmend.codemods.registry import select_codes
 
         by_source: dict[Any, Job] = {}
+        folder, own = None, True  # files of one folder share its config (sorted: in a row)
         for path in files:
-            config = resolver.for_file(path)
-            if config.source == self.config.source:
+            if os.path.dirname(path) != folder:
+                folder = os.path.dirname(path)
+                config = resolver.for_file(path)
+                own = config.source == self.config.source
+            if own:
                 continue
             job = by_source.get(config.source)
             if job is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asyncmend.engine.cache import ResultCache, content_hash
-from asyncmend.engine.discovery import real_folder
+from asyncmend.engine.discovery import WalkMemo, real_folder
 from asyncmend.engine.gcpolicy import after_file
 from asyncmend.engine.results import ErrorKind, FileResult, printable
 
@@ -371,8 +371,10 @@ def hash_files(
     for path in paths:
         info = None
         if cache is not None:
-            with contextlib.suppress(OSError):
+            try:
                 info = os.stat(path)
+            except OSError:  # reading it says what is wrong
+                pass
             if info is not None and stat.S_ISREG(info.st_mode) and info.st_size <= limit:
                 known = cache.known_digest(path, info)
                 if known is not None:
@@ -393,10 +395,10 @@ def hash_files(
 
 def index_digest(digests: dict[str, str], paths: Iterable[str]) -> str:
     """Identifies the repo index: the files it was built from and their contents."""
-    h = hashlib.blake2b(digest_size=16)
-    for path in sorted(paths):
-        h.update(os.fsencode(path) + f"\0{digests.get(path, '')}\n".encode())
-    return h.hexdigest()
+    # One update of the whole text: the same bytes (and digest) as one update per path.
+    text = "".join(f"{path}\0{digests.get(path, '')}\n" for path in sorted(paths))
+    data = text.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def build_index(
@@ -462,9 +464,10 @@ def check_files(
         yield result
 
 
-def index_scope(files: Iterable[str | Path]) -> list[Path]:
+def index_scope(files: Iterable[str | Path], walks: WalkMemo | None = None) -> list[Path]:
     """The folders of the top-level packages the files lie in, so that checking one
-    file still knows the rest of its package."""
+    file still knows the rest of its package. ``walks``: the run's listings, which
+    answer for the files and folders they saw without a system call."""
     roots: dict[str, Path] = {}  # package top -> as given
     real: dict[str, str] = {}  # per folder as named: resolved once, not per file
     resolved: dict[str, str] = {}
@@ -473,7 +476,10 @@ def index_scope(files: Iterable[str | Path]) -> list[Path]:
     for file in files:
         name = os.fspath(file)
         try:
-            if os.path.islink(name) or os.pardir in name:
+            walked = walks.real_folder_of(name) if walks is not None else None
+            if walked is not None:
+                start = walked
+            elif os.path.islink(name) or os.pardir in name:
                 start = str(Path(name).resolve().parent)
             else:
                 folder = os.path.dirname(name)
@@ -483,20 +489,25 @@ def index_scope(files: Iterable[str | Path]) -> list[Path]:
         except (OSError, RuntimeError):  # a symlink loop: read errors report it
             continue
         if start not in tops:
-            tops[start] = _package_top(start, packages)
+            tops[start] = _package_top(start, packages, walks)
         top = tops[start]
         if top is not None and top not in roots:
             roots[top] = _as_given(Path(top))
     return list(dict.fromkeys(roots.values()))
 
 
-def _package_top(folder: str, packages: dict[str, bool]) -> str | None:
+def _package_top(
+    folder: str, packages: dict[str, bool], walks: WalkMemo | None = None
+) -> str | None:
     """The outermost folder of the package chain ``folder`` is in (each folder up to
     it holds an ``__init__.py``), or None when ``folder`` is no package."""
     top = None
     while True:
         if folder not in packages:
-            packages[folder] = os.path.isfile(os.path.join(folder, "__init__.py"))
+            known = walks.holds_file(folder, "__init__.py") if walks is not None else None
+            if known is None:
+                known = os.path.isfile(os.path.join(folder, "__init__.py"))
+            packages[folder] = known
         if not packages[folder]:
             return top
         top = folder

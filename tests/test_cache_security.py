@@ -56,7 +56,7 @@ def attacker_repo(tmp_path: Path) -> tuple[Path, Path]:
     (repo / "pyproject.toml").write_text(PYPROJECT)
     shutil.copy(CASE, repo / "app.py")
     assert _cli(repo, tmp_path / "attacker-home", "check", ".").returncode == 1
-    [cache_file] = [p for p in (repo / CACHE_FOLDER).iterdir() if not p.name.startswith(".")]
+    [cache_file] = (repo / CACHE_FOLDER).glob("*.msgpack")
     _git(repo, "init", "-q")
     return repo, cache_file
 
@@ -157,3 +157,95 @@ def test_no_pyproject_means_no_cache_in_the_current_folder(tmp_path: Path) -> No
     assert _cli(tmp_path, home, "check", ".").returncode == 1
     assert not (tmp_path / CACHE_FOLDER).exists()
     assert list((home / "asyncmend" / "projects").glob("*/*.msgpack"))
+
+
+def test_an_oversized_cache_file_is_a_miss_and_a_genuine_one_is_read_whole(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The file is read into one buffer of its size (no copy, no read of a planted
+    gigabyte): one larger than ``MAX_CACHE_BYTES`` is a miss."""
+    shutil.copy(CASE, tmp_path / "app.py")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    home = tmp_path / "home"
+    assert _cli(tmp_path, home, "check", ".").returncode == 1
+    [cache_file] = (tmp_path / CACHE_FOLDER).glob("*.msgpack")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+
+    def loaded() -> dict[str, object]:
+        cache = cache_module.ResultCache(cache_file, key=cache_module._user_key())
+        cache._load()
+        return cache.results
+
+    assert loaded()
+    size = cache_file.stat().st_size
+    assert cache_module._read_all(os.open(cache_file, os.O_RDONLY)) == cache_file.read_bytes()
+    monkeypatch.setattr(cache_module, "MAX_CACHE_BYTES", size - 1)
+    assert loaded() == {}
+    monkeypatch.setattr(cache_module, "MAX_CACHE_BYTES", size)
+    assert loaded()
+
+
+def test_the_facts_file_is_taken_only_signed_and_sealed_to_the_file_read(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The pass-1 facts live beside the results file (a warm run never reads them):
+    taken only when signed with this user's key over the seal the results file
+    records. Another run's facts file, a forged or corrupt one, or one reached through
+    a symlink is a miss (facts recomputed), never an answer."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home"))
+    key = cache_module._user_key()
+
+    def written(name: str, facts: str) -> cache_module.ResultCache:
+        cache = cache_module.ResultCache(tmp_path / name, key=key)
+        cache._facts_read = {"app.py": ("d1", {"path": "app.py", "marker": facts})}
+        cache.facts["other.py"] = ("d2", {"path": "other.py"})
+        cache.dirty = cache._facts_changed = True
+        cache.save()
+        return cache
+
+    def read(name: str) -> dict[str, object]:
+        cache = cache_module.ResultCache(tmp_path / name, key=key)
+        cache._load()
+        return cache._raw_facts
+
+    written("a.msgpack", "a")
+    written("b.msgpack", "b")
+    assert read("a.msgpack")["app.py"] == ("d1", {"path": "app.py", "marker": "a"})
+    assert set(read("a.msgpack")) == {"app.py", "other.py"}
+    good = (tmp_path / "a.facts").read_bytes()
+    # b's facts file, genuine and signed by this user, under a's name: not a's seal.
+    (tmp_path / "a.facts").write_bytes((tmp_path / "b.facts").read_bytes())
+    assert read("a.msgpack") == {}
+    for bad in (b"", good[:40], good + b"x", good.replace(b"marker", b"MARKER")):
+        (tmp_path / "a.facts").write_bytes(bad)
+        assert read("a.msgpack") == {}
+    (tmp_path / "a.facts").unlink()
+    (tmp_path / "a.facts").symlink_to(tmp_path / "b.facts")
+    assert read("a.msgpack") == {}
+    (tmp_path / "a.facts").unlink()
+    (tmp_path / "a.facts").write_bytes(good)
+    assert read("a.msgpack")  # the genuine pair again
+    # Signed by another user's key: a miss.
+    cache = cache_module.ResultCache(tmp_path / "a.msgpack", key=b"k" * 32)
+    cache._load()
+    assert cache.results == {} and cache._raw_facts == {}
+
+
+def test_a_run_with_no_new_facts_keeps_the_facts_file(tmp_path: Path) -> None:
+    """A run that only updates results (e.g. new stats) rewrites the small results
+    file and leaves the facts file, still sealed to it, alone."""
+    shutil.copy(CASE, tmp_path / "app.py")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    home = tmp_path / "home"
+    assert _cli(tmp_path, home, "check", "--no-cache", ".").returncode == 1
+    assert _cli(tmp_path, home, "check", ".").returncode == 1
+    [facts_file] = (tmp_path / CACHE_FOLDER).glob("*.facts")
+    before = facts_file.stat().st_mtime_ns, facts_file.read_bytes()
+    (tmp_path / "other.py").write_text("x = 1\n")  # a new file: results change
+    assert _cli(tmp_path, home, "check", ".").returncode == 1
+    assert (facts_file.stat().st_mtime_ns, facts_file.read_bytes()) != before  # new facts
+    before = facts_file.stat().st_mtime_ns, facts_file.read_bytes()
+    os.utime(tmp_path / "other.py", ns=(1, 1))  # touched, unchanged: only stats change
+    result = _cli(tmp_path, home, "check", "--format", "json", ".")
+    _assert_correct(result)
+    assert (facts_file.stat().st_mtime_ns, facts_file.read_bytes()) == before

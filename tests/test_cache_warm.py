@@ -158,3 +158,29 @@ def test_worker_count_does_not_keep_a_warm_run_from_the_lean_path() -> None:
     assert _parse(["check", "-j", "1", "--jobs=4", "a.py"]) == (["a.py"], "concise", False)
     for bad in (["--jobs", "0"], ["--jobs", "x"], ["-j"], ["--jobs=", "."]):
         assert _parse(["check", *bad]) is None  # the full CLI says what is wrong
+
+
+def test_a_warm_run_reads_no_facts_and_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """The facts file is not read (here: garbage, and the answer is the cache's), and
+    what only writing, diffing or ignore patterns need is not imported; a .gitignore
+    pattern still applies on the warm path."""
+    root = _tree(tmp_path)
+    cold = asyncmend("check", "app", cwd=root)
+    [facts_file] = (root / ".asyncmend_cache").glob("*.facts")
+    facts_file.write_bytes(b"garbage")
+    warm, modules = _lean_probe(["check", "app"], root)
+    assert "asyncmend.cli.app" not in modules
+    assert (warm.stdout, warm.returncode) == (cold.stdout, cold.returncode)
+    assert facts_file.read_bytes() == b"garbage"
+    unused = {"pathspec", "tempfile", "difflib", "asyncmend.engine.writer", "asyncmend.engine.diff"}
+    assert unused & modules == set()
+    ignored = cold.stdout.splitlines()[0].split(":")[0]  # a file with findings
+    assert ignored.startswith("app/") and ignored.endswith(".py")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)  # .gitignore applies
+    (root / ".gitignore").write_text(f"# generated\n{ignored}\n")
+    cold = asyncmend("check", "app", cwd=root)
+    warm, modules = _lean_probe(["check", "app"], root)
+    assert "asyncmend.cli.app" not in modules, warm.stderr
+    assert "pathspec" in modules
+    assert (warm.stdout, warm.returncode) == (cold.stdout, cold.returncode)
+    assert ignored not in warm.stdout

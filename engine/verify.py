@@ -11,9 +11,15 @@ import libcst as cst
 def verify_output(path: str, before: bytes, after: bytes) -> str | None:
     """The DESIGN.md invariant: output parses, and compiles where the input compiled.
 
-    One parse of the output: CPython's ``compile`` where the input compiled (stricter
-    than parsing), else libcst's parser (the input may need a newer Python than this
-    one, and libcst read it)."""
+    One parse of the output: CPython's ``compile`` (stricter than parsing); only when
+    the output does not compile is the input compiled, to tell a fix that broke the
+    file from input that never compiled (it may need a newer Python than this one, and
+    libcst read it: then libcst's parser must still read the output)."""
+    try:
+        compile(after, path, "exec", dont_inherit=True)
+        return None
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        failure = exc
     try:
         compile(before, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -25,12 +31,8 @@ def verify_output(path: str, before: bytes, after: bytes) -> str | None:
             )
         return None
     try:
-        compile(after, path, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        try:
-            ast.parse(after)
-            what = "does not compile"
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            what = "does not parse"
-        return f"internal error: fix output for {path} {what} ({exc}); file left unchanged"
-    return None
+        ast.parse(after)
+        what = "does not compile"
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        what = "does not parse"
+    return f"internal error: fix output for {path} {what} ({failure}); file left unchanged"

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any, TypeAlias
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
 from asyncmend.codemods.facts.transactions import (
@@ -54,7 +54,7 @@ _SESSION_FACTS = (
 Source = tuple[str, ...] | tuple[str, str | None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ClassInfo:
     """One class: how its attributes got their values (class-level annotations and
     ``self.x = ...`` in its methods), for ``self.<attr>`` sessions."""
@@ -62,7 +62,7 @@ class ClassInfo:
     attributes: dict[str, list[tuple[Frame | None, Source]]] = field(default_factory=dict)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Frame:
     """One function (or lambda) of the file."""
 
@@ -106,7 +106,7 @@ class Frame:
             frame = frame.parent
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class CallSite:
     #: ``a.b.c`` for a Name/Attribute chain callee, else None.
     name: str | None
@@ -609,23 +609,40 @@ def gate_facts(
     return gate
 
 
-#: Fields that never hold a node (names, flags, the load/store context).
+#: Fields that never hold a node worth visiting (names, flags, the load/store context,
+#: the operators of ``BinOp``/``BoolOp``/``UnaryOp``/``Compare``).
 _SCALAR_FIELDS = frozenset(
     {"ctx", "id", "attr", "name", "arg", "asname", "module", "level", "is_async", "kind",
-     "conversion", "simple", "type_comment", "names"}
+     "conversion", "simple", "type_comment", "names", "op", "ops", "kwd_attrs"}
 )  # fmt: skip
 _BLOCK_FIELDS = frozenset({"body", "orelse", "finalbody"})
 
 
-@cache
-def _child_fields(kind: type) -> tuple[str, ...]:
-    if kind is ast.Constant:
-        return ()
-    return tuple(f for f in kind._fields if f not in _SCALAR_FIELDS)
+class _ChildFields(dict[type, tuple[str, ...]]):
+    """Node type -> the fields that may hold a node to visit (a dict: the hot lookup)."""
+
+    def __missing__(self, kind: type) -> tuple[str, ...]:
+        fields = (
+            ()
+            if kind is ast.Constant
+            else tuple(f for f in getattr(kind, "_fields", ()) if f not in _SCALAR_FIELDS)
+        )
+        self[kind] = fields
+        return fields
+
+
+_child_fields = _ChildFields().__getitem__
 
 
 class _Walker:
-    """The one walk: records calls with their function, bindings per function, imports."""
+    """The one walk: records calls with their function, bindings per function, imports.
+
+    The walk is the gate's hot loop (a few million nodes on a large repo): ``generic_visit``
+    handles the commonest leaves (``Name``, ``Constant``, attribute chains) inline, and
+    the ``visit_<Node>`` handlers are looked up in one class-level table (``_DISPATCH``,
+    plain functions: no bound methods kept on the walker)."""
+
+    _DISPATCH: ClassVar[dict[type, Callable[[_Walker, Any], None]]]
 
     def __init__(self, gate: GateFacts) -> None:
         self.gate = gate
@@ -652,34 +669,55 @@ class _Walker:
         #: does not end with ``raise``: those handlers (``CallSite.guarded``).
         self.guarded: tuple[tuple[str, ...] | None, ...] = ()
         self.is_package = gate.path.endswith("__init__.py")
-        self.dispatch = {
-            getattr(ast, name[6:]): getattr(self, name)
-            for name in dir(self)
-            if name.startswith("visit_") and hasattr(ast, name[6:])
-        }
 
     def visit(self, node: ast.AST) -> None:
-        handler = self.dispatch.get(type(node))
+        handler = self._DISPATCH.get(type(node))
         if handler is not None:
-            handler(node)
+            handler(self, node)
         else:
             self.generic_visit(node)
 
-    def generic_visit(self, node: ast.AST) -> None:
-        """Visit the children (a hand-rolled ``ast.NodeVisitor``: a third of its cost)."""
-        for name in _child_fields(type(node)):
-            self._visit_field(node, name)
+    def generic_visit(self, node: ast.AST, fields: tuple[str, ...] | None = None) -> None:
+        """Visit the children (of ``fields``, default all) in ``ast``'s order: a
+        hand-rolled ``ast.NodeVisitor`` with the leaves inlined."""
+        dispatch = self._DISPATCH
+        identifiers = self.gate.identifiers
+        mentioned = self.session_names
+        for name in _child_fields(type(node)) if fields is None else fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                if name in _BLOCK_FIELDS and len(value) > 1 and self.frame is not None:
+                    self._adjacent_awaits(value)
+                items = value
+            elif value is None:
+                continue
+            else:
+                items = (value,)
+            for item in items:
+                kind = type(item)
+                if kind is ast.keyword:  # no handler, one child: visit it here
+                    item = item.value
+                    kind = type(item)
+                elif kind is ast.arg:
+                    item = item.annotation
+                    kind = type(item)
+                while kind is ast.Attribute:  # visit_Attribute, down the chain
+                    identifiers.add(item.attr)
+                    item = item.value
+                    kind = type(item)
+                if kind is ast.Name:
+                    identifiers.add(item.id)
+                    if mentioned and item.id in mentioned:
+                        self._mention(item.id)
+                elif kind is not ast.Constant:
+                    handler = dispatch.get(kind)
+                    if handler is not None:
+                        handler(self, item)
+                    elif isinstance(item, ast.AST):
+                        self.generic_visit(item)
 
     def _visit_field(self, node: ast.AST, name: str) -> None:
-        value = getattr(node, name, None)
-        if type(value) is list:
-            if name in _BLOCK_FIELDS and len(value) > 1 and self.frame is not None:
-                self._adjacent_awaits(value)
-            for item in value:
-                if isinstance(item, ast.AST):
-                    self.visit(item)
-        elif isinstance(value, ast.AST):
-            self.visit(value)
+        self.generic_visit(node, (name,))
 
     # -- scopes ------------------------------------------------------------------------
 
@@ -762,7 +800,7 @@ class _Walker:
         previous = False
         for stmt in block:
             current = (
-                isinstance(stmt, ast.Assign)
+                type(stmt) is ast.Assign
                 and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name)
                 and isinstance(stmt.value, ast.Await)
@@ -1016,15 +1054,13 @@ class _Walker:
 
     # -- expressions -------------------------------------------------------------------
 
-    def visit_Name(self, node: ast.Name) -> None:
-        self.gate.identifiers.add(node.id)
-        if node.id in self.session_names and self.frame is not None:
-            for frame in self.frame.chain():
-                frame.mentions.add(node.id)
+    # ``Name`` and ``Attribute`` nodes are read inline by ``generic_visit``.
 
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        self.gate.identifiers.add(node.attr)
-        self.generic_visit(node)
+    def _mention(self, name: str) -> None:
+        """A configured session name is used in the current function."""
+        if self.frame is not None:
+            for frame in self.frame.chain():
+                frame.mentions.add(name)
 
     # Where a call's value goes (AM204's HANDED_OVER and ``await``): marked on the
     # children before they are visited.
@@ -1084,34 +1120,38 @@ class _Walker:
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        name = dotted(func)
-        leaf = (
-            func.attr
-            if isinstance(func, ast.Attribute)
-            else func.id
-            if isinstance(func, ast.Name)
-            else None
-        )
-        receiver = dotted(func.value) if isinstance(func, ast.Attribute) else None
-        handed = id(node) in self.handed
-        self._hand([*node.args, *(k.value for k in node.keywords)])
+        kind = type(func)
+        if kind is ast.Attribute:
+            leaf: str | None = func.attr
+            receiver = _dotted(func.value)
+            name = f"{receiver}.{leaf}" if receiver is not None else None
+        elif kind is ast.Name:
+            leaf = name = func.id
+            receiver = None
+        else:
+            leaf = name = receiver = None
+        key = id(node)
+        handed = self.handed
         site = CallSite(
             name,
             leaf,
             receiver,
-            id(node) in self.awaited,
+            key in self.awaited,
             self.frame,
             self.in_class or self.frame is None,
             len(node.args) + len(node.keywords),
-            isinstance(func, ast.Attribute),
-            handed,
+            kind is ast.Attribute,
+            key in handed,
             self.in_header,
-            id(node) in self.dropped,
+            key in self.dropped,
             self.guarded,
         )
+        handed.update(map(id, node.args))
+        for keyword in node.keywords:
+            handed.add(id(keyword.value))
         self.gate.calls.append(site)
-        if id(node) in self.unread:
-            self.pending.append((self.unread[id(node)], site))
+        if key in self.unread:
+            self.pending.append((self.unread[key], site))
         if leaf == "gather" and _shares_a_name(node):
             self.gate.shared_gathers.append(site)
         self.generic_visit(node)
@@ -1119,6 +1159,20 @@ class _Walker:
 
 #: Calls whose ``name = call`` is checked for a name never read again (AM203).
 _SPAWNERS = frozenset({"create_task", "ensure_future"})
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``facts.base.dotted`` without recursion (the walk asks it for every call)."""
+    parts = []
+    while type(node) is ast.Attribute:
+        parts.append(node.attr)  # type: ignore[attr-defined]
+        node = node.value  # type: ignore[attr-defined]
+    if type(node) is not ast.Name:
+        return None
+    if not parts:
+        return node.id  # type: ignore[attr-defined]
+    parts.append(node.id)  # type: ignore[attr-defined]
+    return ".".join(reversed(parts))
 
 
 def _leaf(func: ast.expr) -> str | None:
@@ -1209,6 +1263,11 @@ def _source(value: ast.AST | None, typed: ast.expr | None = None) -> Source | No
 def _names_in(annotation: ast.expr) -> list[str]:
     """The dotted names an annotation mentions (``Annotated[AsyncSession, Depends(x)]``:
     ``Annotated``, ``AsyncSession``, ``Depends``, ``x``)."""
+    kind = type(annotation)
+    if kind is ast.Name:  # the common cases, without a walk
+        return [annotation.id]  # type: ignore[attr-defined]
+    if kind is ast.Constant:
+        return []
     found = []
     for node in walk(annotation):
         if isinstance(node, (ast.Name, ast.Attribute)) and (name := dotted(node)):
@@ -1222,3 +1281,10 @@ def _callee(call: ast.Call) -> str | None:
     if isinstance(call.func, ast.Call):
         return None
     return dotted(call.func) or ""
+
+
+_Walker._DISPATCH = {
+    getattr(ast, name[6:]): function
+    for name, function in vars(_Walker).items()
+    if name.startswith("visit_") and hasattr(ast, name[6:])
+}

@@ -231,9 +231,12 @@ class GateFacts:
         coroutine: a session coroutine method on a name that may hold a session,
         ``asyncio.sleep``, a module-level ``async def`` of this file, or (through an
         import) an ``async def`` of the repo."""
+        imports = self.imports
+        asked: set[str] = set()  # callees through an import already found no coroutine
         for call in self.calls:
             frame = call.frame
-            if call.awaited or call.handed or call.name is None or frame is None:
+            name = call.name
+            if call.awaited or call.handed or name is None or frame is None:
                 continue
             if frame.kind == "lambda" or call.class_direct:
                 continue
@@ -245,13 +248,20 @@ class GateFacts:
                 )
             ):
                 return True
-            if "." not in call.name and call.name in self.module_async_defs:
-                return True
-            if "asyncio.sleep" in self.qualified(call.name):
-                return True
-            if call.name.partition(".")[0] not in self.imports:
+            head = name.partition(".")[0]
+            if head not in imports:
+                # Only the name itself: no import can make it anything else.
+                if name == "asyncio.sleep" or ("." not in name and name in self.module_async_defs):
+                    return True
                 continue
-            for qualified in self.qualified(call.name):
+            if "." not in name and name in self.module_async_defs:
+                return True
+            if name in asked:
+                continue
+            asked.add(name)
+            for qualified in self.qualified(name):
+                if qualified == "asyncio.sleep":
+                    return True
                 if self.index is None or self.index.is_coroutine_function(qualified):
                     return True
         return False
@@ -391,9 +401,30 @@ class GateFacts:
         if self.index is None:
             return True
         files = self.index.by_path.values()
-        if repo_expires_on_commit(files) or some_sessionmaker_expires(files):
+        if self.repo_wide(
+            "expires_on_commit",
+            lambda: repo_expires_on_commit(files) or some_sessionmaker_expires(files),
+        ):
             return True
         return self.calls_leaf(("AsyncSession",))
+
+    def repo_wide(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A repo-wide answer (over every file's pass-1 facts), computed once per state
+        of the index rather than once per file: kept on the index with the facts it
+        was computed from, and computed again when any file's facts changed (an
+        editor's index changes under the language server)."""
+        index = self.index
+        assert index is not None
+        memo: dict[str, tuple[tuple[Any, ...], Any]] = index.__dict__.setdefault(
+            "_gate_repo_wide", {}
+        )
+        state = tuple(index.by_path.values())
+        held = memo.get(key)
+        if held is not None and held[0] == state:  # identity first: the files' facts
+            return held[1]
+        answer = compute()
+        memo[key] = (state, answer)
+        return answer
 
     def request_sessions(self, frame: Frame) -> bool:
         """``frame`` has a parameter that may be a request's session: ``Depends(...)``
@@ -578,8 +609,11 @@ class GateFacts:
     def directives_may_name(self, codes: Iterable[str]) -> bool:
         """A ``noqa`` comment may name one of ``codes``, or an ``asyncmend:`` one may be
         there (its bare form counts)."""
-        if re.search(rb"(?i)asyncmend", self.source):
+        lowered = self.source.lower()  # ASCII case, as the regex's (?i) on bytes
+        if b"asyncmend" in lowered:
             return True
+        if b"noqa" not in lowered:
+            return False
         wanted = [code.encode() for code in codes]
         return any(
             any(code in line for code in wanted)

@@ -280,6 +280,26 @@ SHARPENED = {
         False,
         0,
     ),
+    "am205-path-through-a-pathlib-import": (
+        "AM205",
+        "from pathlib import Path\n\n\nasync def f(p: Path) -> str:\n    return p.read_text()\n",
+        True,
+        1,
+    ),
+    "am205-pathlib-written-out-renamed": (
+        "AM205",
+        "import pathlib as pl\n\n\n"
+        "async def f(name: str) -> None:\n    pl.Path(name).write_text('x')\n",
+        True,
+        1,
+    ),
+    "am205-file-methods-without-pathlib": (
+        "AM205",
+        "async def f(storage: object, files: object) -> None:\n"
+        "    storage.open('x')\n    files.read_text()\n",
+        False,
+        0,
+    ),
     "am103-stored-in-a-module-dict": (
         "AM103",
         "CACHE: dict[str, AsyncSession] = {}\n\n\n"

@@ -139,14 +139,19 @@ class BlockingCall(Rule):
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
         # A call in an `async def`: a blocking callee through any import, a method of a
-        # sync session or a requests session bound there, or pathlib file I/O.
+        # sync session or a requests session bound there, or file I/O in a module that
+        # may name pathlib.
         imports = gate.imports
         requests_session: bool | None = None  # asked once, when a verb is called
+        # `value_kind` resolves a receiver through this module's imports only, so a
+        # pathlib type needs the word `pathlib` here (an import, or written out), or a
+        # relative import inside a package called so.
+        paths = b"pathlib" in gate.source or (gate.module_name or "").startswith("pathlib")
         for c in gate.calls:
             if c.frame is None or c.frame.kind != "async":
                 continue
             leaf, name = c.leaf, c.name
-            if c.attribute and leaf in PATH_IO_METHODS:
+            if paths and c.attribute and leaf in PATH_IO_METHODS:
                 return True
             # Only an import of its head makes a callee named otherwise a blocking one.
             if (

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
@@ -1011,8 +1012,11 @@ class _Walker:
     def _offset(self, line: int | None, column: int | None) -> int:
         """The byte offset of an ``ast`` position (1-based line, byte column)."""
         if self._line_starts is None:
-            starts = [0]
-            starts.extend(m.end() for m in re.finditer(rb"\r\n|\r|\n", self.gate.source))
+            # After each line break (\r\n, \r or \n: the breaks bytes.splitlines knows).
+            source = self.gate.source
+            starts = [0, *accumulate(map(len, source.splitlines(keepends=True)))]
+            if source and not source.endswith((b"\n", b"\r")):
+                starts.pop()  # the end of an unterminated last line starts no line
             self._line_starts = starts
         if line is None:
             return len(self.gate.source)
@@ -1100,9 +1104,8 @@ class _Walker:
     # children before they are visited.
 
     def _hand(self, nodes: Iterable[ast.AST | None]) -> None:
-        for node in nodes:
-            if node is not None:
-                self.handed.add(id(node))
+        # The id of a None (a missing part) matches no node: no need to filter it out.
+        self.handed.update(map(id, nodes))
 
     def visit_Await(self, node: ast.Await) -> None:
         self.awaited.add(id(node.value))
@@ -1296,16 +1299,28 @@ def _source(value: ast.AST | None, typed: ast.expr | None = None) -> Source | No
 
 def _names_in(annotation: ast.expr) -> list[str]:
     """The dotted names an annotation mentions (``Annotated[AsyncSession, Depends(x)]``:
-    ``Annotated``, ``AsyncSession``, ``Depends``, ``x``)."""
+    ``Annotated``, ``AsyncSession``, ``Depends``, ``x``), breadth first (``walk``'s
+    order; ``a.b`` gives ``a.b`` then ``a``)."""
     kind = type(annotation)
     if kind is ast.Name:  # the common cases, without a walk
         return [annotation.id]  # type: ignore[attr-defined]
     if kind is ast.Constant:
         return []
     found = []
-    for node in walk(annotation):
-        if isinstance(node, (ast.Name, ast.Attribute)) and (name := dotted(node)):
+    todo: list[ast.AST] = [annotation]
+    for node in todo:  # grows as it goes: a breadth-first walk
+        kind = type(node)
+        if kind is ast.Name:
+            found.append(node.id)  # type: ignore[attr-defined]
+            continue
+        if kind is ast.Attribute and (name := _dotted(node)):
             found.append(name)
+        for part in _child_fields(kind):
+            value = getattr(node, part, None)
+            if type(value) is list:
+                todo.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                todo.append(value)
     return found
 
 

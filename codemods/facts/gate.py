@@ -653,6 +653,11 @@ _SCALAR_FIELDS = frozenset(
 _BLOCK_FIELDS = frozenset({"body", "orelse", "finalbody"})
 
 
+# The walk's commonest node types, as module globals (one lookup each in the hot loop).
+_NAME, _CONSTANT, _ATTRIBUTE = ast.Name, ast.Constant, ast.Attribute
+_KEYWORD, _ARG = ast.keyword, ast.arg
+
+
 class _ChildFields(dict[type, tuple[str, ...]]):
     """Node type -> the fields that may hold a node to visit (a dict: the hot lookup)."""
 
@@ -730,26 +735,30 @@ class _Walker:
                 items = (value,)
             for item in items:
                 kind = type(item)
-                if kind is ast.keyword:  # no handler, one child: visit it here
-                    item = item.value
-                    kind = type(item)
-                elif kind is ast.arg:
-                    item = item.annotation
-                    kind = type(item)
-                while kind is ast.Attribute:  # visit_Attribute, down the chain
-                    identifiers.add(item.attr)
-                    item = item.value
-                    kind = type(item)
-                if kind is ast.Name:
-                    identifiers.add(item.id)
-                    if mentioned and item.id in mentioned:
-                        self._mention(item.id)
-                elif kind is not ast.Constant:
-                    handler = dispatch.get(kind)
-                    if handler is not None:
-                        handler(self, item)
-                    elif isinstance(item, ast.AST):
-                        self.generic_visit(item)
+                if kind is not _NAME:
+                    if kind is _CONSTANT:
+                        continue
+                    if kind is _KEYWORD:  # no handler, one child: visit it here
+                        item = item.value
+                        kind = type(item)
+                    elif kind is _ARG:
+                        item = item.annotation
+                        kind = type(item)
+                    while kind is _ATTRIBUTE:  # visit_Attribute, down the chain
+                        identifiers.add(item.attr)
+                        item = item.value
+                        kind = type(item)
+                    if kind is not _NAME:
+                        if kind is not _CONSTANT:
+                            handler = dispatch.get(kind)
+                            if handler is not None:
+                                handler(self, item)
+                            elif isinstance(item, ast.AST):
+                                self.generic_visit(item)
+                        continue
+                identifiers.add(item.id)
+                if mentioned and item.id in mentioned:
+                    self._mention(item.id)
 
     def _visit_field(self, node: ast.AST, name: str) -> None:
         self.generic_visit(node, (name,))

@@ -176,7 +176,9 @@ class GateFacts:
         #: The ``async_withs`` entries whose closed name (``as name``, or the item
         #: ``name`` itself) is written after the block in its function (AM104).
         self.reused_withs: list[tuple[Frame, str, str | None]] = []
-        #: Module-level ``async def`` names.
+        #: The module body's own ``async def`` names (``local_async_defs``), less those
+        #: a plain ``def`` there rebinds and the undecorated ones that yield (async
+        #: generators).
         self.module_async_defs: set[str] = set()
         #: Calls named ``gather`` two of whose positional arguments use one name
         #: (AM201: a session shared by two awaitables).
@@ -709,6 +711,10 @@ class _Walker:
         #: does not end with ``raise``: those handlers (``CallSite.guarded``).
         self.guarded: tuple[tuple[str, ...] | None, ...] = ()
         self.is_package = gate.path.endswith("__init__.py")
+        #: The current function (or lambda) has a ``yield`` of its own; the ids of the
+        #: undecorated ``async def``s that do (async generators: no coroutine).
+        self.yielded = False
+        self.generators: set[int] = set()
 
     def visit(self, node: ast.AST) -> None:
         handler = self._DISPATCH.get(type(node))
@@ -777,8 +783,6 @@ class _Walker:
             self.gate.identifiers.add(node.name)
             if self.frame is not None:
                 self.frame.bound.add(node.name)
-            elif kind == "async":
-                self.gate.module_async_defs.add(node.name)
         frame = Frame(kind, self.frame)
         self.gate.frames.append(frame)
         if not isinstance(node, ast.Lambda) and node.decorator_list:
@@ -817,9 +821,13 @@ class _Walker:
         self.frame, self.in_class, self.guarded, self.pending, self.withs = (
             frame, False, (), [], []
         )  # fmt: skip
+        yielded, self.yielded = self.yielded, False
         for name in _child_fields(type(node)):  # in ast's order: args before the body
             self.in_header = saved[2] or name != "body"
             self._visit_field(node, name)
+        if self.yielded and kind == "async" and not node.decorator_list:  # type: ignore[union-attr]
+            self.generators.add(id(node))
+        self.yielded = yielded
         if self.pending and not isinstance(node, ast.Lambda):
             _mark_unread(node.body, self.pending)
         if self.withs:
@@ -827,6 +835,20 @@ class _Walker:
         self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs = saved
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self.generic_visit(node)
+        # `local_async_defs`: the module body's own `async def`s, less those a plain def
+        # there rebinds and those that surely return an async generator.
+        body = node.body
+        plain = {stmt.name for stmt in body if type(stmt) is ast.FunctionDef}
+        self.gate.module_async_defs.update(
+            stmt.name
+            for stmt in body
+            if type(stmt) is ast.AsyncFunctionDef
+            and stmt.name not in plain
+            and id(stmt) not in self.generators
+        )
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._hand([*node.bases, *(k.value for k in node.keywords)])
@@ -1124,7 +1146,13 @@ class _Walker:
         self._hand([node.value])
         self.generic_visit(node)
 
-    visit_Return = visit_Yield = visit_YieldFrom = _hands_value
+    visit_Return = _hands_value
+
+    def _yield(self, node: ast.Yield | ast.YieldFrom) -> None:
+        self.yielded = True
+        self._hands_value(node)
+
+    visit_Yield = visit_YieldFrom = _yield
 
     def _hands_elements(self, node: ast.List | ast.Tuple | ast.Set) -> None:
         self._hand(node.elts)

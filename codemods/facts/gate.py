@@ -1143,7 +1143,7 @@ class _Walker:
         self.generic_visit(node)
 
     def _hands_value(self, node: ast.Return | ast.Yield | ast.YieldFrom | ast.NamedExpr) -> None:
-        self._hand([node.value])
+        self.handed.add(id(node.value))  # the id of a None matches no node
         self.generic_visit(node)
 
     visit_Return = _hands_value
@@ -1155,7 +1155,7 @@ class _Walker:
     visit_Yield = visit_YieldFrom = _yield
 
     def _hands_elements(self, node: ast.List | ast.Tuple | ast.Set) -> None:
-        self._hand(node.elts)
+        self.handed.update(map(id, node.elts))
         self.generic_visit(node)
 
     visit_List = visit_Tuple = visit_Set = _hands_elements
@@ -1165,7 +1165,7 @@ class _Walker:
         self.generic_visit(node)
 
     def _hands_element(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
-        self._hand([node.elt])
+        self.handed.add(id(node.elt))
         self.generic_visit(node)
 
     visit_ListComp = visit_SetComp = visit_GeneratorExp = _hands_element
@@ -1180,7 +1180,7 @@ class _Walker:
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
-        self._hand([node.slice])
+        self.handed.add(id(node.slice))
         self.generic_visit(node)
 
     def visit_Slice(self, node: ast.Slice) -> None:

@@ -280,6 +280,53 @@ SHARPENED = {
         False,
         0,
     ),
+    "am204-yield-only-in-a-nested-def": (
+        "AM204",
+        "async def work() -> int:\n"
+        "    def numbers():\n        yield 1\n\n"
+        "    return sum(numbers())\n\n\n"
+        "async def f() -> None:\n    work()\n",
+        True,
+        1,
+    ),
+    "am204-a-method-of-the-same-name-is-no-rebinding": (
+        "AM204",
+        "class Jobs:\n    def work(self) -> None:\n        pass\n\n\n"
+        "async def work() -> None:\n    pass\n\n\n"
+        "async def f() -> None:\n    work()\n",
+        True,
+        1,
+    ),
+    "am204-async-generator-and-methods": (
+        "AM204",
+        "async def numbers():\n    yield 1\n\n\n"
+        "class Store:\n    async def delete(self) -> None:\n        pass\n\n\n"
+        "def rebound() -> None:\n    pass\n\n\n"
+        "async def rebound() -> None:\n    pass\n\n\n"
+        "async def f() -> None:\n    numbers()\n    delete()\n    rebound()\n",
+        False,
+        0,
+    ),
+    "am205-path-through-a-pathlib-import": (
+        "AM205",
+        "from pathlib import Path\n\n\nasync def f(p: Path) -> str:\n    return p.read_text()\n",
+        True,
+        1,
+    ),
+    "am205-pathlib-written-out-renamed": (
+        "AM205",
+        "import pathlib as pl\n\n\n"
+        "async def f(name: str) -> None:\n    pl.Path(name).write_text('x')\n",
+        True,
+        1,
+    ),
+    "am205-file-methods-without-pathlib": (
+        "AM205",
+        "async def f(storage: object, files: object) -> None:\n"
+        "    storage.open('x')\n    files.read_text()\n",
+        False,
+        0,
+    ),
     "am103-stored-in-a-module-dict": (
         "AM103",
         "CACHE: dict[str, AsyncSession] = {}\n\n\n"

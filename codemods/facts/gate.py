@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any, TypeAlias
+from functools import cached_property
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
 from asyncmend.codemods.facts.transactions import (
@@ -54,7 +55,7 @@ _SESSION_FACTS = (
 Source = tuple[str, ...] | tuple[str, str | None]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ClassInfo:
     """One class: how its attributes got their values (class-level annotations and
     ``self.x = ...`` in its methods), for ``self.<attr>`` sessions."""
@@ -62,7 +63,7 @@ class ClassInfo:
     attributes: dict[str, list[tuple[Frame | None, Source]]] = field(default_factory=dict)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Frame:
     """One function (or lambda) of the file."""
 
@@ -106,7 +107,7 @@ class Frame:
             frame = frame.parent
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class CallSite:
     #: ``a.b.c`` for a Name/Attribute chain callee, else None.
     name: str | None
@@ -175,7 +176,9 @@ class GateFacts:
         #: The ``async_withs`` entries whose closed name (``as name``, or the item
         #: ``name`` itself) is written after the block in its function (AM104).
         self.reused_withs: list[tuple[Frame, str, str | None]] = []
-        #: Module-level ``async def`` names.
+        #: The module body's own ``async def`` names (``local_async_defs``), less those
+        #: a plain ``def`` there rebinds and the undecorated ones that yield (async
+        #: generators).
         self.module_async_defs: set[str] = set()
         #: Calls named ``gather`` two of whose positional arguments use one name
         #: (AM201: a session shared by two awaitables).
@@ -231,9 +234,12 @@ class GateFacts:
         coroutine: a session coroutine method on a name that may hold a session,
         ``asyncio.sleep``, a module-level ``async def`` of this file, or (through an
         import) an ``async def`` of the repo."""
+        imports = self.imports
+        asked: set[str] = set()  # callees through an import already found no coroutine
         for call in self.calls:
             frame = call.frame
-            if call.awaited or call.handed or call.name is None or frame is None:
+            name = call.name
+            if call.awaited or call.handed or name is None or frame is None:
                 continue
             if frame.kind == "lambda" or call.class_direct:
                 continue
@@ -245,13 +251,20 @@ class GateFacts:
                 )
             ):
                 return True
-            if "." not in call.name and call.name in self.module_async_defs:
-                return True
-            if "asyncio.sleep" in self.qualified(call.name):
-                return True
-            if call.name.partition(".")[0] not in self.imports:
+            head = name.partition(".")[0]
+            if head not in imports:
+                # Only the name itself: no import can make it anything else.
+                if name == "asyncio.sleep" or ("." not in name and name in self.module_async_defs):
+                    return True
                 continue
-            for qualified in self.qualified(call.name):
+            if "." not in name and name in self.module_async_defs:
+                return True
+            if name in asked:
+                continue
+            asked.add(name)
+            for qualified in self.qualified(name):
+                if qualified == "asyncio.sleep":
+                    return True
                 if self.index is None or self.index.is_coroutine_function(qualified):
                     return True
         return False
@@ -391,9 +404,30 @@ class GateFacts:
         if self.index is None:
             return True
         files = self.index.by_path.values()
-        if repo_expires_on_commit(files) or some_sessionmaker_expires(files):
+        if self.repo_wide(
+            "expires_on_commit",
+            lambda: repo_expires_on_commit(files) or some_sessionmaker_expires(files),
+        ):
             return True
         return self.calls_leaf(("AsyncSession",))
+
+    def repo_wide(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A repo-wide answer (over every file's pass-1 facts), computed once per state
+        of the index rather than once per file: kept on the index with the facts it
+        was computed from, and computed again when any file's facts changed (an
+        editor's index changes under the language server)."""
+        index = self.index
+        assert index is not None
+        memo: dict[str, tuple[tuple[Any, ...], Any]] = index.__dict__.setdefault(
+            "_gate_repo_wide", {}
+        )
+        state = tuple(index.by_path.values())
+        held = memo.get(key)
+        if held is not None and held[0] == state:  # identity first: the files' facts
+            return held[1]
+        answer = compute()
+        memo[key] = (state, answer)
+        return answer
 
     def request_sessions(self, frame: Frame) -> bool:
         """``frame`` has a parameter that may be a request's session: ``Depends(...)``
@@ -578,8 +612,11 @@ class GateFacts:
     def directives_may_name(self, codes: Iterable[str]) -> bool:
         """A ``noqa`` comment may name one of ``codes``, or an ``asyncmend:`` one may be
         there (its bare form counts)."""
-        if re.search(rb"(?i)asyncmend", self.source):
+        lowered = self.source.lower()  # ASCII case, as the regex's (?i) on bytes
+        if b"asyncmend" in lowered:
             return True
+        if b"noqa" not in lowered:
+            return False
         wanted = [code.encode() for code in codes]
         return any(
             any(code in line for code in wanted)
@@ -609,23 +646,45 @@ def gate_facts(
     return gate
 
 
-#: Fields that never hold a node (names, flags, the load/store context).
+#: Fields that never hold a node worth visiting (names, flags, the load/store context,
+#: the operators of ``BinOp``/``BoolOp``/``UnaryOp``/``Compare``).
 _SCALAR_FIELDS = frozenset(
     {"ctx", "id", "attr", "name", "arg", "asname", "module", "level", "is_async", "kind",
-     "conversion", "simple", "type_comment", "names"}
+     "conversion", "simple", "type_comment", "names", "op", "ops", "kwd_attrs"}
 )  # fmt: skip
 _BLOCK_FIELDS = frozenset({"body", "orelse", "finalbody"})
 
 
-@cache
-def _child_fields(kind: type) -> tuple[str, ...]:
-    if kind is ast.Constant:
-        return ()
-    return tuple(f for f in kind._fields if f not in _SCALAR_FIELDS)
+# The walk's commonest node types, as module globals (one lookup each in the hot loop).
+_NAME, _CONSTANT, _ATTRIBUTE = ast.Name, ast.Constant, ast.Attribute
+_KEYWORD, _ARG = ast.keyword, ast.arg
+
+
+class _ChildFields(dict[type, tuple[str, ...]]):
+    """Node type -> the fields that may hold a node to visit (a dict: the hot lookup)."""
+
+    def __missing__(self, kind: type) -> tuple[str, ...]:
+        fields = (
+            ()
+            if kind is ast.Constant
+            else tuple(f for f in getattr(kind, "_fields", ()) if f not in _SCALAR_FIELDS)
+        )
+        self[kind] = fields
+        return fields
+
+
+_child_fields = _ChildFields().__getitem__
 
 
 class _Walker:
-    """The one walk: records calls with their function, bindings per function, imports."""
+    """The one walk: records calls with their function, bindings per function, imports.
+
+    The walk is the gate's hot loop (a few million nodes on a large repo): ``generic_visit``
+    handles the commonest leaves (``Name``, ``Constant``, attribute chains) inline, and
+    the ``visit_<Node>`` handlers are looked up in one class-level table (``_DISPATCH``,
+    plain functions: no bound methods kept on the walker)."""
+
+    _DISPATCH: ClassVar[dict[type, Callable[[_Walker, Any], None]]]
 
     def __init__(self, gate: GateFacts) -> None:
         self.gate = gate
@@ -652,34 +711,63 @@ class _Walker:
         #: does not end with ``raise``: those handlers (``CallSite.guarded``).
         self.guarded: tuple[tuple[str, ...] | None, ...] = ()
         self.is_package = gate.path.endswith("__init__.py")
-        self.dispatch = {
-            getattr(ast, name[6:]): getattr(self, name)
-            for name in dir(self)
-            if name.startswith("visit_") and hasattr(ast, name[6:])
-        }
+        #: The current function (or lambda) has a ``yield`` of its own; the ids of the
+        #: undecorated ``async def``s that do (async generators: no coroutine).
+        self.yielded = False
+        self.generators: set[int] = set()
 
     def visit(self, node: ast.AST) -> None:
-        handler = self.dispatch.get(type(node))
+        handler = self._DISPATCH.get(type(node))
         if handler is not None:
-            handler(node)
+            handler(self, node)
         else:
             self.generic_visit(node)
 
-    def generic_visit(self, node: ast.AST) -> None:
-        """Visit the children (a hand-rolled ``ast.NodeVisitor``: a third of its cost)."""
-        for name in _child_fields(type(node)):
-            self._visit_field(node, name)
+    def generic_visit(self, node: ast.AST, fields: tuple[str, ...] | None = None) -> None:
+        """Visit the children (of ``fields``, default all) in ``ast``'s order: a
+        hand-rolled ``ast.NodeVisitor`` with the leaves inlined."""
+        dispatch = self._DISPATCH
+        identifiers = self.gate.identifiers
+        mentioned = self.session_names
+        for name in _child_fields(type(node)) if fields is None else fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                if name in _BLOCK_FIELDS and len(value) > 1 and self.frame is not None:
+                    self._adjacent_awaits(value)
+                items = value
+            elif value is None:
+                continue
+            else:
+                items = (value,)
+            for item in items:
+                kind = type(item)
+                if kind is not _NAME:
+                    if kind is _CONSTANT:
+                        continue
+                    if kind is _KEYWORD:  # no handler, one child: visit it here
+                        item = item.value
+                        kind = type(item)
+                    elif kind is _ARG:
+                        item = item.annotation
+                        kind = type(item)
+                    while kind is _ATTRIBUTE:  # visit_Attribute, down the chain
+                        identifiers.add(item.attr)
+                        item = item.value
+                        kind = type(item)
+                    if kind is not _NAME:
+                        if kind is not _CONSTANT:
+                            handler = dispatch.get(kind)
+                            if handler is not None:
+                                handler(self, item)
+                            elif isinstance(item, ast.AST):
+                                self.generic_visit(item)
+                        continue
+                identifiers.add(item.id)
+                if mentioned and item.id in mentioned:
+                    self._mention(item.id)
 
     def _visit_field(self, node: ast.AST, name: str) -> None:
-        value = getattr(node, name, None)
-        if type(value) is list:
-            if name in _BLOCK_FIELDS and len(value) > 1 and self.frame is not None:
-                self._adjacent_awaits(value)
-            for item in value:
-                if isinstance(item, ast.AST):
-                    self.visit(item)
-        elif isinstance(value, ast.AST):
-            self.visit(value)
+        self.generic_visit(node, (name,))
 
     # -- scopes ------------------------------------------------------------------------
 
@@ -695,8 +783,6 @@ class _Walker:
             self.gate.identifiers.add(node.name)
             if self.frame is not None:
                 self.frame.bound.add(node.name)
-            elif kind == "async":
-                self.gate.module_async_defs.add(node.name)
         frame = Frame(kind, self.frame)
         self.gate.frames.append(frame)
         if not isinstance(node, ast.Lambda) and node.decorator_list:
@@ -735,9 +821,13 @@ class _Walker:
         self.frame, self.in_class, self.guarded, self.pending, self.withs = (
             frame, False, (), [], []
         )  # fmt: skip
+        yielded, self.yielded = self.yielded, False
         for name in _child_fields(type(node)):  # in ast's order: args before the body
             self.in_header = saved[2] or name != "body"
             self._visit_field(node, name)
+        if self.yielded and kind == "async" and not node.decorator_list:  # type: ignore[union-attr]
+            self.generators.add(id(node))
+        self.yielded = yielded
         if self.pending and not isinstance(node, ast.Lambda):
             _mark_unread(node.body, self.pending)
         if self.withs:
@@ -745,6 +835,20 @@ class _Walker:
         self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs = saved
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
+
+    def visit_Module(self, node: ast.Module) -> None:
+        self.generic_visit(node)
+        # `local_async_defs`: the module body's own `async def`s, less those a plain def
+        # there rebinds and those that surely return an async generator.
+        body = node.body
+        plain = {stmt.name for stmt in body if type(stmt) is ast.FunctionDef}
+        self.gate.module_async_defs.update(
+            stmt.name
+            for stmt in body
+            if type(stmt) is ast.AsyncFunctionDef
+            and stmt.name not in plain
+            and id(stmt) not in self.generators
+        )
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._hand([*node.bases, *(k.value for k in node.keywords)])
@@ -762,7 +866,7 @@ class _Walker:
         previous = False
         for stmt in block:
             current = (
-                isinstance(stmt, ast.Assign)
+                type(stmt) is ast.Assign
                 and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name)
                 and isinstance(stmt.value, ast.Await)
@@ -939,8 +1043,11 @@ class _Walker:
     def _offset(self, line: int | None, column: int | None) -> int:
         """The byte offset of an ``ast`` position (1-based line, byte column)."""
         if self._line_starts is None:
-            starts = [0]
-            starts.extend(m.end() for m in re.finditer(rb"\r\n|\r|\n", self.gate.source))
+            # After each line break (\r\n, \r or \n: the breaks bytes.splitlines knows).
+            source = self.gate.source
+            starts = [0, *accumulate(map(len, source.splitlines(keepends=True)))]
+            if source and not source.endswith((b"\n", b"\r")):
+                starts.pop()  # the end of an unterminated last line starts no line
             self._line_starts = starts
         if line is None:
             return len(self.gate.source)
@@ -1016,36 +1123,39 @@ class _Walker:
 
     # -- expressions -------------------------------------------------------------------
 
-    def visit_Name(self, node: ast.Name) -> None:
-        self.gate.identifiers.add(node.id)
-        if node.id in self.session_names and self.frame is not None:
-            for frame in self.frame.chain():
-                frame.mentions.add(node.id)
+    # ``Name`` and ``Attribute`` nodes are read inline by ``generic_visit``.
 
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        self.gate.identifiers.add(node.attr)
-        self.generic_visit(node)
+    def _mention(self, name: str) -> None:
+        """A configured session name is used in the current function."""
+        if self.frame is not None:
+            for frame in self.frame.chain():
+                frame.mentions.add(name)
 
     # Where a call's value goes (AM204's HANDED_OVER and ``await``): marked on the
     # children before they are visited.
 
     def _hand(self, nodes: Iterable[ast.AST | None]) -> None:
-        for node in nodes:
-            if node is not None:
-                self.handed.add(id(node))
+        # The id of a None (a missing part) matches no node: no need to filter it out.
+        self.handed.update(map(id, nodes))
 
     def visit_Await(self, node: ast.Await) -> None:
         self.awaited.add(id(node.value))
         self.generic_visit(node)
 
     def _hands_value(self, node: ast.Return | ast.Yield | ast.YieldFrom | ast.NamedExpr) -> None:
-        self._hand([node.value])
+        self.handed.add(id(node.value))  # the id of a None matches no node
         self.generic_visit(node)
 
-    visit_Return = visit_Yield = visit_YieldFrom = _hands_value
+    visit_Return = _hands_value
+
+    def _yield(self, node: ast.Yield | ast.YieldFrom) -> None:
+        self.yielded = True
+        self._hands_value(node)
+
+    visit_Yield = visit_YieldFrom = _yield
 
     def _hands_elements(self, node: ast.List | ast.Tuple | ast.Set) -> None:
-        self._hand(node.elts)
+        self.handed.update(map(id, node.elts))
         self.generic_visit(node)
 
     visit_List = visit_Tuple = visit_Set = _hands_elements
@@ -1055,7 +1165,7 @@ class _Walker:
         self.generic_visit(node)
 
     def _hands_element(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
-        self._hand([node.elt])
+        self.handed.add(id(node.elt))
         self.generic_visit(node)
 
     visit_ListComp = visit_SetComp = visit_GeneratorExp = _hands_element
@@ -1070,7 +1180,7 @@ class _Walker:
         self.generic_visit(node)
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
-        self._hand([node.slice])
+        self.handed.add(id(node.slice))
         self.generic_visit(node)
 
     def visit_Slice(self, node: ast.Slice) -> None:
@@ -1084,34 +1194,38 @@ class _Walker:
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        name = dotted(func)
-        leaf = (
-            func.attr
-            if isinstance(func, ast.Attribute)
-            else func.id
-            if isinstance(func, ast.Name)
-            else None
-        )
-        receiver = dotted(func.value) if isinstance(func, ast.Attribute) else None
-        handed = id(node) in self.handed
-        self._hand([*node.args, *(k.value for k in node.keywords)])
+        kind = type(func)
+        if kind is ast.Attribute:
+            leaf: str | None = func.attr
+            receiver = _dotted(func.value)
+            name = f"{receiver}.{leaf}" if receiver is not None else None
+        elif kind is ast.Name:
+            leaf = name = func.id
+            receiver = None
+        else:
+            leaf = name = receiver = None
+        key = id(node)
+        handed = self.handed
         site = CallSite(
             name,
             leaf,
             receiver,
-            id(node) in self.awaited,
+            key in self.awaited,
             self.frame,
             self.in_class or self.frame is None,
             len(node.args) + len(node.keywords),
-            isinstance(func, ast.Attribute),
-            handed,
+            kind is ast.Attribute,
+            key in handed,
             self.in_header,
-            id(node) in self.dropped,
+            key in self.dropped,
             self.guarded,
         )
+        handed.update(map(id, node.args))
+        for keyword in node.keywords:
+            handed.add(id(keyword.value))
         self.gate.calls.append(site)
-        if id(node) in self.unread:
-            self.pending.append((self.unread[id(node)], site))
+        if key in self.unread:
+            self.pending.append((self.unread[key], site))
         if leaf == "gather" and _shares_a_name(node):
             self.gate.shared_gathers.append(site)
         self.generic_visit(node)
@@ -1119,6 +1233,20 @@ class _Walker:
 
 #: Calls whose ``name = call`` is checked for a name never read again (AM203).
 _SPAWNERS = frozenset({"create_task", "ensure_future"})
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``facts.base.dotted`` without recursion (the walk asks it for every call)."""
+    parts = []
+    while type(node) is ast.Attribute:
+        parts.append(node.attr)  # type: ignore[attr-defined]
+        node = node.value  # type: ignore[attr-defined]
+    if type(node) is not ast.Name:
+        return None
+    if not parts:
+        return node.id  # type: ignore[attr-defined]
+    parts.append(node.id)  # type: ignore[attr-defined]
+    return ".".join(reversed(parts))
 
 
 def _leaf(func: ast.expr) -> str | None:
@@ -1208,11 +1336,28 @@ def _source(value: ast.AST | None, typed: ast.expr | None = None) -> Source | No
 
 def _names_in(annotation: ast.expr) -> list[str]:
     """The dotted names an annotation mentions (``Annotated[AsyncSession, Depends(x)]``:
-    ``Annotated``, ``AsyncSession``, ``Depends``, ``x``)."""
+    ``Annotated``, ``AsyncSession``, ``Depends``, ``x``), breadth first (``walk``'s
+    order; ``a.b`` gives ``a.b`` then ``a``)."""
+    kind = type(annotation)
+    if kind is ast.Name:  # the common cases, without a walk
+        return [annotation.id]  # type: ignore[attr-defined]
+    if kind is ast.Constant:
+        return []
     found = []
-    for node in walk(annotation):
-        if isinstance(node, (ast.Name, ast.Attribute)) and (name := dotted(node)):
+    todo: list[ast.AST] = [annotation]
+    for node in todo:  # grows as it goes: a breadth-first walk
+        kind = type(node)
+        if kind is ast.Name:
+            found.append(node.id)  # type: ignore[attr-defined]
+            continue
+        if kind is ast.Attribute and (name := _dotted(node)):
             found.append(name)
+        for part in _child_fields(kind):
+            value = getattr(node, part, None)
+            if type(value) is list:
+                todo.extend(item for item in value if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                todo.append(value)
     return found
 
 
@@ -1222,3 +1367,10 @@ def _callee(call: ast.Call) -> str | None:
     if isinstance(call.func, ast.Call):
         return None
     return dotted(call.func) or ""
+
+
+_Walker._DISPATCH = {
+    getattr(ast, name[6:]): function
+    for name, function in vars(_Walker).items()
+    if name.startswith("visit_") and hasattr(ast, name[6:])
+}

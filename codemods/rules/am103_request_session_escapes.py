@@ -105,8 +105,10 @@ class RequestSessionEscapes(Rule):
             return bool(receiver) and not frame.surely_local(str(receiver).split(".")[0])
 
         spawns = {"add_task", "BackgroundTask", *TASK_CALLS}
+        if not gate.may_have_sessions:
+            return False
         handlers = {f for f in gate.frames if gate.request_sessions(f)}
-        if not handlers or not gate.may_have_sessions:
+        if not handlers:
             return False
         if any(outside(f, b) for f in handlers for b in f.store_bases):
             return True

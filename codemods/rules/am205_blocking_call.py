@@ -58,6 +58,13 @@ _LEAVES = frozenset(
     | {"sleep"}
 )
 
+#: The callees the gate looks for through imports, and their last parts.
+_GATE_BLOCKING = frozenset(
+    {*BLOCKING_CALLS, "time.sleep", "open", "io.open", "builtins.open"}
+    | {f"{module}.{verb}" for module, verb in _REQUESTS_FUNCTIONS}
+)
+_GATE_LEAVES = frozenset(name.rsplit(".", 1)[-1] for name in _GATE_BLOCKING)
+
 
 class BlockingCall(Rule):
     """
@@ -132,26 +139,43 @@ class BlockingCall(Rule):
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
         # A call in an `async def`: a blocking callee through any import, a method of a
-        # sync session or a requests session bound there, or pathlib file I/O.
-        blocking = {*BLOCKING_CALLS, "time.sleep", "open", "io.open", "builtins.open"}
-        blocking |= {f"{module}.{verb}" for module, verb in _REQUESTS_FUNCTIONS}
-        requests_session = gate.may_call(REQUESTS_SESSIONS)
-        return any(
-            (c.attribute and c.leaf in PATH_IO_METHODS)
-            or (c.name is not None and any(q in blocking for q in gate.qualified(c.name)))
-            or (c.leaf in REQUESTS_VERBS and c.receiver is not None and requests_session)
-            or (
-                c.leaf in SYNC_SESSION_IO
+        # sync session or a requests session bound there, or file I/O in a module that
+        # may name pathlib.
+        imports = gate.imports
+        requests_session: bool | None = None  # asked once, when a verb is called
+        # `value_kind` resolves a receiver through this module's imports only, so a
+        # pathlib type needs the word `pathlib` here (an import, or written out), or a
+        # relative import inside a package called so.
+        paths = b"pathlib" in gate.source or (gate.module_name or "").startswith("pathlib")
+        for c in gate.calls:
+            if c.frame is None or c.frame.kind != "async":
+                continue
+            leaf, name = c.leaf, c.name
+            if paths and c.attribute and leaf in PATH_IO_METHODS:
+                return True
+            # Only an import of its head makes a callee named otherwise a blocking one.
+            if (
+                name is not None
+                and (leaf in _GATE_LEAVES or name.partition(".")[0] in imports)
+                and any(q in _GATE_BLOCKING for q in gate.qualified(name))
+            ):
+                return True
+            if leaf in REQUESTS_VERBS and c.receiver is not None:
+                if requests_session is None:
+                    requests_session = gate.may_call(REQUESTS_SESSIONS)
+                if requests_session:
+                    return True
+            if (
+                leaf in SYNC_SESSION_IO
                 and not c.awaited
                 and c.receiver is not None
                 and "." not in c.receiver
                 and gate.may_hold_session(
                     c.frame, c.receiver, own=True, fallback=False, scoped=False
                 )
-            )
-            for c in gate.calls
-            if c.frame is not None and c.frame.kind == "async"
-        )
+            ):
+                return True
+        return False
 
     def visit_Call(self, node: cst.Call) -> None:
         if not self.in_async_function():

@@ -82,8 +82,10 @@ class UncheckedScalarOne(Rule):
     def candidate(cls, gate: Rule.Gate) -> bool:
         # A `.scalar_one()` whose innermost function (no lambda) may be a route handler
         # (a decorator ending in a route method), unless the app handles NoResultFound.
-        if gate.index is not None and any(
-            no_result_handlers.of(f) for f in gate.index.by_path.values()
+        index = gate.index
+        if index is not None and gate.repo_wide(
+            "no_result_handlers",
+            lambda: any(no_result_handlers.of(f) for f in index.by_path.values()),
         ):
             return False
 

@@ -288,6 +288,105 @@ SHARPENED = {
         True,
         1,
     ),
+    # AM501: two row locks of one `async def` on a name that may hold a session.
+    "am501-get-and-select-locks": (
+        "AM501",
+        "async def f(session: AsyncSession, a: int, b: int) -> None:\n"
+        "    x = await session.get(User, a, with_for_update=True)\n"
+        "    y = await session.scalar(select(User).where(User.id == b).with_for_update())\n",
+        True,
+        1,
+    ),
+    "am501-configured-session-name": (
+        "AM501",
+        "async def f(session, a: int, b: int) -> None:\n"
+        "    x = await session.get(User, a, with_for_update=True)\n"
+        "    y = await session.get(User, b, with_for_update=True)\n",
+        True,
+        1,
+    ),
+    "am501-session-from-a-sessionmaker": (
+        "AM501",
+        "async def f(a: int, b: int) -> None:\n"
+        "    async with async_session() as s:\n"
+        "        x = await s.get(User, a, with_for_update=True)\n"
+        "        y = await s.get(User, b, with_for_update=True)\n",
+        True,
+        1,
+    ),
+    "am501-locks-in-two-functions": (
+        "AM501",
+        "async def f(session: AsyncSession, a: int) -> None:\n"
+        "    x = await session.get(User, a, with_for_update=True)\n\n\n"
+        "async def g(session: AsyncSession, b: int) -> None:\n"
+        "    y = await session.get(User, b, with_for_update=True)\n",
+        False,
+        0,
+    ),
+    "am501-not-a-session": (
+        "AM501",
+        "class Repo:\n    async def get(self, *args: object, **kw: object) -> None: ...\n\n\n"
+        "async def f(a: int, b: int) -> None:\n"
+        "    repo = Repo()\n"
+        "    x = await repo.get(User, a, with_for_update=True)\n"
+        "    y = await repo.get(User, b, with_for_update=True)\n",
+        False,
+        0,
+    ),
+    "am501-attribute-session": (
+        "AM501",
+        "class Service:\n"
+        "    session: AsyncSession\n\n"
+        "    async def f(self, a: int, b: int) -> None:\n"
+        "        x = await self.session.get(User, a, with_for_update=True)\n"
+        "        y = await self.session.get(User, b, with_for_update=True)\n",
+        False,
+        0,
+    ),
+    # AM201: the name two gathered awaitables share may hold a session.
+    "am201-shared-parameter-session": (
+        "AM201",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    await asyncio.gather(session.execute(text('1')), session.execute(text('2')))\n",
+        True,
+        1,
+    ),
+    "am201-session-of-the-enclosing-function": (
+        "AM201",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    async def inner() -> None:\n"
+        "        await asyncio.gather(session.execute(text('1')), session.scalar(text('2')))\n\n"
+        "    await inner()\n",
+        True,
+        1,
+    ),
+    "am201-session-passed-as-argument": (
+        "AM201",
+        "async def count(session: AsyncSession) -> int: ...\n\n\n"
+        "async def f(a: int) -> None:\n"
+        "    async with async_session() as db:\n"
+        "        await asyncio.gather(count(db), count(session=db))\n",
+        True,
+        1,
+    ),
+    "am201-shared-client-not-a-session": (
+        "AM201",
+        "import httpx\n\n\n"
+        "async def f(urls: list[str]) -> None:\n"
+        "    client = httpx.AsyncClient()\n"
+        "    await asyncio.gather(client.get(urls[0]), client.get(urls[1]))\n",
+        False,
+        0,
+    ),
+    "am201-shared-attribute": (
+        "AM201",
+        "class Service:\n"
+        "    session: AsyncSession\n\n"
+        "    async def f(self) -> None:\n"
+        "        await asyncio.gather(self.session.execute(text('1')), self.session.scalar(text('2')))\n",
+        False,
+        0,
+    ),
 }
 
 

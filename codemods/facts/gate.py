@@ -19,6 +19,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
+from asyncmend.codemods.facts.locks import ROW_EXECUTE_METHODS, ROW_GET_METHODS
 from asyncmend.codemods.facts.transactions import (
     repo_expires_on_commit,
     some_sessionmaker_expires,
@@ -178,8 +179,11 @@ class GateFacts:
         #: Module-level ``async def`` names.
         self.module_async_defs: set[str] = set()
         #: Calls named ``gather`` two of whose positional arguments use one name
-        #: (AM201: a session shared by two awaitables).
-        self.shared_gathers: list[CallSite] = []
+        #: (AM201: a session shared by two awaitables), with the names shared.
+        self.shared_gathers: list[tuple[CallSite, frozenset[str]]] = []
+        #: Awaits that may take a row lock (AM501's ``row_lock``, blocking or not):
+        #: their function and the call's dotted receiver (the session).
+        self.row_locks: list[tuple[Frame, str]] = []
         #: Codes of the rules selected for the file (set by the engine).
         self.selected_codes: tuple[str, ...] = ()
 
@@ -1036,6 +1040,8 @@ class _Walker:
 
     def visit_Await(self, node: ast.Await) -> None:
         self.awaited.add(id(node.value))
+        if self.frame is not None and (receiver := _row_lock_receiver(node.value)):
+            self.gate.row_locks.append((self.frame, receiver))
         self.generic_visit(node)
 
     def _hands_value(self, node: ast.Return | ast.Yield | ast.YieldFrom | ast.NamedExpr) -> None:
@@ -1112,8 +1118,8 @@ class _Walker:
         self.gate.calls.append(site)
         if id(node) in self.unread:
             self.pending.append((self.unread[id(node)], site))
-        if leaf == "gather" and _shares_a_name(node):
-            self.gate.shared_gathers.append(site)
+        if leaf == "gather" and (shared := _shared_names(node)):
+            self.gate.shared_gathers.append((site, shared))
         self.generic_visit(node)
 
 
@@ -1159,9 +1165,35 @@ def _mark_unread(body: list[ast.stmt], pending: list[tuple[str, CallSite]]) -> N
             site.dropped = True
 
 
-def _shares_a_name(call: ast.Call) -> bool:
-    """Two positional arguments of ``call`` (a starred comprehension counts twice) use
-    one dotted name as a method call's receiver or as an argument: AM201's
+def _row_lock_receiver(call: ast.expr) -> str | None:
+    """The dotted receiver of an awaited call that may take a row lock (over-approximates
+    ``semantic.locks.row_lock``): ``s.get(..., with_for_update=...)``, or an
+    ``s.execute(...)`` of a statement whose call chain has a ``.with_for_update()``."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+        return None
+    method = call.func.attr
+    if method in ROW_GET_METHODS:
+        locks = any(k.arg == "with_for_update" for k in call.keywords)
+    elif method in ROW_EXECUTE_METHODS:
+        locks = any(_chain_locks(arg) for arg in call.args)
+    else:
+        return None
+    return dotted(call.func.value) if locks else None
+
+
+def _chain_locks(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Starred):
+        expr = expr.value
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        if expr.func.attr == "with_for_update":
+            return True
+        expr = expr.func.value
+    return False
+
+
+def _shared_names(call: ast.Call) -> frozenset[str]:
+    """The dotted names two positional arguments of ``call`` (a starred comprehension
+    counts twice) use as a method call's receiver or as an argument: AM201's
     ``_shared_session`` with any name standing for its sessions."""
     arguments = [(a.value, True) if isinstance(a, ast.Starred) else (a, False) for a in call.args]
     arguments += [(k.value, True) for k in call.keywords if k.arg is None]
@@ -1170,9 +1202,7 @@ def _shares_a_name(call: ast.Call) -> bool:
         weight = 2 if starred and isinstance(value, _COMPREHENSIONS) else 1
         for name in _used_names(value):
             seen[name] = seen.get(name, 0) + weight
-            if seen[name] >= 2:
-                return True
-    return False
+    return frozenset(name for name, count in seen.items() if count >= 2)
 
 
 _COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp, ast.SetComp)

@@ -343,6 +343,53 @@ SHARPENED = {
         False,
         0,
     ),
+    # AM103: a request session comes from a `Depends(...)` default or an annotation
+    # that may carry one (inline, a local alias, an imported one: the fixtures).
+    "am103-annotated-alias": (
+        "AM103",
+        "from typing import Annotated\n\nfrom fastapi import BackgroundTasks\n\n"
+        "SessionDep = Annotated[AsyncSession, Depends(get_session)]\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: SessionDep, tasks: BackgroundTasks) -> None:\n"
+        "    tasks.add_task(job, session)\n",
+        True,
+        1,
+    ),
+    "am103-annotated-inline": (
+        "AM103",
+        "from typing import Annotated\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: Annotated[AsyncSession, Depends(get_session)]) -> None:\n"
+        "    asyncio.create_task(job(session))\n",
+        True,
+        1,
+    ),
+    "am103-depends-default": (
+        "AM103",
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    asyncio.ensure_future(job(session))\n",
+        True,
+        1,
+    ),
+    "am103-plain-annotation-is-no-request-session": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: AsyncSession, tasks: BackgroundTasks) -> None:\n"
+        "    tasks.add_task(job, session)\n",
+        False,
+        0,
+    ),
+    "am103-other-default-call": (
+        "AM103",
+        "def make() -> AsyncSession: ...\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: AsyncSession = make()) -> None:\n"
+        "    asyncio.create_task(job(session))\n",
+        False,
+        0,
+    ),
     # AM201: the name two gathered awaitables share may hold a session.
     "am201-shared-parameter-session": (
         "AM201",

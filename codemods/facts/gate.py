@@ -400,14 +400,39 @@ class GateFacts:
         return self.calls_leaf(("AsyncSession",))
 
     def request_sessions(self, frame: Frame) -> bool:
-        """``frame`` has a parameter that may be a request's session: ``Depends(...)``
-        as default, or annotated as an AsyncSession (or an alias of one)."""
+        """``frame`` has a parameter that may be a request's session (AM103's
+        ``_request_sessions``): a default called ``Depends(...)`` (``depends_call`` goes
+        by that name), or an annotation that may carry one (``may_name_depends``)."""
         return any(
-            source[0] == "depends"
-            or (source[0] == "typed" and self.may_name_session(source[1:], sync=False))
+            (source[0] == "depends" and (source[1] or "").rsplit(".", 1)[-1] == "Depends")
+            or (source[0] == "typed" and self.may_name_depends(source[1:]))
             for name in frame.params
             for source in frame.sources.get(name, ())
         )
+
+    def may_name_depends(self, names: Iterable[str | None]) -> bool:
+        """An annotation mentioning ``names`` may carry a ``Depends(...)``: it mentions
+        one (``Annotated[T, Depends(dep)]``), a name of a module-level assignment (a
+        local alias), a name some star import may bind, or an imported name that the
+        repo index knows as a ``session_alias_depends`` alias."""
+        for name in names:
+            if not name:
+                continue
+            head = name.partition(".")[0]
+            if name.rsplit(".", 1)[-1] == "Depends" or head in self.module_names:
+                return True
+            if self.star_modules:
+                return True
+            if head not in self.imports:
+                continue
+            if self.index is None:
+                return True
+            for qualified in self.qualified(name):
+                module, _, leaf = self.index.resolve(qualified).rpartition(".")
+                facts = self.index.by_module.get(module)
+                if facts is not None and leaf in facts.extra.get("session_alias_depends", ()):
+                    return True
+        return False
 
     @cached_property
     def imports_sqlalchemy(self) -> bool:
@@ -731,8 +756,8 @@ class _Walker:
                 if arg.annotation is not None:
                     source: Source = ("typed", *_names_in(arg.annotation))
                     frame.sources.setdefault(arg.arg, []).append(source)
-                if isinstance(defaults.get(arg.arg), ast.Call):
-                    frame.sources.setdefault(arg.arg, []).append(("depends",))
+                if isinstance(default := defaults.get(arg.arg), ast.Call):
+                    frame.sources.setdefault(arg.arg, []).append(("depends", _callee(default)))
         if isinstance(node, ast.Lambda):
             self._hand([node.body])
         saved = self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs

@@ -390,6 +390,40 @@ SHARPENED = {
         False,
         0,
     ),
+    # AM202: both adjacent awaits may call something listed as concurrency-safe.
+    "am202-client-methods": (
+        "AM202",
+        "import httpx\n\n\n"
+        "async def f(a: str, b: str) -> None:\n"
+        "    client = httpx.AsyncClient()\n"
+        "    x = await client.get(a)\n"
+        "    y = await client.post(b)\n"
+        "    print(x, y)\n",
+        True,
+        1,
+    ),
+    "am202-imported-function": (
+        "AM202",
+        "from asyncio import sleep as pause\n\n\n"
+        "async def f() -> None:\n"
+        "    x = await pause(1, 'a')\n"
+        "    y = await asyncio.sleep(1, 'b')\n"
+        "    print(x, y)\n",
+        True,
+        1,
+    ),
+    "am202-unlisted-callees": (
+        "AM202",
+        "async def fetch(key: int) -> int:\n"
+        "    await asyncio.sleep(0)\n"
+        "    return key\n\n\n"
+        "async def f() -> None:\n"
+        "    x = await fetch(1)\n"
+        "    y = await fetch(2)\n"
+        "    print(x, y)\n",
+        False,
+        0,
+    ),
     # AM201: the name two gathered awaitables share may hold a session.
     "am201-shared-parameter-session": (
         "AM201",
@@ -532,3 +566,24 @@ def test_am202_skips_test_modules_unless_included(
     report = run([str(tmp_path)], select=["AM202"], preview=True, jobs=1)
     assert bool(calls) is parsed
     assert [f.code for f in report.findings] == ["AM202"] * findings
+
+
+@pytest.mark.parametrize(
+    ("attribute", "pattern", "may"),
+    [
+        ("get", "httpx.AsyncClient.*", True),
+        ("get", "*.get", True),
+        ("post", "app.Client.get", False),
+        ("get", "app.Cli*nt.get", True),
+        ("get", "app.b*", True),  # `app.bx.get`: the wildcard spans the dot
+        ("get", "app.[Cc]lient.post", True),
+        ("get", "sleep", False),
+        ("get", "*", True),
+    ],
+)
+def test_am202_attribute_patterns(attribute: str, pattern: str, may: bool) -> None:
+    from asyncmend.codemods.rules.am202_sequential_independent_awaits import (
+        _some_kind_matches,
+    )
+
+    assert _some_kind_matches(attribute, pattern) is may

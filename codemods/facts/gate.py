@@ -54,6 +54,10 @@ _SESSION_FACTS = (
 #: dotted name, None for a call of a call (``get_maker()()``), "" for any other.
 Source = tuple[str, ...] | tuple[str, str | None]
 
+#: A callee as the gate keeps it: its dotted name (None unless a Name/Attribute chain),
+#: the name or attribute called, whether it is an attribute (``x.f``).
+Callee = tuple[str | None, str | None, bool]
+
 
 @dataclass(eq=False)
 class ClassInfo:
@@ -184,6 +188,9 @@ class GateFacts:
         #: Awaits that may take a row lock (AM501's ``row_lock``, blocking or not):
         #: their function and the call's dotted receiver (the session).
         self.row_locks: list[tuple[Frame, str]] = []
+        #: Two adjacent ``name = await call(...)`` statements of one block in a function
+        #: (AM202): the function and the two callees.
+        self.adjacent_awaits: list[tuple[Frame, Callee, Callee]] = []
         #: Codes of the rules selected for the file (set by the engine).
         self.selected_codes: tuple[str, ...] = ()
 
@@ -788,19 +795,21 @@ class _Walker:
     # -- statements --------------------------------------------------------------------
 
     def _adjacent_awaits(self, block: list[ast.stmt]) -> None:
-        previous = False
+        previous: Callee | None = None
         for stmt in block:
             current = (
-                isinstance(stmt, ast.Assign)
+                _callee_of(stmt.value.value)
+                if isinstance(stmt, ast.Assign)
                 and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name)
                 and isinstance(stmt.value, ast.Await)
                 and isinstance(stmt.value.value, ast.Call)
+                else None
             )
-            if current and previous:
+            if current is not None and previous is not None:
                 assert self.frame is not None
                 self.frame.adjacent_awaits = True
-                return
+                self.gate.adjacent_awaits.append((self.frame, previous, current))
             previous = current
 
     def _bind(
@@ -1156,6 +1165,11 @@ def _leaf(func: ast.expr) -> str | None:
     if isinstance(func, ast.Attribute):
         return func.attr
     return func.id if isinstance(func, ast.Name) else None
+
+
+def _callee_of(call: ast.Call) -> Callee:
+    func = call.func
+    return dotted(func), _leaf(func), isinstance(func, ast.Attribute)
 
 
 def _caught(handler: ast.ExceptHandler) -> tuple[str, ...] | None:

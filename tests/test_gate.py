@@ -424,6 +424,50 @@ SHARPENED = {
         False,
         0,
     ),
+    # AM301: a swallowing handler that does not roll back the committed session itself.
+    "am301-rolls-back-another-session": (
+        "AM301",
+        "async def f(session: AsyncSession, other: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        await other.rollback()\n",
+        True,
+        1,
+    ),
+    "am301-rollback-in-a-nested-function": (
+        "AM301",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        async def undo() -> None:\n"
+        "            await session.rollback()\n",
+        True,
+        1,
+    ),
+    "am301-one-handler-of-two-rolls-back": (
+        "AM301",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.flush()\n"
+        "    except ValueError:\n"
+        "        await session.rollback()\n"
+        "    except SQLAlchemyError:\n"
+        "        pass\n",
+        True,
+        1,
+    ),
+    "am301-handler-rolls-back": (
+        "AM301",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        await session.rollback()\n",
+        False,
+        0,
+    ),
     # AM201: the name two gathered awaitables share may hold a session.
     "am201-shared-parameter-session": (
         "AM201",

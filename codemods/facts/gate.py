@@ -139,9 +139,37 @@ class CallSite:
     #: mentions ``name`` nowhere else.
     dropped: bool = False
     #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
-    #: statements of its own function whose body holds it: each the dotted names of
-    #: the classes it catches, None for a bare ``except:``.
-    guarded: tuple[tuple[str, ...] | None, ...] = ()
+    #: statements of its own function whose body holds it.
+    guarded: tuple[Handler, ...] = ()
+
+
+@dataclass(eq=False)
+class Handler:
+    """An ``except`` clause around a call (``CallSite.guarded``)."""
+
+    #: The dotted names of the classes it catches, None for a bare ``except:``.
+    caught: tuple[str, ...] | None
+    node: ast.ExceptHandler
+
+    @cached_property
+    def method_calls(self) -> frozenset[tuple[str, str]]:
+        """``(receiver, method)`` of the ``receiver.method(...)`` calls of its body, not
+        in nested functions, lambdas or classes (``own_scope``)."""
+        found: set[tuple[str, str]] = set()
+        stack: list[ast.AST] = list(self.node.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _NESTED_SCOPES):
+                continue
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                receiver = dotted(node.func.value)
+                if receiver is not None:
+                    found.add((receiver, node.func.attr))
+            stack.extend(ast.iter_child_nodes(node))
+        return frozenset(found)
+
+
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 class GateFacts:
@@ -686,7 +714,7 @@ class _Walker:
         self._line_starts: list[int] | None = None
         #: Inside the body of a ``try`` of the current function with a handler that
         #: does not end with ``raise``: those handlers (``CallSite.guarded``).
-        self.guarded: tuple[tuple[str, ...] | None, ...] = ()
+        self.guarded: tuple[Handler, ...] = ()
         self.is_package = gate.path.endswith("__init__.py")
         self.dispatch = {
             getattr(ast, name[6:]): getattr(self, name)
@@ -987,7 +1015,7 @@ class _Walker:
     def _try(self, node: ast.Try | ast.TryStar) -> None:
         saved = self.guarded
         self.guarded = saved + tuple(
-            _caught(handler)
+            Handler(_caught(handler), handler)
             for handler in node.handlers
             if not (handler.body and isinstance(handler.body[-1], ast.Raise))
         )

@@ -372,6 +372,19 @@ SHARPENED = {
         True,
         1,
     ),
+    "am103-call-in-a-nested-function": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(tasks: BackgroundTasks, session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    def later() -> None:\n"
+        "        tasks.add_task(job, session)\n\n"
+        "    spawn = lambda: asyncio.create_task(job(session))\n"
+        "    later()\n"
+        "    spawn()\n",
+        False,
+        0,
+    ),
     "am103-plain-annotation-is-no-request-session": (
         "AM103",
         "from fastapi import BackgroundTasks\n\n\n"

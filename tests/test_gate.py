@@ -335,6 +335,243 @@ SHARPENED = {
         True,
         1,
     ),
+    # AM501: two row locks of one `async def` on a name that may hold a session.
+    "am501-get-and-select-locks": (
+        "AM501",
+        "async def f(session: AsyncSession, a: int, b: int) -> None:\n"
+        "    x = await session.get(User, a, with_for_update=True)\n"
+        "    y = await session.scalar(select(User).where(User.id == b).with_for_update())\n",
+        True,
+        1,
+    ),
+    "am501-configured-session-name": (
+        "AM501",
+        "async def f(session, a: int, b: int) -> None:\n"
+        "    x = await session.get(User, a, with_for_update=True)\n"
+        "    y = await session.get(User, b, with_for_update=True)\n",
+        True,
+        1,
+    ),
+    "am501-session-from-a-sessionmaker": (
+        "AM501",
+        "async def f(a: int, b: int) -> None:\n"
+        "    async with async_session() as s:\n"
+        "        x = await s.get(User, a, with_for_update=True)\n"
+        "        y = await s.get(User, b, with_for_update=True)\n",
+        True,
+        1,
+    ),
+    "am501-locks-in-two-functions": (
+        "AM501",
+        "async def f(session: AsyncSession, a: int) -> None:\n"
+        "    x = await session.get(User, a, with_for_update=True)\n\n\n"
+        "async def g(session: AsyncSession, b: int) -> None:\n"
+        "    y = await session.get(User, b, with_for_update=True)\n",
+        False,
+        0,
+    ),
+    "am501-not-a-session": (
+        "AM501",
+        "class Repo:\n    async def get(self, *args: object, **kw: object) -> None: ...\n\n\n"
+        "async def f(a: int, b: int) -> None:\n"
+        "    repo = Repo()\n"
+        "    x = await repo.get(User, a, with_for_update=True)\n"
+        "    y = await repo.get(User, b, with_for_update=True)\n",
+        False,
+        0,
+    ),
+    "am501-attribute-session": (
+        "AM501",
+        "class Service:\n"
+        "    session: AsyncSession\n\n"
+        "    async def f(self, a: int, b: int) -> None:\n"
+        "        x = await self.session.get(User, a, with_for_update=True)\n"
+        "        y = await self.session.get(User, b, with_for_update=True)\n",
+        False,
+        0,
+    ),
+    # AM103: a request session comes from a `Depends(...)` default or an annotation
+    # that may carry one (inline, a local alias, an imported one: the fixtures).
+    "am103-annotated-alias": (
+        "AM103",
+        "from typing import Annotated\n\nfrom fastapi import BackgroundTasks\n\n"
+        "SessionDep = Annotated[AsyncSession, Depends(get_session)]\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: SessionDep, tasks: BackgroundTasks) -> None:\n"
+        "    tasks.add_task(job, session)\n",
+        True,
+        1,
+    ),
+    "am103-annotated-inline": (
+        "AM103",
+        "from typing import Annotated\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: Annotated[AsyncSession, Depends(get_session)]) -> None:\n"
+        "    asyncio.create_task(job(session))\n",
+        True,
+        1,
+    ),
+    "am103-depends-default": (
+        "AM103",
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    asyncio.ensure_future(job(session))\n",
+        True,
+        1,
+    ),
+    "am103-call-in-a-nested-function": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(tasks: BackgroundTasks, session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    def later() -> None:\n"
+        "        tasks.add_task(job, session)\n\n"
+        "    spawn = lambda: asyncio.create_task(job(session))\n"
+        "    later()\n"
+        "    spawn()\n",
+        False,
+        0,
+    ),
+    "am103-plain-annotation-is-no-request-session": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: AsyncSession, tasks: BackgroundTasks) -> None:\n"
+        "    tasks.add_task(job, session)\n",
+        False,
+        0,
+    ),
+    "am103-other-default-call": (
+        "AM103",
+        "def make() -> AsyncSession: ...\n\n\n"
+        "async def job(session: AsyncSession) -> None: ...\n\n\n"
+        "async def f(session: AsyncSession = make()) -> None:\n"
+        "    asyncio.create_task(job(session))\n",
+        False,
+        0,
+    ),
+    # AM202: both adjacent awaits may call something listed as concurrency-safe.
+    "am202-client-methods": (
+        "AM202",
+        "import httpx\n\n\n"
+        "async def f(a: str, b: str) -> None:\n"
+        "    client = httpx.AsyncClient()\n"
+        "    x = await client.get(a)\n"
+        "    y = await client.post(b)\n"
+        "    print(x, y)\n",
+        True,
+        1,
+    ),
+    "am202-imported-function": (
+        "AM202",
+        "from asyncio import sleep as pause\n\n\n"
+        "async def f() -> None:\n"
+        "    x = await pause(1, 'a')\n"
+        "    y = await asyncio.sleep(1, 'b')\n"
+        "    print(x, y)\n",
+        True,
+        1,
+    ),
+    "am202-unlisted-callees": (
+        "AM202",
+        "async def fetch(key: int) -> int:\n"
+        "    await asyncio.sleep(0)\n"
+        "    return key\n\n\n"
+        "async def f() -> None:\n"
+        "    x = await fetch(1)\n"
+        "    y = await fetch(2)\n"
+        "    print(x, y)\n",
+        False,
+        0,
+    ),
+    # AM301: a swallowing handler that does not roll back the committed session itself.
+    "am301-rolls-back-another-session": (
+        "AM301",
+        "async def f(session: AsyncSession, other: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        await other.rollback()\n",
+        True,
+        1,
+    ),
+    "am301-rollback-in-a-nested-function": (
+        "AM301",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        async def undo() -> None:\n"
+        "            await session.rollback()\n",
+        True,
+        1,
+    ),
+    "am301-one-handler-of-two-rolls-back": (
+        "AM301",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.flush()\n"
+        "    except ValueError:\n"
+        "        await session.rollback()\n"
+        "    except SQLAlchemyError:\n"
+        "        pass\n",
+        True,
+        1,
+    ),
+    "am301-handler-rolls-back": (
+        "AM301",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        await session.rollback()\n",
+        False,
+        0,
+    ),
+    # AM201: the name two gathered awaitables share may hold a session.
+    "am201-shared-parameter-session": (
+        "AM201",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    await asyncio.gather(session.execute(text('1')), session.execute(text('2')))\n",
+        True,
+        1,
+    ),
+    "am201-session-of-the-enclosing-function": (
+        "AM201",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    async def inner() -> None:\n"
+        "        await asyncio.gather(session.execute(text('1')), session.scalar(text('2')))\n\n"
+        "    await inner()\n",
+        True,
+        1,
+    ),
+    "am201-session-passed-as-argument": (
+        "AM201",
+        "async def count(session: AsyncSession) -> int: ...\n\n\n"
+        "async def f(a: int) -> None:\n"
+        "    async with async_session() as db:\n"
+        "        await asyncio.gather(count(db), count(session=db))\n",
+        True,
+        1,
+    ),
+    "am201-shared-client-not-a-session": (
+        "AM201",
+        "import httpx\n\n\n"
+        "async def f(urls: list[str]) -> None:\n"
+        "    client = httpx.AsyncClient()\n"
+        "    await asyncio.gather(client.get(urls[0]), client.get(urls[1]))\n",
+        False,
+        0,
+    ),
+    "am201-shared-attribute": (
+        "AM201",
+        "class Service:\n"
+        "    session: AsyncSession\n\n"
+        "    async def f(self) -> None:\n"
+        "        await asyncio.gather(self.session.execute(text('1')), self.session.scalar(text('2')))\n",
+        False,
+        0,
+    ),
 }
 
 
@@ -433,3 +670,24 @@ def test_am202_skips_test_modules_unless_included(
     report = run([str(tmp_path)], select=["AM202"], preview=True, jobs=1)
     assert bool(calls) is parsed
     assert [f.code for f in report.findings] == ["AM202"] * findings
+
+
+@pytest.mark.parametrize(
+    ("attribute", "pattern", "may"),
+    [
+        ("get", "httpx.AsyncClient.*", True),
+        ("get", "*.get", True),
+        ("post", "app.Client.get", False),
+        ("get", "app.Cli*nt.get", True),
+        ("get", "app.b*", True),  # `app.bx.get`: the wildcard spans the dot
+        ("get", "app.[Cc]lient.post", True),
+        ("get", "sleep", False),
+        ("get", "*", True),
+    ],
+)
+def test_am202_attribute_patterns(attribute: str, pattern: str, may: bool) -> None:
+    from asyncmend.codemods.rules.am202_sequential_independent_awaits import (
+        _some_kind_matches,
+    )
+
+    assert _some_kind_matches(attribute, pattern) is may

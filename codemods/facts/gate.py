@@ -20,6 +20,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
+from asyncmend.codemods.facts.locks import ROW_EXECUTE_METHODS, ROW_GET_METHODS
 from asyncmend.codemods.facts.transactions import (
     repo_expires_on_commit,
     some_sessionmaker_expires,
@@ -53,6 +54,10 @@ _SESSION_FACTS = (
 #: callee) ``x = await f()``; ("other",) anything else but a literal. The callee is the
 #: dotted name, None for a call of a call (``get_maker()()``), "" for any other.
 Source = tuple[str, ...] | tuple[str, str | None]
+
+#: A callee as the gate keeps it: its dotted name (None unless a Name/Attribute chain),
+#: the name or attribute called, whether it is an attribute (``x.f``).
+Callee = tuple[str | None, str | None, bool]
 
 
 @dataclass(eq=False, slots=True)
@@ -135,9 +140,37 @@ class CallSite:
     #: mentions ``name`` nowhere else.
     dropped: bool = False
     #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
-    #: statements of its own function whose body holds it: each the dotted names of
-    #: the classes it catches, None for a bare ``except:``.
-    guarded: tuple[tuple[str, ...] | None, ...] = ()
+    #: statements of its own function whose body holds it.
+    guarded: tuple[Handler, ...] = ()
+
+
+@dataclass(eq=False)
+class Handler:
+    """An ``except`` clause around a call (``CallSite.guarded``)."""
+
+    #: The dotted names of the classes it catches, None for a bare ``except:``.
+    caught: tuple[str, ...] | None
+    node: ast.ExceptHandler
+
+    @cached_property
+    def method_calls(self) -> frozenset[tuple[str, str]]:
+        """``(receiver, method)`` of the ``receiver.method(...)`` calls of its body, not
+        in nested functions, lambdas or classes (``own_scope``)."""
+        found: set[tuple[str, str]] = set()
+        stack: list[ast.AST] = list(self.node.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _NESTED_SCOPES):
+                continue
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                receiver = dotted(node.func.value)
+                if receiver is not None:
+                    found.add((receiver, node.func.attr))
+            stack.extend(ast.iter_child_nodes(node))
+        return frozenset(found)
+
+
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 class GateFacts:
@@ -181,8 +214,14 @@ class GateFacts:
         #: generators).
         self.module_async_defs: set[str] = set()
         #: Calls named ``gather`` two of whose positional arguments use one name
-        #: (AM201: a session shared by two awaitables).
-        self.shared_gathers: list[CallSite] = []
+        #: (AM201: a session shared by two awaitables), with the names shared.
+        self.shared_gathers: list[tuple[CallSite, frozenset[str]]] = []
+        #: Awaits that may take a row lock (AM501's ``row_lock``, blocking or not):
+        #: their function and the call's dotted receiver (the session).
+        self.row_locks: list[tuple[Frame, str]] = []
+        #: Two adjacent ``name = await call(...)`` statements of one block in a function
+        #: (AM202): the function and the two callees.
+        self.adjacent_awaits: list[tuple[Frame, Callee, Callee]] = []
         #: Codes of the rules selected for the file (set by the engine).
         self.selected_codes: tuple[str, ...] = ()
 
@@ -430,14 +469,39 @@ class GateFacts:
         return answer
 
     def request_sessions(self, frame: Frame) -> bool:
-        """``frame`` has a parameter that may be a request's session: ``Depends(...)``
-        as default, or annotated as an AsyncSession (or an alias of one)."""
+        """``frame`` has a parameter that may be a request's session (AM103's
+        ``_request_sessions``): a default called ``Depends(...)`` (``depends_call`` goes
+        by that name), or an annotation that may carry one (``may_name_depends``)."""
         return any(
-            source[0] == "depends"
-            or (source[0] == "typed" and self.may_name_session(source[1:], sync=False))
+            (source[0] == "depends" and (source[1] or "").rsplit(".", 1)[-1] == "Depends")
+            or (source[0] == "typed" and self.may_name_depends(source[1:]))
             for name in frame.params
             for source in frame.sources.get(name, ())
         )
+
+    def may_name_depends(self, names: Iterable[str | None]) -> bool:
+        """An annotation mentioning ``names`` may carry a ``Depends(...)``: it mentions
+        one (``Annotated[T, Depends(dep)]``), a name of a module-level assignment (a
+        local alias), a name some star import may bind, or an imported name that the
+        repo index knows as a ``session_alias_depends`` alias."""
+        for name in names:
+            if not name:
+                continue
+            head = name.partition(".")[0]
+            if name.rsplit(".", 1)[-1] == "Depends" or head in self.module_names:
+                return True
+            if self.star_modules:
+                return True
+            if head not in self.imports:
+                continue
+            if self.index is None:
+                return True
+            for qualified in self.qualified(name):
+                module, _, leaf = self.index.resolve(qualified).rpartition(".")
+                facts = self.index.by_module.get(module)
+                if facts is not None and leaf in facts.extra.get("session_alias_depends", ()):
+                    return True
+        return False
 
     @cached_property
     def imports_sqlalchemy(self) -> bool:
@@ -709,7 +773,7 @@ class _Walker:
         self._line_starts: list[int] | None = None
         #: Inside the body of a ``try`` of the current function with a handler that
         #: does not end with ``raise``: those handlers (``CallSite.guarded``).
-        self.guarded: tuple[tuple[str, ...] | None, ...] = ()
+        self.guarded: tuple[Handler, ...] = ()
         self.is_package = gate.path.endswith("__init__.py")
         #: The current function (or lambda) has a ``yield`` of its own; the ids of the
         #: undecorated ``async def``s that do (async generators: no coroutine).
@@ -813,8 +877,8 @@ class _Walker:
                 if arg.annotation is not None:
                     source: Source = ("typed", *_names_in(arg.annotation))
                     frame.sources.setdefault(arg.arg, []).append(source)
-                if isinstance(defaults.get(arg.arg), ast.Call):
-                    frame.sources.setdefault(arg.arg, []).append(("depends",))
+                if isinstance(default := defaults.get(arg.arg), ast.Call):
+                    frame.sources.setdefault(arg.arg, []).append(("depends", _callee(default)))
         if isinstance(node, ast.Lambda):
             self._hand([node.body])
         saved = self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs
@@ -863,19 +927,21 @@ class _Walker:
     # -- statements --------------------------------------------------------------------
 
     def _adjacent_awaits(self, block: list[ast.stmt]) -> None:
-        previous = False
+        previous: Callee | None = None
         for stmt in block:
             current = (
-                type(stmt) is ast.Assign
+                _callee_of(stmt.value.value)
+                if type(stmt) is ast.Assign
                 and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name)
                 and isinstance(stmt.value, ast.Await)
                 and isinstance(stmt.value.value, ast.Call)
+                else None
             )
-            if current and previous:
+            if current is not None and previous is not None:
                 assert self.frame is not None
                 self.frame.adjacent_awaits = True
-                return
+                self.gate.adjacent_awaits.append((self.frame, previous, current))
             previous = current
 
     def _bind(
@@ -1056,7 +1122,7 @@ class _Walker:
     def _try(self, node: ast.Try | ast.TryStar) -> None:
         saved = self.guarded
         self.guarded = saved + tuple(
-            _caught(handler)
+            Handler(_caught(handler), handler)
             for handler in node.handlers
             if not (handler.body and isinstance(handler.body[-1], ast.Raise))
         )
@@ -1140,6 +1206,8 @@ class _Walker:
 
     def visit_Await(self, node: ast.Await) -> None:
         self.awaited.add(id(node.value))
+        if self.frame is not None and (receiver := _row_lock_receiver(node.value)):
+            self.gate.row_locks.append((self.frame, receiver))
         self.generic_visit(node)
 
     def _hands_value(self, node: ast.Return | ast.Yield | ast.YieldFrom | ast.NamedExpr) -> None:
@@ -1226,8 +1294,8 @@ class _Walker:
         self.gate.calls.append(site)
         if key in self.unread:
             self.pending.append((self.unread[key], site))
-        if leaf == "gather" and _shares_a_name(node):
-            self.gate.shared_gathers.append(site)
+        if leaf == "gather" and (shared := _shared_names(node)):
+            self.gate.shared_gathers.append((site, shared))
         self.generic_visit(node)
 
 
@@ -1253,6 +1321,11 @@ def _leaf(func: ast.expr) -> str | None:
     if isinstance(func, ast.Attribute):
         return func.attr
     return func.id if isinstance(func, ast.Name) else None
+
+
+def _callee_of(call: ast.Call) -> Callee:
+    func = call.func
+    return dotted(func), _leaf(func), isinstance(func, ast.Attribute)
 
 
 def _caught(handler: ast.ExceptHandler) -> tuple[str, ...] | None:
@@ -1287,9 +1360,35 @@ def _mark_unread(body: list[ast.stmt], pending: list[tuple[str, CallSite]]) -> N
             site.dropped = True
 
 
-def _shares_a_name(call: ast.Call) -> bool:
-    """Two positional arguments of ``call`` (a starred comprehension counts twice) use
-    one dotted name as a method call's receiver or as an argument: AM201's
+def _row_lock_receiver(call: ast.expr) -> str | None:
+    """The dotted receiver of an awaited call that may take a row lock (over-approximates
+    ``semantic.locks.row_lock``): ``s.get(..., with_for_update=...)``, or an
+    ``s.execute(...)`` of a statement whose call chain has a ``.with_for_update()``."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+        return None
+    method = call.func.attr
+    if method in ROW_GET_METHODS:
+        locks = any(k.arg == "with_for_update" for k in call.keywords)
+    elif method in ROW_EXECUTE_METHODS:
+        locks = any(_chain_locks(arg) for arg in call.args)
+    else:
+        return None
+    return dotted(call.func.value) if locks else None
+
+
+def _chain_locks(expr: ast.expr) -> bool:
+    if isinstance(expr, ast.Starred):
+        expr = expr.value
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        if expr.func.attr == "with_for_update":
+            return True
+        expr = expr.func.value
+    return False
+
+
+def _shared_names(call: ast.Call) -> frozenset[str]:
+    """The dotted names two positional arguments of ``call`` (a starred comprehension
+    counts twice) use as a method call's receiver or as an argument: AM201's
     ``_shared_session`` with any name standing for its sessions."""
     arguments = [(a.value, True) if isinstance(a, ast.Starred) else (a, False) for a in call.args]
     arguments += [(k.value, True) for k in call.keywords if k.arg is None]
@@ -1298,9 +1397,7 @@ def _shares_a_name(call: ast.Call) -> bool:
         weight = 2 if starred and isinstance(value, _COMPREHENSIONS) else 1
         for name in _used_names(value):
             seen[name] = seen.get(name, 0) + weight
-            if seen[name] >= 2:
-                return True
-    return False
+    return frozenset(name for name, count in seen.items() if count >= 2)
 
 
 _COMPREHENSIONS = (ast.GeneratorExp, ast.ListComp, ast.SetComp)

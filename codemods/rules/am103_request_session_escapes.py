@@ -112,14 +112,15 @@ class RequestSessionEscapes(Rule):
             return False
         if any(outside(f, b) for f in handlers for b in f.store_bases):
             return True
-        # `_check_call`: a call with an argument in a handler's scope (its lambdas too),
-        # never one in a header (`@router.put(...)`): the rule reads the body only.
+        # `_check_call`: a call with an argument in a handler's own scope (the rule's
+        # `own_scope_with_parents` enters no nested function, lambda or class), never
+        # one in a header (`@router.put(...)`): the rule reads the body only.
         return any(
             c.nargs
             and not c.in_header
-            and c.frame is not None
+            and not c.class_direct
+            and c.frame in handlers
             and (c.leaf in spawns or (c.leaf in STORE_CALLS and outside(c.frame, c.receiver)))
-            and any(f in handlers for f in c.frame.chain())
             for c in gate.calls
         )
 

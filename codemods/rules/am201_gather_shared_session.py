@@ -77,7 +77,19 @@ class GatherSharedSession(Rule):
             return False
         if gate.renames_leaf(frozenset({"gather"})):
             return gate.may_call(GATHER)
-        return gate.may_call(GATHER, gate.shared_gathers)
+        # The shared name must be a plain one (`session_names` holds no dotted names)
+        # that may hold a session in the gather's function or an enclosing one.
+        return gate.may_call(
+            GATHER,
+            [
+                site
+                for site, shared in gate.shared_gathers
+                if site.frame is not None
+                and any(
+                    "." not in name and gate.may_hold_session(site.frame, name) for name in shared
+                )
+            ],
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         func_expr = node.func

@@ -94,7 +94,17 @@ class SequentialIndependentAwaits(Rule):
         ):
             if is_test_file(gate.path, gate.module_name):
                 return False
-        return any(f.kind == "async" and f.adjacent_awaits for f in gate.frames)
+        if gate.config is None:
+            return any(f.kind == "async" and f.adjacent_awaits for f in gate.frames)
+        patterns = list(gate.config.rule_settings(cls.code).get("concurrency-safe", []))
+        # Both awaits of the pair must be `_candidate`s: their callee may be listed as
+        # concurrency-safe (by its name through the imports, or as `Kind.attribute`).
+        return any(
+            frame.kind == "async"
+            and _may_be_safe(gate, first, patterns)
+            and _may_be_safe(gate, second, patterns)
+            for frame, first, second in gate.adjacent_awaits
+        )
 
     @classmethod
     def tokens(cls, config: Config) -> tuple[bytes, ...]:
@@ -339,3 +349,30 @@ def _independent(candidate: _Await, run: list[_Await]) -> bool:
 def _trailing_comment(line: cst.SimpleStatementLine) -> str | None:
     comment = line.trailing_whitespace.comment
     return comment.value if comment is not None else None
+
+
+def _may_be_safe(
+    gate: Rule.Gate, callee: tuple[str | None, str | None, bool], patterns: list[str]
+) -> bool:
+    """``_safe_callee`` may accept a call of ``callee``: its name resolved through any
+    import matches a pattern, or (an attribute ``x.attr``, the receiver of unknown kind)
+    some ``Kind.attr`` can match one."""
+    name, leaf, attribute = callee
+    resolved = list(gate.qualified(name)) if name is not None else []
+    return any(
+        any(fnmatch.fnmatchcase(q, pattern) for q in resolved)
+        or (attribute and leaf is not None and _some_kind_matches(leaf, pattern))
+        for pattern in patterns
+    )
+
+
+def _some_kind_matches(attribute: str, pattern: str) -> bool:
+    """Some ``<kind>.<attribute>`` may match ``pattern``: its part after the last dot
+    matches ``attribute`` (a pattern ends with literal text, which must end the name),
+    or a wildcard or character class could span dots there."""
+    _, dot, tail = pattern.rpartition(".")
+    if not dot:
+        return any(c in pattern for c in "*?[")
+    if "[" in pattern or any(c in tail for c in "*?"):
+        return True
+    return attribute == tail

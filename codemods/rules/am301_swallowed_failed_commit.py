@@ -133,9 +133,15 @@ class SwallowedFailedCommit(Rule):
                 for name in gate.qualified(written)
             )
 
+        # A handler that calls `<the committed session>.rollback()` (or another
+        # RECOVERING_METHODS) in its own scope recovers (`_recovers`).
         return any(
-            any(may_catch(caught) for caught in call.guarded)
+            may_catch(handler.caught)
+            and not any(
+                (call.receiver, method) in handler.method_calls for method in RECOVERING_METHODS
+            )
             for call in gate.awaited_session_calls(FAILING_METHODS, in_try=True)
+            for handler in call.guarded
         )
 
     def visit_Try(self, node: cst.Try) -> None:

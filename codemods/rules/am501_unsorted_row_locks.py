@@ -97,9 +97,22 @@ class UnsortedRowLocks(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # Two row locks: two awaits, each spelling `with_for_update` (a keyword or a
-        # `.with_for_update()` of the statement it executes).
-        return gate.source.count(b"with_for_update") >= 2
+        # Two row locks (`row_lock`: an await spelling `with_for_update`, as a keyword
+        # or a `.with_for_update()` of the statement it executes) in one `async def`,
+        # on plain names (`session_names` holds no dotted ones) that may hold a session.
+        if gate.source.count(b"with_for_update") < 2:
+            return False
+        counts: dict[int, int] = {}
+        for frame, session in gate.row_locks:
+            if (
+                frame.kind == "async"
+                and "." not in session
+                and gate.may_hold_session(frame, session)
+            ):
+                counts[id(frame)] = counts.get(id(frame), 0) + 1
+                if counts[id(frame)] >= 2:
+                    return True
+        return False
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None:

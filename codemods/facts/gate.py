@@ -19,10 +19,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
-from asyncmend.codemods.facts.transactions import (
-    repo_expires_on_commit,
-    some_sessionmaker_expires,
-)
+from asyncmend.codemods.facts.gate_index import GateIndex
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -41,7 +38,7 @@ _SESSION_WORDS = frozenset(
 #: Pass-1 facts of a module that make what it exports a session, a session factory or a
 #: session dependency.
 _SESSION_FACTS = (
-    "session_aliases", "session_dependencies", "sync_session_dependencies", "session_returners",
+    "sessionmakers", "session_aliases", "session_dependencies", "sync_session_dependencies", "session_returners",
     "scoped_sessions", "sync_session_aliases", "session_alias_depends", "dependency_factories",
     "alias_dependencies", "sessionmaker_calls", "async_engines", "type_aliases",
 )  # fmt: skip
@@ -150,12 +147,13 @@ class GateFacts:
         path: str,
         source: bytes,
         module_name: str | None,
-        index: RepoIndex | None,
+        index: GateIndex | None,
         config: Config | None,
     ) -> None:
         self.path = path
         self.source = source
         self.module_name = module_name
+        #: Every question about the repo goes through it (None: no repo index).
         self.index = index
         self.config = config
         self.identifiers: set[str] = set()
@@ -308,15 +306,13 @@ class GateFacts:
     def scoped_session_names(self) -> frozenset[str]:
         """Names of module-level scoped sessions this file binds or imports."""
         index = self.index
-        here = index.by_path.get(self.path) if index is not None else None
-        found = set(here.extra.get("scoped_sessions", ())) if here is not None else set()
         if index is None:
             return frozenset(self.identifiers)
+        found = set(index.entries(None, "scoped_sessions"))
         for local, targets in self.imports.items():
             for target in targets:
                 module, _, leaf = index.resolve(target).rpartition(".")
-                facts = index.by_module.get(module)
-                if facts is not None and leaf in facts.extra.get("scoped_sessions", ()):
+                if index.contains(module, "scoped_sessions", leaf):
                     found.add(local)
         return frozenset(found)
 
@@ -388,10 +384,7 @@ class GateFacts:
         factory, an async sessionmaker of the repo that keeps the default (a session
         bound to one, or yielded by a dependency on one), or an ``AsyncSession(...)``
         call here (which keeps it unless told otherwise)."""
-        if self.index is None:
-            return True
-        files = self.index.by_path.values()
-        if repo_expires_on_commit(files) or some_sessionmaker_expires(files):
+        if self.index is None or self.index.repo_may_expire_on_commit():
             return True
         return self.calls_leaf(("AsyncSession",))
 
@@ -431,18 +424,16 @@ class GateFacts:
                 return True
             for qualified in self.qualified(name):
                 module, _, leaf = self.index.resolve(qualified).rpartition(".")
-                facts = self.index.by_module.get(module)
-                if facts is not None and any(leaf in facts.extra.get(key, ()) for key in aliases):
+                if any(self.index.contains(module, key, leaf) for key in aliases):
                     return True
         return False
 
     @cached_property
     def may_have_scoped_sessions(self) -> bool:
-        here = self.index.by_path.get(self.path) if self.index is not None else None
-        if here is not None and here.extra.get("scoped_sessions"):
+        if self.index is not None and self.index.nonempty(None, ("scoped_sessions",)):
             return True
         return bool(self.identifiers & {"scoped_session", "async_scoped_session"}) or any(
-            facts.extra.get("scoped_sessions") for facts in self.imported_facts
+            self.index.nonempty(module, ("scoped_sessions",)) for module in self.imported_modules
         )
 
     def may_be_factory(self, callee: str | None) -> bool:
@@ -466,8 +457,7 @@ class GateFacts:
         for name in names:
             for target in (name, self.index.resolve(name)):
                 module, _, leaf = target.rpartition(".")
-                facts = self.index.by_module.get(module)
-                if facts is not None and leaf in facts.sessionmakers:
+                if self.index.contains(module, "sessionmakers", leaf):
                     return True
         return False
 
@@ -482,18 +472,13 @@ class GateFacts:
         leaf = callee.rsplit(".", 1)[-1]
         if self.index is None:
             return True
-        here = self.index.by_path.get(self.path)
-        sources = [here] if here is not None else []
+        sources: list[str | None] = [None]  # this file
         if callee.partition(".")[0] in self.imports:
-            sources.extend(self.imported_facts)
+            sources.extend(self.imported_modules)
         elif "." in callee:  # `adapter.get_session()`: a method of an imported or made class
-            sources.extend(self.imported_facts)
-            sources.extend(self.factory_class_facts)
-        return any(
-            key.rsplit(".", 1)[-1] == leaf
-            for facts in sources
-            for key in facts.extra.get("session_returners", ())
-        )
+            sources.extend(self.imported_modules)
+            sources.extend(self.factory_class_modules)
+        return any(self.index.ends_in(module, "session_returners", leaf) for module in sources)
 
     @cached_property
     def sessionmaker_targets(self) -> frozenset[str]:
@@ -510,41 +495,36 @@ class GateFacts:
         )
 
     @cached_property
-    def imported_facts(self) -> list[Any]:
-        """Pass-1 facts of the repo modules this file imports from (re-exports followed)."""
+    def imported_modules(self) -> list[str]:
+        """The modules this file may import from (re-exports followed), sorted: every
+        name an import's target, or the module above it, can be (a module the repo
+        index does not hold answers every question as one without facts)."""
         index = self.index
         if index is None:
             return []
-        found: dict[int, Any] = {}
+        found: set[str] = set()
         targets = {t for ts in self.imports.values() for t in ts} | self.star_modules
         for target in targets:
             for name in {target, index.resolve(target)}:
-                for module in (name, name.rpartition(".")[0]):
-                    facts = index.by_module.get(module)
-                    if facts is not None:
-                        found[id(facts)] = facts
-        return list(found.values())
+                found.update((name, name.rpartition(".")[0]))
+        found.discard("")
+        return sorted(found)
 
     @cached_property
-    def factory_class_facts(self) -> list[Any]:
-        """Pass-1 facts of the modules that may define the classes which the factories of
-        this file or of the modules it imports are annotated to return
-        (``returned_classes``): where ``adapter = get_adapter()``'s methods live."""
+    def factory_class_modules(self) -> list[str]:
+        """The modules that may define the classes which the factories of this file or
+        of the modules it imports are annotated to return (``returned_classes``): where
+        ``adapter = get_adapter()``'s methods live."""
         index = self.index
         if index is None:
             return []
-        here = index.by_path.get(self.path)
-        found: dict[int, Any] = {}
-        for facts in ([here] if here is not None else []) + self.imported_facts:
-            for info in facts.extra.get("returned_classes", {}).values():
-                qualified = f"{facts.module}.{info['class']}" if info["local"] else info["class"]
+        found: set[str] = set()
+        for module in [None, *self.imported_modules]:
+            for qualified in index.returned_classes(module):
                 for name in {qualified, index.resolve(qualified)}:
                     parts = name.split(".")
-                    for split in range(1, len(parts)):
-                        target = index.by_module.get(".".join(parts[:split]))
-                        if target is not None:
-                            found[id(target)] = target
-        return list(found.values())
+                    found.update(".".join(parts[:split]) for split in range(1, len(parts)))
+        return sorted(found)
 
     @cached_property
     def may_have_sessions(self) -> bool:
@@ -560,20 +540,16 @@ class GateFacts:
         targets = {t for ts in self.imports.values() for t in ts} | self.star_modules
         if any(t.split(".")[0] in ("sqlalchemy", "sqlmodel") for t in targets):
             return True
-        if self.index is None:
-            return bool(targets)
-        if any(
-            facts.sessionmakers or any(facts.extra.get(k) for k in _SESSION_FACTS)
-            for facts in self.imported_facts
-        ):
-            return True
         index = self.index
-        here = index.by_path.get(self.path)
-        if here is not None and (
-            here.sessionmakers or any(here.extra.get(k) for k in _SESSION_FACTS)
-        ):
+        if index is None:
+            return bool(targets)
+        if any(index.nonempty(module, _SESSION_FACTS) for module in self.imported_modules):
             return True
-        return any(facts.extra.get("session_returners") for facts in self.factory_class_facts)
+        if index.nonempty(None, _SESSION_FACTS):
+            return True
+        return any(
+            index.nonempty(module, ("session_returners",)) for module in self.factory_class_modules
+        )
 
     def directives_may_name(self, codes: Iterable[str]) -> bool:
         """A ``noqa`` comment may name one of ``codes``, or an ``asyncmend:`` one may be
@@ -601,6 +577,20 @@ def gate_facts(
         tree = ast.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    gate_index = GateIndex(index, path) if index is not None else None
+    return gate_facts_of(tree, path, data, module_name, gate_index, config)
+
+
+def gate_facts_of(
+    tree: ast.Module,
+    path: str,
+    data: bytes,
+    module_name: str | None,
+    index: GateIndex | None,
+    config: Config | None,
+) -> GateFacts | None:
+    """The gate's facts of a file from its ``ast`` tree (``ast.parse(data)``), or None
+    when the walk cannot follow its nesting."""
     gate = GateFacts(path, data, module_name, index, config)
     try:
         _Walker(gate).visit(tree)

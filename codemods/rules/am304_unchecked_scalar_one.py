@@ -82,9 +82,7 @@ class UncheckedScalarOne(Rule):
     def candidate(cls, gate: Rule.Gate) -> bool:
         # A `.scalar_one()` whose innermost function (no lambda) may be a route handler
         # (a decorator ending in a route method), unless the app handles NoResultFound.
-        if gate.index is not None and any(
-            no_result_handlers.of(f) for f in gate.index.by_path.values()
-        ):
+        if gate.index is not None and gate.index.repo_has("no_result_handlers"):
             return False
 
         def handler(frame: Rule.Gate.Frame | None) -> bool:

@@ -1,0 +1,161 @@
+"""The candidate gate's one way into the repo index: a narrow set of questions whose
+answers are plain data (``str``, ``bool``, tuples of ``str``).
+
+Every question ``GateFacts`` and the rules' ``candidate`` tests ask of the repo goes
+through ``GateIndex``. That makes the gate's verdict a function of the file, the
+config and these answers only, so pass 1 can run the gate on its own ``ast`` tree
+against an index holding just that file (``RecordingGateIndex`` notes every question
+and answer), and pass 2 can reuse the verdict when the real index gives every noted
+question the same answer (``replays``): the same answers take the same path to the
+same verdict, and the file is not parsed again (``engine/replay.py``).
+
+A module the index does not hold answers like a module with no facts, so a file's
+imports of other repo modules cost no question unless their facts matter.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from asyncmend.codemods.facts.transactions import (
+    no_result_handlers,
+    repo_expires_on_commit,
+    some_sessionmaker_expires,
+)
+from asyncmend.codemods.semantic.lock_graph import build_graph
+
+if TYPE_CHECKING:
+    from asyncmend.codemods.facts.base import FileFacts
+    from asyncmend.engine.index import RepoIndex
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: One asked question: (method name, arguments, answer).
+Asked = tuple[str, tuple[Hashable, ...], Hashable]
+
+#: Repo-wide facts a gate may ask about (``repo_has``).
+_REPO_FACTS = {"no_result_handlers": no_result_handlers}
+
+
+def question(method: F) -> F:
+    """A question of the facade: its answer goes through ``_answer`` (where the
+    recording facade notes it)."""
+
+    @functools.wraps(method)
+    def ask(self: GateIndex, *args: Hashable) -> Any:
+        return self._answer(method, args)
+
+    return ask  # type: ignore[return-value]
+
+
+class GateIndex:
+    """The repo index as the candidate gate of the file at ``path`` sees it. ``module``
+    None in a question means that file's own facts (found by path: two files may
+    share a module name)."""
+
+    def __init__(self, index: RepoIndex, path: str) -> None:
+        self._index = index
+        self._path = path
+
+    def _answer(self, method: Callable[..., Any], args: tuple[Hashable, ...]) -> Any:
+        return method(self, *args)
+
+    def _facts(self, module: str | None) -> FileFacts | None:
+        if module is None:
+            return self._index.by_path.get(self._path)
+        return self._index.by_module.get(module)
+
+    def _entries(self, module: str | None, fact: str) -> Iterable[str]:
+        facts = self._facts(module)
+        if facts is None:
+            return ()
+        if fact == "sessionmakers":
+            return facts.sessionmakers
+        return facts.extra.get(fact, ())  # type: ignore[no-any-return]
+
+    # -- the questions ----------------------------------------------------------------
+
+    @question
+    def resolve(self, name: str) -> str:
+        """``RepoIndex.resolve``: the dotted name with re-exports followed."""
+        return self._index.resolve(name)
+
+    @question
+    def is_coroutine_function(self, name: str) -> bool:
+        """``RepoIndex.is_coroutine_function``."""
+        return self._index.is_coroutine_function(name)
+
+    @question
+    def contains(self, module: str | None, fact: str, leaf: str) -> bool:
+        """Pass-1 fact ``fact`` of ``module`` (``sessionmakers`` or a collector's) has
+        the entry ``leaf``."""
+        return leaf in self._entries(module, fact)
+
+    @question
+    def ends_in(self, module: str | None, fact: str, leaf: str) -> bool:
+        """Some entry of fact ``fact`` of ``module`` is a dotted name ending in ``leaf``."""
+        return any(key.rsplit(".", 1)[-1] == leaf for key in self._entries(module, fact))
+
+    @question
+    def nonempty(self, module: str | None, facts: tuple[str, ...]) -> bool:
+        """Some of the pass-1 facts ``facts`` of ``module`` found something."""
+        return any(self._entries(module, fact) for fact in facts)
+
+    @question
+    def entries(self, module: str | None, fact: str) -> tuple[str, ...]:
+        """The entries of fact ``fact`` of ``module``."""
+        return tuple(self._entries(module, fact))
+
+    @question
+    def returned_classes(self, module: str | None) -> tuple[str, ...]:
+        """The classes the factories of ``module`` are annotated to return, qualified
+        (a class of the module itself under the module's name)."""
+        facts = self._facts(module)
+        if facts is None:
+            return ()
+        infos = facts.extra.get("returned_classes", {}).values()
+        return tuple(
+            f"{facts.module}.{info['class']}" if info["local"] else info["class"] for info in infos
+        )
+
+    @question
+    def repo_may_expire_on_commit(self) -> bool:
+        """The repo's sessions of unknown factory expire on commit, or some async
+        sessionmaker of the repo keeps ``expire_on_commit=True``."""
+        files = self._index.by_path.values()
+        return repo_expires_on_commit(files) or some_sessionmaker_expires(files)
+
+    @question
+    def repo_has(self, fact: str) -> bool:
+        """Some file of the repo has the pass-1 fact ``fact`` (``no_result_handlers``)."""
+        reader = _REPO_FACTS[fact]
+        return any(reader.of(facts) for facts in self._index.by_path.values())
+
+    @question
+    def breaks_lock_order(self, lock_order: tuple[str, ...]) -> bool:
+        """The repo's lock graph (under ``lock-order``) has a site in this file where an
+        order cycle is broken (AM502)."""
+        return bool(build_graph(self._index, lock_order).breaking_sites(self._path))
+
+
+class RecordingGateIndex(GateIndex):
+    """A ``GateIndex`` that notes every question asked and its answer."""
+
+    def __init__(self, index: RepoIndex, path: str) -> None:
+        super().__init__(index, path)
+        self.asked: dict[tuple[str, tuple[Hashable, ...]], Hashable] = {}
+
+    def _answer(self, method: Callable[..., Any], args: tuple[Hashable, ...]) -> Any:
+        answer = method(self, *args)
+        self.asked[method.__name__, args] = answer
+        return answer
+
+    def record(self) -> tuple[Asked, ...]:
+        return tuple((name, args, answer) for (name, args), answer in self.asked.items())
+
+
+def replays(index: GateIndex, asked: Iterable[Asked]) -> bool:
+    """Whether ``index`` gives every question of ``asked`` the noted answer."""
+    return all(getattr(index, name)(*args) == answer for name, args, answer in asked)

@@ -19,7 +19,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
-from asyncmend.codemods.facts.gate_index import GateIndex
+from asyncmend.codemods.facts.gate_index import GateIndex, Place
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -311,8 +311,7 @@ class GateFacts:
         found = set(index.entries(None, "scoped_sessions"))
         for local, targets in self.imports.items():
             for target in targets:
-                module, _, leaf = index.resolve(target).rpartition(".")
-                if index.contains(module, "scoped_sessions", leaf):
+                if index.resolved_in(target, "scoped_sessions"):
                     found.add(local)
         return frozenset(found)
 
@@ -423,8 +422,7 @@ class GateFacts:
             if self.index is None:
                 return True
             for qualified in self.qualified(name):
-                module, _, leaf = self.index.resolve(qualified).rpartition(".")
-                if any(self.index.contains(module, key, leaf) for key in aliases):
+                if any(self.index.resolved_in(qualified, key) for key in aliases):
                     return True
         return False
 
@@ -433,7 +431,7 @@ class GateFacts:
         if self.index is not None and self.index.nonempty(None, ("scoped_sessions",)):
             return True
         return bool(self.identifiers & {"scoped_session", "async_scoped_session"}) or any(
-            self.index.nonempty(module, ("scoped_sessions",)) for module in self.imported_modules
+            self.index.nonempty(place, ("scoped_sessions",)) for place in self.imported_places
         )
 
     def may_be_factory(self, callee: str | None) -> bool:
@@ -455,10 +453,11 @@ class GateFacts:
         if callee.partition(".")[0] not in self.imports or self.index is None:
             return callee.partition(".")[0] in self.imports
         for name in names:
-            for target in (name, self.index.resolve(name)):
-                module, _, leaf = target.rpartition(".")
-                if self.index.contains(module, "sessionmakers", leaf):
-                    return True
+            module, _, leaf = name.rpartition(".")
+            if self.index.contains(("module", module), "sessionmakers", leaf):
+                return True
+            if self.index.resolved_in(name, "sessionmakers"):
+                return True
         return False
 
     def may_give_session(self, callee: str | None) -> bool:
@@ -472,13 +471,15 @@ class GateFacts:
         leaf = callee.rsplit(".", 1)[-1]
         if self.index is None:
             return True
-        sources: list[str | None] = [None]  # this file
+        index = self.index
+        places: list[Place] = [None, *self.imported_places]  # this file and its imports
         if callee.partition(".")[0] in self.imports:
-            sources.extend(self.imported_modules)
-        elif "." in callee:  # `adapter.get_session()`: a method of an imported or made class
-            sources.extend(self.imported_modules)
-            sources.extend(self.factory_class_modules)
-        return any(self.index.ends_in(module, "session_returners", leaf) for module in sources)
+            return any(index.ends_in(place, "session_returners", leaf) for place in places)
+        if "." in callee:  # `adapter.get_session()`: a method of an imported or made class
+            return any(index.ends_in(place, "session_returners", leaf) for place in places) or any(
+                index.factory_classes_in(place, "session_returners", leaf) for place in places
+            )
+        return index.ends_in(None, "session_returners", leaf)
 
     @cached_property
     def sessionmaker_targets(self) -> frozenset[str]:
@@ -495,36 +496,13 @@ class GateFacts:
         )
 
     @cached_property
-    def imported_modules(self) -> list[str]:
-        """The modules this file may import from (re-exports followed), sorted: every
-        name an import's target, or the module above it, can be (a module the repo
-        index does not hold answers every question as one without facts)."""
-        index = self.index
-        if index is None:
+    def imported_places(self) -> list[Place]:
+        """Where this file may import from: each import's target (the repo index follows
+        re-exports; a module it does not hold answers as one without facts)."""
+        if self.index is None:
             return []
-        found: set[str] = set()
         targets = {t for ts in self.imports.values() for t in ts} | self.star_modules
-        for target in targets:
-            for name in {target, index.resolve(target)}:
-                found.update((name, name.rpartition(".")[0]))
-        found.discard("")
-        return sorted(found)
-
-    @cached_property
-    def factory_class_modules(self) -> list[str]:
-        """The modules that may define the classes which the factories of this file or
-        of the modules it imports are annotated to return (``returned_classes``): where
-        ``adapter = get_adapter()``'s methods live."""
-        index = self.index
-        if index is None:
-            return []
-        found: set[str] = set()
-        for module in [None, *self.imported_modules]:
-            for qualified in index.returned_classes(module):
-                for name in {qualified, index.resolve(qualified)}:
-                    parts = name.split(".")
-                    found.update(".".join(parts[:split]) for split in range(1, len(parts)))
-        return sorted(found)
+        return [("import", target) for target in sorted(targets)]
 
     @cached_property
     def may_have_sessions(self) -> bool:
@@ -543,12 +521,13 @@ class GateFacts:
         index = self.index
         if index is None:
             return bool(targets)
-        if any(index.nonempty(module, _SESSION_FACTS) for module in self.imported_modules):
+        if any(index.nonempty(place, _SESSION_FACTS) for place in self.imported_places):
             return True
         if index.nonempty(None, _SESSION_FACTS):
             return True
         return any(
-            index.nonempty(module, ("session_returners",)) for module in self.factory_class_modules
+            index.factory_classes_in(place, "session_returners", None)
+            for place in [None, *self.imported_places]
         )
 
     def directives_may_name(self, codes: Iterable[str]) -> bool:

@@ -50,10 +50,17 @@ def question(method: F) -> F:
     return ask  # type: ignore[return-value]
 
 
+#: Where a question looks: None is the gated file itself (found by path: two files may
+#: share a module name); ``("module", m)`` the module ``m``; ``("import", t)`` the
+#: modules an import of ``t`` may come from (``t`` and the module above it, before and
+#: after re-exports are followed). A question about a place names the place, not the
+#: modules it resolves to, so that pass 1 (which knows no other file) and pass 2 agree
+#: whenever the facts that matter agree.
+Place = tuple[str, str] | None
+
+
 class GateIndex:
-    """The repo index as the candidate gate of the file at ``path`` sees it. ``module``
-    None in a question means that file's own facts (found by path: two files may
-    share a module name)."""
+    """The repo index as the candidate gate of the file at ``path`` sees it."""
 
     def __init__(self, index: RepoIndex, path: str) -> None:
         self._index = index
@@ -62,18 +69,23 @@ class GateIndex:
     def _answer(self, method: Callable[..., Any], args: tuple[Hashable, ...]) -> Any:
         return method(self, *args)
 
-    def _facts(self, module: str | None) -> FileFacts | None:
-        if module is None:
-            return self._index.by_path.get(self._path)
-        return self._index.by_module.get(module)
+    def _modules(self, place: Place) -> list[FileFacts]:
+        index = self._index
+        if place is None:
+            here = index.by_path.get(self._path)
+            return [here] if here is not None else []
+        kind, name = place
+        if kind == "module":
+            names = {name}
+        else:  # "import"
+            names = set()
+            for target in {name, index.resolve(name)}:
+                names.update((target, target.rpartition(".")[0]))
+        return [facts for module in names if (facts := index.by_module.get(module)) is not None]
 
-    def _entries(self, module: str | None, fact: str) -> Iterable[str]:
-        facts = self._facts(module)
-        if facts is None:
-            return ()
-        if fact == "sessionmakers":
-            return facts.sessionmakers
-        return facts.extra.get(fact, ())  # type: ignore[no-any-return]
+    def _entries(self, place: Place, fact: str) -> Iterable[Iterable[str]]:
+        for facts in self._modules(place):
+            yield facts.sessionmakers if fact == "sessionmakers" else facts.extra.get(fact, ())
 
     # -- the questions ----------------------------------------------------------------
 
@@ -88,36 +100,59 @@ class GateIndex:
         return self._index.is_coroutine_function(name)
 
     @question
-    def contains(self, module: str | None, fact: str, leaf: str) -> bool:
-        """Pass-1 fact ``fact`` of ``module`` (``sessionmakers`` or a collector's) has
-        the entry ``leaf``."""
-        return leaf in self._entries(module, fact)
+    def resolved_in(self, name: str, fact: str) -> bool:
+        """``name``, with re-exports followed, is an entry of pass-1 fact ``fact`` of its
+        module (``pkg.db.Session`` in ``pkg.db``'s ``scoped_sessions``)."""
+        module, _, leaf = self._index.resolve(name).rpartition(".")
+        return any(leaf in entries for entries in self._entries(("module", module), fact))
 
     @question
-    def ends_in(self, module: str | None, fact: str, leaf: str) -> bool:
-        """Some entry of fact ``fact`` of ``module`` is a dotted name ending in ``leaf``."""
-        return any(key.rsplit(".", 1)[-1] == leaf for key in self._entries(module, fact))
+    def contains(self, place: Place, fact: str, leaf: str) -> bool:
+        """Pass-1 fact ``fact`` (``sessionmakers`` or a collector's) of ``place`` has the
+        entry ``leaf``."""
+        return any(leaf in entries for entries in self._entries(place, fact))
 
     @question
-    def nonempty(self, module: str | None, facts: tuple[str, ...]) -> bool:
-        """Some of the pass-1 facts ``facts`` of ``module`` found something."""
-        return any(self._entries(module, fact) for fact in facts)
+    def ends_in(self, place: Place, fact: str, leaf: str) -> bool:
+        """Some entry of fact ``fact`` of ``place`` is a dotted name ending in ``leaf``."""
+        return self._has(place, fact, leaf)
 
     @question
-    def entries(self, module: str | None, fact: str) -> tuple[str, ...]:
-        """The entries of fact ``fact`` of ``module``."""
-        return tuple(self._entries(module, fact))
+    def nonempty(self, place: Place, facts: tuple[str, ...]) -> bool:
+        """Some of the pass-1 facts ``facts`` of ``place`` found something."""
+        return any(entries for fact in facts for entries in self._entries(place, fact))
 
     @question
-    def returned_classes(self, module: str | None) -> tuple[str, ...]:
-        """The classes the factories of ``module`` are annotated to return, qualified
-        (a class of the module itself under the module's name)."""
-        facts = self._facts(module)
-        if facts is None:
-            return ()
-        infos = facts.extra.get("returned_classes", {}).values()
-        return tuple(
-            f"{facts.module}.{info['class']}" if info["local"] else info["class"] for info in infos
+    def entries(self, place: Place, fact: str) -> tuple[str, ...]:
+        """The entries of fact ``fact`` of ``place``."""
+        return tuple(key for entries in self._entries(place, fact) for key in entries)
+
+    @question
+    def factory_classes_in(self, place: Place, fact: str, leaf: str | None) -> bool:
+        """Some class that a factory of ``place`` is annotated to return
+        (``returned_classes``) may live in a module whose fact ``fact`` has an entry
+        ending in ``leaf`` (any entry when None): where ``adapter = get_adapter()``'s
+        methods are."""
+        index = self._index
+        for facts in self._modules(place):
+            for info in facts.extra.get("returned_classes", {}).values():
+                qualified = f"{facts.module}.{info['class']}" if info["local"] else info["class"]
+                for name in {qualified, index.resolve(qualified)}:
+                    parts = name.split(".")
+                    for split in range(1, len(parts)):
+                        module = ("module", ".".join(parts[:split]))
+                        if self._has(module, fact, leaf):
+                            return True
+        return False
+
+    def _has(self, place: Place, fact: str, leaf: str | None) -> bool:
+        """Some entry of ``fact`` of ``place`` ends in ``leaf`` (any entry: None)."""
+        if leaf is None:
+            return any(entries for entries in self._entries(place, fact))
+        return any(
+            key.rsplit(".", 1)[-1] == leaf
+            for entries in self._entries(place, fact)
+            for key in entries
         )
 
     @question

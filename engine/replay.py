@@ -22,7 +22,9 @@ saying how it was answered (replayed, asked again, no record).
 from __future__ import annotations
 
 import ast
+import marshal
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,11 +52,23 @@ class GateRecord:
     """Pass 1's run of the candidate gate on one file."""
 
     digest: str
-    #: Codes of the rules whose candidate test ran, and of those that passed.
-    tested: frozenset[str]
-    passed: frozenset[str]
-    #: Every question asked of the repo index, with its answer.
-    asked: tuple[Asked, ...]
+    #: Codes of the rules whose candidate test ran, and of those that passed (each
+    #: joined by spaces: one object, not a set and a string per code).
+    tested: str
+    passed: str
+    #: Every question asked of the repo index, with its answer (``pack``ed: a file
+    #: asks dozens, most naming its imports).
+    asked: bytes
+
+
+def pack(asked: tuple[Asked, ...]) -> bytes:
+    """Questions and answers (plain ``str``/``bool``/``None`` tuples) as compact bytes,
+    for the parent to hold until pass 2 (never written anywhere)."""
+    return zlib.compress(marshal.dumps(asked), 1)
+
+
+def unpack(packed: bytes) -> tuple[Asked, ...]:
+    return marshal.loads(zlib.decompress(packed))  # type: ignore[no-any-return]
 
 
 def prefiltered(rules: Sequence[type[Rule]], data: bytes, job: Job) -> list[type[Rule]]:
@@ -84,11 +98,11 @@ def record_gate(
         if gate is None:
             return None
         gate.selected_codes = tuple(rule.code for rule in job.rules)
-        passed = frozenset(rule.code for rule in rules if rule.candidate(gate))
+        passed = " ".join(rule.code for rule in rules if rule.candidate(gate))
     except Exception:  # pass 2 runs the gate itself (and meets the same failure)
         return None
-    tested = frozenset(rule.code for rule in rules)
-    return GateRecord(digest, tested, passed, recorder.record())
+    tested = " ".join(rule.code for rule in rules)
+    return GateRecord(digest, tested, passed, pack(recorder.record()))
 
 
 def replayed(
@@ -102,12 +116,15 @@ def replayed(
     verdict = None
     if record is None:
         status = "no-record"
-    elif record.digest != content_hash(data) or any(r.code not in record.tested for r in rules):
+    elif record.digest != content_hash(data) or not {r.code for r in rules}.issubset(
+        record.tested.split()
+    ):
         status = "stale"
-    elif not replays(GateIndex(job.index, path), record.asked):
+    elif not replays(GateIndex(job.index, path), unpack(record.asked)):
         status = "asked-again"
     else:
-        verdict = [rule for rule in rules if rule.code in record.passed]
+        passed = set(record.passed.split())
+        verdict = [rule for rule in rules if rule.code in passed]
     if STATS:
         with open(STATS, "a", encoding="utf-8") as out:
             out.write(f"{status}\t{path}\n")

@@ -248,9 +248,9 @@ def _job_with_record(path: Path, data: bytes) -> tuple[Job, list[type]]:
     rules = [rule_by_code("AM204")]
     job.gate_records[str(path)] = replay.GateRecord(
         content_hash(data),
-        tested=frozenset({"AM204"}),
-        passed=frozenset(),
-        asked=(("is_coroutine_function", ("app.jobs.refresh",), False),),
+        tested="AM204",
+        passed="",
+        asked=replay.pack((("is_coroutine_function", ("app.jobs.refresh",), False),)),
     )
     return job, rules
 

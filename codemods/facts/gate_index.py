@@ -65,11 +65,18 @@ class GateIndex:
     def __init__(self, index: RepoIndex, path: str) -> None:
         self._index = index
         self._path = path
+        self._places: dict[Place, list[FileFacts]] = {}
 
     def _answer(self, method: Callable[..., Any], args: tuple[Hashable, ...]) -> Any:
         return method(self, *args)
 
     def _modules(self, place: Place) -> list[FileFacts]:
+        found = self._places.get(place)
+        if found is None:
+            found = self._places[place] = self._find(place)
+        return found
+
+    def _find(self, place: Place) -> list[FileFacts]:
         index = self._index
         if place is None:
             here = index.by_path.get(self._path)
@@ -83,9 +90,15 @@ class GateIndex:
                 names.update((target, target.rpartition(".")[0]))
         return [facts for module in names if (facts := index.by_module.get(module)) is not None]
 
-    def _entries(self, place: Place, fact: str) -> Iterable[Iterable[str]]:
-        for facts in self._modules(place):
-            yield facts.sessionmakers if fact == "sessionmakers" else facts.extra.get(fact, ())
+    def _entries(self, place: Place, fact: str) -> list[Iterable[str]]:
+        """Fact ``fact`` of each module of ``place`` (most places hold none: pass 2 asks
+        about every third-party import of a file)."""
+        modules = self._modules(place)
+        if not modules:
+            return []
+        if fact == "sessionmakers":
+            return [facts.sessionmakers for facts in modules]
+        return [facts.extra.get(fact, ()) for facts in modules]
 
     # -- the questions ----------------------------------------------------------------
 
@@ -118,9 +131,13 @@ class GateIndex:
         return self._has(place, fact, leaf)
 
     @question
-    def nonempty(self, place: Place, facts: tuple[str, ...]) -> bool:
-        """Some of the pass-1 facts ``facts`` of ``place`` found something."""
-        return any(entries for fact in facts for entries in self._entries(place, fact))
+    def nonempty(self, place: Place, fact_names: tuple[str, ...]) -> bool:
+        """Some of the pass-1 facts ``fact_names`` of ``place`` found something."""
+        return any(
+            facts.sessionmakers if fact == "sessionmakers" else facts.extra.get(fact)
+            for facts in self._modules(place)
+            for fact in fact_names
+        )
 
     @question
     def entries(self, place: Place, fact: str) -> tuple[str, ...]:

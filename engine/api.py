@@ -299,12 +299,9 @@ def run(
     # More workers than CPUs only cost memory and switches.
     with quiet_collector(), Pool(min(jobs or default_jobs(), default_jobs())) as pool:
         if inputs.uses_index:  # pass 1: the repo's facts
-            from asyncmend.engine.process import GATE  # libcst: pass 2 follows
-
-            gated = GATE and job.codemod is None  # pass 1 runs the gate (engine/replay.py)
             job.index = build_index(
                 pool, inputs.index_files, inputs.digests, cache, inputs.limit,
-                job=job, checked=frozenset(inputs.files) if gated else frozenset(),
+                job=job, checked=frozenset(inputs.files) if job.codemod is None else (),
             )  # fmt: skip
             freeze_long_lived()
         _check(pool, job, cache, inputs, report, on_result)  # pass 2: rules, fixes, verify

@@ -443,7 +443,7 @@ def build_index(
             index.add(facts)
         elif path in digests:
             missing.append(path)
-    if job is None or not checked:
+    if job is None or not checked or not _gate_on(missing, checked):
         results = pool.map(functools.partial(_facts_task, limit=limit), missing)
     else:
         # Workers get a copy without the index (pass 2 starts its own, with the index).
@@ -464,6 +464,16 @@ def build_index(
         if cache is not None:
             cache.put_facts(facts.path, digest, facts)
     return index
+
+
+def _gate_on(missing: Sequence[str], checked: Collection[str]) -> bool:
+    """Whether pass 1 should make gate records: some file it parses is checked, and
+    the gate is on (a warm run, whose facts are all cached, imports no rule)."""
+    if not any(path in checked for path in missing):
+        return False
+    from asyncmend.engine.process import GATE  # libcst: pass 2 follows
+
+    return GATE
 
 
 def check_files(

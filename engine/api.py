@@ -305,7 +305,10 @@ def run(
     # More workers than CPUs only cost memory and switches.
     with quiet_collector(), Pool(min(jobs or default_jobs(), default_jobs())) as pool:
         if inputs.uses_index:  # pass 1: the repo's facts
-            job.index = build_index(pool, inputs.index_files, inputs.digests, cache, inputs.limit)
+            job.index = build_index(
+                pool, inputs.index_files, inputs.digests, cache, inputs.limit,
+                job=job, checked=frozenset(inputs.files) if job.codemod is None else (),
+            )  # fmt: skip
             freeze_long_lived()
         _check(pool, job, cache, inputs, report, on_result)  # pass 2: rules, fixes, verify
     return _finish(report, cache)

@@ -26,7 +26,7 @@ from asyncmend.codemods.facts.base import (
     dotted,
     release_closure,
 )
-from asyncmend.codemods.facts.parse import parse_for_facts
+from asyncmend.codemods.facts.parse import read_for_facts
 
 # Importing ``collectors`` registers every pass-1 collector of the rules.
 from asyncmend.codemods.facts.sessions import async_def_kinds
@@ -90,6 +90,12 @@ def may_return_class(data: bytes) -> bool:
 
 def collect_facts(path: str, data: bytes) -> FileFacts:
     """Pass 1 for one file."""
+    return read_facts(path, data)[0]
+
+
+def read_facts(path: str, data: bytes) -> tuple[FileFacts, ast.Module | None]:
+    """Pass 1 for one file, and the tree it read when CPython's parser read the file as
+    it is (the candidate gate may walk it: ``engine/replay.py``)."""
     facts = FileFacts(path=path, module=module_name_for(path))
     # A package's __init__ often only re-exports (``from .users import create_user``):
     # its imports are what resolves ``package.create_user`` to the coroutine.
@@ -98,10 +104,10 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
         and not path.endswith("__init__.py")
         and not may_return_class(data)
     ):
-        return facts
-    tree = parse_for_facts(data)
+        return facts, None
+    tree, direct = read_for_facts(data)
     if tree is None:
-        return facts
+        return facts, None
     _collect_module_level(tree, facts)
     facts.source = data
     for name, collector in COLLECTORS.items():
@@ -109,7 +115,7 @@ def collect_facts(path: str, data: bytes) -> FileFacts:
         if tokens is None or any(token in data for token in tokens):
             facts.extra[name] = collector(tree, facts)
     facts.source = b""
-    return facts
+    return facts, tree if direct else None
 
 
 def _resolve_relative(module: str | None, level: int, target: str | None, is_package: bool) -> str:

@@ -14,6 +14,7 @@ from asyncmend.engine.index import RepoIndex
 
 if TYPE_CHECKING:
     from asyncmend.codemods.base import Rule
+    from asyncmend.engine.replay import GateRecord
     from asyncmend.engine.user_codemods import UserCodemod
 
 
@@ -31,6 +32,9 @@ class Job:
     codemod: UserCodemod | None = None
     #: Files whose nearest config is not the run's, with the job made from theirs.
     per_file: dict[str, Job] = field(default_factory=dict, repr=False, compare=False)
+    #: Pass 1's candidate-gate records of the files to check, each taken once by pass 2
+    #: (``engine/replay.py``); in memory for one run only.
+    gate_records: dict[str, GateRecord] = field(default_factory=dict, repr=False, compare=False)
     _rules: list[type[Rule]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -52,6 +56,7 @@ class Job:
         if job is None:
             return self, relpath
         job.index = self.index
+        job.gate_records = self.gate_records
         rel = os.path.relpath(os.path.abspath(path), job.config.root)
         return job, rel.replace(os.sep, "/")
 

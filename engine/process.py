@@ -17,6 +17,7 @@ from asyncmend.codemods.facts.gate import gate_facts
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
+from asyncmend.engine.replay import VERIFY, ReplayMismatch, replayed
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import UNUSED_CODE, remove_unused_codes, unused, unused_findings
 from asyncmend.engine.syntax import parse_into, syntax_finding
@@ -92,6 +93,9 @@ def candidates(
     """The rules whose candidate test passes on the file's ``ast`` facts (all of them
     when ``ast`` cannot read it: libcst may still, with newer syntax), and whether
     ``ast`` read it."""
+    verdict = replayed(path, data, rules, job)  # pass 1 ran the gate: no parse here
+    if verdict is not None and not VERIFY:
+        return verdict, True
     try:
         gate = gate_facts(
             path,
@@ -101,11 +105,18 @@ def candidates(
             config=job.config,
         )
         if gate is None:
-            return list(rules), False
-        gate.selected_codes = tuple(rule.code for rule in job.rules)
-        return [rule for rule in rules if rule.candidate(gate)], True
+            found, readable = list(rules), False
+        else:
+            gate.selected_codes = tuple(rule.code for rule in job.rules)
+            found, readable = [rule for rule in rules if rule.candidate(gate)], True
     except Exception:  # a gate that fails must cost time, never a finding
-        return list(rules), False
+        found, readable = list(rules), False
+    if verdict is not None and (verdict, True) != (found, readable):
+        raise ReplayMismatch(
+            f"{path}: replayed gate {[r.code for r in verdict]}, "
+            f"full gate {[r.code for r in found]} (readable: {readable})"
+        )
+    return found, readable
 
 
 def _fix_loop(

@@ -15,8 +15,8 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from asyncmend.engine.index import FileFacts, RepoIndex
     from asyncmend.engine.job import Job
+    from asyncmend.engine.replay import GateRecord
 
 #: Below this many files to compute, a pool costs more than it saves.
 POOL_THRESHOLD = 24
@@ -147,20 +148,40 @@ def _decodable(data: bytes) -> bool:
 _JOB: Job | None = None
 
 
-def _facts_task(path: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> tuple[str, FileFacts] | str:
-    from asyncmend.engine.index import FileFacts, collect_facts, module_name_for
+def _facts_task(
+    path: str, limit: int = DEFAULT_MAX_FILE_BYTES, job: Job | None = None
+) -> tuple[str, FileFacts, GateRecord | None] | str:
+    """Pass 1 for one file; with the run's ``job`` (a file pass 2 checks), also the
+    candidate gate's record, made on the same tree (``engine/replay.py``)."""
+    from asyncmend.engine.index import FileFacts, module_name_for, read_facts
 
     deep_recursion()
     try:
         data = read_source(path, limit)
     except (InputError, SkippedFile) as exc:
         return str(exc)
+    digest = content_hash(data)
+    record = None
     try:
-        facts = collect_facts(path, data)
+        facts, tree = read_facts(path, data)
+        if tree is not None and job is not None:
+            from asyncmend.engine.replay import record_gate
+
+            record = record_gate(path, data, tree, facts, digest, job)
+        del tree
     except Exception:  # (RecursionError on deep nesting, a codec's error): no facts
         facts = FileFacts(path=path, module=module_name_for(path))
     after_file()
-    return content_hash(data), facts
+    return digest, facts, record
+
+
+def _pass1_task(
+    item: tuple[str, bool], limit: int, job: Job | None = None
+) -> tuple[str, FileFacts, GateRecord | None] | str:
+    """``_facts_task`` for ``(path, checked)``: a file pass 2 checks gets the gate's
+    record (the job comes from the pool, or as ``job`` when there is none)."""
+    path, checked = item
+    return _facts_task(path, limit, (job or _JOB) if checked else None)
 
 
 def check_source(path: str, relpath: str, job: Job) -> FileResult:
@@ -407,8 +428,13 @@ def build_index(
     digests: dict[str, str],
     cache: ResultCache | None,
     limit: int = DEFAULT_MAX_FILE_BYTES,
+    *,
+    job: Job | None = None,
+    checked: Collection[str] = (),
 ) -> RepoIndex:
-    """Pass 1: facts of every file (from the cache where its content is unchanged)."""
+    """Pass 1: facts of every file (from the cache where its content is unchanged).
+    With the run's ``job``, the files of ``checked`` that pass 1 parses also get their
+    candidate gate's record, into ``job.gate_records`` (``engine/replay.py``)."""
     from asyncmend.engine.index import RepoIndex
 
     index = RepoIndex()
@@ -419,14 +445,37 @@ def build_index(
             index.add(facts)
         elif path in digests:
             missing.append(path)
-    for item in pool.map(functools.partial(_facts_task, limit=limit), missing):
+    if job is None or not checked or not _gate_on(missing, checked):
+        results = pool.map(functools.partial(_facts_task, limit=limit), missing)
+    else:
+        # Workers get a copy without the index (pass 2 starts its own, with the index).
+        gate_job = replace(job, index=RepoIndex(), gate_records={}, _rules=None)
+        gate_job.rules  # noqa: B018 (imported before the workers fork)
+        tasks = [(path, path in checked) for path in missing]
+        if pool.parallel(len(tasks)):
+            results = pool.map(functools.partial(_pass1_task, limit=limit), tasks, job=gate_job)
+        else:
+            results = map(functools.partial(_pass1_task, limit=limit, job=gate_job), tasks)
+    for item in results:
         if isinstance(item, str):
             continue  # unreadable now: reported by pass 2 for checked files
-        digest, facts = item
+        digest, facts, record = item
         index.add(facts)
+        if record is not None:
+            job.gate_records[facts.path] = record  # type: ignore[union-attr]
         if cache is not None:
             cache.put_facts(facts.path, digest, facts)
     return index
+
+
+def _gate_on(missing: Sequence[str], checked: Collection[str]) -> bool:
+    """Whether pass 1 should make gate records: some file it parses is checked, and
+    the gate is on (a warm run, whose facts are all cached, imports no rule)."""
+    if not any(path in checked for path in missing):
+        return False
+    from asyncmend.engine.process import GATE  # libcst: pass 2 follows
+
+    return GATE
 
 
 def check_files(

@@ -1,8 +1,9 @@
 """The candidate gate drops no finding and no fix: every fixture case, run with every
 rule (preview included), gives exactly the same findings and fixed files with the gate
 as without it (``ASYNCMEND_NO_GATE``; ``bench/gate_check.py`` does the same over the
-ecosystem corpus). And the gate does skip files: a file no rule can flag is never
-parsed with libcst, yet a syntax error is still AM000."""
+ecosystem corpus); a verdict pass 2 replays from pass 1's record is checked against
+the full gate (``engine/replay.py``). And the gate does skip files: a file no rule can
+flag is never parsed with libcst, yet a syntax error is still AM000."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ CASES = all_cases()
 
 def _outcome(case: Case, *, gate: bool, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(process, "GATE", gate)
+    monkeypatch.setattr(process, "VERIFY", True)  # a replayed gate verdict is the full gate's
     report = run(
         [str(case.path)],
         select=["AM"],

@@ -20,11 +20,8 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from asyncmend.codemods.facts.base import dotted, walk
+from asyncmend.codemods.facts.gate_index import GateIndex, Place
 from asyncmend.codemods.facts.locks import ROW_EXECUTE_METHODS, ROW_GET_METHODS
-from asyncmend.codemods.facts.transactions import (
-    repo_expires_on_commit,
-    some_sessionmaker_expires,
-)
 
 if TYPE_CHECKING:
     from asyncmend.engine.config import Config
@@ -43,7 +40,7 @@ _SESSION_WORDS = frozenset(
 #: Pass-1 facts of a module that make what it exports a session, a session factory or a
 #: session dependency.
 _SESSION_FACTS = (
-    "session_aliases", "session_dependencies", "sync_session_dependencies", "session_returners",
+    "sessionmakers", "session_aliases", "session_dependencies", "sync_session_dependencies", "session_returners",
     "scoped_sessions", "sync_session_aliases", "session_alias_depends", "dependency_factories",
     "alias_dependencies", "sessionmaker_calls", "async_engines", "type_aliases",
 )  # fmt: skip
@@ -184,12 +181,13 @@ class GateFacts:
         path: str,
         source: bytes,
         module_name: str | None,
-        index: RepoIndex | None,
+        index: GateIndex | None,
         config: Config | None,
     ) -> None:
         self.path = path
         self.source = source
         self.module_name = module_name
+        #: Every question about the repo goes through it (None: no repo index).
         self.index = index
         self.config = config
         self.identifiers: set[str] = set()
@@ -360,15 +358,12 @@ class GateFacts:
     def scoped_session_names(self) -> frozenset[str]:
         """Names of module-level scoped sessions this file binds or imports."""
         index = self.index
-        here = index.by_path.get(self.path) if index is not None else None
-        found = set(here.extra.get("scoped_sessions", ())) if here is not None else set()
         if index is None:
             return frozenset(self.identifiers)
+        found = set(index.entries(None, "scoped_sessions"))
         for local, targets in self.imports.items():
             for target in targets:
-                module, _, leaf = index.resolve(target).rpartition(".")
-                facts = index.by_module.get(module)
-                if facts is not None and leaf in facts.extra.get("scoped_sessions", ()):
+                if index.resolved_in(target, "scoped_sessions"):
                     found.add(local)
         return frozenset(found)
 
@@ -440,33 +435,9 @@ class GateFacts:
         factory, an async sessionmaker of the repo that keeps the default (a session
         bound to one, or yielded by a dependency on one), or an ``AsyncSession(...)``
         call here (which keeps it unless told otherwise)."""
-        if self.index is None:
-            return True
-        files = self.index.by_path.values()
-        if self.repo_wide(
-            "expires_on_commit",
-            lambda: repo_expires_on_commit(files) or some_sessionmaker_expires(files),
-        ):
+        if self.index is None or self.index.repo_may_expire_on_commit():
             return True
         return self.calls_leaf(("AsyncSession",))
-
-    def repo_wide(self, key: str, compute: Callable[[], Any]) -> Any:
-        """A repo-wide answer (over every file's pass-1 facts), computed once per state
-        of the index rather than once per file: kept on the index with the facts it
-        was computed from, and computed again when any file's facts changed (an
-        editor's index changes under the language server)."""
-        index = self.index
-        assert index is not None
-        memo: dict[str, tuple[tuple[Any, ...], Any]] = index.__dict__.setdefault(
-            "_gate_repo_wide", {}
-        )
-        state = tuple(index.by_path.values())
-        held = memo.get(key)
-        if held is not None and held[0] == state:  # identity first: the files' facts
-            return held[1]
-        answer = compute()
-        memo[key] = (state, answer)
-        return answer
 
     def request_sessions(self, frame: Frame) -> bool:
         """``frame`` has a parameter that may be a request's session (AM103's
@@ -496,11 +467,11 @@ class GateFacts:
                 continue
             if self.index is None:
                 return True
-            for qualified in self.qualified(name):
-                module, _, leaf = self.index.resolve(qualified).rpartition(".")
-                facts = self.index.by_module.get(module)
-                if facts is not None and leaf in facts.extra.get("session_alias_depends", ()):
-                    return True
+            if any(
+                self.index.resolved_in(qualified, "session_alias_depends")
+                for qualified in self.qualified(name)
+            ):
+                return True
         return False
 
     @cached_property
@@ -528,19 +499,16 @@ class GateFacts:
             if self.index is None:
                 return True
             for qualified in self.qualified(name):
-                module, _, leaf = self.index.resolve(qualified).rpartition(".")
-                facts = self.index.by_module.get(module)
-                if facts is not None and any(leaf in facts.extra.get(key, ()) for key in aliases):
+                if any(self.index.resolved_in(qualified, key) for key in aliases):
                     return True
         return False
 
     @cached_property
     def may_have_scoped_sessions(self) -> bool:
-        here = self.index.by_path.get(self.path) if self.index is not None else None
-        if here is not None and here.extra.get("scoped_sessions"):
+        if self.index is not None and self.index.nonempty(None, ("scoped_sessions",)):
             return True
         return bool(self.identifiers & {"scoped_session", "async_scoped_session"}) or any(
-            facts.extra.get("scoped_sessions") for facts in self.imported_facts
+            self.index.nonempty(place, ("scoped_sessions",)) for place in self.imported_places
         )
 
     def may_be_factory(self, callee: str | None) -> bool:
@@ -562,11 +530,11 @@ class GateFacts:
         if callee.partition(".")[0] not in self.imports or self.index is None:
             return callee.partition(".")[0] in self.imports
         for name in names:
-            for target in (name, self.index.resolve(name)):
-                module, _, leaf = target.rpartition(".")
-                facts = self.index.by_module.get(module)
-                if facts is not None and leaf in facts.sessionmakers:
-                    return True
+            module, _, leaf = name.rpartition(".")
+            if self.index.contains(("module", module), "sessionmakers", leaf):
+                return True
+            if self.index.resolved_in(name, "sessionmakers"):
+                return True
         return False
 
     def may_give_session(self, callee: str | None) -> bool:
@@ -580,18 +548,15 @@ class GateFacts:
         leaf = callee.rsplit(".", 1)[-1]
         if self.index is None:
             return True
-        here = self.index.by_path.get(self.path)
-        sources = [here] if here is not None else []
+        index = self.index
+        places: list[Place] = [None, *self.imported_places]  # this file and its imports
         if callee.partition(".")[0] in self.imports:
-            sources.extend(self.imported_facts)
-        elif "." in callee:  # `adapter.get_session()`: a method of an imported or made class
-            sources.extend(self.imported_facts)
-            sources.extend(self.factory_class_facts)
-        return any(
-            key.rsplit(".", 1)[-1] == leaf
-            for facts in sources
-            for key in facts.extra.get("session_returners", ())
-        )
+            return any(index.ends_in(place, "session_returners", leaf) for place in places)
+        if "." in callee:  # `adapter.get_session()`: a method of an imported or made class
+            return any(index.ends_in(place, "session_returners", leaf) for place in places) or any(
+                index.factory_classes_in(place, "session_returners", leaf) for place in places
+            )
+        return index.ends_in(None, "session_returners", leaf)
 
     @cached_property
     def sessionmaker_targets(self) -> frozenset[str]:
@@ -608,41 +573,13 @@ class GateFacts:
         )
 
     @cached_property
-    def imported_facts(self) -> list[Any]:
-        """Pass-1 facts of the repo modules this file imports from (re-exports followed)."""
-        index = self.index
-        if index is None:
+    def imported_places(self) -> list[Place]:
+        """Where this file may import from: each import's target (the repo index follows
+        re-exports; a module it does not hold answers as one without facts)."""
+        if self.index is None:
             return []
-        found: dict[int, Any] = {}
         targets = {t for ts in self.imports.values() for t in ts} | self.star_modules
-        for target in targets:
-            for name in {target, index.resolve(target)}:
-                for module in (name, name.rpartition(".")[0]):
-                    facts = index.by_module.get(module)
-                    if facts is not None:
-                        found[id(facts)] = facts
-        return list(found.values())
-
-    @cached_property
-    def factory_class_facts(self) -> list[Any]:
-        """Pass-1 facts of the modules that may define the classes which the factories of
-        this file or of the modules it imports are annotated to return
-        (``returned_classes``): where ``adapter = get_adapter()``'s methods live."""
-        index = self.index
-        if index is None:
-            return []
-        here = index.by_path.get(self.path)
-        found: dict[int, Any] = {}
-        for facts in ([here] if here is not None else []) + self.imported_facts:
-            for info in facts.extra.get("returned_classes", {}).values():
-                qualified = f"{facts.module}.{info['class']}" if info["local"] else info["class"]
-                for name in {qualified, index.resolve(qualified)}:
-                    parts = name.split(".")
-                    for split in range(1, len(parts)):
-                        target = index.by_module.get(".".join(parts[:split]))
-                        if target is not None:
-                            found[id(target)] = target
-        return list(found.values())
+        return [("import", target) for target in sorted(targets)]
 
     @cached_property
     def may_have_sessions(self) -> bool:
@@ -658,20 +595,17 @@ class GateFacts:
         targets = {t for ts in self.imports.values() for t in ts} | self.star_modules
         if any(t.split(".")[0] in ("sqlalchemy", "sqlmodel") for t in targets):
             return True
-        if self.index is None:
-            return bool(targets)
-        if any(
-            facts.sessionmakers or any(facts.extra.get(k) for k in _SESSION_FACTS)
-            for facts in self.imported_facts
-        ):
-            return True
         index = self.index
-        here = index.by_path.get(self.path)
-        if here is not None and (
-            here.sessionmakers or any(here.extra.get(k) for k in _SESSION_FACTS)
-        ):
+        if index is None:
+            return bool(targets)
+        if any(index.nonempty(place, _SESSION_FACTS) for place in self.imported_places):
             return True
-        return any(facts.extra.get("session_returners") for facts in self.factory_class_facts)
+        if index.nonempty(None, _SESSION_FACTS):
+            return True
+        return any(
+            index.factory_classes_in(place, "session_returners", None)
+            for place in [None, *self.imported_places]
+        )
 
     def directives_may_name(self, codes: Iterable[str]) -> bool:
         """A ``noqa`` comment may name one of ``codes``, or an ``asyncmend:`` one may be
@@ -702,6 +636,20 @@ def gate_facts(
         tree = ast.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    gate_index = GateIndex(index, path) if index is not None else None
+    return gate_facts_of(tree, path, data, module_name, gate_index, config)
+
+
+def gate_facts_of(
+    tree: ast.Module,
+    path: str,
+    data: bytes,
+    module_name: str | None,
+    index: GateIndex | None,
+    config: Config | None,
+) -> GateFacts | None:
+    """The gate's facts of a file from its ``ast`` tree (``ast.parse(data)``), or None
+    when the walk cannot follow its nesting."""
     gate = GateFacts(path, data, module_name, index, config)
     try:
         _Walker(gate).visit(tree)

@@ -17,13 +17,19 @@ import ast
 
 def parse_for_facts(data: bytes) -> ast.Module | None:
     """The tree pass 1 collects from: ``ast`` directly, else the lowered libcst tree."""
+    return read_for_facts(data)[0]
+
+
+def read_for_facts(data: bytes) -> tuple[ast.Module | None, bool]:
+    """``parse_for_facts``, and whether CPython's parser read the bytes as they are (a
+    lowered tree is no tree of the file for the candidate gate)."""
     try:
-        return ast.parse(data)
+        return ast.parse(data), True
     except (SyntaxError, ValueError):
         pass
     except RecursionError:
-        return None
+        return None, False
     # Only files the running Python rejects pay for libcst (its import included).
     from asyncmend.codemods.facts import lowering
 
-    return lowering.lowered(data)
+    return lowering.lowered(data), False

@@ -82,11 +82,7 @@ class UncheckedScalarOne(Rule):
     def candidate(cls, gate: Rule.Gate) -> bool:
         # A `.scalar_one()` whose innermost function (no lambda) may be a route handler
         # (a decorator ending in a route method), unless the app handles NoResultFound.
-        index = gate.index
-        if index is not None and gate.repo_wide(
-            "no_result_handlers",
-            lambda: any(no_result_handlers.of(f) for f in index.by_path.values()),
-        ):
+        if gate.index is not None and gate.index.repo_has("no_result_handlers"):
             return False
 
         def handler(frame: Rule.Gate.Frame | None) -> bool:

@@ -7,9 +7,8 @@ from pathlib import Path
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Fix, Rule
-from asyncmend.codemods.facts.locks import lock_facts
 from asyncmend.codemods.semantic.flow import Site
-from asyncmend.codemods.semantic.lock_graph import Edge, LockGraph, build_graph, node_label
+from asyncmend.codemods.semantic.lock_graph import Edge, LockGraph, node_label
 from asyncmend.codemods.semantic.locks import (
     acquisition_slots,
     model_node,
@@ -75,11 +74,7 @@ class LockOrderCycle(Rule):
         # The repo's lock graph (pass 1) says where a cycle is broken.
         if gate.index is None or gate.config is None:
             return True
-        here = gate.index.by_path.get(gate.path)
-        if here is not None and not lock_facts.of(here).get("sites"):
-            return False  # no lock taken under another here (the graph's sites: pass 1's)
-        graph = build_graph(gate.index, gate.config.settings.get("lock-order", []))
-        return bool(graph.breaking_sites(gate.path))
+        return gate.index.breaks_lock_order(tuple(gate.config.settings.get("lock-order", [])))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None:

@@ -49,7 +49,7 @@ from asyncmend.codemods.installed import version_of
 from asyncmend.engine.results import FileResult
 
 #: Bump when the cache layout or the meaning of a cached value changes.
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 #: First bytes of every cache file, then the 32-byte HMAC, then the msgpack payload.
 MAGIC = b"asyncmend-cache\x02"
 #: A cache file larger than this is not read (a planted huge file costs nothing).

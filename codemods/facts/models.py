@@ -33,6 +33,7 @@ from asyncmend.codemods.facts.base import (
     assignment,
     collector,
     module_functions,
+    statements,
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
@@ -213,7 +214,7 @@ def _declared_attr_relationship(func: ast.FunctionDef) -> ast.Call | None:
         for d in func.decorator_list
     ):
         return None
-    returns = [n for n in walk(func) if isinstance(n, ast.Return)]
+    returns = [n for n in statements(func) if isinstance(n, ast.Return)]
     if len(returns) == 1 and isinstance(returns[0].value, ast.Call):
         return returns[0].value
     return None
@@ -529,7 +530,7 @@ def object_loaders(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
         local: dict[str, ast.expr] = {}
         counts: dict[str, int] = {}
         returns: list[ast.Return] = []
-        for node in walk(func):
+        for node in statements(func):  # assignments and returns: no expression walked
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets, value = assignment(node)
                 for target in targets:

@@ -15,15 +15,17 @@ from __future__ import annotations
 import ast
 
 
-def parse_for_facts(data: bytes) -> ast.Module | None:
-    """The tree pass 1 collects from: ``ast`` directly, else the lowered libcst tree."""
+def parse_for_facts(data: bytes) -> tuple[ast.Module | None, bool]:
+    """The tree pass 1 collects from (``ast`` directly, else the lowered libcst tree;
+    None when neither reads the file), and whether its line numbers are the file's
+    (a lowered tree's may shift: a type parameter list over several lines goes)."""
     try:
-        return ast.parse(data)
+        return ast.parse(data), True
     except (SyntaxError, ValueError):
         pass
     except RecursionError:
-        return None
+        return None, False
     # Only files the running Python rejects pay for libcst (its import included).
     from asyncmend.codemods.facts import lowering
 
-    return lowering.lowered(data)
+    return lowering.lowered(data), False

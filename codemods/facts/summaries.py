@@ -21,6 +21,7 @@ from asyncmend.codemods.facts.base import (
     collector,
     iter_child_nodes,
     module_functions,
+    statements,
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
@@ -240,7 +241,7 @@ def raises_http_error(tree: ast.Module, facts: FileFacts) -> list[str]:
             and (_dotted(inner.exc.func if isinstance(inner.exc, ast.Call) else inner.exc) or "")
             .rsplit(".", 1)[-1]
             .endswith(("HTTPException", "WebSocketException"))
-            for inner in walk(node)
+            for inner in statements(node)
         ):
             found.append(node.name)
     return found  # a list: what the cache reads back

@@ -1,0 +1,71 @@
+"""Which lines of the file pass 1 reads hold a token: a few byte searches that let a
+collector skip a function whose lines cannot hold what it looks for (a ``yield``)
+instead of walking every expression of it.
+
+The answer is exact-or-over-approximate: "no" only when no line of the range holds the
+token, so no node there can be spelled with it; "yes" whenever it cannot tell (a tree
+lowered from newer syntax, whose lines may not be the file's). Lines are counted as the
+``ast`` tokenizer counts them (``\\r\\n``, ``\\r`` and ``\\n`` each end one).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from bisect import bisect_left
+
+from asyncmend.codemods.facts.base import FileFacts
+
+_LINE_ENDS = re.compile(rb"\r\n?|\n")
+
+#: The line numbers holding each token asked for, of the file being read (pass 1 reads
+#: one file at a time: a new ``source`` object starts a new memo).
+_memo: tuple[bytes, dict[bytes, list[int]]] = (b"", {})
+
+
+def _token_lines(source: bytes, token: bytes) -> list[int]:
+    """Sorted line numbers (1-based) of the lines where ``token`` occurs."""
+    global _memo
+    if _memo[0] is not source:
+        _memo = (source, {})
+    found = _memo[1].get(token)
+    if found is not None:
+        return found
+    found = []
+    if b"\r" in source:
+        ends = [m.end() for m in _LINE_ENDS.finditer(source)]
+        at = source.find(token)
+        while at >= 0:
+            found.append(bisect_left(ends, at + 1) + 1)
+            at = source.find(token, at + 1)
+    else:  # the common case: count newlines between one occurrence and the next
+        line, counted, at = 1, 0, source.find(token)
+        while at >= 0:
+            line += source.count(b"\n", counted, at)
+            counted = at
+            found.append(line)
+            at = source.find(token, at + 1)
+    _memo[1][token] = found
+    return found
+
+
+def lines_hold(facts: FileFacts, token: bytes, first: int, last: int | None) -> bool:
+    """Whether a line from ``first`` to ``last`` (inclusive) may hold ``token``."""
+    if not facts.lines_match or not facts.source or last is None:
+        return True
+    lines = _token_lines(facts.source, token)
+    at = bisect_left(lines, first)
+    return at < len(lines) and lines[at] <= last
+
+
+def definition_holds(facts: FileFacts, node: ast.stmt, token: bytes) -> bool:
+    """Whether the lines of a definition, its decorators included, may hold ``token``."""
+    decorators = getattr(node, "decorator_list", ())
+    first = min([node.lineno, *(d.lineno for d in decorators)])
+    return lines_hold(facts, token, first, node.end_lineno)
+
+
+def forget() -> None:
+    """Drop the memo (and the file it holds) once a file's pass 1 is done."""
+    global _memo
+    _memo = (b"", {})

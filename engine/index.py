@@ -17,6 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 # Importing ``collectors`` registers every pass-1 collector of the rules.
@@ -55,18 +56,30 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
 )
 
 
+@lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    """A folder's path with its symlinks resolved: every file of a folder asks for the
+    same one (resolving looks up each part of the path). Remembered for the process:
+    a folder symlink that changes under a running language server is not seen."""
+    return os.path.realpath(folder)
+
+
 def module_name_for(path: str | Path) -> str | None:
     """Dotted module name of a file, from the folders above it that are packages.
     (``os.path`` on strings: pass 1 asks it for every file, and ``Path`` objects cost
     more than the lookups.)"""
     file = os.fspath(path)
-    name = os.path.basename(file.rstrip(os.sep) or file)
+    file = file.rstrip(os.sep) or file
+    name = os.path.basename(file)
     dot = name.rfind(".")  # pathlib's suffix: none for ``.py`` or ``name.``
     if not 0 < dot < len(name) - 1 or name[dot:] not in (".py", ".pyi"):
         return None
     stem = name[:dot]
     parts = [] if stem == "__init__" else [stem]
-    folder = os.path.dirname(os.path.realpath(file))
+    if os.path.isabs(file) and not os.path.islink(file):
+        folder = _real_folder(os.path.dirname(file))
+    else:
+        folder = os.path.dirname(os.path.realpath(file))
     while os.path.isfile(os.path.join(folder, "__init__.py")):
         head, name = os.path.split(folder)
         parts.insert(0, name)

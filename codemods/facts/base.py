@@ -129,6 +129,33 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
         yield node
 
 
+#: Nodes that open a scope of their own: a function's own nodes stop at them.
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def own_nodes(roots: list[ast.AST]) -> list[ast.AST]:
+    """``roots`` and every node under them in their own scope: nested functions, lambdas
+    and classes listed but not entered. Depth-first, the last root and child first (the
+    order of a stack of ``iter_child_nodes``), in one loop without a generator per node."""
+    found: list[ast.AST] = []
+    stack = list(roots)
+    pop, push, keep, node_type = stack.pop, stack.append, found.append, ast.AST
+    while stack:
+        node = pop()
+        keep(node)
+        if isinstance(node, SCOPES):
+            continue
+        for name in _node_fields(type(node)):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
+            elif isinstance(value, node_type):
+                push(value)
+    return found
+
+
 #: The fields that hold statements: blocks, and the clauses that hold blocks
 #: (``except`` handlers, ``match`` cases).
 _BLOCK_FIELDS = frozenset({"body", "handlers", "orelse", "finalbody", "cases"})

@@ -21,6 +21,7 @@ from asyncmend.codemods.facts.base import (
     collector,
     depends_aliases,
     iter_child_nodes,
+    own_nodes,
     release_closure,
     resolve_import,
     statements,
@@ -41,15 +42,9 @@ PRESERVING_METHODS = frozenset(
 CONTEXT_MANAGER_DECORATORS = frozenset({"asynccontextmanager", "contextmanager"})
 
 
-def _own_nodes(func: ast.AST) -> Iterable[ast.AST]:
+def _own_nodes(func: ast.AST) -> list[ast.AST]:
     """The nodes of ``func``'s body, not those of nested functions, lambdas or classes."""
-    stack = list(iter_child_nodes(func))
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        stack.extend(iter_child_nodes(node))
+    return own_nodes(list(iter_child_nodes(func)))
 
 
 def _own_statements(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterable[ast.AST]:

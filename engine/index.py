@@ -181,11 +181,18 @@ def _resolve_relative(module: str | None, level: int, target: str | None, is_pac
 def _collect_module_level(tree: ast.Module, facts: FileFacts) -> None:
     is_package = facts.path.endswith("__init__.py")
 
+    listed: set[str] = set()  # what `async_defs` may hold: a set answers `in` at once
+
     def defs(body: Iterable[ast.stmt], prefix: str) -> None:
         for stmt in body:
             if isinstance(stmt, ast.AsyncFunctionDef):
                 facts.async_defs.append(prefix + stmt.name)
-            elif isinstance(stmt, ast.FunctionDef) and prefix + stmt.name in facts.async_defs:
+                listed.add(prefix + stmt.name)
+            elif (
+                isinstance(stmt, ast.FunctionDef)
+                and prefix + stmt.name in listed
+                and prefix + stmt.name in facts.async_defs
+            ):
                 # A later plain def rebinds the name (`@overload async def` stubs
                 # before a sync implementation): calling it returns no coroutine.
                 facts.async_defs.remove(prefix + stmt.name)

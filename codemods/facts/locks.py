@@ -374,7 +374,9 @@ def lock_facts(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
             sites.extend(_FunctionWalk(func, qualname, owner, facts).sites)
     # A binding calls a lock class, spelled somewhere in the file (in its call, its import
     # or, in a module named like asyncio, its name): without one, there is none to find.
-    spelled = any(name in facts.source for name in _LOCK_CLASS_NAMES) or not facts.source
+    # (Outside ASCII an identifier may be spelled otherwise and NFKC-normalize to it.)
+    source = facts.source
+    spelled = not source.isascii() or any(name in source for name in _LOCK_CLASS_NAMES)
     return {"bindings": _bindings(tree, facts) if spelled else [], "sites": sites}
 
 

@@ -28,7 +28,7 @@ from asyncmend.codemods.facts.base import (
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
-from asyncmend.codemods.facts.source_lines import definition_holds
+from asyncmend.codemods.facts.source_lines import definition_holds, name_lines_hold
 
 #: Decorators that return the function they wrap (or an equivalent coroutine function).
 PRESERVING_DECORATORS = frozenset(
@@ -342,7 +342,11 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     def scan(body: Iterable[ast.stmt], prefix: str) -> None:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                kind = _returned_kind(stmt.returns)
+                returns = stmt.returns
+                # Every kind names a `...Session` (a string annotation is read, escapes too).
+                spelled = returns is None or isinstance(returns, ast.Constant)
+                spelled = spelled or name_lines_hold(facts, b"Session", returns)
+                kind = _returned_kind(returns) if spelled else None
                 if kind is None and may_make:
                     kind = _made_kind(stmt, makers, definition_holds(facts, stmt, b"yield"))
                 if kind is not None:

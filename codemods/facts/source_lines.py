@@ -5,7 +5,9 @@ instead of walking every expression of it.
 The answer is exact-or-over-approximate: "no" only when no line of the range holds the
 token, so no node there can be spelled with it; "yes" whenever it cannot tell (a tree
 lowered from newer syntax, whose lines may not be the file's). Lines are counted as the
-``ast`` tokenizer counts them (``\\r\\n``, ``\\r`` and ``\\n`` each end one).
+``ast`` tokenizer counts them (``\\r\\n``, ``\\r`` and ``\\n`` each end one). A name is
+looked for as written only in an ASCII file: elsewhere an identifier spelled with other
+characters may normalize (NFKC) to it, so ``name_lines_hold`` answers "yes".
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from asyncmend.codemods.facts.base import FileFacts
 _LINE_ENDS = re.compile(rb"\r\n?|\n")
 
 #: The line numbers holding each token asked for, of the file being read (pass 1 reads
-#: one file at a time: a new ``source`` object starts a new memo).
-_memo: tuple[bytes, dict[bytes, list[int]]] = (b"", {})
+#: one file at a time: a new ``source`` object starts a new memo), and whether it is ASCII.
+_memo: tuple[bytes, dict[bytes, list[int]], list[bool]] = (b"", {}, [])
+
+
+def _file_memo(source: bytes) -> tuple[bytes, dict[bytes, list[int]], list[bool]]:
+    global _memo
+    if _memo[0] is not source:
+        _memo = (source, {}, [])
+    return _memo
 
 
 def _token_lines(source: bytes, token: bytes) -> list[int]:
     """Sorted line numbers (1-based) of the lines where ``token`` occurs."""
-    global _memo
-    if _memo[0] is not source:
-        _memo = (source, {})
-    found = _memo[1].get(token)
+    found = _file_memo(source)[1].get(token)
     if found is not None:
         return found
     found = []
@@ -49,6 +55,13 @@ def _token_lines(source: bytes, token: bytes) -> list[int]:
     return found
 
 
+def _is_ascii(source: bytes) -> bool:
+    known = _file_memo(source)[2]
+    if not known:
+        known.append(source.isascii())
+    return known[0]
+
+
 def lines_hold(facts: FileFacts, token: bytes, first: int, last: int | None) -> bool:
     """Whether a line from ``first`` to ``last`` (inclusive) may hold ``token``."""
     if not facts.lines_match or not facts.source or last is None:
@@ -56,6 +69,13 @@ def lines_hold(facts: FileFacts, token: bytes, first: int, last: int | None) -> 
     lines = _token_lines(facts.source, token)
     at = bisect_left(lines, first)
     return at < len(lines) and lines[at] <= last
+
+
+def name_lines_hold(facts: FileFacts, name: bytes, node: ast.AST) -> bool:
+    """Whether the lines of ``node`` may hold an identifier (or attribute) containing ``name``."""
+    if facts.source and not _is_ascii(facts.source):
+        return True
+    return lines_hold(facts, name, node.lineno, node.end_lineno)  # type: ignore[attr-defined]
 
 
 def definition_holds(facts: FileFacts, node: ast.stmt, token: bytes) -> bool:
@@ -68,4 +88,4 @@ def definition_holds(facts: FileFacts, node: ast.stmt, token: bytes) -> bool:
 def forget() -> None:
     """Drop the memo (and the file it holds) once a file's pass 1 is done."""
     global _memo
-    _memo = (b"", {})
+    _memo = (b"", {}, [])

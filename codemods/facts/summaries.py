@@ -28,6 +28,7 @@ from asyncmend.codemods.facts.base import (
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
+from asyncmend.codemods.facts.source_lines import name_lines_hold
 
 SUMMARIES = "function_summaries"
 
@@ -109,13 +110,19 @@ def _own_nodes(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
     return own_nodes(func.body)
 
 
-def summarize(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, Any] | None:
-    """The JSON-able summary of one function, None when it does nothing to a parameter."""
+def summarize(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, annotated: set[str] | None = None
+) -> dict[str, Any] | None:
+    """The JSON-able summary of one function, None when it does nothing to a parameter.
+    ``annotated``: its parameters annotated with a Session class, when already known."""
     args = func.args
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
     params = [a.arg for a in every]
     names = set(params)
-    annotated = {a.arg for a in every if a.annotation is not None and _names_session(a.annotation)}
+    if annotated is None:
+        annotated = {
+            a.arg for a in every if a.annotation is not None and _names_session(a.annotation)
+        }
     effects: dict[str, set[str]] = {}
     handoffs: dict[str, list[list[Any]]] = {}
     returns: set[str] = set()
@@ -170,23 +177,24 @@ def function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     """``func`` and ``Class.method`` -> summary, for module-level functions and methods."""
     found: dict[str, Any] = {}
     source = facts.source
-    # Where each line starts (lines split at "\n" only), and where each `.method(` is.
-    starts = list(accumulate((len(line) + 1 for line in source.split(b"\n")), initial=0))
+    # Where each line ends (lines split at "\n" only), and where each `.method(` is.
+    ends = list(accumulate(map(len, source.split(b"\n"))))
     calls = [match.start() for match in _METHOD_CALL.finditer(source)]
 
-    def may_have_effects(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """A parameter annotated with a Session class, or ``<param>.<session method>(``
-        in the function's lines (a few byte comparisons instead of a walk)."""
-        args = func.args
-        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-        if any(a.annotation is not None and _names_session(a.annotation) for a in every):
-            return True
+    def start(line: int) -> int:  # of the 0-based line `line`, "\n"s included
+        return ends[line - 1] + line if line else 0
+
+    def may_have_effects(
+        func: ast.FunctionDef | ast.AsyncFunctionDef, every: list[ast.arg]
+    ) -> bool:
+        """``<param>.<session method>(`` in the function's lines (a few byte comparisons
+        instead of a walk)."""
         if not source or func.end_lineno is None:
             return True
-        first, last = func.lineno - 1, min(func.end_lineno, len(starts) - 1)
+        first, last = func.lineno - 1, min(func.end_lineno, len(ends))
         if first >= last:
             return False
-        begin, end = starts[first], starts[last] - 1  # `.method(` holds no line end
+        begin, end = start(first), start(last) - 1  # `.method(` holds no line end
         names = [a.arg.encode() for a in every]
         return any(
             at - len(name) >= begin and source.startswith(name, at - len(name))
@@ -195,7 +203,18 @@ def function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
         )
 
     for name, func in module_functions(tree):
-        if may_have_effects(func) and (summary := summarize(func)) is not None:
+        args = func.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        annotated = {
+            a.arg
+            for a in every
+            if a.annotation is not None
+            and name_lines_hold(facts, b"Session", a.annotation)
+            and _names_session(a.annotation)
+        }
+        if (annotated or may_have_effects(func, every)) and (
+            summary := summarize(func, annotated)
+        ) is not None:
             found[name] = summary
     return found
 

@@ -115,6 +115,19 @@ def test_no_line_test_where_lines_or_names_may_differ() -> None:
     source_lines.forget()
 
 
+def test_a_walk_holding_names_skips_only_statements_without_them() -> None:
+    data = SAMPLE + b"@register(Depends(get_db))\ndef route():\n    return 1\n"
+    tree = ast.parse(data)
+    facts = FileFacts(path="m.py", module="m", source=data)
+    kept = list(source_lines.walk_holding(facts, tree, (b"Depends",)))
+    every = list(walk(tree))
+    assert kept == [n for n in every if n in kept]  # the walk's order
+    calls = [n for n in every if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Depends"]
+    assert calls and all(call in kept for call in calls)  # in a decorator, above `def`
+    assert len(kept) < len(every) / 3
+    source_lines.forget()
+
+
 def test_a_generator_on_carriage_return_lines_is_still_one() -> None:
     data = b"async def stream():\r    yield 1\r\rasync def plain():\r    return 1\r"
     facts = collect_facts("m.py", data)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterator
 
-from asyncmend.codemods.facts.base import FileFacts
+from asyncmend.codemods.facts.base import FileFacts, iter_child_nodes, walk
 
 _LINE_ENDS = re.compile(rb"\r\n?|\n")
 
@@ -78,11 +80,33 @@ def name_lines_hold(facts: FileFacts, name: bytes, node: ast.AST) -> bool:
     return lines_hold(facts, name, node.lineno, node.end_lineno)  # type: ignore[attr-defined]
 
 
+def walk_holding(facts: FileFacts, node: ast.AST, names: tuple[bytes, ...]) -> Iterator[ast.AST]:
+    """``walk(node)``'s nodes, in its order, less the statements (and all under them) whose
+    lines hold none of ``names``: where only nodes spelled with one of them matter."""
+    if facts.source and not _is_ascii(facts.source):
+        yield from walk(node)
+        return
+    todo = deque([node])
+    pop, push, statement = todo.popleft, todo.append, ast.stmt
+    while todo:
+        node = pop()
+        for child in iter_child_nodes(node):
+            if not isinstance(child, statement) or any(
+                lines_hold(facts, name, _first_line(child), child.end_lineno) for name in names
+            ):
+                push(child)
+        yield node
+
+
+def _first_line(node: ast.stmt) -> int:
+    """The first line of a statement, a definition's decorators (above it) included."""
+    decorators = getattr(node, "decorator_list", None)
+    return min([node.lineno, *(d.lineno for d in decorators)]) if decorators else node.lineno
+
+
 def definition_holds(facts: FileFacts, node: ast.stmt, token: bytes) -> bool:
     """Whether the lines of a definition, its decorators included, may hold ``token``."""
-    decorators = getattr(node, "decorator_list", ())
-    first = min([node.lineno, *(d.lineno for d in decorators)])
-    return lines_hold(facts, token, first, node.end_lineno)
+    return lines_hold(facts, token, _first_line(node), node.end_lineno)
 
 
 def forget() -> None:

@@ -333,7 +333,9 @@ def _functions(tree: ast.Module, facts: FileFacts):  # type: ignore[no-untyped-d
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 if isinstance(child, ast.AsyncFunctionDef):
                     yield child, prefix + child.name, owner
-                stack.append((child, f"{prefix}{child.name}.", None))
+                # A body without `async` in its lines holds no `async def`.
+                if lines_hold(facts, b"async", child.body[0].lineno, child.end_lineno):
+                    stack.append((child, f"{prefix}{child.name}.", None))
             elif _nested_blocks(type(child)) != ((), ()):  # a leaf statement holds no def
                 stack.append((child, prefix, owner))
 
@@ -367,10 +369,10 @@ def row_lock_file(tree: ast.Module, facts: FileFacts) -> bool:
 )
 def lock_facts(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     sites: list[dict[str, Any]] = []
-    rows = row_lock_file.of(facts)
     for func, qualname, owner in _functions(tree, facts):
-        # Without row locks, a site is an `async with` item: none without `with` in its lines.
-        if rows or lines_hold(facts, b"with", func.lineno, func.end_lineno):
+        # A site takes a lock by `async with` or by a `with_for_update` written in the call:
+        # none without `with` in the function's lines.
+        if lines_hold(facts, b"with", func.lineno, func.end_lineno):
             sites.extend(_FunctionWalk(func, qualname, owner, facts).sites)
     # A binding calls a lock class, spelled somewhere in the file (in its call, its import
     # or, in a module named like asyncio, its name): without one, there is none to find.

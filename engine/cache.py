@@ -51,7 +51,7 @@ from asyncmend.codemods.installed import version_of
 from asyncmend.engine.results import FileResult
 
 #: Bump when the cache layout or the meaning of a cached value changes.
-CACHE_FORMAT = 8
+CACHE_FORMAT = 9
 #: First bytes of every cache file, then the 32-byte HMAC, then the msgpack payload.
 MAGIC = b"asyncmend-cache\x03"
 #: The same for the facts file; its HMAC covers the seal as well.

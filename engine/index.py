@@ -13,12 +13,15 @@ Facts are plain data (picklable, JSON-able), cached by content hash.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
-from asyncmend.codemods.facts import collectors  # noqa: F401
+# Importing ``collectors`` registers every pass-1 collector of the rules.
+from asyncmend.codemods.facts import collectors, source_lines  # noqa: F401
 from asyncmend.codemods.facts.base import (
     COLLECTOR_TRIGGERS,
     COLLECTORS,
@@ -26,9 +29,7 @@ from asyncmend.codemods.facts.base import (
     dotted,
     release_closure,
 )
-from asyncmend.codemods.facts.parse import read_for_facts
-
-# Importing ``collectors`` registers every pass-1 collector of the rules.
+from asyncmend.codemods.facts.parse import parse_for_facts
 from asyncmend.codemods.facts.sessions import async_def_kinds
 from asyncmend.codemods.facts.transactions import expire_on_commit_of
 
@@ -55,18 +56,36 @@ FACT_TRIGGERS: tuple[bytes, ...] = (
 )
 
 
+@lru_cache(maxsize=4096)
+def _real_folder(folder: str) -> str:
+    """A folder's path with its symlinks resolved: every file of a folder asks for the
+    same one (resolving looks up each part of the path). Remembered for the process:
+    a folder symlink that changes under a running language server is not seen."""
+    return os.path.realpath(folder)
+
+
 def module_name_for(path: str | Path) -> str | None:
-    """Dotted module name of a file, from the folders above it that are packages."""
-    file = Path(path)
-    if file.suffix not in (".py", ".pyi"):
+    """Dotted module name of a file, from the folders above it that are packages.
+    (``os.path`` on strings: pass 1 asks it for every file, and ``Path`` objects cost
+    more than the lookups.)"""
+    file = os.fspath(path)
+    file = file.rstrip(os.sep) or file
+    name = os.path.basename(file)
+    dot = name.rfind(".")  # pathlib's suffix: none for ``.py`` or ``name.``
+    if not 0 < dot < len(name) - 1 or name[dot:] not in (".py", ".pyi"):
         return None
-    parts = [] if file.stem == "__init__" else [file.stem]
-    folder = file.resolve().parent
-    while (folder / "__init__.py").is_file():
-        parts.insert(0, folder.name)
-        if folder.parent == folder:
+    stem = name[:dot]
+    parts = [] if stem == "__init__" else [stem]
+    if os.path.isabs(file) and not os.path.islink(file):
+        folder = _real_folder(os.path.dirname(file))
+    else:
+        folder = os.path.dirname(os.path.realpath(file))
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        head, name = os.path.split(folder)
+        parts.insert(0, name)
+        if head == folder:
             break
-        folder = folder.parent
+        folder = head
     return ".".join(parts) or None
 
 
@@ -105,17 +124,54 @@ def read_facts(path: str, data: bytes) -> tuple[FileFacts, ast.Module | None]:
         and not may_return_class(data)
     ):
         return facts, None
-    tree, direct = read_for_facts(data)
+    tree, lines_match = parse_for_facts(data)
     if tree is None:
         return facts, None
     _collect_module_level(tree, facts)
-    facts.source = data
+    facts.source, facts.lines_match = data, lines_match
+    holds = _TokenTest(data)
     for name, collector in COLLECTORS.items():
         tokens = COLLECTOR_TRIGGERS.get(name)
-        if tokens is None or any(token in data for token in tokens):
+        if tokens is None or holds.any(tokens):
             facts.extra[name] = collector(tree, facts)
-    facts.source = b""
-    return facts, tree if direct else None
+    facts.source, facts.lines_match = b"", True
+    source_lines.forget()
+    # A lowered tree is no tree of the file for the candidate gate.
+    return facts, tree if lines_match else None
+
+
+class _TokenTest:
+    """Which collectors' trigger tokens a file holds, each token searched for once: the
+    collectors share many (``yield``, ``Depends``, ``Session``), and a token that holds
+    a shorter one found missing is missing too (``AsyncSession(`` without ``Session``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.found: dict[bytes, bool] = {}
+
+    def any(self, tokens: tuple[bytes, ...]) -> bool:
+        found = self.found
+        if any(found.get(token) for token in tokens):
+            return True
+        for token in tokens:
+            known = found.get(token)
+            if known is None:
+                known = found[token] = (
+                    not any(not found.get(part, True) for part in _PARTS[token])
+                    and token in self.data
+                )
+            if known:
+                return True
+        return False
+
+
+def _shorter_parts(tokens: Iterable[bytes]) -> dict[bytes, tuple[bytes, ...]]:
+    """Each token -> the other (shorter) tokens it contains."""
+    tokens = set(tokens)
+    return {t: tuple(p for p in tokens if p != t and p in t) for t in tokens}
+
+
+_PARTS = _shorter_parts(token for tokens in COLLECTOR_TRIGGERS.values() for token in tokens)
 
 
 def _resolve_relative(module: str | None, level: int, target: str | None, is_package: bool) -> str:
@@ -132,11 +188,18 @@ def _resolve_relative(module: str | None, level: int, target: str | None, is_pac
 def _collect_module_level(tree: ast.Module, facts: FileFacts) -> None:
     is_package = facts.path.endswith("__init__.py")
 
+    listed: set[str] = set()  # what `async_defs` may hold: a set answers `in` at once
+
     def defs(body: Iterable[ast.stmt], prefix: str) -> None:
         for stmt in body:
             if isinstance(stmt, ast.AsyncFunctionDef):
                 facts.async_defs.append(prefix + stmt.name)
-            elif isinstance(stmt, ast.FunctionDef) and prefix + stmt.name in facts.async_defs:
+                listed.add(prefix + stmt.name)
+            elif (
+                isinstance(stmt, ast.FunctionDef)
+                and prefix + stmt.name in listed
+                and prefix + stmt.name in facts.async_defs
+            ):
                 # A later plain def rebinds the name (`@overload async def` stubs
                 # before a sync implementation): calling it returns no coroutine.
                 facts.async_defs.remove(prefix + stmt.name)

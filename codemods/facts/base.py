@@ -36,6 +36,10 @@ class FileFacts:
     #: The file's bytes while pass 1 runs, so a collector can skip work a token rules
     #: out (``b"yield"``); emptied before the facts are stored or sent anywhere.
     source: bytes = field(default=b"", repr=False, compare=False)
+    #: Whether the tree's line numbers are those of ``source`` while pass 1 runs: False
+    #: for a tree lowered from newer syntax (``facts.parse``), whose lines may shift, so
+    #: no collector may rule a node out by the text of its lines (``facts.source_lines``).
+    lines_match: bool = field(default=True, repr=False, compare=False)
 
 
 #: Registered collectors: name -> function(tree, facts) returning JSON-able data.
@@ -123,6 +127,65 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
             elif isinstance(value, node_type):
                 push(value)
         yield node
+
+
+#: Nodes that open a scope of their own: a function's own nodes stop at them.
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def own_nodes(roots: list[ast.AST]) -> list[ast.AST]:
+    """``roots`` and every node under them in their own scope: nested functions, lambdas
+    and classes listed but not entered. Depth-first, the last root and child first (the
+    order of a stack of ``iter_child_nodes``), in one loop without a generator per node."""
+    found: list[ast.AST] = []
+    stack = list(roots)
+    pop, push, keep, node_type = stack.pop, stack.append, found.append, ast.AST
+    while stack:
+        node = pop()
+        keep(node)
+        if isinstance(node, SCOPES):
+            continue
+        for name in _node_fields(type(node)):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
+            elif isinstance(value, node_type):
+                push(value)
+    return found
+
+
+#: The fields that hold statements: blocks, and the clauses that hold blocks
+#: (``except`` handlers, ``match`` cases).
+_BLOCK_FIELDS = frozenset({"body", "handlers", "orelse", "finalbody", "cases"})
+
+
+@cache
+def _block_fields(kind: type) -> tuple[str, ...]:
+    return tuple(name for name in _node_fields(kind) if name in _BLOCK_FIELDS)
+
+
+def block_children(node: ast.AST) -> Iterator[ast.AST]:
+    """The statements (and handlers, cases) directly under a statement, a handler or a
+    case, in ``iter_child_nodes``'s order; expressions skipped (they hold no statement)."""
+    for name in _block_fields(type(node)):
+        yield from getattr(node, name)
+
+
+def statements(node: ast.AST) -> Iterator[ast.AST]:
+    """The statements ``walk(node)`` yields, in the same order, without walking any
+    expression: a tenth of the nodes. Statements sit only in blocks, and a walk's
+    breadth-first order kept to a subtree's top part is that part's own walk order."""
+    todo = deque([node])
+    pop, push, statement = todo.popleft, todo.append, ast.stmt
+    while todo:
+        node = pop()
+        for name in _block_fields(type(node)):
+            for item in getattr(node, name):
+                push(item)
+        if isinstance(node, statement):
+            yield node
 
 
 def assignment(stmt: ast.stmt) -> tuple[list[ast.expr], ast.expr | None]:

@@ -26,10 +26,17 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
-from asyncmend.codemods.facts.base import FileFacts, collector, iter_child_nodes
+from asyncmend.codemods.facts.base import (
+    FileFacts,
+    block_children,
+    collector,
+    iter_child_nodes,
+)
 from asyncmend.codemods.facts.base import dotted as _dotted
+from asyncmend.codemods.facts.source_lines import lines_hold
 
 #: What a lock is bound to (after import resolution).
 LOCK_FACTORIES = frozenset(
@@ -272,6 +279,10 @@ class _FunctionWalk:
             row = ["row", _qualify(model, self.facts), model]
             self.acquire(row, node.lineno, slot, path)
             self.held_rows.append((row, path))
+        if not self.rows:  # then only statements matter, and no block path
+            for child in block_children(node):
+                self.visit(child, path)
+            return
         for _, value in ast.iter_fields(node):
             if isinstance(value, ast.AST):
                 self.visit(value, path)
@@ -309,10 +320,11 @@ def _functions(tree: ast.Module, facts: FileFacts):  # type: ignore[no-untyped-d
     stack: list[tuple[ast.AST, str, str | None]] = [(tree, "", None)]
     while stack:
         node, prefix, owner = stack.pop()
-        body = [*getattr(node, "body", ()), *getattr(node, "orelse", ()),
-                *getattr(node, "finalbody", ())]  # fmt: skip
-        for handler in [*getattr(node, "handlers", ()), *getattr(node, "cases", ())]:
-            body += handler.body
+        blocks, clauses = _nested_blocks(type(node))
+        body = [stmt for name in blocks for stmt in getattr(node, name)]
+        for name in clauses:
+            for clause in getattr(node, name):
+                body += clause.body
         for child in body:
             if isinstance(child, ast.ClassDef):
                 stack.append(
@@ -321,9 +333,22 @@ def _functions(tree: ast.Module, facts: FileFacts):  # type: ignore[no-untyped-d
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 if isinstance(child, ast.AsyncFunctionDef):
                     yield child, prefix + child.name, owner
-                stack.append((child, f"{prefix}{child.name}.", None))
-            else:
+                # A body without `async` in its lines holds no `async def`.
+                if lines_hold(facts, b"async", child.body[0].lineno, child.end_lineno):
+                    stack.append((child, f"{prefix}{child.name}.", None))
+            elif _nested_blocks(type(child)) != ((), ()):  # a leaf statement holds no def
                 stack.append((child, prefix, owner))
+
+
+@cache
+def _nested_blocks(kind: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A statement type's blocks (``body``, ``orelse``, ``finalbody``) and clauses
+    (``handlers``, ``cases``), in the order ``_functions`` reads them."""
+    fields = kind._fields
+    return (
+        tuple(name for name in ("body", "orelse", "finalbody") if name in fields),
+        tuple(name for name in ("handlers", "cases") if name in fields),
+    )
 
 
 #: Whether the file mentions ``with_for_update`` at all (pass 1 then reads expressions
@@ -345,5 +370,17 @@ def row_lock_file(tree: ast.Module, facts: FileFacts) -> bool:
 def lock_facts(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     sites: list[dict[str, Any]] = []
     for func, qualname, owner in _functions(tree, facts):
-        sites.extend(_FunctionWalk(func, qualname, owner, facts).sites)
-    return {"bindings": _bindings(tree, facts), "sites": sites}
+        # A site takes a lock by `async with` or by a `with_for_update` written in the call:
+        # none without `with` in the function's lines.
+        if lines_hold(facts, b"with", func.lineno, func.end_lineno):
+            sites.extend(_FunctionWalk(func, qualname, owner, facts).sites)
+    # A binding calls a lock class, spelled somewhere in the file (in its call, its import
+    # or, in a module named like asyncio, its name): without one, there is none to find.
+    # (Outside ASCII an identifier may be spelled otherwise and NFKC-normalize to it.)
+    source = facts.source
+    spelled = not source.isascii() or any(name in source for name in _LOCK_CLASS_NAMES)
+    return {"bindings": _bindings(tree, facts) if spelled else [], "sites": sites}
+
+
+#: What every name in ``LOCK_FACTORIES`` ends with (``BoundedSemaphore`` holds ``Semaphore``).
+_LOCK_CLASS_NAMES = (b"Lock", b"Semaphore", b"Condition")

@@ -33,9 +33,10 @@ from asyncmend.codemods.facts.base import (
     assignment,
     collector,
     module_functions,
-    walk,
+    statements,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
+from asyncmend.codemods.facts.source_lines import lines_hold, name_lines_hold, walk_holding
 
 #: Callables that declare a relationship attribute (SQLAlchemy, SQLModel).
 RELATIONSHIP_CALLS = frozenset({"relationship", "relation", "Relationship"})
@@ -213,7 +214,7 @@ def _declared_attr_relationship(func: ast.FunctionDef) -> ast.Call | None:
         for d in func.decorator_list
     ):
         return None
-    returns = [n for n in walk(func) if isinstance(n, ast.Return)]
+    returns = [n for n in statements(func) if isinstance(n, ast.Return)]
     if len(returns) == 1 and isinstance(returns[0].value, ast.Call):
         return returns[0].value
     return None
@@ -529,7 +530,7 @@ def object_loaders(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
         local: dict[str, ast.expr] = {}
         counts: dict[str, int] = {}
         returns: list[ast.Return] = []
-        for node in walk(func):
+        for node in statements(func):  # assignments and returns: no expression walked
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets, value = assignment(node)
                 for target in targets:
@@ -552,8 +553,18 @@ def object_loaders(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
             "line": returns[0].lineno,
         }
 
+    def may_load(func: ast.AsyncFunctionDef) -> bool:
+        """A load is returned, by ``.get(`` or a ``select(`` query, in the function's lines."""
+        return lines_hold(facts, b"return", func.lineno, func.end_lineno) and (
+            name_lines_hold(facts, b"select", func) or name_lines_hold(facts, b"get", func)
+        )
+
     for name, func in module_functions(tree):
-        if isinstance(func, ast.AsyncFunctionDef) and (summary := summarize(func)) is not None:
+        if (
+            isinstance(func, ast.AsyncFunctionDef)
+            and may_load(func)
+            and (summary := summarize(func)) is not None
+        ):
             found[name] = summary
     return found
 
@@ -565,6 +576,10 @@ _SYNC_SESSION_CLASSES = frozenset(
     {"sqlalchemy.orm.Session", "sqlalchemy.orm.session.Session", "sqlmodel.Session",
      "sqlmodel.orm.session.Session"}
 )  # fmt: skip
+#: What a node ``relationship_access`` reads is spelled with (``Session`` ends every
+#: class of ``_SYNC_SESSION_CLASSES``).
+_ACCESS_NAMES = (b"Session", b"sessionmaker", b"scoped_session", b"run_sync", b"lazyload",
+                 b"awaitable_attrs", b"AsyncAttrs")  # fmt: skip
 #: ``conn.run_sync(Base.metadata.create_all)``: DDL, no ORM object.
 _DDL_CALLS = ("create_all", "drop_all", "reflect")
 
@@ -590,7 +605,13 @@ def relationship_access(tree: ast.Module, facts: FileFacts) -> dict[str, list[in
     a lazy load runs) and ``"awaitable"`` (``awaitable_attrs``, ``AsyncAttrs``, a
     ``lazyload`` option: a lazy load in the greenlet, on purpose). AM602 reads them."""
     found: dict[str, list[int]] = {}
-    for node in walk(tree):
+    # Every node read is spelled with one of these (a sync Session class, also by the
+    # local name it is imported as): statements without any are not walked.
+    aliases = (
+        local.encode() for local, target in facts.imports.items() if target in _SYNC_SESSION_CLASSES
+    )
+    names = (*_ACCESS_NAMES, *aliases)
+    for node in walk_holding(facts, tree, names):
         kind = None
         if isinstance(node, ast.Call):
             callee = _dotted(node.func) or ""

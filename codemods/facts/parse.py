@@ -15,14 +15,10 @@ from __future__ import annotations
 import ast
 
 
-def parse_for_facts(data: bytes) -> ast.Module | None:
-    """The tree pass 1 collects from: ``ast`` directly, else the lowered libcst tree."""
-    return read_for_facts(data)[0]
-
-
-def read_for_facts(data: bytes) -> tuple[ast.Module | None, bool]:
-    """``parse_for_facts``, and whether CPython's parser read the bytes as they are (a
-    lowered tree is no tree of the file for the candidate gate)."""
+def parse_for_facts(data: bytes) -> tuple[ast.Module | None, bool]:
+    """The tree pass 1 collects from (``ast`` directly, else the lowered libcst tree;
+    None when neither reads the file), and whether its line numbers are the file's
+    (a lowered tree's may shift: a type parameter list over several lines goes)."""
     try:
         return ast.parse(data), True
     except (SyntaxError, ValueError):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import ast
 
-from asyncmend.codemods.facts.base import FileFacts, assignment, collector, walk
+from asyncmend.codemods.facts.base import FileFacts, assignment, collector
 from asyncmend.codemods.facts.base import dotted as _dotted
+from asyncmend.codemods.facts.source_lines import walk_holding
 
 #: The classes whose instances route requests.
 APP_CLASSES = ("fastapi.FastAPI", "fastapi.APIRouter", "fastapi.routing.APIRouter")
@@ -112,7 +113,7 @@ def depends_targets(tree: ast.Module, facts: FileFacts) -> dict[str, list[str]]:
     the ``scope``s it is depended on under (``""`` when none): the functions FastAPI runs
     as dependencies (AM105, AM106)."""
     found: dict[str, set[str]] = {}
-    for node in walk(tree):
+    for node in walk_holding(facts, tree, (b"Depends",)):
         if not (
             isinstance(node, ast.Call)
             and (_dotted(node.func) or "").rsplit(".", 1)[-1] == "Depends"

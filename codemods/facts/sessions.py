@@ -17,14 +17,18 @@ from typing import Any
 from asyncmend.codemods.facts.base import (
     FileFacts,
     assignment,
+    block_children,
     collector,
     depends_aliases,
     iter_child_nodes,
+    own_nodes,
     release_closure,
     resolve_import,
+    statements,
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
+from asyncmend.codemods.facts.source_lines import definition_holds, name_lines_hold
 
 #: Decorators that return the function they wrap (or an equivalent coroutine function).
 PRESERVING_DECORATORS = frozenset(
@@ -38,15 +42,21 @@ PRESERVING_METHODS = frozenset(
 CONTEXT_MANAGER_DECORATORS = frozenset({"asynccontextmanager", "contextmanager"})
 
 
-def _own_nodes(func: ast.AST) -> Iterable[ast.AST]:
+def _own_nodes(func: ast.AST) -> list[ast.AST]:
     """The nodes of ``func``'s body, not those of nested functions, lambdas or classes."""
-    stack = list(iter_child_nodes(func))
+    return own_nodes(list(iter_child_nodes(func)))
+
+
+def _own_statements(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterable[ast.AST]:
+    """The statements ``_own_nodes(func)`` yields, in its order, without walking any
+    expression (a depth-first order kept to a subtree's top part is that part's own)."""
+    stack: list[ast.AST] = list(func.body)
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
-        stack.extend(iter_child_nodes(node))
+        stack.extend(block_children(node))
 
 
 def decorator_kind(names: Iterable[str]) -> str | None:
@@ -78,6 +88,7 @@ def async_def_kinds(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
                 if (
                     kind != "contextmanager"
                     and may_yield
+                    and definition_holds(facts, stmt, b"yield")
                     and any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(stmt))
                 ):
                     kind = "generator"
@@ -148,6 +159,8 @@ def session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
     for stmt in tree.body:
         if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
             continue
+        if not definition_holds(facts, stmt, b"yield"):
+            continue  # no `yield` in its lines: no generator
         has_yield = opens_session = False
         for node in walk(stmt):
             if isinstance(node, ast.Yield):
@@ -187,7 +200,9 @@ def sync_session_dependencies(tree: ast.Module, facts: FileFacts) -> list[str]:
     for stmt in tree.body:
         if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
             continue
-        if not any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in walk(stmt)):
+        if not definition_holds(facts, stmt, b"yield") or not any(
+            isinstance(node, (ast.Yield, ast.YieldFrom)) for node in walk(stmt)
+        ):
             continue
         if _mentions_sync_session(stmt.returns):
             found.append(stmt.name)
@@ -260,12 +275,16 @@ def _returned_kind(returns: ast.expr | None) -> str | None:
     return None
 
 
-def _made_kind(func: ast.FunctionDef | ast.AsyncFunctionDef, makers: dict[str, bool]) -> str | None:
+def _made_kind(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, makers: dict[str, bool], may_yield: bool
+) -> str | None:
     """An unannotated function that returns or yields ``maker()`` / ``AsyncSession(...)``
-    (``"session"``; a plain sessionmaker's: ``"sync"``) or returns a maker (``"maker"``)."""
+    (``"session"``; a plain sessionmaker's: ``"sync"``) or returns a maker (``"maker"``).
+    Without a ``yield`` (``may_yield``), what it reads are statements: no expression walked."""
     opened: dict[str, bool] = {}
     returned: list[ast.expr] = []
-    for node in _own_nodes(func):  # one walk: what `with` opens, what is returned
+    nodes = _own_nodes(func) if may_yield else _own_statements(func)
+    for node in nodes:  # one walk: what `with` opens, what is returned
         if isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 kind = _call_kind(item.context_expr, makers)
@@ -307,8 +326,8 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     for stmt in tree.body:  # `self.maker = async_sessionmaker(...)` in a class, and the like
         if not (class_makers and isinstance(stmt, ast.ClassDef)):
             continue
-        for node in walk(stmt):
-            targets, value = assignment(node) if isinstance(node, ast.stmt) else ([], None)
+        for node in statements(stmt):
+            targets, value = assignment(node)
             if isinstance(value, ast.Call):
                 leaf = (_dotted(value.func) or "").rsplit(".", 1)[-1]
                 if leaf in ("async_sessionmaker", "sessionmaker"):
@@ -323,9 +342,13 @@ def session_returners(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     def scan(body: Iterable[ast.stmt], prefix: str) -> None:
         for stmt in body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                kind = _returned_kind(stmt.returns)
+                returns = stmt.returns
+                # Every kind names a `...Session` (a string annotation is read, escapes too).
+                spelled = returns is None or isinstance(returns, ast.Constant)
+                spelled = spelled or name_lines_hold(facts, b"Session", returns)
+                kind = _returned_kind(returns) if spelled else None
                 if kind is None and may_make:
-                    kind = _made_kind(stmt, makers)
+                    kind = _made_kind(stmt, makers, definition_holds(facts, stmt, b"yield"))
                 if kind is not None:
                     found[prefix + stmt.name] = kind
                 else:

@@ -13,17 +13,22 @@ effect of their own, or annotated with a ``Session`` class; only functions with 
 from __future__ import annotations
 
 import ast
+import re
+from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from asyncmend.codemods.facts.base import (
     FileFacts,
     collector,
-    iter_child_nodes,
     module_functions,
+    own_nodes,
+    statements,
     walk,
 )
 from asyncmend.codemods.facts.base import dotted as _dotted
+from asyncmend.codemods.facts.source_lines import name_lines_hold
 
 SUMMARIES = "function_summaries"
 
@@ -100,26 +105,24 @@ def _names_session(annotation: ast.expr) -> bool:
     )
 
 
-def _own_nodes(func: ast.AST) -> list[ast.AST]:
+def _own_nodes(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
     """The function's body, not entering nested functions, lambdas or classes."""
-    found: list[ast.AST] = []
-    stack = list(getattr(func, "body", []))
-    while stack:
-        node = stack.pop()
-        found.append(node)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        stack.extend(iter_child_nodes(node))
-    return found
+    return own_nodes(func.body)
 
 
-def summarize(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, Any] | None:
-    """The JSON-able summary of one function, None when it does nothing to a parameter."""
+def summarize(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, annotated: set[str] | None = None
+) -> dict[str, Any] | None:
+    """The JSON-able summary of one function, None when it does nothing to a parameter.
+    ``annotated``: its parameters annotated with a Session class, when already known."""
     args = func.args
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
     params = [a.arg for a in every]
     names = set(params)
-    annotated = {a.arg for a in every if a.annotation is not None and _names_session(a.annotation)}
+    if annotated is None:
+        annotated = {
+            a.arg for a in every if a.annotation is not None and _names_session(a.annotation)
+        }
     effects: dict[str, set[str]] = {}
     handoffs: dict[str, list[list[Any]]] = {}
     returns: set[str] = set()
@@ -164,28 +167,54 @@ def summarize(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, Any] | 
 #: call, or a ``Session`` annotation): a cheap test before walking its body.
 _METHOD_CALLS = (*(f"{method}(".encode() for method in _METHOD_EFFECTS), b"execute(")
 _TOKENS = (*(b"." + call for call in _METHOD_CALLS), b"Session")
+#: ``.<session method>(`` anywhere in a file: one search instead of one per parameter and
+#: method in every function (``may_have_effects``).
+_METHOD_CALL = re.compile(rb"\.(?:%b)\(" % b"|".join(call[:-1] for call in _METHOD_CALLS))
 
 
 @collector(SUMMARIES, triggers=_TOKENS, empty={})
 def function_summaries(tree: ast.Module, facts: FileFacts) -> dict[str, Any]:
     """``func`` and ``Class.method`` -> summary, for module-level functions and methods."""
     found: dict[str, Any] = {}
-    lines = facts.source.split(b"\n")
+    source = facts.source
+    # Where each line ends (lines split at "\n" only), and where each `.method(` is.
+    ends = list(accumulate(map(len, source.split(b"\n"))))
+    calls = [match.start() for match in _METHOD_CALL.finditer(source)]
 
-    def may_have_effects(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """A parameter annotated with a Session class, or ``<param>.<session method>(``
-        in the function's text (a few substring tests instead of a walk)."""
-        args = func.args
-        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-        if any(a.annotation is not None and _names_session(a.annotation) for a in every):
+    def start(line: int) -> int:  # of the 0-based line `line`, "\n"s included
+        return ends[line - 1] + line if line else 0
+
+    def may_have_effects(
+        func: ast.FunctionDef | ast.AsyncFunctionDef, every: list[ast.arg]
+    ) -> bool:
+        """``<param>.<session method>(`` in the function's lines (a few byte comparisons
+        instead of a walk)."""
+        if not source or func.end_lineno is None:
             return True
-        if not facts.source or func.end_lineno is None:
-            return True
-        text = b"\n".join(lines[func.lineno - 1 : func.end_lineno])
-        return any(f"{a.arg}.".encode() + call in text for a in every for call in _METHOD_CALLS)
+        first, last = func.lineno - 1, min(func.end_lineno, len(ends))
+        if first >= last:
+            return False
+        begin, end = start(first), start(last) - 1  # `.method(` holds no line end
+        names = [a.arg.encode() for a in every]
+        return any(
+            at - len(name) >= begin and source.startswith(name, at - len(name))
+            for at in calls[bisect_left(calls, begin) : bisect_left(calls, end)]
+            for name in names
+        )
 
     for name, func in module_functions(tree):
-        if may_have_effects(func) and (summary := summarize(func)) is not None:
+        args = func.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        annotated = {
+            a.arg
+            for a in every
+            if a.annotation is not None
+            and name_lines_hold(facts, b"Session", a.annotation)
+            and _names_session(a.annotation)
+        }
+        if (annotated or may_have_effects(func, every)) and (
+            summary := summarize(func, annotated)
+        ) is not None:
             found[name] = summary
     return found
 
@@ -240,7 +269,7 @@ def raises_http_error(tree: ast.Module, facts: FileFacts) -> list[str]:
             and (_dotted(inner.exc.func if isinstance(inner.exc, ast.Call) else inner.exc) or "")
             .rsplit(".", 1)[-1]
             .endswith(("HTTPException", "WebSocketException"))
-            for inner in walk(node)
+            for inner in statements(node)
         ):
             found.append(node.name)
     return found  # a list: what the cache reads back

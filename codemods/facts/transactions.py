@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from asyncmend.codemods.facts.base import FileFacts, collector, depends_aliases, walk
 from asyncmend.codemods.facts.base import dotted as _dotted
+from asyncmend.codemods.facts.source_lines import definition_holds
 
 #: ``True``/``False`` as written; ``None`` when the value is not a literal (or comes
 #: through ``**kwargs``): unknown.
@@ -81,6 +82,8 @@ def dependency_factories(tree: ast.Module, facts: FileFacts) -> dict[str, str]:
     for stmt in tree.body:
         if not isinstance(stmt, (ast.AsyncFunctionDef, ast.FunctionDef)):
             continue
+        if not definition_holds(facts, stmt, b"yield"):
+            continue  # yields nothing: no factory of a yielded session
         made: dict[str, str] = {}
         yielded: list[str] = []
         for node in walk(stmt):

@@ -17,7 +17,7 @@ from asyncmend.codemods.facts.gate import gate_facts
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
-from asyncmend.engine.replay import VERIFY, ReplayMismatch, replayed
+from asyncmend.engine.replay import VERIFY, ReplayMismatch, passing, prefiltered, replayed
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import UNUSED_CODE, remove_unused_codes, unused, unused_findings
 from asyncmend.engine.syntax import parse_into, syntax_finding
@@ -42,9 +42,8 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     ignored = job.config.ignored_for(relpath or path)
     rules = [
         rule
-        for rule in job.rules
-        if (not (tokens := rule.tokens(job.config)) or any(token in data for token in tokens))
-        and not any(rule.code.startswith(code) for code in ignored)
+        for rule in prefiltered(job.rules, data, job)
+        if not any(rule.code.startswith(code) for code in ignored)
     ]
     result = FileResult(path=path)
     readable = False  # CPython's parser read the file (for the gate)
@@ -107,8 +106,7 @@ def candidates(
         if gate is None:
             found, readable = list(rules), False
         else:
-            gate.selected_codes = tuple(rule.code for rule in job.rules)
-            found, readable = [rule for rule in rules if rule.candidate(gate)], True
+            found, readable = passing(gate, rules, job), True
     except Exception:  # a gate that fails must cost time, never a finding
         found, readable = list(rules), False
     if verdict is not None and (verdict, True) != (found, readable):

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from asyncmend.codemods.facts.gate import gate_facts_of
+from asyncmend.codemods.facts.gate import GateFacts, gate_facts_of
 from asyncmend.codemods.facts.gate_index import Asked, GateIndex, RecordingGateIndex, replays
 from asyncmend.engine.cache import content_hash
 from asyncmend.engine.index import RepoIndex
@@ -80,6 +80,13 @@ def prefiltered(rules: Sequence[type[Rule]], data: bytes, job: Job) -> list[type
     ]
 
 
+def passing(gate: GateFacts, rules: Sequence[type[Rule]], job: Job) -> list[type[Rule]]:
+    """The rules of ``rules`` whose candidate test passes on ``gate`` (the job's
+    selection tells AM001 which codes a suppression may name)."""
+    gate.selected_codes = tuple(rule.code for rule in job.rules)
+    return [rule for rule in rules if rule.candidate(gate)]
+
+
 def record_gate(
     path: str, data: bytes, tree: ast.Module, facts: FileFacts, digest: str, job: Job
 ) -> GateRecord | None:
@@ -97,8 +104,7 @@ def record_gate(
         gate = gate_facts_of(tree, path, data, facts.module, recorder, job.config)
         if gate is None:
             return None
-        gate.selected_codes = tuple(rule.code for rule in job.rules)
-        passed = " ".join(rule.code for rule in rules if rule.candidate(gate))
+        passed = " ".join(rule.code for rule in passing(gate, rules, job))
     except Exception:  # pass 2 runs the gate itself (and meets the same failure)
         return None
     tested = " ".join(rule.code for rule in rules)

@@ -64,8 +64,19 @@ GITIGNORE = b"# Automatically created by asyncmend.\n*\n"
 RACY_SECONDS = 2.0
 
 
+#: The last bytes hashed and their digest: pass 2 asks for a file's hash twice (its
+#: gate record's check, its result's digest), on the one ``bytes`` object it read.
+_last_hashed: tuple[bytes, str] = (b"", hashlib.blake2b(b"", digest_size=16).hexdigest())
+
+
 def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    global _last_hashed
+    last, digest = _last_hashed
+    if data is last:  # the same object (held here, so its id is not reused): same bytes
+        return digest
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    _last_hashed = (data, digest)
+    return digest
 
 
 def tool_version() -> str:

@@ -17,7 +17,14 @@ from asyncmend.codemods.facts.gate import gate_facts
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
 from asyncmend.engine.positions import Positions, Span, compute_positions
-from asyncmend.engine.replay import VERIFY, ReplayMismatch, passing, prefiltered, replayed
+from asyncmend.engine.replay import (
+    VERIFY,
+    ReplayMismatch,
+    parsed_before,
+    passing,
+    prefiltered,
+    replayed,
+)
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import UNUSED_CODE, remove_unused_codes, unused, unused_findings
 from asyncmend.engine.syntax import parse_into, syntax_finding
@@ -52,8 +59,14 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     if not rules and readable:
         return result  # CPython parsed it: no AM000, and no rule can report anything
     if not rules:
-        # Not parsed by libcst (no rule's trigger token), yet an unparsable file is AM000.
+        # Not parsed by libcst (no rule's trigger token), yet an unparsable file is AM000
+        # (unless pass 1's CPython parse read it).
+        parsed = parsed_before(path, data, job)
+        if parsed and not VERIFY:
+            return result
         problem = syntax_finding(path, data)
+        if parsed and problem is not None:
+            raise ReplayMismatch(f"{path}: parsed in pass 1, yet {problem.message}")
         if problem is not None:
             result.findings = result.remaining = [problem]
         return result

@@ -72,12 +72,23 @@ def unpack(packed: bytes) -> tuple[Asked, ...]:
 
 
 def prefiltered(rules: Sequence[type[Rule]], data: bytes, job: Job) -> list[type[Rule]]:
-    """The rules one of whose prefilter tokens occurs in ``data``."""
-    return [
-        rule
-        for rule in rules
-        if not (tokens := rule.tokens(job.config)) or any(token in data for token in tokens)
-    ]
+    """The rules one of whose prefilter tokens occurs in ``data`` (each token searched
+    for once: the rules share many, ``session``, ``await``, ``commit``)."""
+    found: dict[bytes, bool] = {}
+    kept = []
+    for rule in rules:
+        tokens = rule.tokens(job.config)
+        if not tokens:
+            kept.append(rule)
+            continue
+        for token in tokens:
+            known = found.get(token)
+            if known is None:
+                known = found[token] = token in data
+            if known:
+                kept.append(rule)
+                break
+    return kept
 
 
 def passing(gate: GateFacts, rules: Sequence[type[Rule]], job: Job) -> list[type[Rule]]:
@@ -92,13 +103,15 @@ def record_gate(
 ) -> GateRecord | None:
     """Pass 1: run the candidate tests of the rules pass 2 may run on the file, on its
     ``ast`` tree (``ast.parse(data)``, already read for ``facts``) against an index of
-    this file alone. None when no rule passes the prefilter or the gate cannot run."""
+    this file alone. None when the gate cannot run. When no rule passes the prefilter,
+    a record that tested nothing: it still says CPython's parser read these bytes
+    (``parsed_before``)."""
     job, _ = job.for_file(path, None)
     if job.codemod is not None:
         return None
     rules = prefiltered(job.rules, data, job)
     if not rules:
-        return None
+        return GateRecord(digest, "", "", b"")
     recorder = RecordingGateIndex(RepoIndex([facts]), path)
     try:
         gate = gate_facts_of(tree, path, data, facts.module, recorder, job.config)
@@ -109,6 +122,15 @@ def record_gate(
         return None
     tested = " ".join(rule.code for rule in rules)
     return GateRecord(digest, tested, passed, pack(recorder.record()))
+
+
+def parsed_before(path: str, data: bytes, job: Job) -> bool:
+    """Pass 2, for a file no rule reads: whether pass 1's ``ast.parse`` read these very
+    bytes (it left a record), so that CPython's parser cannot refuse them
+    (``syntax_finding`` compiles with the same flags) and no AM000 is possible. The
+    record is dropped."""
+    record = job.gate_records.pop(path, None)
+    return record is not None and record.digest == content_hash(data)
 
 
 def replayed(

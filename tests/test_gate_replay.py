@@ -275,3 +275,43 @@ def test_replay_conditions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert replay.replayed(str(path), data, rules, job) is None
     assert process.candidates(str(path), data, rules, job) == (rules, True)  # no record left
     assert calls == [str(path)] * 2
+
+
+def _compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths pass 2 compiles for AM000 alone (no rule reads them)."""
+    calls: list[str] = []
+    original = process.syntax_finding
+
+    def counting(path: str, data: bytes, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(path)
+        return original(path, data, **kwargs)
+
+    monkeypatch.setattr(process, "syntax_finding", counting)
+    return calls
+
+
+def test_a_file_pass_one_parsed_is_not_compiled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `__init__.py` is always read by pass 1; no selected rule's token is in either file.
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("from app.models import Base\n")
+    (app / "broken.py").write_text("def f(:\n")  # no fact token: pass 1 skips it
+    compiled = _compiles(monkeypatch)
+    report = run([str(app)], select=["AM201"], jobs=1)
+    assert report is not None and not report.internal_errors
+    assert [Path(p).name for p in compiled] == ["broken.py"]
+    assert [(Path(f.path).name, f.code) for f in report.findings] == [("broken.py", "AM000")]
+
+
+def test_a_pass_one_record_holds_only_for_its_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "api.py"
+    data = b"async def handler() -> None:\n    pass\n"
+    job, _ = _job_with_record(path, data)
+    assert replay.parsed_before(str(path), data, job)
+    assert not job.gate_records  # taken once
+    job, _ = _job_with_record(path, data)
+    assert not replay.parsed_before(str(path), b"async def handler(:\n", job)
+    result = process.process_source(str(path), b"async def handler(:\n", job)
+    assert [f.code for f in result.findings] == ["AM000"]

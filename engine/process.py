@@ -23,6 +23,7 @@ from asyncmend.engine.replay import (
     parsed_before,
     passing,
     prefiltered,
+    prefiltered_before,
     replayed,
 )
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
@@ -47,9 +48,10 @@ def process_source(path: str, data: bytes, job: Job, *, relpath: str | None = No
     if job.codemod is not None:
         return process_with_codemod(path, data, job, relpath=relpath)
     ignored = job.config.ignored_for(relpath or path)
+    found = prefiltered_before(path, data, job)  # pass 1 searched the tokens
     rules = [
         rule
-        for rule in prefiltered(job.rules, data, job)
+        for rule in (prefiltered(job.rules, data, job) if found is None else found)
         if not any(rule.code.startswith(code) for code in ignored)
     ]
     result = FileResult(path=path)

@@ -91,6 +91,20 @@ def prefiltered(rules: Sequence[type[Rule]], data: bytes, job: Job) -> list[type
     return kept
 
 
+def prefiltered_before(path: str, data: bytes, job: Job) -> list[type[Rule]] | None:
+    """Pass 2: ``prefiltered(job.rules, data, job)`` as pass 1 found it for these very
+    bytes (the rules its record tested), or None without such a record (kept for
+    ``replayed``)."""
+    record = job.gate_records.get(path)
+    if record is None or record.digest != content_hash(data):
+        return None
+    tested = record.tested.split()
+    found = [rule for rule in job.rules if rule.code in tested]
+    if VERIFY and found != prefiltered(job.rules, data, job):
+        raise ReplayMismatch(f"{path}: pass 1 prefiltered {tested}")
+    return found
+
+
 def passing(gate: GateFacts, rules: Sequence[type[Rule]], job: Job) -> list[type[Rule]]:
     """The rules of ``rules`` whose candidate test passes on ``gate`` (the job's
     selection tells AM001 which codes a suppression may name)."""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from facts_check import _canonical, _files, _use_code, compare  # noqa: E402
+from facts_check import _canonical, _files, _use_code, compare
 
 
 class _Ids:

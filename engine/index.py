@@ -270,8 +270,14 @@ class RepoIndex:
     def __init__(self, facts: Iterable[FileFacts] = ()) -> None:
         self.by_path: dict[str, FileFacts] = {}
         self.by_module: dict[str, FileFacts] = {}
+        self._changes = 0
         for item in facts:
             self.add(item)
+
+    def state(self) -> tuple[int, int]:
+        """Changes whenever the facts held change: ``add`` counts its changes, and a
+        file dropped from ``by_path`` (an editor's deleted file) changes its size."""
+        return self._changes, len(self.by_path)
 
     def add(self, facts: FileFacts) -> bool:
         """Hold ``facts`` for its file; whether they differ from those held before (an
@@ -280,6 +286,7 @@ class RepoIndex:
         if self.by_path.get(facts.path) == facts:
             return False
         self.by_path[facts.path] = facts
+        self._changes += 1
         if facts.module:
             self.by_module[facts.module] = facts
         return True

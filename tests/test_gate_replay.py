@@ -315,3 +315,21 @@ def test_a_pass_one_record_holds_only_for_its_bytes(tmp_path: Path) -> None:
     assert not replay.parsed_before(str(path), b"async def handler(:\n", job)
     result = process.process_source(str(path), b"async def handler(:\n", job)
     assert [f.code for f in result.findings] == ["AM000"]
+
+
+def test_shared_answers_follow_the_index() -> None:
+    # Answers that do not depend on the gated file are shared by every file's gate in
+    # one state of the index, and asked again once any file's facts changed.
+    index = RepoIndex([FileFacts(path=HERE, module="app.api")])
+    assert not GateIndex(index, HERE).is_coroutine_function("app.jobs.refresh")
+    jobs = FileFacts(path="app/jobs.py", module="app.jobs", async_defs=["refresh"])
+    index.add(jobs)
+    assert GateIndex(index, "app/other.py").is_coroutine_function("app.jobs.refresh")
+    index.by_path.pop("app/jobs.py")  # as the language server drops a deleted file
+    index.by_module.pop("app.jobs")
+    assert not GateIndex(index, HERE).is_coroutine_function("app.jobs.refresh")
+    # The file's own place is asked per file.
+    here = FileFacts(path=HERE, module="app.api", extra={"scoped_sessions": ["Scoped"]})
+    index.add(here)
+    assert GateIndex(index, HERE).nonempty(None, ("scoped_sessions",))
+    assert not GateIndex(index, "app/other.py").nonempty(None, ("scoped_sessions",))

@@ -60,6 +60,30 @@ def question(method: F) -> F:
 Place = tuple[str, str] | None
 
 
+#: Questions whose answer depends on the repo index alone, not on the gated file
+#: (unless their place is None: the file itself): answered once per state of the index
+#: for every file that asks (each file's gate and replay ask ~40, most the same
+#: ``resolve`` and ``nonempty`` of common imports). A question left out is asked per file.
+_SHARED = frozenset(
+    {"resolve", "is_coroutine_function", "resolved_in", "contains", "ends_in", "nonempty",
+     "entries", "factory_classes_in", "repo_may_expire_on_commit", "repo_has"}
+)  # fmt: skip
+#: The shared questions whose first argument is a ``Place``.
+_PLACED = frozenset({"contains", "ends_in", "nonempty", "entries", "factory_classes_in"})
+
+
+def _shared_answers(index: RepoIndex) -> dict[tuple[str, tuple[Hashable, ...]], Any]:
+    """The shared answers of ``index`` in its current state (``RepoIndex.state``): kept on
+    the index, and started again when a file's facts changed (an editor's index)."""
+    state = index.state()
+    held: tuple[Hashable, dict[tuple[str, tuple[Hashable, ...]], Any]] | None = index.__dict__.get(
+        "_gate_shared"
+    )
+    if held is None or held[0] != state:
+        held = index.__dict__["_gate_shared"] = (state, {})
+    return held[1]
+
+
 class GateIndex:
     """The repo index as the candidate gate of the file at ``path`` sees it."""
 
@@ -67,9 +91,18 @@ class GateIndex:
         self._index = index
         self._path = path
         self._places: dict[Place, list[FileFacts]] = {}
+        self._shared = _shared_answers(index)
 
     def _answer(self, method: Callable[..., Any], args: tuple[Hashable, ...]) -> Any:
-        return method(self, *args)
+        name = method.__name__
+        if name not in _SHARED or (name in _PLACED and args[0] is None):
+            return method(self, *args)
+        key = (name, args)
+        shared = self._shared
+        if key in shared:
+            return shared[key]
+        answer = shared[key] = method(self, *args)
+        return answer
 
     def _modules(self, place: Place) -> list[FileFacts]:
         found = self._places.get(place)

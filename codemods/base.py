@@ -142,6 +142,11 @@ class Rule:
     #: Byte strings of which at least one must occur in a file for the rule to run on
     #: it (the prefilter). Empty means "always run".
     triggers: ClassVar[tuple[bytes, ...]] = ()
+    #: Byte strings each of which must occur in a file for the rule to run on it (the
+    #: prefilter's second half): only what every file the rule can report in contains,
+    #: e.g. ``b"async"`` for a rule that reports only inside an ``async def`` (which
+    #: ``async\tdef`` and ``async\<newline> def`` spell too, unlike ``b"async "``).
+    requires: ClassVar[tuple[bytes, ...]] = ()
     #: Whether the rule reads the repo index built in pass 1.
     uses_index: ClassVar[bool] = False
     #: ruff's preview status: a new rule, or one under the precision bar (>= 90% reviewed
@@ -168,6 +173,15 @@ class Rule:
         """The prefilter tokens under ``config`` (rules with configurable names extend
         ``triggers`` with them)."""
         return cls.triggers
+
+    @classmethod
+    def prefilter(cls, data: bytes, config: Config) -> bool:
+        """Whether the rule may report anything in a file of these bytes: one of its
+        ``tokens`` (if any) and each of its ``requires`` occur in them."""
+        tokens = cls.tokens(config)
+        return (not tokens or any(token in data for token in tokens)) and all(
+            token in data for token in cls.requires
+        )
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:

@@ -72,12 +72,8 @@ def unpack(packed: bytes) -> tuple[Asked, ...]:
 
 
 def prefiltered(rules: Sequence[type[Rule]], data: bytes, job: Job) -> list[type[Rule]]:
-    """The rules one of whose prefilter tokens occurs in ``data``."""
-    return [
-        rule
-        for rule in rules
-        if not (tokens := rule.tokens(job.config)) or any(token in data for token in tokens)
-    ]
+    """The rules whose prefilter (``Rule.prefilter``) passes on ``data``."""
+    return [rule for rule in rules if rule.prefilter(data, job.config)]
 
 
 def passing(gate: GateFacts, rules: Sequence[type[Rule]], job: Job) -> list[type[Rule]]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from fixture_cases import Case, all_cases
 
+from asyncmend.codemods.base import Rule
+from asyncmend.codemods.registry import all_rules
 from asyncmend.engine import process, run, syntax
 
 CASES = all_cases()
@@ -693,3 +695,73 @@ def test_am202_attribute_patterns(attribute: str, pattern: str, may: bool) -> No
     )
 
     assert _some_kind_matches(attribute, pattern) is may
+
+
+#: (rule, source, findings): ``Rule.requires`` drops a file without the token before
+#: any parse, and keeps every spelling of what the rule needs (``async\tdef`` and a
+#: continued ``async \`` line are ``async def`` too).
+REQUIRED = {
+    "am205-sync-module": ("AM205", "import time\n\n\ndef wait() -> None:\n    time.sleep(1)\n", 0),
+    "am205-async-tab-def": (
+        "AM205",
+        "import time\n\n\nasync\tdef wait() -> None:\n    time.sleep(1)\n",
+        1,
+    ),
+    "am205-async-continued": (
+        "AM205",
+        "import time\n\n\nasync \\\n  def wait() -> None:\n    time.sleep(1)\n",
+        1,
+    ),
+    "am202-sync-module": (
+        "AM202",
+        "import httpx\n\n\ndef f(client: httpx.AsyncClient) -> None:\n"
+        "    a = await client.get('/a')\n    b = await client.get('/b')\n",
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize(("code", "source", "findings"), REQUIRED.values(), ids=list(REQUIRED))
+def test_required_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, source: str, findings: int
+) -> None:
+    (tmp_path / "service.py").write_text(source)
+    rule = next(r for r in all_rules() if r.code == code)
+    asked: list[str] = []
+    original = process.candidates
+
+    def counting(path, data, rules, job):  # type: ignore[no-untyped-def]
+        asked.append(path)
+        return original(path, data, rules, job)
+
+    monkeypatch.setattr(process, "candidates", counting)
+    gated = run([str(tmp_path)], select=[code], preview=True, jobs=1)
+    assert [f.code for f in gated.findings] == [code] * findings
+    # Dropped by the prefilter: no gate input (no `ast` parse in pass 2 either).
+    assert bool(asked) is bool(findings)
+    # The requirement drops no finding: the rule itself finds the same without it.
+    monkeypatch.setattr(rule, "requires", ())
+    monkeypatch.setattr(process, "GATE", False)
+    plain = run([str(tmp_path)], select=[code], preview=True, jobs=1)
+    key = [(f.line, f.column, f.message) for f in plain.findings]
+    assert [(f.line, f.column, f.message) for f in gated.findings] == key
+
+
+@pytest.mark.parametrize("rule", [r for r in all_rules() if r.requires], ids=lambda r: r.code)
+def test_required_tokens_drop_no_fixture_finding(
+    rule: type[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every fixture file (of any rule) lacking a required token: the rule, run there
+    # without its requirement (and without the gate), finds nothing.
+    lacking = sorted(
+        str(source)
+        for case in CASES
+        for source in case.inputs
+        if not all(token in source.read_bytes() for token in rule.requires)
+    )
+    assert lacking
+    monkeypatch.setattr(rule, "requires", ())
+    monkeypatch.setattr(process, "GATE", False)
+    report = run(lacking, select=[rule.code], preview=True, jobs=1)
+    assert not report.internal_errors
+    assert [(f.path, f.line) for f in report.findings] == []

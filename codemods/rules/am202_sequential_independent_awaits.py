@@ -83,6 +83,7 @@ class SequentialIndependentAwaits(Rule):
     name = "sequential-independent-awaits"
     fix_applicability = Applicability.UNSAFE
     triggers = (b"await",)
+    requires = (b"async",)  # it reads only blocks of an `async def`
     settings_defaults: ClassVar[dict[str, Any]] = {"include-tests": False}
 
     @classmethod

@@ -135,6 +135,8 @@ class BlockingCall(Rule):
         b"Session",
         b"session",
     )
+    # It reports only inside an `async def` (`visit_Call` returns first elsewhere).
+    requires = (b"async",)
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:

@@ -110,6 +110,7 @@ def test_am103_reads_no_decorator_call_as_in_the_handler(
 
 
 HEADER = """import asyncio
+from typing import Annotated, Optional
 
 from fastapi import Depends
 from sqlalchemy import select, text
@@ -152,6 +153,30 @@ SHARPENED = {
         "async def f() -> None:\n    task = spawn(asyncio.sleep(1))\n",
         True,
         1,
+    ),
+    "am203-create-task-of-an-unknown-receiver": (
+        "AM203",
+        "async def f(runner: object, group: object) -> None:\n"
+        "    runner.loop.create_task(asyncio.sleep(1))\n    group.create_task(asyncio.sleep(2))\n",
+        False,
+        0,
+    ),
+    "am203-another-modules-create-task": (
+        "AM203",
+        "from app.tasks import create_task\n\n\n"
+        "async def f() -> None:\n    create_task(asyncio.sleep(1))\n",
+        False,
+        0,
+    ),
+    "am203-loop-create-task-kept": (
+        "AM203",
+        "async def f(loop: asyncio.AbstractEventLoop) -> None:\n"
+        "    own = asyncio.get_running_loop()\n"
+        "    own.create_task(asyncio.sleep(1))\n"
+        "    loop.create_task(asyncio.sleep(2))\n"
+        "    asyncio.get_event_loop().create_task(asyncio.sleep(3))\n",
+        True,
+        3,
     ),
     "am203-kept": (
         "AM203",
@@ -310,6 +335,88 @@ SHARPENED = {
         "async def f() -> None:\n    numbers()\n    delete()\n    rebound()\n",
         False,
         0,
+    ),
+    "am204-alias-inside-a-container-annotation": (
+        "AM204",
+        "Rows = dict[str, User]\n\n\n"
+        "async def f(rows: dict[int, Rows], cache: Optional[list[Rows]]) -> None:\n"
+        "    rows.get(1)\n    cache.get(2)\n",
+        False,
+        0,
+    ),
+    "am204-annotation-heads-kept": (
+        "AM204",
+        "SessionDep = Annotated[AsyncSession, Depends(get_session)]\n\n\n"
+        "def f(a: SessionDep, b: Optional[AsyncSession], c: 'User' | AsyncSession) -> None:\n"
+        "    a.commit()\n    b.commit()\n    c.commit()\n",
+        True,
+        3,
+    ),
+    "am204-annotated-local-judged-by-its-value": (
+        "AM204",
+        "def f() -> None:\n    s: object = AsyncSession()\n    s.commit()\n",
+        True,
+        1,
+    ),
+    "am204-annotated-attribute-judged-by-its-value": (
+        "AM204",
+        "class Repo:\n"
+        "    def __init__(self, session: AsyncSession) -> None:\n"
+        "        self.db: object = session\n\n"
+        "    def save(self) -> None:\n        self.db.commit()\n",
+        True,
+        1,
+    ),
+    "am205-alias-inside-a-container-annotation": (
+        "AM205",
+        "from sqlalchemy.orm import Session\n\nSessions = dict[str, Session]\n\n\n"
+        "async def f(by_key: dict[str, Sessions]) -> None:\n    by_key.get('k')\n",
+        False,
+        0,
+    ),
+    "am205-annotated-local-judged-by-its-value": (
+        "AM205",
+        "from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        "SessionLocal = sessionmaker(create_engine('sqlite://'))\n\n\n"
+        "async def f() -> None:\n    s: object = SessionLocal()\n    s.execute(text('1'))\n",
+        True,
+        1,
+    ),
+    "am205-path-methods-of-no-path-kind": (
+        "AM205",
+        "from pathlib import Path\n\n\n"
+        "async def f(args: object, base: Path) -> None:\n"
+        "    report = base / 'report.txt'\n    report.write_text('x')\n    args.path.read_text()\n",
+        False,
+        0,
+    ),
+    "am205-path-kinds-kept": (
+        "AM205",
+        "from pathlib import Path\n\nLOG = Path('log')\n\n\n"
+        "async def f(p: Path, name: str) -> None:\n"
+        "    q = Path(name)\n    p.read_text()\n    q.write_text('x')\n"
+        "    Path(name).open()\n    LOG.read_text()\n",
+        True,
+        4,
+    ),
+    "am202-receiver-of-another-kind": (
+        "AM202",
+        "async def f() -> None:\n"
+        "    await asyncio.sleep(0)\n"
+        "    async with async_session() as session:\n"
+        "        a = await session.scalar(text('1'))\n"
+        "        b = await session.scalar(text('2'))\n"
+        "    print(a, b)\n",
+        False,
+        0,
+    ),
+    "am202-client-receiver-kept": (
+        "AM202",
+        "import httpx\n\n\n"
+        "async def f(client: httpx.AsyncClient) -> None:\n"
+        "    a = await client.get('/a')\n    b = await client.get('/b')\n    print(a, b)\n",
+        True,
+        1,
     ),
     "am205-path-through-a-pathlib-import": (
         "AM205",

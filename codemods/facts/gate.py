@@ -46,8 +46,9 @@ _SESSION_FACTS = (
 )  # fmt: skip
 
 
-#: How a name got its value: ("typed",) an annotated or defaulted parameter or an
-#: annotated assignment; ("call", callee) ``x = f()`` / ``with f() as x``; ("await",
+#: How a name got its value: ("typed", *names) an annotated parameter or assignment
+#: (every dotted name its annotation mentions), always followed by ("heads", *names)
+#: (only those the session readings judge it by: ``_heads``); ("call", callee) ``x = f()`` / ``with f() as x``; ("await",
 #: callee) ``x = await f()``; ("other",) anything else but a literal. The callee is the
 #: dotted name, None for a call of a call (``get_maker()()``), "" for any other.
 Source = tuple[str, ...] | tuple[str, str | None]
@@ -201,6 +202,8 @@ class GateFacts:
         self.has_global = False
         #: Names assigned outside functions (type aliases among them).
         self.module_names: set[str] = set()
+        #: Names a ``with ... as`` or ``:=`` binds outside functions.
+        self.module_targets: set[str] = set()
         #: ``async with`` items directly in a function: (frame, item kind, callee), the
         #: kind "call" (``f()``), "name" (``session``) or "other".
         self.async_withs: list[tuple[Frame, str, str | None]] = []
@@ -284,7 +287,7 @@ class GateFacts:
                 call.receiver is not None
                 and call.leaf in session_methods
                 and self.may_hold_session(
-                    frame, call.receiver, fallback=frame.kind == "async", sync=False
+                    frame, call.receiver, fallback=frame.kind == "async", sync=False, heads=True
                 )
             ):
                 return True
@@ -306,6 +309,32 @@ class GateFacts:
                     return True
         return False
 
+    def receiver_kinds(self, frame: Frame, receiver: str) -> set[str] | None:
+        """What ``SemanticModel.binding_kind`` may answer for the dotted ``receiver``
+        read in ``frame``: the qualified annotations and callees of its bindings in the
+        functions around it (an empty set: surely no kind), or None when it may be bound
+        where the gate does not follow (``self.<attr>``, outside functions)."""
+        if "." in receiver:
+            return None if receiver.startswith("self.") else set()
+        if (
+            receiver in self.module_names
+            or receiver in self.module_targets
+            or receiver in self.imports
+        ):
+            return None
+        kinds: set[str] = set()
+        for scope in frame.chain():
+            for source in scope.sources.get(receiver, ()):
+                if source[0] == "heads":  # the annotation itself, when a dotted name
+                    names = source[1:]
+                elif source[0] in ("call", "depends") and source[1]:
+                    names = source[1:2]
+                else:
+                    continue  # awaited, a name, a literal...: no kind
+                for name in names:
+                    kinds.update(self.qualified(str(name)))
+        return kinds
+
     def may_hold_session(
         self,
         frame: Frame,
@@ -315,13 +344,15 @@ class GateFacts:
         fallback: bool = True,
         scoped: bool = True,
         sync: bool = True,
+        heads: bool = False,
     ) -> bool:
         """``receiver`` (``session``, ``self.db``) may be a session (async or sync) in
         ``frame``: bound there (or, unless ``own``, in an enclosing function) by a
         parameter annotated or defaulted (``Depends``) as one, an annotation, a call
         that may give one; ``self.<attr>`` in a method; with ``fallback``, a configured
         session name in a module importing sqlalchemy; with ``scoped``, a scoped
-        session of the module."""
+        session of the module. With ``heads``, an annotation counts only by the names
+        the session readings judge it by (``_heads``: not ``dict[str, Session]``)."""
         if not self.may_have_sessions:
             return False
         head, dot, rest = receiver.partition(".")
@@ -329,7 +360,7 @@ class GateFacts:
             if head != frame.receiver or frame.owner is None or "." in rest:
                 return False
             return any(
-                self._source_may_hold(source, where or frame, sync)
+                self._source_may_hold(source, where or frame, sync, heads)
                 for where, source in frame.owner.attributes.get(rest, ())
             )
         if fallback and head in self.settings.get("session-names", ()) and self.imports_sqlalchemy:
@@ -337,21 +368,23 @@ class GateFacts:
         if scoped and head in self.scoped_session_names:
             return True
         return any(
-            source[0] != "name" and self._source_may_hold(source, frame, sync)
+            source[0] != "name" and self._source_may_hold(source, frame, sync, heads)
             for scope in ([frame] if own else frame.chain())
             for source in scope.sources.get(head, ())
         )
 
-    def _source_may_hold(self, source: Source, frame: Frame, sync: bool) -> bool:
+    def _source_may_hold(
+        self, source: Source, frame: Frame, sync: bool, heads: bool = False
+    ) -> bool:
         kind = source[0]
         if kind == "depends":
             return True
-        if kind == "typed":
+        if kind == ("heads" if heads else "typed"):  # the other one says the same or less
             return self.may_name_session(source[1:], sync=sync)
         if kind in ("call", "await"):
             return self.may_give_session(source[1])
         if kind == "name":  # `self.x = session`
-            return self.may_hold_session(frame, str(source[1]), sync=sync)
+            return self.may_hold_session(frame, str(source[1]), sync=sync, heads=heads)
         return False  # `_holds_session`: anything else is no session
 
     @cached_property
@@ -823,8 +856,7 @@ class _Walker:
                 if arg.annotation is not None or arg.arg in defaulted:
                     frame.typed_params = True
                 if arg.annotation is not None:
-                    source: Source = ("typed", *_names_in(arg.annotation))
-                    frame.sources.setdefault(arg.arg, []).append(source)
+                    frame.sources.setdefault(arg.arg, []).extend(_sources(None, arg.annotation))
                 if isinstance(default := defaults.get(arg.arg), ast.Call):
                     frame.sources.setdefault(arg.arg, []).append(("depends", _callee(default)))
         if isinstance(node, ast.Lambda):
@@ -902,9 +934,8 @@ class _Walker:
             return
         if isinstance(target, ast.Name):
             frame.bound.add(target.id)
-            source = _source(value, typed)
-            if source is not None:
-                frame.sources.setdefault(target.id, []).append(source)
+            if found := _sources(value, typed):
+                frame.sources.setdefault(target.id, []).extend(found)
             return
         for node in walk(target):
             if isinstance(node, ast.Name):
@@ -919,9 +950,9 @@ class _Walker:
             return
         for frame in self.frame.chain():
             if frame.receiver == receiver and frame.owner is not None:
-                source = _source(value, typed)
-                if source is not None:
-                    frame.owner.attributes.setdefault(attr, []).append((self.frame, source))
+                found = [(self.frame, source) for source in _sources(value, typed)]
+                if found:
+                    frame.owner.attributes.setdefault(attr, []).extend(found)
                 return
 
     def _assignment(
@@ -943,8 +974,10 @@ class _Walker:
             self.gate.module_names.update(t.id for t in targets if isinstance(t, ast.Name))
         if self.in_class and self.klass is not None:
             for target in targets:
-                if isinstance(target, ast.Name) and (source := _source(value, typed)):
-                    self.klass.attributes.setdefault(target.id, []).append((None, source))
+                if isinstance(target, ast.Name) and (found := _sources(value, typed)):
+                    self.klass.attributes.setdefault(target.id, []).extend(
+                        (None, source) for source in found
+                    )
         if isinstance(value, ast.Call):
             if (
                 self.frame is not None
@@ -969,9 +1002,9 @@ class _Walker:
         else:
             self._bind(node.target, None, typed=node.annotation)
             if self.in_class and self.klass is not None and isinstance(node.target, ast.Name):
-                source = _source(None, node.annotation)
-                assert source is not None
-                self.klass.attributes.setdefault(node.target.id, []).append((None, source))
+                self.klass.attributes.setdefault(node.target.id, []).extend(
+                    (None, source) for source in _sources(None, node.annotation)
+                )
         self.generic_visit(node)
 
     def visit_Expr(self, node: ast.Expr) -> None:
@@ -983,6 +1016,8 @@ class _Walker:
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self._bind(node.target, node.value)
+        if self.frame is None:
+            self.gate.module_targets.add(node.target.id)
         self._hand([node.value])
         self.generic_visit(node)
 
@@ -1016,6 +1051,10 @@ class _Walker:
             self._hand([expr])
             if item.optional_vars is not None:
                 self._bind(item.optional_vars, expr)
+                if self.frame is None:
+                    self.gate.module_targets.update(
+                        n.id for n in walk(item.optional_vars) if isinstance(n, ast.Name)
+                    )
                 self._local(item.optional_vars)
                 # `async with maker.begin() as s`: a session of `maker`.
                 if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
@@ -1364,10 +1403,22 @@ def _used_names(expression: ast.expr) -> set[str]:
     return used
 
 
-def _source(value: ast.AST | None, typed: ast.expr | None = None) -> Source | None:
-    """Where a bound value came from (see ``Source``); None for a literal."""
+def _sources(value: ast.AST | None, typed: ast.expr | None = None) -> list[Source]:
+    """Where a bound value came from (see ``Source``): an annotation's typed and heads
+    sources, and the value's own (``x: T = v`` too: the session readings judge it by
+    ``v`` when ``T`` says nothing); ``value`` None without ``typed``: ("other",)."""
+    found: list[Source] = []
     if typed is not None:
-        return ("typed", *_names_in(typed))
+        found += [("typed", *_names_in(typed)), ("heads", *_heads(typed))]
+    if typed is None or value is not None:
+        source = _source(value)
+        if source is not None:
+            found.append(source)
+    return found
+
+
+def _source(value: ast.AST | None) -> Source | None:
+    """Where a bound value came from (see ``Source``); None for a literal."""
     if isinstance(value, _LITERALS):
         return None
     if isinstance(value, ast.Call):
@@ -1404,6 +1455,33 @@ def _names_in(annotation: ast.expr) -> list[str]:
             elif isinstance(value, ast.AST):
                 todo.append(value)
     return found
+
+
+def _heads(annotation: ast.expr) -> list[str]:
+    """The dotted names an annotation names a session by, as the session readings see
+    it (``sessions._annotation_is_session``, ``_is_sync_session_annotation``): itself,
+    the first argument of ``Annotated[...]`` / ``Optional[...]``, each side of ``X | Y``.
+    ``dict[str, AsyncSession]`` and ``"AsyncSession"`` have none."""
+    kind = type(annotation)
+    if kind is ast.Name:
+        return [annotation.id]  # type: ignore[attr-defined]
+    if kind is ast.Attribute:
+        name = _dotted(annotation)
+        return [name] if name else []
+    if kind is ast.Subscript:
+        assert isinstance(annotation, ast.Subscript)
+        base = _dotted(annotation.value) or ""
+        if base.rsplit(".", 1)[-1] not in ("Annotated", "Optional"):
+            return []
+        first = annotation.slice
+        if isinstance(first, ast.Tuple):
+            if not first.elts:
+                return []
+            first = first.elts[0]
+        return _heads(first)
+    if kind is ast.BinOp and type(annotation.op) is ast.BitOr:  # type: ignore[attr-defined]
+        return _heads(annotation.left) + _heads(annotation.right)  # type: ignore[attr-defined]
+    return []
 
 
 def _callee(call: ast.Call) -> str | None:

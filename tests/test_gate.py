@@ -382,6 +382,28 @@ SHARPENED = {
         True,
         1,
     ),
+    "am204-stored-then-read": (
+        "AM204",
+        "async def work() -> int:\n    return 1\n\n\n"
+        "async def f(items: list[int]) -> None:\n"
+        "    pending = work()\n    queued: object = work()\n"
+        "    self_like, other = work(), 1\n"
+        "    holder = {}\n    holder['k'] = work()\n"
+        "    print(await pending, await asyncio.gather(queued, self_like))\n"
+        "    async for item in work():\n        print(item)\n"
+        "    print([x async for x in work()])\n",
+        False,
+        0,
+    ),
+    "am204-stored-and-never-read-or-misused": (
+        "AM204",
+        "async def work() -> int:\n    return 1\n\n\n"
+        "async def f() -> None:\n"
+        "    dropped = work()\n    used = work()\n    print(used.result)\n"
+        "    closed = work()\n    closed.close()\n",
+        True,
+        2,
+    ),
     "am205-path-methods-of-no-path-kind": (
         "AM205",
         "from pathlib import Path\n\n\n"

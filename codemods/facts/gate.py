@@ -97,6 +97,8 @@ class Frame:
     decorators: tuple[str, ...] = ()
     #: Two adjacent ``name = await call(...)`` statements in one block.
     adjacent_awaits: bool = False
+    #: Its ``def`` (None for a lambda): read again only for ``GateFacts.read_again``.
+    node: ast.FunctionDef | ast.AsyncFunctionDef | None = None
 
     def surely_local(self, name: str) -> bool:
         """``name`` is a local of this function by every reading (a parameter, or a
@@ -140,6 +142,8 @@ class CallSite:
     #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
     #: statements of its own function whose body holds it.
     guarded: tuple[Handler, ...] = ()
+    #: ``name = call(...)`` (or ``name: T = call(...)``) in a function: the name.
+    stored: str | None = None
 
 
 @dataclass(eq=False)
@@ -223,6 +227,8 @@ class GateFacts:
         #: Two adjacent ``name = await call(...)`` statements of one block in a function
         #: (AM202): the function and the two callees.
         self.adjacent_awaits: list[tuple[Frame, Callee, Callee]] = []
+        #: ``read_again``'s answers, by (function, name).
+        self._read_again: dict[tuple[int, str], bool] = {}
         #: Codes of the rules selected for the file (set by the engine).
         self.selected_codes: tuple[str, ...] = ()
 
@@ -270,12 +276,13 @@ class GateFacts:
         )
 
     def may_miss_await(self, session_methods: frozenset[str]) -> bool:
-        """Some call in a function, not directly under ``await``, may return a
-        coroutine: a session coroutine method on a name that may hold a session,
-        ``asyncio.sleep``, a module-level ``async def`` of this file, or (through an
-        import) an ``async def`` of the repo."""
+        """Some call in a function, not directly under ``await`` nor handed over (nor
+        iterated by ``async for``, nor stored anywhere but in a name not read again),
+        may return a coroutine: a session coroutine method on a name that may hold a
+        session, ``asyncio.sleep``, a module-level ``async def`` of this file, or
+        (through an import) an ``async def`` of the repo."""
         imports = self.imports
-        asked: set[str] = set()  # callees through an import already found no coroutine
+        coroutine: dict[str, bool] = {}  # callees through an import: may be a coroutine
         for call in self.calls:
             frame = call.frame
             name = call.name
@@ -289,25 +296,34 @@ class GateFacts:
                 and self.may_hold_session(
                     frame, call.receiver, fallback=frame.kind == "async", sync=False, heads=True
                 )
-            ):
-                return True
-            head = name.partition(".")[0]
-            if head not in imports:
+            ) or ("." not in name and name in self.module_async_defs):
+                may = True
+            elif name.partition(".")[0] not in imports:
                 # Only the name itself: no import can make it anything else.
-                if name == "asyncio.sleep" or ("." not in name and name in self.module_async_defs):
-                    return True
-                continue
-            if "." not in name and name in self.module_async_defs:
+                may = name == "asyncio.sleep"
+            else:
+                may = coroutine.get(name)
+                if may is None:
+                    may = coroutine[name] = any(
+                        qualified == "asyncio.sleep"
+                        or self.index is None
+                        or self.index.is_coroutine_function(qualified)
+                        for qualified in self.qualified(name)
+                    )
+            # `x = f()` then `await x`, `gather(x)`...: `_check_assignment` says nothing.
+            if may and (call.stored is None or not self.read_again(frame, call.stored)):
                 return True
-            if name in asked:
-                continue
-            asked.add(name)
-            for qualified in self.qualified(name):
-                if qualified == "asyncio.sleep":
-                    return True
-                if self.index is None or self.index.is_coroutine_function(qualified):
-                    return True
         return False
+
+    def read_again(self, frame: Frame, name: str) -> bool:
+        """``name`` is read in the body of ``frame``'s ``def`` other than as the object
+        of an attribute (``x.y``): AM204 then says nothing of ``name = coroutine()``."""
+        key = (id(frame), name)
+        found = self._read_again.get(key)
+        if found is None:
+            node = frame.node
+            found = self._read_again[key] = node is not None and _read_again(node.body, name)
+        return found
 
     def receiver_kinds(self, frame: Frame, receiver: str) -> set[str] | None:
         """What ``SemanticModel.binding_kind`` may answer for the dotted ``receiver``
@@ -760,6 +776,8 @@ class _Walker:
         #: undecorated ``async def``s that do (async generators: no coroutine).
         self.yielded = False
         self.generators: set[int] = set()
+        #: ids of the calls of ``name = call(...)`` in a function (``CallSite.stored``).
+        self.stored: dict[int, str] = {}
 
     def visit(self, node: ast.AST) -> None:
         handler = self._DISPATCH.get(type(node))
@@ -829,6 +847,8 @@ class _Walker:
             if self.frame is not None:
                 self.frame.bound.add(node.name)
         frame = Frame(kind, self.frame)
+        if not isinstance(node, ast.Lambda):
+            frame.node = node
         self.gate.frames.append(frame)
         if not isinstance(node, ast.Lambda) and node.decorator_list:
             frame.decorators = tuple(
@@ -979,6 +999,13 @@ class _Walker:
                         (None, source) for source in found
                     )
         if isinstance(value, ast.Call):
+            if self.frame is not None:
+                # AM204's `_check_assignment`: a value stored anywhere but in one name
+                # is handed over; one in a name is judged by its reads (`read_again`).
+                if len(targets) == 1 and isinstance(targets[0], ast.Name):
+                    self.stored[id(value)] = targets[0].id
+                else:
+                    self.handed.add(id(value))
             if (
                 self.frame is not None
                 and len(targets) == 1
@@ -1022,6 +1049,8 @@ class _Walker:
         self.generic_visit(node)
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
+        if type(node) is ast.AsyncFor:
+            self.handed.add(id(node.iter))  # iterated asynchronously, not awaited
         self._bind(node.target, None)
         self._local(node.target)
         self.generic_visit(node)
@@ -1041,6 +1070,8 @@ class _Walker:
     visit_For = visit_AsyncFor = _for
 
     def visit_comprehension(self, node: ast.comprehension) -> None:
+        if node.is_async:
+            self.handed.add(id(node.iter))
         self._bind(node.target, None)
         self.generic_visit(node)
 
@@ -1279,6 +1310,8 @@ class _Walker:
         for keyword in node.keywords:
             handed.add(id(keyword.value))
         self.gate.calls.append(site)
+        if key in self.stored:
+            site.stored = self.stored[key]
         if key in self.unread:
             self.pending.append((self.unread[key], site))
         if leaf == "gather" and (shared := _shared_names(node)):
@@ -1345,6 +1378,21 @@ def _mark_unread(body: list[ast.stmt], pending: list[tuple[str, CallSite]]) -> N
     for name, site in pending:
         if counts[name] <= 1:
             site.dropped = True
+
+
+def _read_again(body: list[ast.stmt], name: str) -> bool:
+    """Some ``Name`` of ``name`` in ``body`` is read other than as the object of an
+    attribute (each is a read AM204's ``_check_assignment`` returns at)."""
+    receivers: set[int] = set()
+    reads = []
+    for stmt in body:
+        for node in ast.walk(stmt):
+            kind = type(node)
+            if kind is ast.Attribute and type(node.value) is ast.Name:  # type: ignore[attr-defined]
+                receivers.add(id(node.value))  # type: ignore[attr-defined]
+            elif kind is ast.Name and node.id == name and type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
+                reads.append(node)
+    return any(id(node) not in receivers for node in reads)
 
 
 def _row_lock_receiver(call: ast.expr) -> str | None:

@@ -125,6 +125,18 @@ class FileContext:
             model.release()
 
 
+class TokenMemo(dict[bytes, bool]):
+    """Whether each byte string occurs in one file's bytes, each searched for once."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data = data
+
+    def __missing__(self, token: bytes) -> bool:
+        found = self[token] = token in self.data
+        return found
+
+
 class Rule:
     """Base class of every asyncmend rule.
 
@@ -142,6 +154,11 @@ class Rule:
     #: Byte strings of which at least one must occur in a file for the rule to run on
     #: it (the prefilter). Empty means "always run".
     triggers: ClassVar[tuple[bytes, ...]] = ()
+    #: Byte strings each of which must occur in a file for the rule to run on it (the
+    #: prefilter's second half): only what every file the rule can report in contains,
+    #: e.g. ``b"async"`` for a rule that reports only inside an ``async def`` (which
+    #: ``async\tdef`` and ``async\<newline> def`` spell too, unlike ``b"async "``).
+    requires: ClassVar[tuple[bytes, ...]] = ()
     #: Whether the rule reads the repo index built in pass 1.
     uses_index: ClassVar[bool] = False
     #: ruff's preview status: a new rule, or one under the precision bar (>= 90% reviewed
@@ -168,6 +185,17 @@ class Rule:
         """The prefilter tokens under ``config`` (rules with configurable names extend
         ``triggers`` with them)."""
         return cls.triggers
+
+    @classmethod
+    def prefilter(cls, data: bytes, config: Config, holds: TokenMemo | None = None) -> bool:
+        """Whether the rule may report anything in a file of these bytes: one of its
+        ``tokens`` (if any) and each of its ``requires`` occur in them (``holds``: the
+        answers found so far for these bytes, shared by the rules asked in turn)."""
+        holds = TokenMemo(data) if holds is None else holds
+        tokens = cls.tokens(config)
+        return (not tokens or any(holds[token] for token in tokens)) and all(
+            holds[token] for token in cls.requires
+        )
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:

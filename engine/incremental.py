@@ -220,7 +220,7 @@ def check_incrementally(
     rules = [
         rule
         for rule in file_job.rules
-        if (not (tokens := rule.tokens(file_job.config)) or any(t in source for t in tokens))
+        if rule.prefilter(source, file_job.config)
         and not any(rule.code.startswith(code) for code in ignored)
     ]
     enabled = frozenset(

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from asyncmend.codemods.base import TokenMemo
 from asyncmend.codemods.facts.gate import GateFacts, gate_facts_of
 from asyncmend.codemods.facts.gate_index import Asked, GateIndex, RecordingGateIndex, replays
 from asyncmend.engine.cache import content_hash
@@ -72,23 +73,10 @@ def unpack(packed: bytes) -> tuple[Asked, ...]:
 
 
 def prefiltered(rules: Sequence[type[Rule]], data: bytes, job: Job) -> list[type[Rule]]:
-    """The rules one of whose prefilter tokens occurs in ``data`` (each token searched
-    for once: the rules share many, ``session``, ``await``, ``commit``)."""
-    found: dict[bytes, bool] = {}
-    kept = []
-    for rule in rules:
-        tokens = rule.tokens(job.config)
-        if not tokens:
-            kept.append(rule)
-            continue
-        for token in tokens:
-            known = found.get(token)
-            if known is None:
-                known = found[token] = token in data
-            if known:
-                kept.append(rule)
-                break
-    return kept
+    """The rules whose prefilter (``Rule.prefilter``) passes on ``data``, each token
+    searched for once (the rules share many: ``session``, ``await``, ``commit``)."""
+    holds = TokenMemo(data)
+    return [rule for rule in rules if rule.prefilter(data, job.config, holds)]
 
 
 def prefiltered_before(path: str, data: bytes, job: Job) -> list[type[Rule]] | None:

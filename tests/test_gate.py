@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from fixture_cases import Case, all_cases
 
+from asyncmend.codemods.base import Rule
+from asyncmend.codemods.registry import all_rules
 from asyncmend.engine import process, run, syntax
 
 CASES = all_cases()
@@ -108,6 +110,7 @@ def test_am103_reads_no_decorator_call_as_in_the_handler(
 
 
 HEADER = """import asyncio
+from typing import Annotated, Optional
 
 from fastapi import Depends
 from sqlalchemy import select, text
@@ -150,6 +153,30 @@ SHARPENED = {
         "async def f() -> None:\n    task = spawn(asyncio.sleep(1))\n",
         True,
         1,
+    ),
+    "am203-create-task-of-an-unknown-receiver": (
+        "AM203",
+        "async def f(runner: object, group: object) -> None:\n"
+        "    runner.loop.create_task(asyncio.sleep(1))\n    group.create_task(asyncio.sleep(2))\n",
+        False,
+        0,
+    ),
+    "am203-another-modules-create-task": (
+        "AM203",
+        "from app.tasks import create_task\n\n\n"
+        "async def f() -> None:\n    create_task(asyncio.sleep(1))\n",
+        False,
+        0,
+    ),
+    "am203-loop-create-task-kept": (
+        "AM203",
+        "async def f(loop: asyncio.AbstractEventLoop) -> None:\n"
+        "    own = asyncio.get_running_loop()\n"
+        "    own.create_task(asyncio.sleep(1))\n"
+        "    loop.create_task(asyncio.sleep(2))\n"
+        "    asyncio.get_event_loop().create_task(asyncio.sleep(3))\n",
+        True,
+        3,
     ),
     "am203-kept": (
         "AM203",
@@ -308,6 +335,110 @@ SHARPENED = {
         "async def f() -> None:\n    numbers()\n    delete()\n    rebound()\n",
         False,
         0,
+    ),
+    "am204-alias-inside-a-container-annotation": (
+        "AM204",
+        "Rows = dict[str, User]\n\n\n"
+        "async def f(rows: dict[int, Rows], cache: Optional[list[Rows]]) -> None:\n"
+        "    rows.get(1)\n    cache.get(2)\n",
+        False,
+        0,
+    ),
+    "am204-annotation-heads-kept": (
+        "AM204",
+        "SessionDep = Annotated[AsyncSession, Depends(get_session)]\n\n\n"
+        "def f(a: SessionDep, b: Optional[AsyncSession], c: 'User' | AsyncSession) -> None:\n"
+        "    a.commit()\n    b.commit()\n    c.commit()\n",
+        True,
+        3,
+    ),
+    "am204-annotated-local-judged-by-its-value": (
+        "AM204",
+        "def f() -> None:\n    s: object = AsyncSession()\n    s.commit()\n",
+        True,
+        1,
+    ),
+    "am204-annotated-attribute-judged-by-its-value": (
+        "AM204",
+        "class Repo:\n"
+        "    def __init__(self, session: AsyncSession) -> None:\n"
+        "        self.db: object = session\n\n"
+        "    def save(self) -> None:\n        self.db.commit()\n",
+        True,
+        1,
+    ),
+    "am205-alias-inside-a-container-annotation": (
+        "AM205",
+        "from sqlalchemy.orm import Session\n\nSessions = dict[str, Session]\n\n\n"
+        "async def f(by_key: dict[str, Sessions]) -> None:\n    by_key.get('k')\n",
+        False,
+        0,
+    ),
+    "am205-annotated-local-judged-by-its-value": (
+        "AM205",
+        "from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        "SessionLocal = sessionmaker(create_engine('sqlite://'))\n\n\n"
+        "async def f() -> None:\n    s: object = SessionLocal()\n    s.execute(text('1'))\n",
+        True,
+        1,
+    ),
+    "am204-stored-then-read": (
+        "AM204",
+        "async def work() -> int:\n    return 1\n\n\n"
+        "async def f(items: list[int]) -> None:\n"
+        "    pending = work()\n    queued: object = work()\n"
+        "    self_like, other = work(), 1\n"
+        "    holder = {}\n    holder['k'] = work()\n"
+        "    print(await pending, await asyncio.gather(queued, self_like))\n"
+        "    async for item in work():\n        print(item)\n"
+        "    print([x async for x in work()])\n",
+        False,
+        0,
+    ),
+    "am204-stored-and-never-read-or-misused": (
+        "AM204",
+        "async def work() -> int:\n    return 1\n\n\n"
+        "async def f() -> None:\n"
+        "    dropped = work()\n    used = work()\n    print(used.result)\n"
+        "    closed = work()\n    closed.close()\n",
+        True,
+        2,
+    ),
+    "am205-path-methods-of-no-path-kind": (
+        "AM205",
+        "from pathlib import Path\n\n\n"
+        "async def f(args: object, base: Path) -> None:\n"
+        "    report = base / 'report.txt'\n    report.write_text('x')\n    args.path.read_text()\n",
+        False,
+        0,
+    ),
+    "am205-path-kinds-kept": (
+        "AM205",
+        "from pathlib import Path\n\nLOG = Path('log')\n\n\n"
+        "async def f(p: Path, name: str) -> None:\n"
+        "    q = Path(name)\n    p.read_text()\n    q.write_text('x')\n"
+        "    Path(name).open()\n    LOG.read_text()\n",
+        True,
+        4,
+    ),
+    "am202-receiver-of-another-kind": (
+        "AM202",
+        "async def f() -> None:\n"
+        "    await asyncio.sleep(0)\n"
+        "    async with async_session() as session:\n"
+        "        a = await session.scalar(text('1'))\n"
+        "        b = await session.scalar(text('2'))\n"
+        "    print(a, b)\n",
+        False,
+        0,
+    ),
+    "am202-client-receiver-kept": (
+        "AM202",
+        "import httpx\n\n\n"
+        "async def f(client: httpx.AsyncClient) -> None:\n"
+        "    a = await client.get('/a')\n    b = await client.get('/b')\n    print(a, b)\n",
+        True,
+        1,
     ),
     "am205-path-through-a-pathlib-import": (
         "AM205",
@@ -693,3 +824,73 @@ def test_am202_attribute_patterns(attribute: str, pattern: str, may: bool) -> No
     )
 
     assert _some_kind_matches(attribute, pattern) is may
+
+
+#: (rule, source, findings): ``Rule.requires`` drops a file without the token before
+#: any parse, and keeps every spelling of what the rule needs (``async\tdef`` and a
+#: continued ``async \`` line are ``async def`` too).
+REQUIRED = {
+    "am205-sync-module": ("AM205", "import time\n\n\ndef wait() -> None:\n    time.sleep(1)\n", 0),
+    "am205-async-tab-def": (
+        "AM205",
+        "import time\n\n\nasync\tdef wait() -> None:\n    time.sleep(1)\n",
+        1,
+    ),
+    "am205-async-continued": (
+        "AM205",
+        "import time\n\n\nasync \\\n  def wait() -> None:\n    time.sleep(1)\n",
+        1,
+    ),
+    "am202-sync-module": (
+        "AM202",
+        "import httpx\n\n\ndef f(client: httpx.AsyncClient) -> None:\n"
+        "    a = await client.get('/a')\n    b = await client.get('/b')\n",
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize(("code", "source", "findings"), REQUIRED.values(), ids=list(REQUIRED))
+def test_required_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, source: str, findings: int
+) -> None:
+    (tmp_path / "service.py").write_text(source)
+    rule = next(r for r in all_rules() if r.code == code)
+    asked: list[str] = []
+    original = process.candidates
+
+    def counting(path, data, rules, job):  # type: ignore[no-untyped-def]
+        asked.append(path)
+        return original(path, data, rules, job)
+
+    monkeypatch.setattr(process, "candidates", counting)
+    gated = run([str(tmp_path)], select=[code], preview=True, jobs=1)
+    assert [f.code for f in gated.findings] == [code] * findings
+    # Dropped by the prefilter: no gate input (no `ast` parse in pass 2 either).
+    assert bool(asked) is bool(findings)
+    # The requirement drops no finding: the rule itself finds the same without it.
+    monkeypatch.setattr(rule, "requires", ())
+    monkeypatch.setattr(process, "GATE", False)
+    plain = run([str(tmp_path)], select=[code], preview=True, jobs=1)
+    key = [(f.line, f.column, f.message) for f in plain.findings]
+    assert [(f.line, f.column, f.message) for f in gated.findings] == key
+
+
+@pytest.mark.parametrize("rule", [r for r in all_rules() if r.requires], ids=lambda r: r.code)
+def test_required_tokens_drop_no_fixture_finding(
+    rule: type[Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every fixture file (of any rule) lacking a required token: the rule, run there
+    # without its requirement (and without the gate), finds nothing.
+    lacking = sorted(
+        str(source)
+        for case in CASES
+        for source in case.inputs
+        if not all(token in source.read_bytes() for token in rule.requires)
+    )
+    assert lacking
+    monkeypatch.setattr(rule, "requires", ())
+    monkeypatch.setattr(process, "GATE", False)
+    report = run(lacking, select=[rule.code], preview=True, jobs=1)
+    assert not report.internal_errors
+    assert [(f.path, f.line) for f in report.findings] == []

@@ -46,8 +46,9 @@ _SESSION_FACTS = (
 )  # fmt: skip
 
 
-#: How a name got its value: ("typed",) an annotated or defaulted parameter or an
-#: annotated assignment; ("call", callee) ``x = f()`` / ``with f() as x``; ("await",
+#: How a name got its value: ("typed", *names) an annotated parameter or assignment
+#: (every dotted name its annotation mentions), always followed by ("heads", *names)
+#: (only those the session readings judge it by: ``_heads``); ("call", callee) ``x = f()`` / ``with f() as x``; ("await",
 #: callee) ``x = await f()``; ("other",) anything else but a literal. The callee is the
 #: dotted name, None for a call of a call (``get_maker()()``), "" for any other.
 Source = tuple[str, ...] | tuple[str, str | None]
@@ -96,6 +97,8 @@ class Frame:
     decorators: tuple[str, ...] = ()
     #: Two adjacent ``name = await call(...)`` statements in one block.
     adjacent_awaits: bool = False
+    #: Its ``def`` (None for a lambda): read again only for ``GateFacts.read_again``.
+    node: ast.FunctionDef | ast.AsyncFunctionDef | None = None
 
     def surely_local(self, name: str) -> bool:
         """``name`` is a local of this function by every reading (a parameter, or a
@@ -139,6 +142,8 @@ class CallSite:
     #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
     #: statements of its own function whose body holds it.
     guarded: tuple[Handler, ...] = ()
+    #: ``name = call(...)`` (or ``name: T = call(...)``) in a function: the name.
+    stored: str | None = None
 
 
 @dataclass(eq=False)
@@ -201,6 +206,8 @@ class GateFacts:
         self.has_global = False
         #: Names assigned outside functions (type aliases among them).
         self.module_names: set[str] = set()
+        #: Names a ``with ... as`` or ``:=`` binds outside functions.
+        self.module_targets: set[str] = set()
         #: ``async with`` items directly in a function: (frame, item kind, callee), the
         #: kind "call" (``f()``), "name" (``session``) or "other".
         self.async_withs: list[tuple[Frame, str, str | None]] = []
@@ -220,6 +227,8 @@ class GateFacts:
         #: Two adjacent ``name = await call(...)`` statements of one block in a function
         #: (AM202): the function and the two callees.
         self.adjacent_awaits: list[tuple[Frame, Callee, Callee]] = []
+        #: ``read_again``'s answers, by (function, name).
+        self._read_again: dict[tuple[int, str], bool] = {}
         #: Codes of the rules selected for the file (set by the engine).
         self.selected_codes: tuple[str, ...] = ()
 
@@ -267,12 +276,13 @@ class GateFacts:
         )
 
     def may_miss_await(self, session_methods: frozenset[str]) -> bool:
-        """Some call in a function, not directly under ``await``, may return a
-        coroutine: a session coroutine method on a name that may hold a session,
-        ``asyncio.sleep``, a module-level ``async def`` of this file, or (through an
-        import) an ``async def`` of the repo."""
+        """Some call in a function, not directly under ``await`` nor handed over (nor
+        iterated by ``async for``, nor stored anywhere but in a name not read again),
+        may return a coroutine: a session coroutine method on a name that may hold a
+        session, ``asyncio.sleep``, a module-level ``async def`` of this file, or
+        (through an import) an ``async def`` of the repo."""
         imports = self.imports
-        asked: set[str] = set()  # callees through an import already found no coroutine
+        coroutine: dict[str, bool] = {}  # callees through an import: may be a coroutine
         for call in self.calls:
             frame = call.frame
             name = call.name
@@ -284,27 +294,62 @@ class GateFacts:
                 call.receiver is not None
                 and call.leaf in session_methods
                 and self.may_hold_session(
-                    frame, call.receiver, fallback=frame.kind == "async", sync=False
+                    frame, call.receiver, fallback=frame.kind == "async", sync=False, heads=True
                 )
-            ):
-                return True
-            head = name.partition(".")[0]
-            if head not in imports:
+            ) or ("." not in name and name in self.module_async_defs):
+                may = True
+            elif name.partition(".")[0] not in imports:
                 # Only the name itself: no import can make it anything else.
-                if name == "asyncio.sleep" or ("." not in name and name in self.module_async_defs):
-                    return True
-                continue
-            if "." not in name and name in self.module_async_defs:
+                may = name == "asyncio.sleep"
+            else:
+                may = coroutine.get(name)
+                if may is None:
+                    may = coroutine[name] = any(
+                        qualified == "asyncio.sleep"
+                        or self.index is None
+                        or self.index.is_coroutine_function(qualified)
+                        for qualified in self.qualified(name)
+                    )
+            # `x = f()` then `await x`, `gather(x)`...: `_check_assignment` says nothing.
+            if may and (call.stored is None or not self.read_again(frame, call.stored)):
                 return True
-            if name in asked:
-                continue
-            asked.add(name)
-            for qualified in self.qualified(name):
-                if qualified == "asyncio.sleep":
-                    return True
-                if self.index is None or self.index.is_coroutine_function(qualified):
-                    return True
         return False
+
+    def read_again(self, frame: Frame, name: str) -> bool:
+        """``name`` is read in the body of ``frame``'s ``def`` other than as the object
+        of an attribute (``x.y``): AM204 then says nothing of ``name = coroutine()``."""
+        key = (id(frame), name)
+        found = self._read_again.get(key)
+        if found is None:
+            node = frame.node
+            found = self._read_again[key] = node is not None and _read_again(node.body, name)
+        return found
+
+    def receiver_kinds(self, frame: Frame, receiver: str) -> set[str] | None:
+        """What ``SemanticModel.binding_kind`` may answer for the dotted ``receiver``
+        read in ``frame``: the qualified annotations and callees of its bindings in the
+        functions around it (an empty set: surely no kind), or None when it may be bound
+        where the gate does not follow (``self.<attr>``, outside functions)."""
+        if "." in receiver:
+            return None if receiver.startswith("self.") else set()
+        if (
+            receiver in self.module_names
+            or receiver in self.module_targets
+            or receiver in self.imports
+        ):
+            return None
+        kinds: set[str] = set()
+        for scope in frame.chain():
+            for source in scope.sources.get(receiver, ()):
+                if source[0] == "heads":  # the annotation itself, when a dotted name
+                    names = source[1:]
+                elif source[0] in ("call", "depends") and source[1]:
+                    names = source[1:2]
+                else:
+                    continue  # awaited, a name, a literal...: no kind
+                for name in names:
+                    kinds.update(self.qualified(str(name)))
+        return kinds
 
     def may_hold_session(
         self,
@@ -315,13 +360,15 @@ class GateFacts:
         fallback: bool = True,
         scoped: bool = True,
         sync: bool = True,
+        heads: bool = False,
     ) -> bool:
         """``receiver`` (``session``, ``self.db``) may be a session (async or sync) in
         ``frame``: bound there (or, unless ``own``, in an enclosing function) by a
         parameter annotated or defaulted (``Depends``) as one, an annotation, a call
         that may give one; ``self.<attr>`` in a method; with ``fallback``, a configured
         session name in a module importing sqlalchemy; with ``scoped``, a scoped
-        session of the module."""
+        session of the module. With ``heads``, an annotation counts only by the names
+        the session readings judge it by (``_heads``: not ``dict[str, Session]``)."""
         if not self.may_have_sessions:
             return False
         head, dot, rest = receiver.partition(".")
@@ -329,7 +376,7 @@ class GateFacts:
             if head != frame.receiver or frame.owner is None or "." in rest:
                 return False
             return any(
-                self._source_may_hold(source, where or frame, sync)
+                self._source_may_hold(source, where or frame, sync, heads)
                 for where, source in frame.owner.attributes.get(rest, ())
             )
         if fallback and head in self.settings.get("session-names", ()) and self.imports_sqlalchemy:
@@ -337,21 +384,23 @@ class GateFacts:
         if scoped and head in self.scoped_session_names:
             return True
         return any(
-            source[0] != "name" and self._source_may_hold(source, frame, sync)
+            source[0] != "name" and self._source_may_hold(source, frame, sync, heads)
             for scope in ([frame] if own else frame.chain())
             for source in scope.sources.get(head, ())
         )
 
-    def _source_may_hold(self, source: Source, frame: Frame, sync: bool) -> bool:
+    def _source_may_hold(
+        self, source: Source, frame: Frame, sync: bool, heads: bool = False
+    ) -> bool:
         kind = source[0]
         if kind == "depends":
             return True
-        if kind == "typed":
+        if kind == ("heads" if heads else "typed"):  # the other one says the same or less
             return self.may_name_session(source[1:], sync=sync)
         if kind in ("call", "await"):
             return self.may_give_session(source[1])
         if kind == "name":  # `self.x = session`
-            return self.may_hold_session(frame, str(source[1]), sync=sync)
+            return self.may_hold_session(frame, str(source[1]), sync=sync, heads=heads)
         return False  # `_holds_session`: anything else is no session
 
     @cached_property
@@ -727,6 +776,8 @@ class _Walker:
         #: undecorated ``async def``s that do (async generators: no coroutine).
         self.yielded = False
         self.generators: set[int] = set()
+        #: ids of the calls of ``name = call(...)`` in a function (``CallSite.stored``).
+        self.stored: dict[int, str] = {}
 
     def visit(self, node: ast.AST) -> None:
         handler = self._DISPATCH.get(type(node))
@@ -796,6 +847,8 @@ class _Walker:
             if self.frame is not None:
                 self.frame.bound.add(node.name)
         frame = Frame(kind, self.frame)
+        if not isinstance(node, ast.Lambda):
+            frame.node = node
         self.gate.frames.append(frame)
         if not isinstance(node, ast.Lambda) and node.decorator_list:
             frame.decorators = tuple(
@@ -823,8 +876,7 @@ class _Walker:
                 if arg.annotation is not None or arg.arg in defaulted:
                     frame.typed_params = True
                 if arg.annotation is not None:
-                    source: Source = ("typed", *_names_in(arg.annotation))
-                    frame.sources.setdefault(arg.arg, []).append(source)
+                    frame.sources.setdefault(arg.arg, []).extend(_sources(None, arg.annotation))
                 if isinstance(default := defaults.get(arg.arg), ast.Call):
                     frame.sources.setdefault(arg.arg, []).append(("depends", _callee(default)))
         if isinstance(node, ast.Lambda):
@@ -902,9 +954,8 @@ class _Walker:
             return
         if isinstance(target, ast.Name):
             frame.bound.add(target.id)
-            source = _source(value, typed)
-            if source is not None:
-                frame.sources.setdefault(target.id, []).append(source)
+            if found := _sources(value, typed):
+                frame.sources.setdefault(target.id, []).extend(found)
             return
         for node in walk(target):
             if isinstance(node, ast.Name):
@@ -919,9 +970,9 @@ class _Walker:
             return
         for frame in self.frame.chain():
             if frame.receiver == receiver and frame.owner is not None:
-                source = _source(value, typed)
-                if source is not None:
-                    frame.owner.attributes.setdefault(attr, []).append((self.frame, source))
+                found = [(self.frame, source) for source in _sources(value, typed)]
+                if found:
+                    frame.owner.attributes.setdefault(attr, []).extend(found)
                 return
 
     def _assignment(
@@ -943,9 +994,18 @@ class _Walker:
             self.gate.module_names.update(t.id for t in targets if isinstance(t, ast.Name))
         if self.in_class and self.klass is not None:
             for target in targets:
-                if isinstance(target, ast.Name) and (source := _source(value, typed)):
-                    self.klass.attributes.setdefault(target.id, []).append((None, source))
+                if isinstance(target, ast.Name) and (found := _sources(value, typed)):
+                    self.klass.attributes.setdefault(target.id, []).extend(
+                        (None, source) for source in found
+                    )
         if isinstance(value, ast.Call):
+            if self.frame is not None:
+                # AM204's `_check_assignment`: a value stored anywhere but in one name
+                # is handed over; one in a name is judged by its reads (`read_again`).
+                if len(targets) == 1 and isinstance(targets[0], ast.Name):
+                    self.stored[id(value)] = targets[0].id
+                else:
+                    self.handed.add(id(value))
             if (
                 self.frame is not None
                 and len(targets) == 1
@@ -969,9 +1029,9 @@ class _Walker:
         else:
             self._bind(node.target, None, typed=node.annotation)
             if self.in_class and self.klass is not None and isinstance(node.target, ast.Name):
-                source = _source(None, node.annotation)
-                assert source is not None
-                self.klass.attributes.setdefault(node.target.id, []).append((None, source))
+                self.klass.attributes.setdefault(node.target.id, []).extend(
+                    (None, source) for source in _sources(None, node.annotation)
+                )
         self.generic_visit(node)
 
     def visit_Expr(self, node: ast.Expr) -> None:
@@ -983,10 +1043,14 @@ class _Walker:
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self._bind(node.target, node.value)
+        if self.frame is None:
+            self.gate.module_targets.add(node.target.id)
         self._hand([node.value])
         self.generic_visit(node)
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
+        if type(node) is ast.AsyncFor:
+            self.handed.add(id(node.iter))  # iterated asynchronously, not awaited
         self._bind(node.target, None)
         self._local(node.target)
         self.generic_visit(node)
@@ -1006,6 +1070,8 @@ class _Walker:
     visit_For = visit_AsyncFor = _for
 
     def visit_comprehension(self, node: ast.comprehension) -> None:
+        if node.is_async:
+            self.handed.add(id(node.iter))
         self._bind(node.target, None)
         self.generic_visit(node)
 
@@ -1016,6 +1082,10 @@ class _Walker:
             self._hand([expr])
             if item.optional_vars is not None:
                 self._bind(item.optional_vars, expr)
+                if self.frame is None:
+                    self.gate.module_targets.update(
+                        n.id for n in walk(item.optional_vars) if isinstance(n, ast.Name)
+                    )
                 self._local(item.optional_vars)
                 # `async with maker.begin() as s`: a session of `maker`.
                 if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
@@ -1240,6 +1310,8 @@ class _Walker:
         for keyword in node.keywords:
             handed.add(id(keyword.value))
         self.gate.calls.append(site)
+        if key in self.stored:
+            site.stored = self.stored[key]
         if key in self.unread:
             self.pending.append((self.unread[key], site))
         if leaf == "gather" and (shared := _shared_names(node)):
@@ -1308,6 +1380,21 @@ def _mark_unread(body: list[ast.stmt], pending: list[tuple[str, CallSite]]) -> N
             site.dropped = True
 
 
+def _read_again(body: list[ast.stmt], name: str) -> bool:
+    """Some ``Name`` of ``name`` in ``body`` is read other than as the object of an
+    attribute (each is a read AM204's ``_check_assignment`` returns at)."""
+    receivers: set[int] = set()
+    reads = []
+    for stmt in body:
+        for node in ast.walk(stmt):
+            kind = type(node)
+            if kind is ast.Attribute and type(node.value) is ast.Name:  # type: ignore[attr-defined]
+                receivers.add(id(node.value))  # type: ignore[attr-defined]
+            elif kind is ast.Name and node.id == name and type(node.ctx) is ast.Load:  # type: ignore[attr-defined]
+                reads.append(node)
+    return any(id(node) not in receivers for node in reads)
+
+
 def _row_lock_receiver(call: ast.expr) -> str | None:
     """The dotted receiver of an awaited call that may take a row lock (over-approximates
     ``semantic.locks.row_lock``): ``s.get(..., with_for_update=...)``, or an
@@ -1364,10 +1451,22 @@ def _used_names(expression: ast.expr) -> set[str]:
     return used
 
 
-def _source(value: ast.AST | None, typed: ast.expr | None = None) -> Source | None:
-    """Where a bound value came from (see ``Source``); None for a literal."""
+def _sources(value: ast.AST | None, typed: ast.expr | None = None) -> list[Source]:
+    """Where a bound value came from (see ``Source``): an annotation's typed and heads
+    sources, and the value's own (``x: T = v`` too: the session readings judge it by
+    ``v`` when ``T`` says nothing); ``value`` None without ``typed``: ("other",)."""
+    found: list[Source] = []
     if typed is not None:
-        return ("typed", *_names_in(typed))
+        found += [("typed", *_names_in(typed)), ("heads", *_heads(typed))]
+    if typed is None or value is not None:
+        source = _source(value)
+        if source is not None:
+            found.append(source)
+    return found
+
+
+def _source(value: ast.AST | None) -> Source | None:
+    """Where a bound value came from (see ``Source``); None for a literal."""
     if isinstance(value, _LITERALS):
         return None
     if isinstance(value, ast.Call):
@@ -1404,6 +1503,33 @@ def _names_in(annotation: ast.expr) -> list[str]:
             elif isinstance(value, ast.AST):
                 todo.append(value)
     return found
+
+
+def _heads(annotation: ast.expr) -> list[str]:
+    """The dotted names an annotation names a session by, as the session readings see
+    it (``sessions._annotation_is_session``, ``_is_sync_session_annotation``): itself,
+    the first argument of ``Annotated[...]`` / ``Optional[...]``, each side of ``X | Y``.
+    ``dict[str, AsyncSession]`` and ``"AsyncSession"`` have none."""
+    kind = type(annotation)
+    if kind is ast.Name:
+        return [annotation.id]  # type: ignore[attr-defined]
+    if kind is ast.Attribute:
+        name = _dotted(annotation)
+        return [name] if name else []
+    if kind is ast.Subscript:
+        assert isinstance(annotation, ast.Subscript)
+        base = _dotted(annotation.value) or ""
+        if base.rsplit(".", 1)[-1] not in ("Annotated", "Optional"):
+            return []
+        first = annotation.slice
+        if isinstance(first, ast.Tuple):
+            if not first.elts:
+                return []
+            first = first.elts[0]
+        return _heads(first)
+    if kind is ast.BinOp and type(annotation.op) is ast.BitOr:  # type: ignore[attr-defined]
+        return _heads(annotation.left) + _heads(annotation.right)  # type: ignore[attr-defined]
+    return []
 
 
 def _callee(call: ast.Call) -> str | None:

@@ -83,6 +83,7 @@ class SequentialIndependentAwaits(Rule):
     name = "sequential-independent-awaits"
     fix_applicability = Applicability.UNSAFE
     triggers = (b"await",)
+    requires = (b"async",)  # it reads only blocks of an `async def`
     settings_defaults: ClassVar[dict[str, Any]] = {"include-tests": False}
 
     @classmethod
@@ -101,8 +102,8 @@ class SequentialIndependentAwaits(Rule):
         # concurrency-safe (by its name through the imports, or as `Kind.attribute`).
         return any(
             frame.kind == "async"
-            and _may_be_safe(gate, first, patterns)
-            and _may_be_safe(gate, second, patterns)
+            and _may_be_safe(gate, frame, first, patterns)
+            and _may_be_safe(gate, frame, second, patterns)
             for frame, first, second in gate.adjacent_awaits
         )
 
@@ -352,16 +353,31 @@ def _trailing_comment(line: cst.SimpleStatementLine) -> str | None:
 
 
 def _may_be_safe(
-    gate: Rule.Gate, callee: tuple[str | None, str | None, bool], patterns: list[str]
+    gate: Rule.Gate,
+    frame: Rule.Gate.Frame,
+    callee: tuple[str | None, str | None, bool],
+    patterns: list[str],
 ) -> bool:
-    """``_safe_callee`` may accept a call of ``callee``: its name resolved through any
-    import matches a pattern, or (an attribute ``x.attr``, the receiver of unknown kind)
-    some ``Kind.attr`` can match one."""
+    """``_safe_callee`` may accept a call of ``callee`` in ``frame``: its name resolved
+    through any import matches a pattern, or (an attribute ``x.attr``) some kind the
+    receiver may have (``receiver_kinds``; any kind when the gate cannot tell) makes a
+    ``Kind.attr`` that matches one."""
     name, leaf, attribute = callee
     resolved = list(gate.qualified(name)) if name is not None else []
+    kinds = None
+    if attribute and name is not None and "." in name:
+        kinds = gate.receiver_kinds(frame, name.rpartition(".")[0])
     return any(
         any(fnmatch.fnmatchcase(q, pattern) for q in resolved)
-        or (attribute and leaf is not None and _some_kind_matches(leaf, pattern))
+        or (
+            attribute
+            and leaf is not None
+            and (
+                _some_kind_matches(leaf, pattern)
+                if kinds is None
+                else any(fnmatch.fnmatchcase(f"{kind}.{leaf}", pattern) for kind in kinds)
+            )
+        )
         for pattern in patterns
     )
 

@@ -34,6 +34,8 @@ LOOP_GETTERS = frozenset(
         "asyncio.BaseEventLoop",
     }
 )
+_SPAWN_LEAVES = frozenset(name.rsplit(".", 1)[-1] for name in SPAWN_FUNCTIONS)
+_LOOP_LEAVES = frozenset(name.rsplit(".", 1)[-1] for name in LOOP_GETTERS)
 #: Other linters' codes for a dropped task: a suppression of them is stale once fixed.
 _DANGLING_TASK_CODES = frozenset({"RUF006", "ASYNC300"})
 _SET_BASES = frozenset({"set", "Set", "typing.Set", "MutableSet", "typing.MutableSet"})
@@ -86,9 +88,19 @@ class DanglingTask(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # Only a dropped task is reported: an expression statement, an element of a
-        # dropped display, a conditional's test, or a local never mentioned again.
-        return gate.calls_leaf(("create_task", "ensure_future"), dropped=True)
+        # Only a dropped task is reported (an expression statement, an element of a
+        # dropped display, a conditional's test, a local never mentioned again), and
+        # only one `_spawner` accepts: a call that may resolve to an asyncio spawner, or
+        # `.create_task` of something made or typed by a loop getter, which the file
+        # must then name (`binding_kind` and `resolves_to` resolve through its imports).
+        if gate.renames_leaf(_SPAWN_LEAVES):
+            return True  # `task = spawn(...)`: the gate marks unread locals by these names
+        dropped = [c for c in gate.calls if c.dropped and c.leaf in _SPAWN_LEAVES]
+        if gate.may_call(SPAWN_FUNCTIONS, dropped):
+            return True
+        return any(c.attribute and c.leaf == "create_task" for c in dropped) and bool(
+            gate.identifiers & _LOOP_LEAVES or gate.renames_leaf(_LOOP_LEAVES)
+        )
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
         for small in node.body:

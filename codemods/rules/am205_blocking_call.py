@@ -66,6 +66,16 @@ _GATE_BLOCKING = frozenset(
 _GATE_LEAVES = frozenset(name.rsplit(".", 1)[-1] for name in _GATE_BLOCKING)
 
 
+def _may_be_path(gate: Rule.Gate, call: Rule.Gate.CallSite) -> bool:
+    """The receiver of ``call`` (``x.read_text()``) may be a pathlib path by
+    ``value_kind``: any call or other expression (``Path(p).open()``), or a name some
+    binding of which is annotated or made so (``args.path``: no kind at all)."""
+    if call.receiver is None or call.frame is None:
+        return True
+    kinds = gate.receiver_kinds(call.frame, call.receiver)
+    return kinds is None or not kinds.isdisjoint(PATH_TYPES)
+
+
 class BlockingCall(Rule):
     """
     ## What it does
@@ -135,6 +145,8 @@ class BlockingCall(Rule):
         b"Session",
         b"session",
     )
+    # It reports only inside an `async def` (`visit_Call` returns first elsewhere).
+    requires = (b"async",)
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
@@ -151,7 +163,7 @@ class BlockingCall(Rule):
             if c.frame is None or c.frame.kind != "async":
                 continue
             leaf, name = c.leaf, c.name
-            if paths and c.attribute and leaf in PATH_IO_METHODS:
+            if paths and c.attribute and leaf in PATH_IO_METHODS and _may_be_path(gate, c):
                 return True
             # Only an import of its head makes a callee named otherwise a blocking one.
             if (
@@ -171,7 +183,7 @@ class BlockingCall(Rule):
                 and c.receiver is not None
                 and "." not in c.receiver
                 and gate.may_hold_session(
-                    c.frame, c.receiver, own=True, fallback=False, scoped=False
+                    c.frame, c.receiver, own=True, fallback=False, scoped=False, heads=True
                 )
             ):
                 return True

@@ -577,6 +577,85 @@ SHARPENED = {
         True,
         1,
     ),
+    # AM101, AM102, AM104: only a call that may make an AsyncSession opens one
+    # (`is_session_factory_call`: no other library's `Session`), only a parameter
+    # annotated `async_sessionmaker[...]` is a factory, `async with name:` closes only a
+    # name that may hold a session, and `global x; x = name` stores only a name that
+    # may carry one.
+    "am101-other-library-session": (
+        "AM101",
+        "import aioboto3\n\n\n"
+        "async def f() -> None:\n"
+        "    client = aioboto3.Session()\n"
+        "    print(client)\n",
+        False,
+        0,
+    ),
+    "am101-sessionmaker-call": (
+        "AM101",
+        "async def f() -> None:\n"
+        "    session = async_session()\n"
+        "    await session.execute(text('select 1'))\n",
+        True,
+        1,
+    ),
+    "am104-async-with-a-lock": (
+        "AM104",
+        "async def f(lock: asyncio.Lock) -> None:\n"
+        "    async with lock:\n"
+        "        pass\n"
+        "    print(lock.locked())\n",
+        False,
+        0,
+    ),
+    "am104-unannotated-factory-parameter": (
+        "AM104",
+        "async def f(factory) -> None:\n"
+        "    async with factory() as s:\n"
+        "        pass\n"
+        "    await s.commit()\n",
+        False,
+        0,
+    ),
+    "am104-annotated-sessionmaker-parameter": (
+        "AM104",
+        "async def f(factory: async_sessionmaker[AsyncSession]) -> None:\n"
+        "    async with factory() as s:\n"
+        "        s.add(User())\n"
+        "    await s.commit()\n",
+        True,
+        1,
+    ),
+    "am104-session-name": (
+        "AM104",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    async with session:\n"
+        "        session.add(User())\n"
+        "    await session.commit()\n",
+        True,
+        1,
+    ),
+    "am102-global-set-to-a-plain-local": (
+        "AM102",
+        "_loop = None\n\n\n"
+        "async def f() -> None:\n"
+        "    global _loop\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    _loop = loop\n",
+        False,
+        0,
+    ),
+    "am102-global-set-to-a-session": (
+        "AM102",
+        "_session = None\n\n\n"
+        "async def f() -> None:\n"
+        "    global _session\n"
+        "    session = async_session()\n"
+        "    current = session\n"
+        "    _session = current\n",
+        True,
+        1,
+    ),
     # AM202: both adjacent awaits may call something listed as concurrency-safe.
     "am202-client-methods": (
         "AM202",

@@ -212,7 +212,7 @@ class GateFacts:
         #: Names assigned outside functions (type aliases among them).
         self.module_names: set[str] = set()
         #: ``async with`` items directly in a function: (frame, item kind, callee), the
-        #: kind "call" (``f()``), "name" (``session``) or "other".
+        #: kind "call" (``f()``), "name" (``session``: the callee is the name) or "other".
         self.async_withs: list[tuple[Frame, str, str | None]] = []
         #: The ``async_withs`` entries whose closed name (``as name``, or the item
         #: ``name`` itself) is written after the block in its function (AM104).
@@ -576,16 +576,18 @@ class GateFacts:
             self.index.nonempty(place, ("scoped_sessions",)) for place in self.imported_places
         )
 
-    def may_be_factory(self, callee: str | None) -> bool:
+    def may_be_factory(self, callee: str | None, *, sync: bool = True) -> bool:
         """``callee(...)`` may make a new session (``is_session_factory_call``): the
-        ``AsyncSession`` class, a configured factory, a sessionmaker bound in this file
-        or (repo index) imported, or a call of a call (``get_maker()()``)."""
+        ``AsyncSession`` class (with ``sync``, or any ``Session`` class), a configured
+        factory, a sessionmaker bound in this file or (repo index) imported, or a call
+        of a call (``get_maker()()``)."""
         if callee is None:
             return True
         if not callee:
             return False
         names = list(self.qualified(callee))
-        if any(name.rsplit(".", 1)[-1] in ("AsyncSession", "Session") for name in names):
+        classes = ("AsyncSession", "Session") if sync else ("AsyncSession",)
+        if any(name.rsplit(".", 1)[-1] in classes for name in names):
             return True
         configured = self.settings.get("session-factories", ())
         if any(name in configured for name in names):
@@ -1113,7 +1115,13 @@ class _Walker:
                     if isinstance(expr, ast.Name)
                     else "other"
                 )
-                callee = _callee(expr) if isinstance(expr, ast.Call) else ""
+                callee = (
+                    _callee(expr)
+                    if isinstance(expr, ast.Call)
+                    else expr.id
+                    if isinstance(expr, ast.Name)
+                    else ""
+                )
                 entry = (self.frame, kind, callee)
                 self.gate.async_withs.append(entry)
                 target = item.optional_vars if item.optional_vars is not None else expr

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Rule
+from asyncmend.codemods.facts import gate_flow
 from asyncmend.codemods.facts.base import dotted
 from asyncmend.codemods.facts.sessions import session_alias_depends
 from asyncmend.codemods.semantic.fastapi import (
@@ -350,7 +350,6 @@ def _awaited_later(call: cst.Call, parent: cst.CSTNode | None, func: cst.Functio
 
 # -- the candidate test: the rule's reading of a function, on its ``ast`` body ------------
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _SPAWNS = frozenset({"add_task", "BackgroundTask", *TASK_CALLS})
 
 
@@ -360,30 +359,13 @@ def _may_escape(frame: Rule.Gate.Frame, body: list[ast.stmt], sessions: set[str]
     assignment of the own scope that ``_check_call`` / ``_check_store`` may report
     (``add_task`` whatever its receiver, a task call even if awaited later, a store
     whose base ``Frame.surely_local`` does not rule out)."""
-    nodes = list(_own_scope(body))
-    assignments: list[tuple[ast.expr, list[ast.expr]]] = []
-    for node in nodes:
-        if type(node) is ast.Assign:
-            assignments.append((node.value, node.targets))
-        elif type(node) is ast.AnnAssign and node.value is not None:
-            assignments.append((node.value, [node.target]))
-        elif type(node) is ast.withitem and node.optional_vars is not None:
-            assignments.append((node.context_expr, [node.optional_vars]))
-    holders = set(sessions)
-    changed = True
-    while changed:
-        changed = False
-        for value, targets in assignments:
-            if _carries(value, holders) or _streams_from(value, holders):
-                new = {n for target in targets for n in _assigned_names(target)} - holders
-                if new:
-                    holders |= new
-                    changed = True
+    nodes = list(gate_flow.own_scope(body))
+    carriers = gate_flow.holders(nodes, sessions)
     for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
-            type(n) is ast.Name and n.id in holders for stmt in node.body for n in ast.walk(stmt)
+            type(n) is ast.Name and n.id in carriers for stmt in node.body for n in ast.walk(stmt)
         ):
-            holders.add(node.name)
+            carriers.add(node.name)
 
     def outside(name: str) -> bool:
         return not frame.surely_local(name.split(".")[0])
@@ -397,103 +379,15 @@ def _may_escape(frame: Rule.Gate.Frame, body: list[ast.stmt], sessions: set[str]
             if not (leaf in _SPAWNS or (leaf in STORE_CALLS and receiver and outside(receiver))):
                 continue
             values = [*node.args, *(k.value for k in node.keywords)]  # type: ignore[attr-defined]
-            if any(_carries(value, holders) for value in values):
+            if any(gate_flow.carries(value, carriers) for value in values):
                 return True
         elif kind is ast.Assign or (kind is ast.AnnAssign and node.value is not None):  # type: ignore[attr-defined]
             targets = node.targets if kind is ast.Assign else [node.target]  # type: ignore[attr-defined]
             if any(
                 isinstance(target, (ast.Attribute, ast.Subscript))
-                and (base := _ast_base_name(target)) is not None
+                and (base := gate_flow.base_name(target)) is not None
                 and outside(base)
                 for target in targets
-            ) and _carries(node.value, holders):  # type: ignore[attr-defined]
+            ) and gate_flow.carries(node.value, carriers):  # type: ignore[attr-defined]
                 return True
     return False
-
-
-def _own_scope(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """``own_scope`` on ``ast``: nested functions, lambdas and classes are yielded, not
-    entered."""
-    stack: list[ast.AST] = list(reversed(body))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, _SCOPES):
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
-
-
-def _carries(expr: ast.AST, holders: set[str]) -> bool:
-    """``session_flow.carries`` on ``ast``: a holder occurs in ``expr`` outside an
-    ``await``, not as the root of a called attribute (``session.get_bind()``) or of a
-    longer attribute chain (``session.info.x``)."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        kind = type(node)
-        if kind is ast.Name:
-            if node.id in holders:  # type: ignore[attr-defined]
-                return True
-            continue
-        if kind is ast.Await:
-            continue
-        if kind is ast.Call:
-            func = node.func  # type: ignore[attr-defined]
-            stack.extend(node.args)  # type: ignore[attr-defined]
-            stack.extend(k.value for k in node.keywords)  # type: ignore[attr-defined]
-            if type(func) is ast.Attribute:
-                root, _ = _chain_root(func)
-                if type(root) is not ast.Name:  # `f(session).g()`: the root's own reads
-                    stack.append(root)
-                continue  # `session.get_bind()`: a value of its own
-            stack.append(func)
-            continue
-        if kind is ast.Attribute:
-            root, depth = _chain_root(node)
-            if type(root) is ast.Name:
-                if depth == 1 and root.id in holders:  # `repo.save`: a bound method
-                    return True
-            else:
-                stack.append(root)
-            continue
-        stack.extend(ast.iter_child_nodes(node))
-    return False
-
-
-def _chain_root(node: ast.Attribute) -> tuple[ast.expr, int]:
-    """The value at the bottom of an attribute chain and the chain's length."""
-    depth = 0
-    current: ast.expr = node
-    while type(current) is ast.Attribute:
-        current = current.value  # type: ignore[attr-defined]
-        depth += 1
-    return current, depth
-
-
-def _streams_from(value: ast.expr, holders: set[str]) -> bool:
-    """``session_flow._streams_from`` on ``ast``: ``await s.stream(q)`` and the like."""
-    if type(value) is ast.Await and type(call := value.value) is ast.Call:  # type: ignore[attr-defined]
-        func = call.func  # type: ignore[attr-defined]
-        return (
-            type(func) is ast.Attribute
-            and func.attr in ("stream", "stream_scalars", "connection")
-            and dotted(func.value) in holders
-        )
-    return False
-
-
-def _assigned_names(target: ast.expr) -> set[str]:
-    """``tree.assigned_names`` on ``ast``."""
-    if type(target) is ast.Name:
-        return {target.id}  # type: ignore[attr-defined]
-    if type(target) in (ast.Tuple, ast.List):
-        return {n for element in target.elts for n in _assigned_names(element)}  # type: ignore[attr-defined]
-    if type(target) is ast.Starred:
-        return _assigned_names(target.value)  # type: ignore[attr-defined]
-    return set()
-
-
-def _ast_base_name(target: ast.expr) -> str | None:
-    """``_base_name`` on ``ast``."""
-    while isinstance(target, (ast.Attribute, ast.Subscript)):
-        target = target.value
-    return target.id if type(target) is ast.Name else None  # type: ignore[attr-defined]

@@ -221,6 +221,63 @@ SHARPENED = {
         False,
         0,
     ),
+    # AM301: a `with` in the `try` body that closes the committed session or ends its
+    # transaction is skipped (`_failing_calls`), and a `finally` that rolls it back
+    # recovers; a `try` inside that block still counts.
+    "am301-session-opened-in-the-try": (
+        "AM301",
+        "async def save() -> bool:\n"
+        "    try:\n"
+        "        async with async_session() as session:\n"
+        "            await session.commit()\n"
+        "        async with async_session.begin() as other:\n"
+        "            await other.flush()\n"
+        "    except SQLAlchemyError:\n"
+        "        return False\n"
+        "    return True\n",
+        False,
+        0,
+    ),
+    "am301-savepoint-in-the-try": (
+        "AM301",
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        async with session.begin_nested():\n"
+        "            await session.flush()\n"
+        "    except SQLAlchemyError:\n"
+        "        return False\n"
+        "    return True\n",
+        False,
+        0,
+    ),
+    "am301-finally-rolls-back": (
+        "AM301",
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        await session.commit()\n"
+        "    except SQLAlchemyError:\n"
+        "        return False\n"
+        "    finally:\n"
+        "        await session.close()\n"
+        "    return True\n",
+        False,
+        0,
+    ),
+    "am301-try-inside-the-session-block": (
+        "AM301",
+        "async def save(session: AsyncSession) -> bool:\n"
+        "    try:\n"
+        "        async with async_session() as other:\n"
+        "            try:\n"
+        "                await other.commit()\n"
+        "            except SQLAlchemyError:\n"
+        "                print('failed')\n"
+        "    except SQLAlchemyError:\n"
+        "        return False\n"
+        "    return True\n",
+        True,
+        1,
+    ),
     "am301-imported-database-error-in-a-tuple": (
         "AM301",
         "from sqlalchemy import exc as db_errors\n\n\n"
@@ -582,6 +639,153 @@ SHARPENED = {
         "    asyncio.create_task(job(session))\n",
         False,
         0,
+    ),
+    # AM103: only a parameter that may hold an AsyncSession is a request session, and
+    # only a value that may carry it (`session_holders`, `carries`) escapes.
+    "am103-depends-on-no-session": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def notify(user: User) -> None: ...\n\n\n"
+        "async def f(tasks: BackgroundTasks, user: User = Depends(get_session)) -> None:\n"
+        "    tasks.add_task(notify, user)\n",
+        False,
+        0,
+    ),
+    "am103-type-variable-annotation": (
+        "AM103",
+        "from typing import TypeVar\n\nT = TypeVar('T')\n\n\n"
+        "async def f(value: T) -> None:\n"
+        "    asyncio.create_task(asyncio.sleep(1, value))\n",
+        False,
+        0,
+    ),
+    "am103-awaited-load-carries-no-session": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def notify(key: int) -> None: ...\n\n\n"
+        "async def f(key: int, tasks: BackgroundTasks, session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    user = await session.get(User, key)\n"
+        "    info = session.info.get('request')\n"
+        "    tasks.add_task(notify, user.id, session.get_bind(), info)\n",
+        False,
+        0,
+    ),
+    "am103-bound-method-of-a-holder": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def f(tasks: BackgroundTasks, session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    repo = Repo(session)\n"
+        "    tasks.add_task(repo.sync)\n",
+        True,
+        1,
+    ),
+    "am103-stream-holder": (
+        "AM103",
+        "async def f(session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    stream = await session.stream(select(User))\n"
+        "    asyncio.create_task(consume(stream))\n",
+        True,
+        1,
+    ),
+    "am103-local-session-dependency": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def get_db():\n"
+        "    async with async_session() as s:\n"
+        "        yield s\n\n\n"
+        "async def f(tasks: BackgroundTasks, conn=Depends(get_db)) -> None:\n"
+        "    tasks.add_task(job, conn)\n",
+        True,
+        1,
+    ),
+    "am103-nested-function-reads-the-session": (
+        "AM103",
+        "from fastapi import BackgroundTasks\n\n\n"
+        "async def f(tasks: BackgroundTasks, session: AsyncSession = Depends(get_session)) -> None:\n"
+        "    async def later() -> None:\n"
+        "        await session.commit()\n\n"
+        "    tasks.add_task(later)\n",
+        True,
+        1,
+    ),
+    # AM101, AM102, AM104: only a call that may make an AsyncSession opens one
+    # (`is_session_factory_call`: no other library's `Session`), only a parameter
+    # annotated `async_sessionmaker[...]` is a factory, `async with name:` closes only a
+    # name that may hold a session, and `global x; x = name` stores only a name that
+    # may carry one.
+    "am101-other-library-session": (
+        "AM101",
+        "import aioboto3\n\n\n"
+        "async def f() -> None:\n"
+        "    client = aioboto3.Session()\n"
+        "    print(client)\n",
+        False,
+        0,
+    ),
+    "am101-sessionmaker-call": (
+        "AM101",
+        "async def f() -> None:\n"
+        "    session = async_session()\n"
+        "    await session.execute(text('select 1'))\n",
+        True,
+        1,
+    ),
+    "am104-async-with-a-lock": (
+        "AM104",
+        "async def f(lock: asyncio.Lock) -> None:\n"
+        "    async with lock:\n"
+        "        pass\n"
+        "    print(lock.locked())\n",
+        False,
+        0,
+    ),
+    "am104-unannotated-factory-parameter": (
+        "AM104",
+        "async def f(factory) -> None:\n"
+        "    async with factory() as s:\n"
+        "        pass\n"
+        "    await s.commit()\n",
+        False,
+        0,
+    ),
+    "am104-annotated-sessionmaker-parameter": (
+        "AM104",
+        "async def f(factory: async_sessionmaker[AsyncSession]) -> None:\n"
+        "    async with factory() as s:\n"
+        "        s.add(User())\n"
+        "    await s.commit()\n",
+        True,
+        1,
+    ),
+    "am104-session-name": (
+        "AM104",
+        "async def f(session: AsyncSession) -> None:\n"
+        "    async with session:\n"
+        "        session.add(User())\n"
+        "    await session.commit()\n",
+        True,
+        1,
+    ),
+    "am102-global-set-to-a-plain-local": (
+        "AM102",
+        "_loop = None\n\n\n"
+        "async def f() -> None:\n"
+        "    global _loop\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    _loop = loop\n",
+        False,
+        0,
+    ),
+    "am102-global-set-to-a-session": (
+        "AM102",
+        "_session = None\n\n\n"
+        "async def f() -> None:\n"
+        "    global _session\n"
+        "    session = async_session()\n"
+        "    current = session\n"
+        "    _session = current\n",
+        True,
+        1,
     ),
     # AM202: both adjacent awaits may call something listed as concurrency-safe.
     "am202-client-methods": (

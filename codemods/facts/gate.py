@@ -48,10 +48,12 @@ _SESSION_FACTS = (
 
 #: How a name got its value: ("typed", *names) an annotated parameter or assignment
 #: (every dotted name its annotation mentions), always followed by ("heads", *names)
-#: (only those the session readings judge it by: ``_heads``); ("call", callee) ``x = f()`` / ``with f() as x``; ("await",
-#: callee) ``x = await f()``; ("other",) anything else but a literal. The callee is the
+#: (only those the session readings judge it by: ``_heads``); ("call", callee) ``x = f()`` /
+#: ``with f() as x``; ("await", callee) ``x = await f()``; ("depends", callee, *names) a
+#: parameter defaulted to a call, with the dotted names passed to it
+#: (``Depends(get_session)``); ("other",) anything else but a literal. The callee is the
 #: dotted name, None for a call of a call (``get_maker()()``), "" for any other.
-Source = tuple[str, ...] | tuple[str, str | None]
+Source = tuple[str | None, ...]
 
 #: A callee as the gate keeps it: its dotted name (None unless a Name/Attribute chain),
 #: the name or attribute called, whether it is an attribute (``x.f``).
@@ -97,7 +99,8 @@ class Frame:
     decorators: tuple[str, ...] = ()
     #: Two adjacent ``name = await call(...)`` statements in one block.
     adjacent_awaits: bool = False
-    #: Its ``def`` (None for a lambda): read again only for ``GateFacts.read_again``.
+    #: Its ``def`` (None for a lambda), for a candidate test that reads its body again
+    #: (``GateFacts.read_again``, AM103).
     node: ast.FunctionDef | ast.AsyncFunctionDef | None = None
 
     def surely_local(self, name: str) -> bool:
@@ -140,7 +143,10 @@ class CallSite:
     #: mentions ``name`` nowhere else.
     dropped: bool = False
     #: The handlers not ending with ``raise`` (AM301's swallowing ones) of the ``try``
-    #: statements of its own function whose body holds it.
+    #: statements of its own function whose body holds it, less those of the ``try``
+    #: statements around a ``with`` that closes or ends a transaction of its receiver
+    #: (``with ... as receiver``, ``with receiver.begin()``: AM301's ``_failing_calls``
+    #: skips such a block, and only a call on a session counts).
     guarded: tuple[Handler, ...] = ()
     #: ``name = call(...)`` (or ``name: T = call(...)``) in a function: the name.
     stored: str | None = None
@@ -153,13 +159,16 @@ class Handler:
     #: The dotted names of the classes it catches, None for a bare ``except:``.
     caught: tuple[str, ...] | None
     node: ast.ExceptHandler
+    #: The ``finally`` block of its ``try`` (empty when none).
+    finalbody: list[ast.stmt] = field(default_factory=list)
 
     @cached_property
     def method_calls(self) -> frozenset[tuple[str, str]]:
-        """``(receiver, method)`` of the ``receiver.method(...)`` calls of its body, not
-        in nested functions, lambdas or classes (``own_scope``)."""
+        """``(receiver, method)`` of the ``receiver.method(...)`` calls of its body and
+        of its ``try``'s ``finally`` block (AM301: either rolling the session back
+        recovers), not in nested functions, lambdas or classes (``own_scope``)."""
         found: set[tuple[str, str]] = set()
-        stack: list[ast.AST] = list(self.node.body)
+        stack: list[ast.AST] = [*self.node.body, *self.finalbody]
         while stack:
             node = stack.pop()
             if isinstance(node, _NESTED_SCOPES):
@@ -209,7 +218,7 @@ class GateFacts:
         #: Names a ``with ... as`` or ``:=`` binds outside functions.
         self.module_targets: set[str] = set()
         #: ``async with`` items directly in a function: (frame, item kind, callee), the
-        #: kind "call" (``f()``), "name" (``session``) or "other".
+        #: kind "call" (``f()``), "name" (``session``: the callee is the name) or "other".
         self.async_withs: list[tuple[Frame, str, str | None]] = []
         #: The ``async_withs`` entries whose closed name (``as name``, or the item
         #: ``name`` itself) is written after the block in its function (AM104).
@@ -218,6 +227,11 @@ class GateFacts:
         #: a plain ``def`` there rebinds and the undecorated ones that yield (async
         #: generators).
         self.module_async_defs: set[str] = set()
+        #: The module body's own ``def`` and ``async def`` statements by name.
+        self.module_defs: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+        #: ``Name = X[...]`` outside functions (type aliases: ``SessionDep =
+        #: Annotated[AsyncSession, Depends(get_session)]``) -> the names its value mentions.
+        self.subscript_aliases: dict[str, list[str]] = {}
         #: Calls named ``gather`` two of whose positional arguments use one name
         #: (AM201: a session shared by two awaitables), with the names shared.
         self.shared_gathers: list[tuple[CallSite, frozenset[str]]] = []
@@ -488,31 +502,49 @@ class GateFacts:
             return True
         return self.calls_leaf(("AsyncSession",))
 
-    def request_sessions(self, frame: Frame) -> bool:
-        """``frame`` has a parameter that may be a request's session (AM103's
-        ``_request_sessions``): a default called ``Depends(...)`` (``depends_call`` goes
-        by that name), or an annotation that may carry one (``may_name_depends``)."""
-        return any(
-            (source[0] == "depends" and (source[1] or "").rsplit(".", 1)[-1] == "Depends")
-            or (source[0] == "typed" and self.may_name_depends(source[1:]))
-            for name in frame.params
-            for source in frame.sources.get(name, ())
-        )
+    def request_session_params(self, frame: Frame) -> set[str]:
+        """The parameters of ``frame`` that may be a request's session (AM103's
+        ``_request_sessions``): they carry a ``Depends`` (a default called
+        ``Depends(...)``, which ``depends_call`` goes by, or an annotation that
+        ``may_name_depends``) and may hold an AsyncSession (``session_names``: an
+        annotation or a ``Depends`` target that ``may_name_async_session``, a configured
+        session name left unannotated in a module importing sqlalchemy, or a name the
+        function binds again)."""
+        found = set()
+        configured = self.settings.get("session-names", ())
+        for name in frame.params:
+            sources = frame.sources.get(name, ())
+            typed = [source[1:] for source in sources if source[0] == "typed"]
+            depends = [
+                source[2:]
+                for source in sources
+                if source[0] == "depends" and (source[1] or "").rsplit(".", 1)[-1] == "Depends"
+            ]
+            if not depends and not any(self.may_name_depends(names) for names in typed):
+                continue
+            if (
+                name in frame.assigned
+                or any(source[0] == "other" for source in sources)
+                or any(self.may_name_async_session(names) for names in [*typed, *depends])
+                or (not typed and name in configured and self.imports_sqlalchemy)
+            ):
+                found.add(name)
+        return found
 
     def may_name_depends(self, names: Iterable[str | None]) -> bool:
         """An annotation mentioning ``names`` may carry a ``Depends(...)``: it mentions
-        one (``Annotated[T, Depends(dep)]``), a name of a module-level assignment (a
-        local alias), a name some star import may bind, or an imported name that the
-        repo index knows as a ``session_alias_depends`` alias."""
+        one (``Annotated[T, Depends(dep)]``), a module-level subscript alias whose value
+        does (``_local_aliases``), a name some star import may bind, or an imported name
+        that the repo index knows as a ``session_alias_depends`` alias."""
         for name in names:
             if not name:
                 continue
-            head = name.partition(".")[0]
-            if name.rsplit(".", 1)[-1] == "Depends" or head in self.module_names:
+            if name.rsplit(".", 1)[-1] == "Depends" or self.star_modules:
                 return True
-            if self.star_modules:
+            alias = self.subscript_aliases.get(name)
+            if alias is not None and any(n.rsplit(".", 1)[-1] == "Depends" for n in alias):
                 return True
-            if head not in self.imports:
+            if name.partition(".")[0] not in self.imports:
                 continue
             if self.index is None:
                 return True
@@ -521,6 +553,38 @@ class GateFacts:
                 for qualified in self.qualified(name)
             ):
                 return True
+        return False
+
+    def may_name_async_session(
+        self, names: Iterable[str | None], seen: frozenset[str] = frozenset()
+    ) -> bool:
+        """An annotation mentioning ``names`` may be an AsyncSession, or a ``Depends``
+        naming them may depend on a dependency that yields one (``_annotation_is_session``
+        and ``is_session_dependency``): ``AsyncSession``, a ``def`` of this module that
+        may yield one (``_yields_session``), a module-level subscript alias whose value may be one, a name some star import may
+        bind, or a dotted or imported name that the repo index knows as a session alias
+        or a session dependency."""
+        for name in names:
+            if not name:
+                continue
+            if name.rsplit(".", 1)[-1] == "AsyncSession" or self.star_modules:
+                return True
+            if any(_may_yield_session(node) for node in self.module_defs.get(name, ())):
+                return True
+            alias = self.subscript_aliases.get(name)
+            if alias is not None and name not in seen:
+                if self.may_name_async_session(alias, seen | {name}):
+                    return True
+            if "." not in name and name not in self.imports:
+                continue
+            if self.index is None:
+                return True
+            for qualified in self.qualified(name):
+                if "." in qualified and any(
+                    self.index.resolved_in(qualified, fact)
+                    for fact in ("session_aliases", "session_dependencies")
+                ):
+                    return True
         return False
 
     @cached_property
@@ -560,16 +624,18 @@ class GateFacts:
             self.index.nonempty(place, ("scoped_sessions",)) for place in self.imported_places
         )
 
-    def may_be_factory(self, callee: str | None) -> bool:
+    def may_be_factory(self, callee: str | None, *, sync: bool = True) -> bool:
         """``callee(...)`` may make a new session (``is_session_factory_call``): the
-        ``AsyncSession`` class, a configured factory, a sessionmaker bound in this file
-        or (repo index) imported, or a call of a call (``get_maker()()``)."""
+        ``AsyncSession`` class (with ``sync``, or any ``Session`` class), a configured
+        factory, a sessionmaker bound in this file or (repo index) imported, or a call
+        of a call (``get_maker()()``)."""
         if callee is None:
             return True
         if not callee:
             return False
         names = list(self.qualified(callee))
-        if any(name.rsplit(".", 1)[-1] in ("AsyncSession", "Session") for name in names):
+        classes = ("AsyncSession", "Session") if sync else ("AsyncSession",)
+        if any(name.rsplit(".", 1)[-1] in classes for name in names):
             return True
         configured = self.settings.get("session-factories", ())
         if any(name in configured for name in names):
@@ -771,6 +837,10 @@ class _Walker:
         #: Inside the body of a ``try`` of the current function with a handler that
         #: does not end with ``raise``: those handlers (``CallSite.guarded``).
         self.guarded: tuple[Handler, ...] = ()
+        #: Receivers whose calls the first ``n`` handlers of ``guarded`` do not guard: a
+        #: ``with`` in those ``try`` bodies closes them or ends their transaction
+        #: (``CallSite.guarded``).
+        self.shielded: dict[str, int] = {}
         self.is_package = gate.path.endswith("__init__.py")
         #: The current function (or lambda) has a ``yield`` of its own; the ids of the
         #: undecorated ``async def``s that do (async generators: no coroutine).
@@ -878,13 +948,16 @@ class _Walker:
                 if arg.annotation is not None:
                     frame.sources.setdefault(arg.arg, []).extend(_sources(None, arg.annotation))
                 if isinstance(default := defaults.get(arg.arg), ast.Call):
-                    frame.sources.setdefault(arg.arg, []).append(("depends", _callee(default)))
+                    frame.sources.setdefault(arg.arg, []).append(
+                        ("depends", _callee(default), *_argument_names(default))
+                    )
         if isinstance(node, ast.Lambda):
             self._hand([node.body])
         saved = self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs
         self.frame, self.in_class, self.guarded, self.pending, self.withs = (
             frame, False, (), [], []
         )  # fmt: skip
+        shielded, self.shielded = self.shielded, {}
         yielded, self.yielded = self.yielded, False
         for name in _child_fields(type(node)):  # in ast's order: args before the body
             self.in_header = saved[2] or name != "body"
@@ -897,6 +970,7 @@ class _Walker:
         if self.withs:
             self._reused_withs(node)
         self.frame, self.in_class, self.in_header, self.guarded, self.pending, self.withs = saved
+        self.shielded = shielded
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
@@ -906,6 +980,9 @@ class _Walker:
         # there rebinds and those that surely return an async generator.
         body = node.body
         plain = {stmt.name for stmt in body if type(stmt) is ast.FunctionDef}
+        for stmt in body:
+            if type(stmt) is ast.FunctionDef or type(stmt) is ast.AsyncFunctionDef:
+                self.gate.module_defs.setdefault(stmt.name, []).append(stmt)
         self.gate.module_async_defs.update(
             stmt.name
             for stmt in body
@@ -992,6 +1069,14 @@ class _Walker:
                     self.frame.store_bases.append(base.id)
         if self.frame is None or self.in_class:
             self.gate.module_names.update(t.id for t in targets if isinstance(t, ast.Name))
+            if (
+                self.frame is None
+                and not self.in_class
+                and type(value) is ast.Subscript
+                and len(targets) == 1
+                and type(targets[0]) is ast.Name
+            ):
+                self.gate.subscript_aliases[targets[0].id] = _names_in(value)
         if self.in_class and self.klass is not None:
             for target in targets:
                 if isinstance(target, ast.Name) and (found := _sources(value, typed)):
@@ -1099,14 +1184,26 @@ class _Walker:
                     if isinstance(expr, ast.Name)
                     else "other"
                 )
-                callee = _callee(expr) if isinstance(expr, ast.Call) else ""
+                callee = (
+                    _callee(expr)
+                    if isinstance(expr, ast.Call)
+                    else expr.id
+                    if isinstance(expr, ast.Name)
+                    else ""
+                )
                 entry = (self.frame, kind, callee)
                 self.gate.async_withs.append(entry)
                 target = item.optional_vars if item.optional_vars is not None else expr
                 if isinstance(target, ast.Name) and node.end_lineno is not None:
                     end = (node.end_lineno, node.end_col_offset or 0)
                     self.withs.append((target.id, end, entry))
+        if not self.guarded:
+            self.generic_visit(node)
+            return
+        shielded = self.shielded
+        self.shielded = {**shielded, **dict.fromkeys(_closed_by(node), len(self.guarded))}
         self.generic_visit(node)
+        self.shielded = shielded
 
     visit_With = visit_AsyncWith = _with
 
@@ -1140,7 +1237,7 @@ class _Walker:
     def _try(self, node: ast.Try | ast.TryStar) -> None:
         saved = self.guarded
         self.guarded = saved + tuple(
-            Handler(_caught(handler), handler)
+            Handler(_caught(handler), handler, node.finalbody)
             for handler in node.handlers
             if not (handler.body and isinstance(handler.body[-1], ast.Raise))
         )
@@ -1292,6 +1389,9 @@ class _Walker:
             leaf = name = receiver = None
         key = id(node)
         handed = self.handed
+        guarded = self.guarded
+        if self.shielded and receiver in self.shielded:
+            guarded = guarded[self.shielded[receiver] :]
         site = CallSite(
             name,
             leaf,
@@ -1304,7 +1404,7 @@ class _Walker:
             key in handed,
             self.in_header,
             key in self.dropped,
-            self.guarded,
+            guarded,
         )
         handed.update(map(id, node.args))
         for keyword in node.keywords:
@@ -1335,6 +1435,38 @@ def _dotted(node: ast.AST) -> str | None:
         return node.id  # type: ignore[attr-defined]
     parts.append(node.id)  # type: ignore[attr-defined]
     return ".".join(reversed(parts))
+
+
+def _may_yield_session(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Over-approximates ``sessions._yields_session``: its return annotation is a
+    subscript (``AsyncIterator[AsyncSession]``), or a ``yield`` lies anywhere in it."""
+    return type(function.returns) is ast.Subscript or any(
+        type(node) is ast.Yield or type(node) is ast.YieldFrom for node in ast.walk(function)
+    )
+
+
+def _closed_by(node: ast.With | ast.AsyncWith) -> Iterator[str]:
+    """The names a ``with`` statement closes or ends a transaction of: its plain ``as``
+    targets, and ``x`` of its ``x.begin()`` / ``x.begin_nested()`` items."""
+    for item in node.items:
+        if type(item.optional_vars) is ast.Name:
+            yield item.optional_vars.id
+        expr = item.context_expr
+        if (
+            type(expr) is ast.Call
+            and type(expr.func) is ast.Attribute
+            and expr.func.attr in ("begin", "begin_nested")
+            and (name := dotted(expr.func.value)) is not None
+        ):
+            yield name
+
+
+def _argument_names(call: ast.Call) -> list[str]:
+    """The dotted names passed to ``call`` (positionally, starred or by keyword): what a
+    ``Depends(dep)`` default may depend on."""
+    values = [a.value if type(a) is ast.Starred else a for a in call.args]
+    values += [k.value for k in call.keywords]
+    return [name for value in values if (name := dotted(value)) is not None]
 
 
 def _leaf(func: ast.expr) -> str | None:

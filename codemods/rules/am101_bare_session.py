@@ -101,7 +101,7 @@ class BareSession(Rule):
     def candidate(cls, gate: Rule.Gate) -> bool:
         # `name = factory()` in an `async def`.
         return gate.may_have_sessions and any(
-            f.kind == "async" and any(gate.may_be_factory(c) for c in f.assigned_calls)
+            f.kind == "async" and any(gate.may_be_factory(c, sync=False) for c in f.assigned_calls)
             for f in gate.frames
         )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Rule
+from asyncmend.codemods.facts.gate_flow import callee, holders, own_scope
 from asyncmend.codemods.semantic.session_flow import session_holders
 from asyncmend.codemods.semantic.sessions import is_session_factory_call, session_names
 from asyncmend.codemods.semantic.tree import dotted_name
@@ -90,17 +92,14 @@ class GlobalSession(Rule):
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
         # `x = factory()` outside functions, or, in a function declaring `global`, a
-        # name set to a factory call or to another name (`_check_function`).
-        def sets_global(frame: Rule.Gate.Frame) -> bool:
-            return frame.declares and any(
-                source[0] == "name" or (source[0] == "call" and gate.may_be_factory(source[1]))
-                for sources in frame.sources.values()
-                for source in sources
-            )
-
-        return gate.may_have_sessions and (
-            any(out and gate.may_be_factory(c) for _, c, out in gate.assigned_calls)
-            or (gate.has_global and any(sets_global(frame) for frame in gate.frames))
+        # declared name set to a factory call or to a name that may hold a session
+        # (`_check_function`).
+        if not gate.may_have_sessions:
+            return False
+        if any(out and gate.may_be_factory(c, sync=False) for _, c, out in gate.assigned_calls):
+            return True
+        return gate.has_global and any(
+            _may_set_global(gate, frame) for frame in gate.frames if frame.declares
         )
 
     @classmethod
@@ -179,3 +178,38 @@ class GlobalSession(Rule):
                     f"sessionmaker global and open a session per unit of work "
                     f"(`async with async_session() as session:`)",
                 )
+
+
+def _may_set_global(gate: Rule.Gate, frame: Rule.Gate.Frame) -> bool:
+    """Over-approximates ``_check_function`` on the function's ``ast`` body: a name it
+    declares ``global`` set to a call that may make an AsyncSession, or to a name that
+    may carry one (``session_holders`` of the names that ``may_hold_session``)."""
+    node = frame.node
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    nodes = list(own_scope(node.body))
+    declared = {name for stmt in nodes if type(stmt) is ast.Global for name in stmt.names}  # type: ignore[attr-defined]
+    values = [value for stmt in nodes if (value := _global_value(stmt, declared)) is not None]
+    if any(type(v) is ast.Call and gate.may_be_factory(callee(v), sync=False) for v in values):  # type: ignore[arg-type]
+        return True
+    names = {v.id for v in values if type(v) is ast.Name}  # type: ignore[attr-defined]
+    if not names:
+        return False
+    candidates = {
+        *frame.sources,
+        *gate.settings.get("session-names", ()),
+        *gate.scoped_session_names,
+    }
+    seeds = {n for n in candidates if gate.may_hold_session(frame, n, own=True, sync=False)}
+    return bool(names & holders(nodes, seeds))
+
+
+def _global_value(stmt: ast.AST, declared: set[str]) -> ast.expr | None:
+    """The value of ``x = v`` / ``x: T = v`` when a target is a declared name."""
+    if type(stmt) is ast.Assign:
+        targets, value = stmt.targets, stmt.value  # type: ignore[attr-defined]
+    elif type(stmt) is ast.AnnAssign and stmt.value is not None:  # type: ignore[attr-defined]
+        targets, value = [stmt.target], stmt.value  # type: ignore[attr-defined]
+    else:
+        return None
+    return value if any(type(t) is ast.Name and t.id in declared for t in targets) else None

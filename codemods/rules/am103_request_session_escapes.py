@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 import libcst as cst
 
 from asyncmend.codemods.base import Applicability, Rule
+from asyncmend.codemods.facts import gate_flow
+from asyncmend.codemods.facts.base import dotted
 from asyncmend.codemods.facts.sessions import session_alias_depends
 from asyncmend.codemods.semantic.fastapi import (
     annotated_depends,
@@ -99,29 +102,18 @@ class RequestSessionEscapes(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # A function with a request session parameter that spawns a task, adds a
-        # background task, or stores something into a name that is not its local.
-        def outside(frame: Rule.Gate.Frame, receiver: str | None) -> bool:
-            return bool(receiver) and not frame.surely_local(str(receiver).split(".")[0])
-
-        spawns = {"add_task", "BackgroundTask", *TASK_CALLS}
+        # A function with a parameter that may be a request session, whose own scope
+        # hands something that may carry it (`session_holders`, `carries`, read on the
+        # `ast` body) to a call or a store the rule reports (`_check_call`,
+        # `_check_store`), never one in a header (`@router.put(...)`).
         if not gate.may_have_sessions:
             return False
-        handlers = {f for f in gate.frames if gate.request_sessions(f)}
-        if not handlers:
-            return False
-        if any(outside(f, b) for f in handlers for b in f.store_bases):
-            return True
-        # `_check_call`: a call with an argument in a handler's own scope (the rule's
-        # `own_scope_with_parents` enters no nested function, lambda or class), never
-        # one in a header (`@router.put(...)`): the rule reads the body only.
         return any(
-            c.nargs
-            and not c.in_header
-            and not c.class_direct
-            and c.frame in handlers
-            and (c.leaf in spawns or (c.leaf in STORE_CALLS and outside(c.frame, c.receiver)))
-            for c in gate.calls
+            frame.kind != "lambda"
+            and isinstance(frame.node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and (sessions := gate.request_session_params(frame))
+            and _may_escape(frame, frame.node.body, sessions)
+            for frame in gate.frames
         )
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -353,4 +345,49 @@ def _awaited_later(call: cst.Call, parent: cst.CSTNode | None, func: cst.Functio
     for item in own_scope(func.body):
         if isinstance(item, cst.Await) and reads(item, {target.value}):
             return True
+    return False
+
+
+# -- the candidate test: the rule's reading of a function, on its ``ast`` body ------------
+
+_SPAWNS = frozenset({"add_task", "BackgroundTask", *TASK_CALLS})
+
+
+def _may_escape(frame: Rule.Gate.Frame, body: list[ast.stmt], sessions: set[str]) -> bool:
+    """Over-approximates ``visit_FunctionDef`` finding something: the same holders
+    (``session_holders``, then the nested functions that read one), and a call or an
+    assignment of the own scope that ``_check_call`` / ``_check_store`` may report
+    (``add_task`` whatever its receiver, a task call even if awaited later, a store
+    whose base ``Frame.surely_local`` does not rule out)."""
+    nodes = list(gate_flow.own_scope(body))
+    carriers = gate_flow.holders(nodes, sessions)
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+            type(n) is ast.Name and n.id in carriers for stmt in node.body for n in ast.walk(stmt)
+        ):
+            carriers.add(node.name)
+
+    def outside(name: str) -> bool:
+        return not frame.surely_local(name.split(".")[0])
+
+    for node in nodes:
+        kind = type(node)
+        if kind is ast.Call:
+            callee = dotted(node.func) or ""  # type: ignore[attr-defined]
+            leaf = callee.rsplit(".", 1)[-1]
+            receiver = callee.rpartition(".")[0]
+            if not (leaf in _SPAWNS or (leaf in STORE_CALLS and receiver and outside(receiver))):
+                continue
+            values = [*node.args, *(k.value for k in node.keywords)]  # type: ignore[attr-defined]
+            if any(gate_flow.carries(value, carriers) for value in values):
+                return True
+        elif kind is ast.Assign or (kind is ast.AnnAssign and node.value is not None):  # type: ignore[attr-defined]
+            targets = node.targets if kind is ast.Assign else [node.target]  # type: ignore[attr-defined]
+            if any(
+                isinstance(target, (ast.Attribute, ast.Subscript))
+                and (base := gate_flow.base_name(target)) is not None
+                and outside(base)
+                for target in targets
+            ) and gate_flow.carries(node.value, carriers):  # type: ignore[attr-defined]
+                return True
     return False

@@ -64,14 +64,24 @@ class SessionUsedAfterClose(Rule):
 
     @classmethod
     def candidate(cls, gate: Rule.Gate) -> bool:
-        # `async with session:`, or `async with <factory>() as s` (`.begin()` too),
-        # whose name the function writes again after the block (`reused_withs`).
+        # `async with session:` on a name that may hold an AsyncSession
+        # (`session_names`), or `async with <factory>() as s` (`.begin()` too, the
+        # factory maybe a parameter annotated `async_sessionmaker[...]`:
+        # `session_factory_item`), whose name the function writes again after the block
+        # (`reused_withs`).
         def opens(frame: Rule.Gate.Frame, callee: str | None) -> bool:
             maker = callee.removesuffix(".begin") if callee else callee
-            return gate.may_be_factory(maker) or maker in frame.params
+            return gate.may_be_factory(maker, sync=False) or any(
+                source[0] == "typed"
+                and any((n or "").rsplit(".", 1)[-1] == "async_sessionmaker" for n in source[1:])
+                for source in frame.sources.get(maker or "", ())
+            )
+
+        def holds(frame: Rule.Gate.Frame, name: str | None) -> bool:
+            return bool(name) and gate.may_hold_session(frame, str(name), own=True, sync=False)
 
         return gate.may_have_sessions and any(
-            kind == "name" or (kind == "call" and opens(frame, callee))
+            (kind == "name" and holds(frame, callee)) or (kind == "call" and opens(frame, callee))
             for frame, kind, callee in gate.reused_withs
         )
 

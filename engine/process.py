@@ -16,7 +16,13 @@ from asyncmend.codemods.edits.wrap import DEFAULT_LINE_LENGTH, fit_changed_lines
 from asyncmend.codemods.facts.gate import gate_facts
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
-from asyncmend.engine.positions import Positions, Span, compute_positions
+from asyncmend.engine.positions import (
+    Positions,
+    Span,
+    StatementCodes,
+    compute_positions,
+    positions_and_codes,
+)
 from asyncmend.engine.replay import VERIFY, ReplayMismatch, passing, prefiltered, replayed
 from asyncmend.engine.results import PARSE_ERROR_CODE, PARSE_ERROR_NAME, FileResult, Finding
 from asyncmend.engine.suppression import UNUSED_CODE, remove_unused_codes, unused, unused_findings
@@ -131,12 +137,25 @@ def _fix_loop(
     (the caller releases them once the file is done)."""
     current = module
     checked = False  # whether the last round's findings are those of `current`
-    code = None  # `current.code` when a round's positions pass produced it
+    code = None  # `current.code`, when a round's positions pass or a fix produced it
+    codes = StatementCodes({}, "", "")  # top-level statements' code (fixes keep most)
+    round_rules = gated = rules
     for round_number in range(MAX_FIX_ROUNDS):
-        raw, positions, suppressions = _run_rules(path, data, current, rules, job, contexts)
-        code = positions.code
+        raw, positions, suppressions = _run_rules(
+            path,
+            data,
+            current,
+            round_rules,
+            job,
+            contexts,
+            code=code,
+            codes=codes if job.fix else None,
+        )
+        code = positions.code or code
         ruled = [_to_finding(path, item, positions.span(item.node)) for item in raw]
         stale = unused(suppressions, enabled) if UNUSED_CODE in enabled else []
+        if gated is not rules:
+            _verify_round(path, gated, raw, stale)
         findings = ruled + unused_findings(path, stale)
         findings.sort(key=lambda f: (f.line, f.column, f.code))
         if round_number == 0:
@@ -151,20 +170,25 @@ def _fix_loop(
         if round_number == 0:
             _record_fix_lines(raw, ruled, chosen, positions)  # `ruled` pairs with `raw`
         current = apply_fixes(current, chosen, positions)
+        code = codes.code_of(current)
         for item in chosen:
             result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1
+        # The next round runs the rules the gate keeps for the fixed code (all of them,
+        # each checked against the gate's verdict, under ASYNCMEND_GATE_VERIFY).
+        gated = _next_round_rules(path, code.encode(current.encoding), rules, job)
+        round_rules = rules if VERIFY else gated
     if checked and stale and job.allows("safe"):
         # AM001's fix edits comments, which no rule's node replacement reaches. On an
         # unchanged tree it edits the bytes as read (libcst's codegen is not byte-exact
         # for every file, e.g. "\r" line ends).
-        text = data.decode(current.encoding) if current is module else current.code
+        text = data.decode(current.encoding) if current is module else (code or current.code)
         new_bytes = remove_unused_codes(text, stale).encode(current.encoding)
         result.applied[UNUSED_CODE] = len(stale)
         result.remaining = [f for f in result.remaining if f.code != UNUSED_CODE]
     elif current is module:
         return
     else:
-        text = code if checked and code else current.code  # one codegen pass fewer
+        text = code if code is not None else current.code
         new_bytes = _fit_line_length(data, current, text, job.config.line_length)
     if new_bytes == data:
         return
@@ -178,6 +202,47 @@ def _fix_loop(
     result.original = data
 
 
+def _next_round_rules(
+    path: str, data: bytes, rules: Sequence[type[Rule]], job: Job
+) -> Sequence[type[Rule]]:
+    """The rules of ``rules`` that may report on the fixed file ``data``: those whose
+    prefilter tokens and candidate test pass on it, as pass 2 picks them for any file
+    (the gate never drops a finding: ``tests/test_gate.py``, ``bench/gate_check.py``).
+    ``rules`` itself when the gate is off or cannot read the file."""
+    if not GATE:
+        return rules
+    try:
+        gate = gate_facts(
+            path,
+            data,
+            module_name=job.index.module_name_for(path),
+            index=job.index,
+            config=job.config,
+        )
+        if gate is None:
+            return rules
+        return passing(gate, prefiltered(rules, data, job), job)
+    except Exception:  # a gate that fails must cost time, never a finding
+        return rules
+
+
+def _verify_round(
+    path: str,
+    gated: Sequence[type[Rule]],
+    raw: Sequence[RawFinding],
+    stale: Sequence[object],
+) -> None:
+    """A round after fixes: every rule that reported must be one the gate kept for it
+    (under ``ASYNCMEND_GATE_VERIFY`` the round ran every rule)."""
+    reported = {item.rule.code for item in raw} | ({UNUSED_CODE} if stale else set())
+    dropped = reported - {rule.code for rule in gated}
+    if dropped:
+        raise ReplayMismatch(
+            f"{path}: after fixes the gate kept {[r.code for r in gated]}, "
+            f"but {sorted(dropped)} reported"
+        )
+
+
 def _run_rules(
     path: str,
     data: bytes,
@@ -185,11 +250,17 @@ def _run_rules(
     rules: Sequence[type[Rule]],
     job: Job,
     contexts: list[FileContext] | None = None,
+    *,
+    code: str | None = None,
+    codes: StatementCodes | None = None,
 ) -> tuple[list[RawFinding], Positions, Suppressions]:
     """One walk of every rule over ``module``: the findings it keeps (suppressions
     applied), their positions and the file's suppressions. The rules' context is
     added to ``contexts``, for the caller to release once the findings' fixes are
-    applied."""
+    applied. ``code`` is ``module.code`` when the caller knows it; with ``codes``, a
+    positions pass also leaves there the code of each top-level statement."""
+    if not rules:
+        return [], Positions({}, ""), Suppressions()
     ancestors: list[cst.CSTNode] = []
     context = rule_context(path, data, module, job)
     if contexts is not None:
@@ -203,7 +274,12 @@ def _run_rules(
     if not raw and not any(rule.code == UNUSED_CODE for rule in rules):
         return [], Positions({}, ""), Suppressions()
     # Positions cost a codegen pass: only files with findings pay it.
-    positions = compute_positions(module) if raw else Positions({}, module.code)
+    if not raw:
+        positions = Positions({}, module.code if code is None else code)
+    elif codes is not None:
+        positions = positions_and_codes(module, codes)
+    else:
+        positions = compute_positions(module)
     suppressions = Suppressions.of(positions.code, module)
     kept = []
     for item in raw:

@@ -138,6 +138,11 @@ class StatementCodes:
     default_indent: str
     default_newline: str
 
+    def known(self, statement: cst.CSTNode) -> str | None:
+        """The code of ``statement`` when it is one of the statements recorded."""
+        found = self.codes.get(id(statement))
+        return found[1] if found is not None and found[0] is statement else None
+
     def code_of(self, module: cst.Module) -> str:
         """``module.code``, generating only the top-level statements not in ``codes``.
 
@@ -156,11 +161,10 @@ class StatementCodes:
         )
         for empty in module.header:
             empty._codegen(state)
-        codes = self.codes
         for statement in module.body:
-            known = codes.get(id(statement))
-            if known is not None and known[0] is statement:
-                state.tokens.append(known[1])
+            known = self.known(statement)
+            if known is not None:
+                state.tokens.append(known)
             else:
                 statement._codegen(state)
         for empty in module.footer:

@@ -101,6 +101,19 @@ def candidates(
     verdict = replayed(path, data, rules, job)  # pass 1 ran the gate: no parse here
     if verdict is not None and not VERIFY:
         return verdict, True
+    found, readable = _full_gate(path, data, rules, job)
+    if verdict is not None and (verdict, True) != (found, readable):
+        raise ReplayMismatch(
+            f"{path}: replayed gate {[r.code for r in verdict]}, "
+            f"full gate {[r.code for r in found]} (readable: {readable})"
+        )
+    return found, readable
+
+
+def _full_gate(
+    path: str, data: bytes, rules: Sequence[type[Rule]], job: Job
+) -> tuple[list[type[Rule]], bool]:
+    """The candidate gate run on ``data``: ``candidates`` without pass 1's record."""
     try:
         gate = gate_facts(
             path,
@@ -110,17 +123,10 @@ def candidates(
             config=job.config,
         )
         if gate is None:
-            found, readable = list(rules), False
-        else:
-            found, readable = passing(gate, rules, job), True
+            return list(rules), False
+        return passing(gate, rules, job), True
     except Exception:  # a gate that fails must cost time, never a finding
-        found, readable = list(rules), False
-    if verdict is not None and (verdict, True) != (found, readable):
-        raise ReplayMismatch(
-            f"{path}: replayed gate {[r.code for r in verdict]}, "
-            f"full gate {[r.code for r in found]} (readable: {readable})"
-        )
-    return found, readable
+        return list(rules), False
 
 
 def _fix_loop(
@@ -169,7 +175,7 @@ def _fix_loop(
             break
         if round_number == 0:
             _record_fix_lines(raw, ruled, chosen, positions)  # `ruled` pairs with `raw`
-        current = apply_fixes(current, chosen, positions)
+        current = apply_fixes(current, chosen, positions, codes)
         code = codes.code_of(current)
         for item in chosen:
             result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1
@@ -208,22 +214,10 @@ def _next_round_rules(
     """The rules of ``rules`` that may report on the fixed file ``data``: those whose
     prefilter tokens and candidate test pass on it, as pass 2 picks them for any file
     (the gate never drops a finding: ``tests/test_gate.py``, ``bench/gate_check.py``).
-    ``rules`` itself when the gate is off or cannot read the file."""
+    ``rules`` itself when the gate is off."""
     if not GATE:
         return rules
-    try:
-        gate = gate_facts(
-            path,
-            data,
-            module_name=job.index.module_name_for(path),
-            index=job.index,
-            config=job.config,
-        )
-        if gate is None:
-            return rules
-        return passing(gate, prefiltered(rules, data, job), job)
-    except Exception:  # a gate that fails must cost time, never a finding
-        return rules
+    return _full_gate(path, data, prefiltered(rules, data, job), job)[0]
 
 
 def _verify_round(
@@ -400,10 +394,14 @@ class _ReplaceNodes(cst.CSTTransformer):
 
 
 def apply_fixes(
-    module: cst.Module, chosen: Sequence[RawFinding], positions: Positions
+    module: cst.Module,
+    chosen: Sequence[RawFinding],
+    positions: Positions,
+    codes: StatementCodes | None = None,
 ) -> cst.Module:
     """Apply the chosen fixes' replacements, then add the imports they need (sorted in)
-    and drop the imports they left unused."""
+    and drop the imports they left unused (``codes``: the top-level statements' code
+    when known, to skip those that cannot use a dropped name)."""
     fixes: list[Fix] = [item.fix for item in chosen if item.fix is not None]
     replacements = {id(old): new for fix in fixes for old, new in fix.replacements}
     extents = [_extent(positions, old) for fix in fixes for old, _ in fix.replacements]
@@ -411,7 +409,8 @@ def apply_fixes(
     imports = [spec for fix in fixes for spec in fix.imports]
     unused = [name for fix in fixes for name in fix.maybe_unused]
     if imports or unused:
-        updated = update_imports(updated, imports, unused)
+        known = codes.known if codes is not None else None
+        updated = update_imports(updated, imports, unused, known)
     assert isinstance(updated, cst.Module)
     return updated
 

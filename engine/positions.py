@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState
 from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 #: (start line, start column, end line, end column); lines 1-based, columns 0-based.
@@ -22,13 +23,15 @@ Span = tuple[int, int, int, int]
 class _Recorder:
     """Stands in for the provider the codegen state writes to: spans by ``id(node)``."""
 
-    __slots__ = ("_computed", "extents", "outer")
+    __slots__ = ("_computed", "ends", "extents", "outer")
 
     def __init__(self, outer: frozenset[int] = frozenset()) -> None:
         self._computed: dict[int, Span] = {}
         #: Of the nodes whose ids are in ``outer``: where their code starts and ends,
         #: leading lines included (a span starts at the node's first token).
         self.extents: dict[int, Span] = {}
+        #: Of the same nodes: how many tokens the codegen had written after each.
+        self.ends: dict[int, int] = {}
         self.outer = outer
 
 
@@ -46,6 +49,7 @@ class _SpanCodegenState(PositionProvidingCodegenState):
         key = id(node)
         if key in provider.outer:  # type: ignore[attr-defined]
             provider.extents[key] = (start[0], start[1], self.line, self.column)  # type: ignore[attr-defined,index]
+            provider.ends[key] = len(self.tokens)  # type: ignore[attr-defined]
         if key not in computed:
             computed[key] = (start[0], start[1], self.line, self.column)  # type: ignore[index]
 
@@ -121,6 +125,73 @@ def module_positions(
     state = _state(module, recorder)
     module._codegen(state)
     return Positions(recorder._computed, "".join(state.tokens)), recorder.extents
+
+
+@dataclass
+class StatementCodes:
+    """The code of each top-level statement of a tree, from its positions pass: a fixed
+    tree's code is then these texts for the statements a fix left as they were (the
+    same node objects) and a codegen pass of only the others."""
+
+    #: ``id(statement)`` -> (the statement, kept alive so the id stays its own; its code).
+    codes: dict[int, tuple[cst.CSTNode, str]]
+    default_indent: str
+    default_newline: str
+
+    def known(self, statement: cst.CSTNode) -> str | None:
+        """The code of ``statement`` when it is one of the statements recorded."""
+        found = self.codes.get(id(statement))
+        return found[1] if found is not None and found[0] is statement else None
+
+    def code_of(self, module: cst.Module) -> str:
+        """``module.code``, generating only the top-level statements not in ``codes``.
+
+        ``Module._codegen_impl`` writes the header, each statement and the footer, and
+        a top-level statement's code does not depend on what precedes it (no indent
+        is open between statements): the same tokens, joined. A module without its
+        trailing newline (whose last token the codegen drops) gets the full pass."""
+        if (
+            not module.has_trailing_newline
+            or module.default_indent != self.default_indent
+            or module.default_newline != self.default_newline
+        ):
+            return module.code
+        state = CodegenState(
+            default_indent=module.default_indent, default_newline=module.default_newline
+        )
+        for empty in module.header:
+            empty._codegen(state)
+        for statement in module.body:
+            known = self.known(statement)
+            if known is not None:
+                state.tokens.append(known)
+            else:
+                statement._codegen(state)
+        for empty in module.footer:
+            empty._codegen(state)
+        if not state.tokens:
+            state.add_token(state.default_newline)
+        return "".join(state.tokens)
+
+
+def positions_and_codes(module: cst.Module, codes: StatementCodes) -> Positions:
+    """``compute_positions(module)``, leaving in ``codes`` the code of each top-level
+    statement of ``module`` (from the same codegen pass)."""
+    outer = (*module.header, *module.body)
+    recorder = _Recorder(frozenset(id(node) for node in outer))
+    state = _state(module, recorder)
+    module._codegen(state)
+    tokens = state.tokens
+    ends = recorder.ends
+    start = ends[id(module.header[-1])] if module.header else 0
+    found: dict[int, tuple[cst.CSTNode, str]] = {}
+    for statement in module.body:
+        end = ends[id(statement)]
+        found[id(statement)] = (statement, "".join(tokens[start:end]))
+        start = end
+    codes.codes = found
+    codes.default_indent, codes.default_newline = module.default_indent, module.default_newline
+    return Positions(recorder._computed, "".join(tokens))
 
 
 def statement_positions(

@@ -16,7 +16,13 @@ from asyncmend.codemods.edits.wrap import DEFAULT_LINE_LENGTH, fit_changed_lines
 from asyncmend.codemods.facts.gate import gate_facts
 from asyncmend.engine.job import Job
 from asyncmend.engine.noqa import Suppressions
-from asyncmend.engine.positions import Positions, Span, compute_positions
+from asyncmend.engine.positions import (
+    Positions,
+    Span,
+    StatementCodes,
+    compute_positions,
+    positions_and_codes,
+)
 from asyncmend.engine.replay import (
     VERIFY,
     ReplayMismatch,
@@ -110,6 +116,19 @@ def candidates(
     verdict = replayed(path, data, rules, job)  # pass 1 ran the gate: no parse here
     if verdict is not None and not VERIFY:
         return verdict, True
+    found, readable = _full_gate(path, data, rules, job)
+    if verdict is not None and (verdict, True) != (found, readable):
+        raise ReplayMismatch(
+            f"{path}: replayed gate {[r.code for r in verdict]}, "
+            f"full gate {[r.code for r in found]} (readable: {readable})"
+        )
+    return found, readable
+
+
+def _full_gate(
+    path: str, data: bytes, rules: Sequence[type[Rule]], job: Job
+) -> tuple[list[type[Rule]], bool]:
+    """The candidate gate run on ``data``: ``candidates`` without pass 1's record."""
     try:
         gate = gate_facts(
             path,
@@ -119,17 +138,10 @@ def candidates(
             config=job.config,
         )
         if gate is None:
-            found, readable = list(rules), False
-        else:
-            found, readable = passing(gate, rules, job), True
+            return list(rules), False
+        return passing(gate, rules, job), True
     except Exception:  # a gate that fails must cost time, never a finding
-        found, readable = list(rules), False
-    if verdict is not None and (verdict, True) != (found, readable):
-        raise ReplayMismatch(
-            f"{path}: replayed gate {[r.code for r in verdict]}, "
-            f"full gate {[r.code for r in found]} (readable: {readable})"
-        )
-    return found, readable
+        return list(rules), False
 
 
 def _fix_loop(
@@ -146,12 +158,25 @@ def _fix_loop(
     (the caller releases them once the file is done)."""
     current = module
     checked = False  # whether the last round's findings are those of `current`
-    code = None  # `current.code` when a round's positions pass produced it
+    code = None  # `current.code`, when a round's positions pass or a fix produced it
+    codes = StatementCodes({}, "", "")  # top-level statements' code (fixes keep most)
+    round_rules = gated = rules
     for round_number in range(MAX_FIX_ROUNDS):
-        raw, positions, suppressions = _run_rules(path, data, current, rules, job, contexts)
-        code = positions.code
+        raw, positions, suppressions = _run_rules(
+            path,
+            data,
+            current,
+            round_rules,
+            job,
+            contexts,
+            code=code,
+            codes=codes if job.fix else None,
+        )
+        code = positions.code or code
         ruled = [_to_finding(path, item, positions.span(item.node)) for item in raw]
         stale = unused(suppressions, enabled) if UNUSED_CODE in enabled else []
+        if gated is not rules:
+            _verify_round(path, gated, raw, stale)
         findings = ruled + unused_findings(path, stale)
         findings.sort(key=lambda f: (f.line, f.column, f.code))
         if round_number == 0:
@@ -165,21 +190,26 @@ def _fix_loop(
             break
         if round_number == 0:
             _record_fix_lines(raw, ruled, chosen, positions)  # `ruled` pairs with `raw`
-        current = apply_fixes(current, chosen, positions)
+        current = apply_fixes(current, chosen, positions, codes)
+        code = codes.code_of(current)
         for item in chosen:
             result.applied[item.rule.code] = result.applied.get(item.rule.code, 0) + 1
+        # The next round runs the rules the gate keeps for the fixed code (all of them,
+        # each checked against the gate's verdict, under ASYNCMEND_GATE_VERIFY).
+        gated = _next_round_rules(path, code.encode(current.encoding), rules, job)
+        round_rules = rules if VERIFY else gated
     if checked and stale and job.allows("safe"):
         # AM001's fix edits comments, which no rule's node replacement reaches. On an
         # unchanged tree it edits the bytes as read (libcst's codegen is not byte-exact
         # for every file, e.g. "\r" line ends).
-        text = data.decode(current.encoding) if current is module else current.code
+        text = data.decode(current.encoding) if current is module else (code or current.code)
         new_bytes = remove_unused_codes(text, stale).encode(current.encoding)
         result.applied[UNUSED_CODE] = len(stale)
         result.remaining = [f for f in result.remaining if f.code != UNUSED_CODE]
     elif current is module:
         return
     else:
-        text = code if checked and code else current.code  # one codegen pass fewer
+        text = code if code is not None else current.code
         new_bytes = _fit_line_length(data, current, text, job.config.line_length)
     if new_bytes == data:
         return
@@ -193,6 +223,35 @@ def _fix_loop(
     result.original = data
 
 
+def _next_round_rules(
+    path: str, data: bytes, rules: Sequence[type[Rule]], job: Job
+) -> Sequence[type[Rule]]:
+    """The rules of ``rules`` that may report on the fixed file ``data``: those whose
+    prefilter tokens and candidate test pass on it, as pass 2 picks them for any file
+    (the gate never drops a finding: ``tests/test_gate.py``, ``bench/gate_check.py``).
+    ``rules`` itself when the gate is off."""
+    if not GATE:
+        return rules
+    return _full_gate(path, data, prefiltered(rules, data, job), job)[0]
+
+
+def _verify_round(
+    path: str,
+    gated: Sequence[type[Rule]],
+    raw: Sequence[RawFinding],
+    stale: Sequence[object],
+) -> None:
+    """A round after fixes: every rule that reported must be one the gate kept for it
+    (under ``ASYNCMEND_GATE_VERIFY`` the round ran every rule)."""
+    reported = {item.rule.code for item in raw} | ({UNUSED_CODE} if stale else set())
+    dropped = reported - {rule.code for rule in gated}
+    if dropped:
+        raise ReplayMismatch(
+            f"{path}: after fixes the gate kept {[r.code for r in gated]}, "
+            f"but {sorted(dropped)} reported"
+        )
+
+
 def _run_rules(
     path: str,
     data: bytes,
@@ -200,11 +259,17 @@ def _run_rules(
     rules: Sequence[type[Rule]],
     job: Job,
     contexts: list[FileContext] | None = None,
+    *,
+    code: str | None = None,
+    codes: StatementCodes | None = None,
 ) -> tuple[list[RawFinding], Positions, Suppressions]:
     """One walk of every rule over ``module``: the findings it keeps (suppressions
     applied), their positions and the file's suppressions. The rules' context is
     added to ``contexts``, for the caller to release once the findings' fixes are
-    applied."""
+    applied. ``code`` is ``module.code`` when the caller knows it; with ``codes``, a
+    positions pass also leaves there the code of each top-level statement."""
+    if not rules:
+        return [], Positions({}, ""), Suppressions()
     ancestors: list[cst.CSTNode] = []
     context = rule_context(path, data, module, job)
     if contexts is not None:
@@ -218,7 +283,12 @@ def _run_rules(
     if not raw and not any(rule.code == UNUSED_CODE for rule in rules):
         return [], Positions({}, ""), Suppressions()
     # Positions cost a codegen pass: only files with findings pay it.
-    positions = compute_positions(module) if raw else Positions({}, module.code)
+    if not raw:
+        positions = Positions({}, module.code if code is None else code)
+    elif codes is not None:
+        positions = positions_and_codes(module, codes)
+    else:
+        positions = compute_positions(module)
     suppressions = Suppressions.of(positions.code, module)
     kept = []
     for item in raw:
@@ -339,10 +409,14 @@ class _ReplaceNodes(cst.CSTTransformer):
 
 
 def apply_fixes(
-    module: cst.Module, chosen: Sequence[RawFinding], positions: Positions
+    module: cst.Module,
+    chosen: Sequence[RawFinding],
+    positions: Positions,
+    codes: StatementCodes | None = None,
 ) -> cst.Module:
     """Apply the chosen fixes' replacements, then add the imports they need (sorted in)
-    and drop the imports they left unused."""
+    and drop the imports they left unused (``codes``: the top-level statements' code
+    when known, to skip those that cannot use a dropped name)."""
     fixes: list[Fix] = [item.fix for item in chosen if item.fix is not None]
     replacements = {id(old): new for fix in fixes for old, new in fix.replacements}
     extents = [_extent(positions, old) for fix in fixes for old, _ in fix.replacements]
@@ -350,7 +424,8 @@ def apply_fixes(
     imports = [spec for fix in fixes for spec in fix.imports]
     unused = [name for fix in fixes for name in fix.maybe_unused]
     if imports or unused:
-        updated = update_imports(updated, imports, unused)
+        known = codes.known if codes is not None else None
+        updated = update_imports(updated, imports, unused, known)
     assert isinstance(updated, cst.Module)
     return updated
 

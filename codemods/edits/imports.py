@@ -5,7 +5,7 @@ when the name is free."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -122,11 +122,16 @@ def _is_import_block(stmt: cst.BaseStatement) -> bool:
 
 
 def update_imports(
-    module: cst.Module, needed: Sequence[ImportSpec], maybe_unused: Sequence[str] = ()
+    module: cst.Module,
+    needed: Sequence[ImportSpec],
+    maybe_unused: Sequence[str] = (),
+    known_code: Callable[[cst.CSTNode], str | None] | None = None,
 ) -> cst.Module:
     """``module`` with the imports fixes need added where isort (ruff's ``I001``) puts
     them, and the module-level imports of ``maybe_unused`` (names whose uses a fix
-    removed) dropped when nothing uses them any more and ``__all__`` does not list them."""
+    removed) dropped when nothing uses them any more and ``__all__`` does not list them.
+    ``known_code`` gives the code of a top-level statement when the caller has it (else
+    None): one that cannot name any of ``maybe_unused`` is not walked."""
     plain = [spec for spec in needed if spec.obj is None and spec.asname is None]
     for spec in dict.fromkeys(plain):
         module = _add_plain_import(module, spec.module)
@@ -155,7 +160,7 @@ def update_imports(
             AddImportsVisitor.add_needed_import(context, spec.module, spec.obj, spec.asname)
         module = AddImportsVisitor(context).transform_module(module)
     if maybe_unused:
-        module = _drop_unused_imports(module, set(maybe_unused))
+        module = _drop_unused_imports(module, set(maybe_unused), known_code)
     return module
 
 
@@ -310,11 +315,21 @@ def _plain_import_line(stmt: cst.BaseStatement) -> tuple[int, int, str] | None:
     return _section(stmt.body[0])
 
 
-def _drop_unused_imports(module: cst.Module, names: set[str]) -> cst.Module:
+def _drop_unused_imports(
+    module: cst.Module,
+    names: set[str],
+    known_code: Callable[[cst.CSTNode], str | None] | None = None,
+) -> cst.Module:
     """Drop the module-level import bindings of ``names`` that nothing reads any more."""
     used: set[str] = set()
     exported: set[str] = set()
-    stack: list[cst.CSTNode] = [module]
+    # The header and footer hold comments only; a statement whose code holds none of
+    # `names` and no backslash (an escape could spell one in a string) reads none.
+    stack: list[cst.CSTNode] = [
+        statement
+        for statement in module.body
+        if known_code is None or not _cannot_name(known_code(statement), names)
+    ]
     while stack:
         node = stack.pop()
         if isinstance(node, (cst.Import, cst.ImportFrom)):
@@ -338,6 +353,12 @@ def _drop_unused_imports(module: cst.Module, names: set[str]) -> cst.Module:
     updated = module.visit(dropper)
     assert isinstance(updated, cst.Module)
     return updated
+
+
+def _cannot_name(code: str | None, names: set[str]) -> bool:
+    """Whether code (None: unknown) can hold no ``Name`` and no string equal to one of
+    ``names``: a name or a string without escapes is written out in the code."""
+    return code is not None and "\\" not in code and not any(name in code for name in names)
 
 
 class _DropImports(cst.CSTTransformer):

@@ -133,10 +133,12 @@ def build_graph(index: RepoIndex, lock_order: Sequence[str] = ()) -> LockGraph:
             known.add(name)
     graph = LockGraph()
     # The index may hold one file under two spellings (relative and absolute); count its
-    # sites once, or one file would weigh double in the canonical order.
+    # sites once, or one file would weigh double in the canonical order. (Only files with
+    # sites: ``realpath`` asks the file system once per part of the path.)
     files: dict[str, tuple[str, FileFacts]] = {}
     for path, facts in index.by_path.items():
-        files.setdefault(os.path.realpath(path), (path, facts))
+        if lock_facts.of(facts).get("sites"):
+            files.setdefault(os.path.realpath(path), (path, facts))
     for path, facts in sorted(files.values(), key=lambda item: item[0]):
         for site in lock_facts.of(facts).get("sites", []):
             ends = [_node(site["from"], index, known), _node(site["to"], index, known)]

@@ -31,6 +31,7 @@ import os
 import sys
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -118,8 +119,11 @@ def compare(old: str, new: str) -> int:
     return 1 if differ else 0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(
+    dump_files: Callable[[list[str], str], None] | None = None, description: str | None = None
+) -> int:
+    """The command line; ``bench/gate_facts_check.py`` passes its own dump."""
+    parser = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     parser.add_argument("roots", nargs="*", help="folders whose .py files are read")
     parser.add_argument("--out", help="where the dump goes")
     parser.add_argument("--code", type=Path, help="a checkout whose code to run")
@@ -131,7 +135,7 @@ def main() -> int:
         parser.error("give folders and --out (or --compare OLD NEW)")
     if args.code:
         _use_code(args.code.resolve())
-    dump(args.roots, args.out)
+    (dump_files or dump)(args.roots, args.out)
     return 0
 
 

@@ -18,7 +18,6 @@ beside the CPU seconds of ``ast.parse`` over the same files (a load meter, as in
 
 from __future__ import annotations
 
-import argparse
 import ast
 import gc
 import json
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from facts_check import _canonical, _files, _use_code, compare
+import facts_check
+from facts_check import _canonical, _files
 
 
 class _Ids:
@@ -143,20 +143,7 @@ def dump(roots: list[str], out: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("roots", nargs="*", help="folders whose .py files are walked")
-    parser.add_argument("--out", help="where the dump goes")
-    parser.add_argument("--code", type=Path, help="a checkout whose code to run")
-    parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"))
-    args = parser.parse_args()
-    if args.compare:
-        return compare(*args.compare)
-    if not args.roots or not args.out:
-        parser.error("give folders and --out (or --compare OLD NEW)")
-    if args.code:
-        _use_code(args.code.resolve())
-    dump(args.roots, args.out)
-    return 0
+    return facts_check.main(dump, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -199,17 +199,22 @@ def _replays(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return answered
 
 
-def _gate_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths pass 2 runs the full gate on (filled as it does)."""
+def _paths_passed_to(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The paths pass 2 gives ``engine.process.<name>`` (filled as it does)."""
     calls: list[str] = []
-    original = process.gate_facts
+    original = getattr(process, name)
 
     def counting(path: str, data: bytes, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(path)
         return original(path, data, **kwargs)
 
-    monkeypatch.setattr(process, "gate_facts", counting)
+    monkeypatch.setattr(process, name, counting)
     return calls
+
+
+def _gate_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths pass 2 runs the full gate on (filled as it does)."""
+    return _paths_passed_to(monkeypatch, "gate_facts")
 
 
 def test_pass_two_replays_without_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,15 +284,7 @@ def test_replay_conditions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def _compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths pass 2 compiles for AM000 alone (no rule reads them)."""
-    calls: list[str] = []
-    original = process.syntax_finding
-
-    def counting(path: str, data: bytes, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(path)
-        return original(path, data, **kwargs)
-
-    monkeypatch.setattr(process, "syntax_finding", counting)
-    return calls
+    return _paths_passed_to(monkeypatch, "syntax_finding")
 
 
 def test_a_file_pass_one_parsed_is_not_compiled_again(
